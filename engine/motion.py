@@ -45,12 +45,20 @@ class Motion:
     engine_version: str = __version__
     format_version: int = FORMAT_VERSION
 
+    def astype_file(self):
+        """Cast arrays to the file's dtypes (float32, bool, int32) in place; returns self."""
+        for name, (kind, _) in _SPEC.items():
+            dtype = {"f": np.float32, "b": bool, "i": np.int32}[kind]
+            setattr(self, name, np.asarray(getattr(self, name), dtype=dtype))
+        return self
+
     @property
     def num_frames(self):
         return int(self.poses.shape[0])
 
     def save(self, path):
         """Write atomically: a failed or cancelled run never leaves a partial file."""
+        self.astype_file()
         validate(self)
         path = Path(path)
         tmp = path.with_name(path.name + ".part.npz")

@@ -1,0 +1,70 @@
+"""``python -m engine VIDEO -o motion.npz``: the engine alone, with a progress bar."""
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from . import __version__
+from .errors import EngineError
+
+
+def build_parser():
+    p = argparse.ArgumentParser(
+        prog="python -m engine",
+        description="Estimate the 3D body motion of the person in a video and write a Motion "
+                    "file (.npz: SMPL-24 rotations, shape, root translation, per-joint confidence).")
+    p.add_argument("video", help="input video file")
+    p.add_argument("-o", "--output", help="Motion file to write (default: VIDEO's name + .motion.npz)")
+    p.add_argument("--start", type=int, default=0, help="first frame (default 0)")
+    p.add_argument("--end", type=int, default=None, help="stop before this frame (default: end of clip)")
+    p.add_argument("--focal", type=float, default=None,
+                   help="focal length in pixels (default: the longer image side)")
+    p.add_argument("--body-model", default=None,
+                   help="your own SMPL model file (.pkl or .npz); default: the bundled open body")
+    p.add_argument("--estimator", default="baseline", help="baseline (default)")
+    p.add_argument("--device", default="auto", choices=("auto", "gpu", "cpu"))
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    from .pipeline import PipelineOptions, run
+    out = Path(args.output) if args.output else Path(args.video).with_suffix(".motion.npz")
+    options = PipelineOptions(device=args.device, body_model_path=args.body_model,
+                              frame_range=(args.start, args.end) if (args.start or args.end) else None,
+                              focal=args.focal, estimator=args.estimator)
+    bar = None
+    if not args.quiet:
+        from tqdm import tqdm
+        bar = tqdm(total=1000, unit="‰", bar_format="{l_bar}{bar}| {elapsed}<{remaining} {postfix}",
+                   file=sys.stderr)
+
+    def progress(fraction, message):
+        if bar is not None:
+            bar.n = int(1000 * fraction)
+            bar.set_description_str(message.split(":")[0])
+            bar.refresh()
+
+    t0 = time.perf_counter()
+    try:
+        motion = run(args.video, options, progress=progress)
+        motion.save(out)
+    except EngineError as exc:
+        if bar is not None:
+            bar.close()
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.close()
+        print("error: interrupted; nothing written", file=sys.stderr)
+        return 130
+    if bar is not None:
+        bar.close()
+    dt = time.perf_counter() - t0
+    n, v = motion.num_frames, int(motion.valid.sum())
+    print(f"{out}: {n} frames, {v} valid ({100.0 * v / max(n, 1):.0f}%), "
+          f"{dt:.1f} s, {n / dt:.1f} frames/s")
+    return 0

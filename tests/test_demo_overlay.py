@@ -1,0 +1,41 @@
+"""The baseline on 3 frames of the real demo clip: projected joints fall inside the person's mask."""
+import cv2
+import numpy as np
+import pytest
+
+from conftest import DEMO_VIDEO
+from engine import baseline
+from engine.body.model import load_body_model
+from engine.motion import Motion
+from engine.observe import observe_frames
+from engine.overlay import overlay_frames, projected_joints
+from engine.video import iter_frames, open_video
+
+FRAMES = (30, 60, 90)
+
+
+@pytest.mark.slow
+def test_projected_joints_lie_in_the_person_mask(artifacts):
+    cap, info = open_video(DEMO_VIDEO)
+    cap.release()
+    obs = observe_frames(iter_frames(DEMO_VIDEO, (0, max(FRAMES) + 1)), (info.width, info.height), info.fps)
+    assert obs.valid[list(FRAMES)].all()
+    fields = baseline.fit(obs, load_body_model())
+    m = Motion(fps=obs.fps, keypoints2d=obs.keypoints, frame_size=np.array(obs.frame_size),
+               source={"video": str(DEMO_VIDEO), "frame_range": [0, obs.num_frames]}, **fields).astype_file()
+    inside = total = 0
+    for t in FRAMES:
+        px = projected_joints(m, t)
+        mask = cv2.resize(obs.masks[t], (info.width, info.height)) > 127
+        # joints the detector saw (visibility > 0.5 on the landmarks the joint comes from)
+        seen = m.joint_sigma[t] < 0.03 + 0.15 * 0.5
+        xy = np.round(px[seen]).astype(int)
+        ok = (xy[:, 0] >= 0) & (xy[:, 0] < info.width) & (xy[:, 1] >= 0) & (xy[:, 1] < info.height)
+        hit = np.zeros(len(xy), bool)
+        hit[ok] = mask[xy[ok, 1], xy[ok, 0]]
+        inside += hit.sum()
+        total += len(xy)
+    cv2.imwrite(str(artifacts / "demo_overlay_baseline.png"),
+                overlay_frames(m, DEMO_VIDEO, FRAMES, masks=obs.masks, width=600))
+    assert total >= 3 * 15, total
+    assert inside / total >= 0.8, f"{inside}/{total} visible joints inside the mask"
