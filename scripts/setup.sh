@@ -1,21 +1,40 @@
 #!/usr/bin/env bash
-# Create the project's virtual environment in .venv (idempotent).
-#   scripts/setup.sh          engine run-time only (enough for the demo)
-#   scripts/setup.sh --dev    plus torch (CPU), onnx, bpy and pytest for training and tests
+# Create the project's virtual environment in .venv (idempotent; safe to re-run).
+#   scripts/setup.sh          engine run-time (the demo)
+#   scripts/setup.sh --dev    plus torch (CPU), onnx, bpy (Blender as a module) and pytest
+# On a fresh Debian 12 it first installs the few system packages Python's venv and the bpy
+# wheel need (with sudo when not root), and says so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+dev=0; [ "${1:-}" = "--dev" ] && dev=1
+
+need_debs=()
 PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null || PY=python3
-if [ ! -x .venv/bin/python ]; then
-  "$PY" -m venv .venv
+"$PY" -c 'import sys; assert sys.version_info[:2] == (3, 11)' 2>/dev/null \
+  || { echo "setup: Python 3.11 is required (found: $($PY --version 2>&1))" >&2; exit 1; }
+"$PY" -c 'import ensurepip, venv' 2>/dev/null || need_debs+=(python3.11-venv)
+if [ $dev = 1 ] && command -v ldconfig >/dev/null; then
+  # shared libraries the bpy wheel links against (X11/GL client libs; no display is needed)
+  for pair in libGL.so.1:libgl1 libSM.so.6:libsm6 libX11.so.6:libx11-6 libXext.so.6:libxext6 \
+              libXfixes.so.3:libxfixes3 libXi.so.6:libxi6 libxkbcommon.so.0:libxkbcommon0 \
+              libXrender.so.1:libxrender1; do
+    ldconfig -p | grep -q "${pair%%:*}" || need_debs+=("${pair##*:}")
+  done
 fi
-req=requirements.txt
-[ "${1:-}" = "--dev" ] && req=requirements-dev.txt
-stamp=".venv/.installed-$(sha1sum "$req" requirements.txt | sha1sum | cut -c1-12)"
+if [ ${#need_debs[@]} -gt 0 ]; then
+  echo "setup: installing system packages: ${need_debs[*]}"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "${need_debs[@]}"
+fi
+
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+req=requirements.txt; [ $dev = 1 ] && req=requirements-dev.txt
+stamp=".venv/.installed-$(cat "$req" requirements.txt | sha1sum | cut -c1-12)"
 if [ ! -f "$stamp" ]; then
-  .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -r "$req"
-  # mediapipe 0.10.21 hard-depends on jax, which the pose solution never imports.
-  .venv/bin/python -m pip install -q --no-deps mediapipe==0.10.21
+  echo "setup: installing Python packages from $req into .venv (first run takes a few minutes)"
+  .venv/bin/python -m pip install -q --disable-pip-version-check -r "$req"
+  # mediapipe 0.10.21 hard-depends on jax, which its pose solution never imports.
+  .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps mediapipe==0.10.21
   touch "$stamp"
 fi
