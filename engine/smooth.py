@@ -1,0 +1,179 @@
+"""Uncertainty-aware smoothing of a motion: a Rauch–Tung–Striebel smoother per joint.
+
+Rotations are smoothed on the manifold: each joint's rotation is written as a rotation vector
+in the tangent space of a reference trajectory (first a hemisphere-aligned quaternion
+trajectory, then the previous pass's result), the tangent coordinates are smoothed with a
+constant-velocity Kalman model and mapped back — never by averaging Euler angles. The root
+translation is smoothed the same way in metres.
+
+A joint's observation noise comes from its σ (``joint_sigma``, metres) divided by the length
+of the bone it drives, so confident frames move little and uncertain ones lean on their
+neighbours. With ``keep_peaks`` a frame whose innovation is improbable under the model
+(normalised innovation² above ``peak_gate``) gets its process noise raised for that step (a
+standard manoeuvre-adaptive filter, our choice): fast real events such as a pitcher's arm
+stay sharp. Invalid frames are skipped (the filter predicts across them) and stay invalid.
+"""
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+PRESET_DIR = Path(__file__).resolve().parent.parent / "presets" / "smoothing"
+PRESETS = ("none", "light", "animation", "analysis")
+
+
+@dataclass
+class SmoothingSettings:
+    rotation_accel: float = 400.0     # process noise: angular acceleration std (rad/s²)
+    translation_accel: float = 20.0   # process noise: root acceleration std (m/s²)
+    min_angle_sigma: float = 0.02     # floor on a joint's angular observation noise (rad)
+    keep_peaks: bool = False
+    peak_gate: float = 16.0           # normalised innovation² that marks a real fast event
+    passes: int = 1                   # reserved (one pass is used)
+
+
+def load_preset(name):
+    """Settings of a named preset from presets/smoothing/NAME.json (None for 'none')."""
+    if name in (None, "none"):
+        return None
+    path = PRESET_DIR / f"{name}.json"
+    if not path.is_file():
+        raise ValueError(f"unknown smoothing preset '{name}' (choose from {', '.join(PRESETS)})")
+    data = json.loads(path.read_text())
+    data.pop("description", None)
+    return SmoothingSettings(**data)
+
+
+def rts_smooth(obs, obs_var, dt, accel_std, valid=None, keep_peaks=False, peak_gate=16.0):
+    """Constant-velocity RTS smoother over time for N independent scalar series.
+
+    obs (T,N), obs_var (T,N) measurement variances, accel_std (N,) or scalar process noise.
+    Returns the smoothed positions (T,N). Rows where ``valid`` is False are not measured.
+    """
+    T, N = obs.shape
+    valid = np.ones(T, bool) if valid is None else valid
+    q = np.broadcast_to(np.asarray(accel_std, float) ** 2, (N,))
+    F01 = dt
+    Q = np.array([dt ** 4 / 4, dt ** 3 / 2, dt ** 2])  # q·[[Q00,Q01],[Q01,Q11]]
+    xp = np.zeros((T, N, 2)); Pp = np.zeros((T, N, 3))  # predicted (P as p00, p01, p11)
+    xf = np.zeros((T, N, 2)); Pf = np.zeros((T, N, 3))
+    first = int(np.argmax(valid)) if valid.any() else 0
+    x = np.stack([obs[first], np.zeros(N)], -1)
+    P = np.stack([obs_var[first], np.zeros(N), np.full(N, 1e2)], -1)
+    for t in range(T):
+        if t > 0:
+            x = np.stack([x[:, 0] + F01 * x[:, 1], x[:, 1]], -1)
+            P = np.stack([P[:, 0] + 2 * F01 * P[:, 1] + F01 ** 2 * P[:, 2] + q * Q[0],
+                          P[:, 1] + F01 * P[:, 2] + q * Q[1], P[:, 2] + q * Q[2]], -1)
+        if valid[t]:
+            S = P[:, 0] + obs_var[t]
+            innov = obs[t] - x[:, 0]
+            if keep_peaks and t > 0:
+                # A manoeuvre: where the innovation is improbable (NIS > gate), add process
+                # noise of the model's shape until the innovation is one standard deviation.
+                extra = np.where(innov ** 2 / S > peak_gate, (innov ** 2 - S) / Q[0], 0.0)
+                P = P + extra[:, None] * Q
+                S = P[:, 0] + obs_var[t]
+            xp[t], Pp[t] = x, P
+            k0, k1 = P[:, 0] / S, P[:, 1] / S
+            x = np.stack([x[:, 0] + k0 * innov, x[:, 1] + k1 * innov], -1)
+            P = np.stack([(1 - k0) * P[:, 0], (1 - k0) * P[:, 1], P[:, 2] - k1 * P[:, 1]], -1)
+        else:
+            xp[t], Pp[t] = x, P
+        xf[t], Pf[t] = x, P
+    xs = xf.copy()
+    for t in range(T - 2, -1, -1):
+        # C = Pf F^T Pp^-1 (2×2 per series)
+        pf, pp = Pf[t], Pp[t + 1]
+        a00 = pf[:, 0] + F01 * pf[:, 1]; a01 = pf[:, 1]
+        a10 = pf[:, 1] + F01 * pf[:, 2]; a11 = pf[:, 2]
+        det = pp[:, 0] * pp[:, 2] - pp[:, 1] ** 2
+        i00, i01, i11 = pp[:, 2] / det, -pp[:, 1] / det, pp[:, 0] / det
+        c00 = a00 * i00 + a01 * i01; c01 = a00 * i01 + a01 * i11
+        c10 = a10 * i00 + a11 * i01; c11 = a10 * i01 + a11 * i11
+        d = xs[t + 1] - xp[t + 1]
+        xs[t] = xf[t] + np.stack([c00 * d[:, 0] + c01 * d[:, 1], c10 * d[:, 0] + c11 * d[:, 1]], -1)
+    return xs[..., 0]
+
+
+def continuous_quaternions(quats):
+    """(T,J,4) quaternions with signs flipped so consecutive frames lie in one hemisphere."""
+    q = quats.copy()
+    for t in range(1, len(q)):
+        q[t] *= np.where(np.sum(q[t] * q[t - 1], axis=-1) < 0, -1.0, 1.0)[..., None]
+    return q
+
+
+def smooth_rotations(rotvecs, angle_sigma, valid, fps, settings):
+    """Smooth (T,J,3) local rotation vectors given per-joint angular σ (T,J) in radians.
+
+    Each joint's rotations become hemisphere-continuous unit quaternions, which are smoothed
+    as a 4-vector path and renormalised: the chordal approximation of smoothing on SO(3),
+    accurate while a joint turns less than ~90° between frames (at 30 fps, 2,700°/s).
+    A quaternion component's noise is half the angular noise (|dq| ≈ |dθ|/2).
+    """
+    T, J, _ = rotvecs.shape
+    out = rotvecs.copy()
+    idx = np.flatnonzero(valid)
+    if len(idx) < 3:
+        return out
+    grid = np.arange(idx[0], idx[-1] + 1)
+    measured = np.isin(grid, idx)
+    q = continuous_quaternions(Rotation.from_rotvec(rotvecs[idx].reshape(-1, 3)).as_quat().reshape(-1, J, 4))
+    obs = np.zeros((len(grid), J, 4))
+    obs[measured] = q
+    var = np.ones((len(grid), J, 4))
+    var[measured] = (0.5 * np.maximum(angle_sigma[idx], settings.min_angle_sigma))[..., None] ** 2
+    sm = rts_smooth(obs.reshape(len(grid), -1), var.reshape(len(grid), -1), 1.0 / fps,
+                    0.5 * settings.rotation_accel, valid=measured,
+                    keep_peaks=settings.keep_peaks, peak_gate=settings.peak_gate)
+    sm = sm.reshape(len(grid), J, 4)[measured]
+    sm /= np.linalg.norm(sm, axis=-1, keepdims=True)
+    out[idx] = Rotation.from_quat(sm.reshape(-1, 4)).as_rotvec().reshape(-1, J, 3)
+    return out
+
+
+def angular_sigma(joint_sigma, rest_joints, parents, leaf_length=0.1):
+    """Per-joint angular noise (T,J) rad: the σ of the joints a rotation moves over the bone length."""
+    J = len(parents)
+    kids = [[c for c in range(J) if parents[c] == j] for j in range(J)]
+    out = np.empty_like(joint_sigma)
+    for j in range(J):
+        if kids[j]:
+            lengths = np.array([np.linalg.norm(rest_joints[c] - rest_joints[j]) for c in kids[j]])
+            out[:, j] = np.mean(joint_sigma[:, kids[j]] / np.maximum(lengths, 0.03), axis=1)
+        else:
+            out[:, j] = joint_sigma[:, j] / leaf_length
+    return out
+
+
+def smooth_motion(motion, rest_joints, settings, parents=None):
+    """Return a copy of ``motion`` with smoothed poses, trans and joints (None: unchanged)."""
+    import copy
+
+    from .body.kinematics import axis_angle_to_matrix, forward_kinematics
+    from .body.skeleton import PARENTS
+    if settings is None:
+        return motion
+    parents = PARENTS if parents is None else parents
+    m = copy.deepcopy(motion)
+    valid = m.valid.astype(bool)
+    idx = np.flatnonzero(valid)
+    if len(idx) < 3:
+        return m
+    T = m.num_frames
+    sig = np.nan_to_num(m.joint_sigma.astype(np.float64), nan=1.0)
+    rot = smooth_rotations(np.nan_to_num(m.poses.reshape(T, 24, 3).astype(np.float64)),
+                           angular_sigma(sig, rest_joints, parents), valid, m.fps, settings)
+    grid = np.arange(idx[0], idx[-1] + 1)
+    measured = np.isin(grid, idx)
+    tr = np.zeros((len(grid), 3)); tr[measured] = m.trans[idx]
+    tv = np.ones((len(grid), 3)); tv[measured] = (sig[idx, 0] ** 2)[:, None]
+    trans = rts_smooth(tr, tv, 1.0 / m.fps, settings.translation_accel, valid=measured,
+                       keep_peaks=settings.keep_peaks, peak_gate=settings.peak_gate)[measured]
+    m.poses[idx] = rot[idx].reshape(-1, 72)
+    m.trans[idx] = trans
+    m.joints[idx] = forward_kinematics(axis_angle_to_matrix(rot[idx]), rest_joints, trans, parents)
+    return m
