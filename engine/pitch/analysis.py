@@ -1,0 +1,341 @@
+"""One pitch: joint centres → pitch frame → time series → events → OBP-style metrics.
+
+``analyze(joint_set)`` returns a :class:`PitchAnalysis` (plain arrays and dicts; ``to_dict()``
+is JSON-ready). The steps, and the choices made where OBP's definitions need markers that
+SMPL-24 joint centres do not have, are documented on each function and in
+docs/pitch_validation.md.
+"""
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import events as E
+from . import metrics as M
+from .joints import JointSet
+
+DEFAULT_CUTOFF_HZ = 20.0   # OBP filters its landmarks at 20 Hz
+# de Leva (1996) segment mass fractions and centre-of-mass positions (from the proximal point).
+SEGMENTS = {  # name: (mass fraction, proximal point, distal point, CoM fraction)
+    "trunk": (0.4346, "thorax_prox", "hip_mid", 0.5138),
+    "upper_arm": (0.0271, "shoulder", "elbow", 0.5772),
+    "forearm": (0.0162, "elbow", "wrist", 0.4574),
+    "hand": (0.0061, "wrist", "hand", 0.7900),
+    "thigh": (0.1416, "hip", "knee", 0.4095),
+    "shank": (0.0433, "knee", "ankle", 0.4459),
+    "foot": (0.0137, "ankle", "ankle", 0.0),
+}
+HEAD_MASS = 0.0694
+HEAD_ABOVE_THORAX = 0.15   # m along the thorax axis: head+neck CoM (the head joint is not used)
+# Segment length / body height (Drillis & Contini), used only when no height is given.
+HEIGHT_RATIOS = {"thigh": 0.245, "shank": 0.246, "upper_arm": 0.186, "forearm": 0.146}
+
+
+@dataclass
+class PitchAnalysis:
+    fps: float
+    t0: float
+    handedness: str                  # "R" or "L" (the throwing arm)
+    handedness_source: str           # "auto" or "user"
+    height: float
+    height_source: str
+    home_azimuth_deg: float          # direction of home plate in the input's world frame
+    events: dict                     # name -> frame index (on this clip) or None
+    metrics: dict                    # name -> value (float or None)
+    series: dict = field(repr=False, default_factory=dict)   # name -> (T,) arrays
+    warnings: list = field(default_factory=list)
+    source: str = ""
+
+    def event_time(self, name):
+        f = self.events.get(name)
+        return None if f is None else self.t0 + f / self.fps
+
+    def to_dict(self):
+        ev = {k: {"frame": v, "time_s": self.event_time(k)} for k, v in self.events.items()}
+        return {"source": self.source, "fps": self.fps, "handedness": self.handedness,
+                "handedness_source": self.handedness_source, "height_m": self.height,
+                "height_source": self.height_source, "home_azimuth_deg": self.home_azimuth_deg,
+                "events": ev, "metrics": {k: _num(v) for k, v in self.metrics.items()},
+                "warnings": list(self.warnings)}
+
+
+def _num(v):
+    if v is None:
+        return None
+    v = float(v)
+    return None if not np.isfinite(v) else round(v, 4)
+
+
+def detect_handedness(points, fps):
+    """'R' or 'L': the throwing hand is the much faster one (peak wrist speed).
+
+    Returns (hand, ratio) with ratio = faster / slower peak speed (≈1.5-3 in a real pitch).
+    """
+    peaks = {}
+    for side in ("left", "right"):
+        v = np.linalg.norm(M.derivative(points[f"{side}_wrist"], fps), axis=1)
+        peaks[side] = float(np.nanpercentile(v, 99.5))
+    hand = "R" if peaks["right"] >= peaks["left"] else "L"
+    ratio = max(peaks.values()) / max(min(peaks.values()), 1e-9)
+    return hand, ratio
+
+
+def home_azimuth(points, fps, throw_side, com=None):
+    """Azimuth (degrees, from world +x toward +y) of home plate in the input's world frame.
+
+    The bisector of two horizontal directions that both point at the plate: the throwing hand's
+    velocity at its peak speed (the throw) and the centre of mass's velocity at its peak
+    horizontal speed (the drive toward the plate). On OBP's lab frame the two land a few
+    degrees either side of the true direction and their bisector within ~1°
+    (docs/pitch_validation.md).
+    """
+    v = M.derivative(points[f"{throw_side}_hand"], fps) * [1, 1, 0]
+    d = M.unit(v[int(np.nanargmax(np.linalg.norm(v, axis=1)))])
+    if com is not None:
+        cv = M.derivative(com, fps) * [1, 1, 0]
+        d = M.unit(d + M.unit(cv[int(np.nanargmax(np.linalg.norm(cv, axis=1)))]))
+    return float(np.degrees(np.arctan2(d[1], d[0])))
+
+
+def to_pitch_frame(points, azimuth_deg, handedness):
+    """Rotate about z so home is +x; mirror a left-hander (y → -y, left ↔ right names)."""
+    a = np.radians(azimuth_deg)
+    c, s = np.cos(a), np.sin(a)
+    Rz = np.array([[c, s, 0], [-s, c, 0], [0, 0, 1.0]])   # world → pitch
+    out = {}
+    for name, p in points.items():
+        q = p @ Rz.T
+        if handedness == "L":
+            q = q * [1, -1, 1]
+            if name.startswith("left_"):
+                name = "right_" + name[5:]
+            elif name.startswith("right_"):
+                name = "left_" + name[6:]
+        out[name] = q
+    if handedness == "L" and "thorax_right" in out:
+        # the lateral thorax point must stay on the (new) right: mirror it through thorax_prox
+        out["thorax_right"] = 2 * out["thorax_prox"] - out["thorax_right"]
+    return out
+
+
+def roles(p):
+    """Pitch roles for a (mirrored-to-)right-hander: throwing arm, glove arm, rear/lead leg."""
+    r = {"shoulder": p["right_shoulder"], "elbow": p["right_elbow"], "wrist": p["right_wrist"],
+         "hand": p["right_hand"], "glove_shoulder": p["left_shoulder"],
+         "glove_elbow": p["left_elbow"], "glove_wrist": p["left_wrist"],
+         "glove_hand": p["left_hand"],
+         "rear_hip": p["right_hip"], "rear_knee": p["right_knee"], "rear_ankle": p["right_ankle"],
+         "lead_hip": p["left_hip"], "lead_knee": p["left_knee"], "lead_ankle": p["left_ankle"],
+         "thorax_prox": p["thorax_prox"], "thorax_dist": p["thorax_dist"],
+         "thorax_right": p["thorax_right"]}
+    r["hip_mid"] = 0.5 * (r["rear_hip"] + r["lead_hip"])
+    return r
+
+
+def estimate_height(r):
+    """Body height (m) from median segment lengths and anthropometric ratios."""
+    pairs = {"thigh": [("rear_hip", "rear_knee"), ("lead_hip", "lead_knee")],
+             "shank": [("rear_knee", "rear_ankle"), ("lead_knee", "lead_ankle")],
+             "upper_arm": [("shoulder", "elbow"), ("glove_shoulder", "glove_elbow")],
+             "forearm": [("elbow", "wrist"), ("glove_elbow", "glove_wrist")]}
+    est = []
+    for seg, ps in pairs.items():
+        for a, b in ps:
+            est.append(np.nanmedian(np.linalg.norm(r[a] - r[b], axis=1)) / HEIGHT_RATIOS[seg])
+    return float(np.median(est))
+
+
+def centre_of_mass(r, R_thorax):
+    """Whole-body centre of mass (T,3) from joint centres with de Leva's segment parameters.
+
+    The head+neck (7 % of mass) is placed HEAD_ABOVE_THORAX along the thorax axis above
+    thorax_prox (OBP has no head point; SMPL's head joint is at the skull base); feet sit at the
+    ankle centres (no toe point in OBP).
+    """
+    com = HEAD_MASS * (r["thorax_prox"] + HEAD_ABOVE_THORAX * R_thorax[:, :, 2])
+    for seg, (m, a, b, f) in SEGMENTS.items():
+        if seg == "trunk":
+            com = com + m * (r[a] + f * (r[b] - r[a]))
+            continue
+        for pre_a, pre_b in ((("", ""), ("glove_", "glove_")) if seg in ("upper_arm", "forearm", "hand")
+                             else (("rear_", "rear_"), ("lead_", "lead_"))):
+            pa, pb = r[pre_a + a], r[pre_b + b]
+            com = com + m * (pa + f * (pb - pa))
+    return com
+
+
+def _rot_branch(a):
+    """Unwrap an angle series (deg) and put its median on the (-180, 180] branch."""
+    a = M.unwrap_deg(a)
+    return a - 360.0 * np.round(np.nanmedian(a) / 360.0)
+
+
+def analyze(js: JointSet, handedness="auto", height=None, cutoff_hz="auto", home_azimuth_deg=None,
+            events=None):
+    """Analyse one delivery. ``handedness``: 'auto', 'R' or 'L'; ``height`` in metres overrides
+    ``js.height``; ``cutoff_hz``: low-pass cutoff ('auto' = 20 Hz, at most 0.4·fps; None = off);
+    ``home_azimuth_deg``: direction of home plate in the world frame when known (else estimated);
+    ``events``: frame indices that replace detected ones (e.g. force-plate foot plant), used by
+    the validation to separate definition errors from event-timing errors.
+    """
+    fps = float(js.fps)
+    warnings = []
+    valid = js.valid
+    if valid.sum() < max(10, int(0.3 * fps)):
+        raise ValueError("too few valid frames for a pitch analysis")
+    idx = np.nonzero(valid)[0]
+    lo, hi = idx[0], idx[-1] + 1                   # analyse the span the subject was seen
+    if (~valid[lo:hi]).any():
+        warnings.append(f"{int((~valid[lo:hi]).sum())} frames without the subject were interpolated")
+    if cutoff_hz == "auto":
+        cutoff_hz = min(DEFAULT_CUTOFF_HZ, 0.4 * fps)
+    pts = {}
+    for name, p in js.points.items():
+        if not np.isfinite(p[lo:hi][valid[lo:hi]]).all():
+            continue
+        pts[name] = M.lowpass(M.fill_gaps(p[lo:hi], valid[lo:hi]), fps, cutoff_hz)
+
+    auto_hand, ratio = detect_handedness(pts, fps)
+    if handedness in (None, "auto"):
+        hand, hand_src = auto_hand, "auto"
+        if ratio < 1.2:
+            warnings.append(f"handedness unclear (wrist peak-speed ratio {ratio:.2f}); override it")
+    else:
+        hand, hand_src = handedness.upper(), "user"
+        if hand != auto_hand:
+            warnings.append(f"user handedness {hand} differs from the detected {auto_hand}")
+    throw_side = "right" if hand == "R" else "left"
+    if home_azimuth_deg is None:
+        r0 = roles(to_pitch_frame(pts, 0.0, hand))   # world axes, throwing side on the right
+        com0 = centre_of_mass(r0, M.thorax_frame(r0["thorax_prox"], r0["thorax_dist"], r0["thorax_right"]))
+        if hand == "L":
+            com0 = com0 * [1, -1, 1]                   # back to the world frame
+        az = home_azimuth(pts, fps, throw_side, com0)
+    else:
+        az = float(home_azimuth_deg)
+    p = to_pitch_frame(pts, az, hand)
+    r = roles(p)
+
+    H = height if height is not None else js.height
+    h_src = "given"
+    if H is None:
+        H, h_src = estimate_height(r), "estimated from segment lengths"
+
+    # --- segment frames and time series --------------------------------------------------
+    Rp = M.pelvis_frame(r["rear_hip"], r["lead_hip"])
+    Rt = M.thorax_frame(r["thorax_prox"], r["thorax_dist"], r["thorax_right"])
+    Ru = M.upper_arm_frame(r["shoulder"], r["elbow"], r["wrist"])
+    pelvis_rot = _rot_branch(M.cardan_zyx(Rp)[:, 0])
+    tz = M.cardan_zyx(Rt)
+    torso_rot, torso_lat, torso_ant = _rot_branch(tz[:, 0]), tz[:, 1], tz[:, 2]
+    sh = M.shoulder_angles(Rt, Ru)
+    elbow = M.flexion(r["shoulder"], r["elbow"], r["wrist"])
+    lead_knee = M.flexion(r["lead_hip"], r["lead_knee"], r["lead_ankle"])
+    pelvis_w = M.segment_angular_velocity(Rp, fps)[:, 2]
+    torso_w = M.segment_angular_velocity(Rt, fps)[:, 2]
+    er_vel = M.derivative(sh[:, 2], fps)
+    elbow_ext_vel = -M.derivative(elbow, fps)
+    knee_ext_vel = -M.derivative(lead_knee, fps)
+    hand_speed = np.linalg.norm(M.derivative(r["hand"], fps), axis=1)
+    com = centre_of_mass(r, Rt)
+    com_v = M.derivative(com, fps)
+    ankle_vz = M.derivative(r["lead_ankle"][:, 2], fps)
+    T = len(elbow)
+    t = js.t0 + (lo + np.arange(T)) / fps
+    series = {"time_s": t, "pelvis_rotation": pelvis_rot, "torso_rotation": torso_rot,
+              "torso_lateral_tilt": torso_lat, "torso_anterior_tilt": torso_ant,
+              "hip_shoulder_separation": pelvis_rot - torso_rot,
+              "shoulder_horizontal_abduction": sh[:, 0], "shoulder_abduction": sh[:, 1],
+              "shoulder_external_rotation": sh[:, 2], "elbow_flexion": elbow,
+              "lead_knee_flexion": lead_knee, "pelvis_angular_velocity": pelvis_w,
+              "torso_angular_velocity": torso_w, "shoulder_internal_rotation_velocity": -er_vel,
+              "elbow_extension_velocity": elbow_ext_vel, "lead_knee_extension_velocity": knee_ext_vel,
+              "hand_speed": hand_speed, "com_velocity_x": com_v[:, 0],
+              "lead_ankle_height": r["lead_ankle"][:, 2], "lead_knee_height": r["lead_knee"][:, 2]}
+
+    # --- events -----------------------------------------------------------------------------
+    ev = {}
+    hp = E.peak_hand_speed(hand_speed, fps)
+    ev["pkh"] = E.peak_knee_height(r["lead_knee"][:, 2], hp)
+    if ev["pkh"] == 0:
+        warnings.append("the clip starts at or after peak knee height: PKH is the first frame")
+    ground = E.ground_height(r["lead_ankle"][:, 2], ev["pkh"])
+    ev["foot_contact"] = E.foot_contact(r["lead_ankle"][:, 2], ground, ev["pkh"], hp)
+    if ev["foot_contact"] is None:
+        warnings.append("no lead-foot contact found before the throw")
+        ev["foot_plant"] = None
+    else:
+        ev["foot_plant"] = E.foot_plant(ankle_vz, ev["foot_contact"], hp)
+    ev["ball_release"] = E.ball_release(elbow, hp, fps)
+    start = ev["foot_plant"] if ev["foot_plant"] is not None else ev["pkh"]
+    ev["mer"] = E.max_external_rotation(sh[:, 2], start, ev["ball_release"])
+    ev["mir"] = E.max_internal_rotation(sh[:, 2], ev["ball_release"], fps)
+    if ev["ball_release"] is not None and ev["ball_release"] + int(0.05 * fps) >= T:
+        warnings.append("the clip ends within 50 ms of ball release: MIR may be cut")
+
+    if events:
+        ev.update({k: (None if v is None else int(v) - lo) for k, v in events.items()})
+    m = compute_metrics(series, ev, r, H, fps)
+    return PitchAnalysis(fps=fps, t0=float(t[0]), handedness=hand, handedness_source=hand_src,
+                         height=float(H), height_source=h_src, home_azimuth_deg=az, events=ev,
+                         metrics=m, series=series, warnings=warnings, source=js.source)
+
+
+def _at(x, f):
+    return None if f is None else float(x[f])
+
+
+def compute_metrics(s, ev, r, height, fps):
+    """OBP point-of-interest metrics from the series and events (None where an event is missing).
+
+    Window choices where OBP is silent: maxima of separation and rotational velocities are taken
+    from peak knee height to 0.1 s after release (the delivery), not over the whole recording.
+    """
+    fp, mer, br, pkh = ev["foot_plant"], ev["mer"], ev["ball_release"], ev["pkh"]
+    T = len(s["time_s"])
+    lo = pkh or 0
+    hi = T if br is None else min(T, br + int(0.1 * fps) + 1)
+    win = slice(lo, hi)
+    m = {}
+    # stride: rear ankle at peak knee height (before the drive foot slides) → lead ankle at
+    # foot plant, horizontal. (Ankle to ankle at foot plant reads ~6 % of height shorter.)
+    if fp is not None:
+        d = (r["lead_ankle"][fp] - r["rear_ankle"][pkh or 0])[:2]
+        m["stride_length_pct_height"] = 100.0 * float(np.hypot(*d)) / height
+        m["stride_angle"] = float(np.degrees(np.arctan2(-d[1], d[0])))   # + = cross-body
+    else:
+        m["stride_length_pct_height"] = m["stride_angle"] = None
+    sep = s["hip_shoulder_separation"]
+    m["max_hip_shoulder_separation"] = float(np.max(sep[win]))
+    m["hip_shoulder_separation_fp"] = _at(sep, fp)
+    m["max_shoulder_external_rotation"] = _at(s["shoulder_external_rotation"], mer)
+    m["elbow_flexion_fp"] = _at(s["elbow_flexion"], fp)
+    m["elbow_flexion_mer"] = _at(s["elbow_flexion"], mer)
+    m["shoulder_abduction_fp"] = _at(s["shoulder_abduction"], fp)
+    m["shoulder_horizontal_abduction_fp"] = _at(s["shoulder_horizontal_abduction"], fp)
+    m["shoulder_external_rotation_fp"] = _at(s["shoulder_external_rotation"], fp)
+    for tag, f in (("fp", fp), ("mer", mer), ("br", br)):
+        m[f"torso_anterior_tilt_{tag}"] = _at(s["torso_anterior_tilt"], f)
+        m[f"torso_lateral_tilt_{tag}"] = _at(s["torso_lateral_tilt"], f)
+        m[f"torso_rotation_{tag}"] = _at(s["torso_rotation"], f)
+    m["pelvis_rotation_fp"] = _at(s["pelvis_rotation"], fp)
+    pw, tw = s["pelvis_angular_velocity"], s["torso_angular_velocity"]
+    ip, it = lo + int(np.argmax(pw[win])), lo + int(np.argmax(tw[win]))
+    m["max_pelvis_rotational_velo"] = float(pw[ip])
+    m["max_torso_rotational_velo"] = float(tw[it])
+    m["timing_peak_torso_to_peak_pelvis_rot_velo"] = (it - ip) / fps
+    m["max_shoulder_internal_rotational_velo"] = float(np.max(s["shoulder_internal_rotation_velocity"][win]))
+    m["max_elbow_extension_velo"] = float(np.max(s["elbow_extension_velocity"][win]))
+    knee = s["lead_knee_flexion"]
+    m["lead_knee_extension_from_fp_to_br"] = (None if fp is None or br is None
+                                              else float(knee[fp] - knee[br]))
+    m["lead_knee_extension_angular_velo_br"] = _at(s["lead_knee_extension_velocity"], br)
+    if br is not None:
+        # forearm (elbow → wrist) elevation above the horizontal plane at release
+        fa = r["wrist"][br] - r["elbow"][br]
+        m["arm_slot"] = float(np.degrees(np.arcsin(fa[2] / max(np.linalg.norm(fa), 1e-9))))
+    else:
+        m["arm_slot"] = None
+    m["max_cog_velo_x"] = float(np.max(s["com_velocity_x"][win]))
+    m["cog_velo_pkh"] = _at(s["com_velocity_x"], pkh)
+    m["peak_hand_speed"] = float(np.max(s["hand_speed"][win]))
+    return m

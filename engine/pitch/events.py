@@ -1,0 +1,76 @@
+"""Delivery events from joint centres (frame indices on the analysed clip).
+
+All functions take arrays already in the pitch frame (+x home, z up) with the throwing side
+on the body's right. Video shows no force plates, ball or fingers, so:
+
+* **Peak knee height (PKH)**: the highest lead-knee centre before the throw (OBP's definition).
+* **Foot contact (FC)**: first frame after PKH where the lead ankle centre is within
+  ``CONTACT_HEIGHT`` of its planted height. OBP times contact at 10 % bodyweight on the force
+  plate; the ankle centre is still a couple of centimetres up when the heel/toe touches.
+* **Foot plant (FP)**: first frame from FC on where the lead ankle has stopped descending
+  (vertical velocity ≥ ``PLANT_VZ``). OBP times it at 100 % bodyweight; the ankle settles a few
+  frames later (see docs/pitch_validation.md for the measured offsets).
+* **Ball release (BR)**: the frame of maximum elbow extension (least elbow flexion) around the
+  peak throwing-hand speed. The ball leaves the hand as the elbow reaches full extension; on
+  OBP this lands within a few milliseconds of the official release.
+* **MER**: maximum shoulder external rotation between FP and BR.
+* **MIR**: minimum external rotation (maximum internal rotation) in the ``MIR_WINDOW`` after BR.
+
+Thresholds were chosen from the biomechanics (ankle centre height above the sole, a foot at
+rest) and checked on the 5 OBP pitches; they are the same at any frame rate.
+"""
+import numpy as np
+
+CONTACT_HEIGHT = 0.025   # m above the planted ankle height
+PLANT_VZ = -0.2          # m/s: the lead ankle is no longer descending
+BR_WINDOW = (-0.03, 0.04)  # s around the peak hand speed searched for maximum elbow extension
+MIR_WINDOW = 0.15        # s after BR
+
+
+def _argmax_in(x, lo, hi):
+    lo, hi = max(0, int(lo)), min(len(x), int(hi))
+    if hi <= lo:
+        return None
+    return lo + int(np.nanargmax(x[lo:hi]))
+
+
+def peak_hand_speed(hand_speed, fps):
+    """Frame of the throwing hand's peak speed (the anchor for the arm events)."""
+    return int(np.nanargmax(hand_speed))
+
+
+def peak_knee_height(lead_knee_z, end):
+    """Frame of the highest lead knee before ``end`` (foot contact or the throw)."""
+    return _argmax_in(lead_knee_z, 0, end)
+
+
+def ground_height(lead_ankle_z, start):
+    """Planted height of the lead ankle centre: its lowest value after ``start`` (PKH)."""
+    return float(np.nanmin(lead_ankle_z[start:]))
+
+
+def foot_contact(lead_ankle_z, ground, start, end):
+    """First frame in [start, end) with the lead ankle within CONTACT_HEIGHT of the ground."""
+    idx = np.nonzero(lead_ankle_z[start:end] - ground <= CONTACT_HEIGHT)[0]
+    return int(start + idx[0]) if len(idx) else None
+
+
+def foot_plant(lead_ankle_vz, contact, end):
+    """First frame from ``contact`` where the lead ankle stops descending (vz ≥ PLANT_VZ)."""
+    idx = np.nonzero(lead_ankle_vz[contact:end] >= PLANT_VZ)[0]
+    return int(contact + idx[0]) if len(idx) else contact
+
+
+def ball_release(elbow_flexion, hand_peak, fps):
+    """Frame of least elbow flexion within BR_WINDOW of the peak hand speed."""
+    lo = hand_peak + int(np.floor(BR_WINDOW[0] * fps))
+    hi = hand_peak + int(np.ceil(BR_WINDOW[1] * fps)) + 1
+    return _argmax_in(-np.asarray(elbow_flexion), lo, hi)
+
+
+def max_external_rotation(er, start, release):
+    return _argmax_in(er, start, release + 1)
+
+
+def max_internal_rotation(er, release, fps):
+    return _argmax_in(-np.asarray(er), release, release + int(round(MIR_WINDOW * fps)) + 1)

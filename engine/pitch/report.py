@@ -1,0 +1,137 @@
+"""Write a pitch analysis: JSON and CSV per pitch, a batch summary CSV, PNG plots (Agg)."""
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+
+EVENT_LABELS = {"pkh": "PKH", "foot_contact": "FC", "foot_plant": "FP", "mer": "MER",
+                "ball_release": "BR", "mir": "MIR"}
+
+
+def write_json(analysis, path):
+    Path(path).write_text(json.dumps(analysis.to_dict(), indent=2))
+
+
+def write_csv(analysis, path):
+    """Per-pitch CSV: one row per metric and event (name, value, unit-free)."""
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["kind", "name", "value", "frame"])
+        for k, f in analysis.events.items():
+            w.writerow(["event_time_s", k, _fmt(analysis.event_time(k)), "" if f is None else f])
+        for k, v in analysis.metrics.items():
+            w.writerow(["metric", k, _fmt(v), ""])
+
+
+def write_series_csv(analysis, path):
+    """Per-frame time series (angles in degrees, velocities in deg/s or m/s)."""
+    names = list(analysis.series)
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(names)
+        for row in zip(*(analysis.series[n] for n in names)):
+            w.writerow([f"{x:.5g}" for x in row])
+
+
+def summary_row(analysis, name):
+    row = {"clip": name, "handedness": analysis.handedness, "fps": analysis.fps,
+           "height_m": round(analysis.height, 3)}
+    row.update({f"t_{k}": _fmt(analysis.event_time(k)) for k in analysis.events})
+    row.update({k: _fmt(v) for k, v in analysis.metrics.items()})
+    row["warnings"] = " | ".join(analysis.warnings)
+    return row
+
+
+def write_summary(rows, path):
+    """Batch summary: one row per clip, the union of all columns."""
+    cols = []
+    for r in rows:
+        cols += [c for c in r if c not in cols]
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=cols)
+        w.writeheader()
+        for r in rows:
+            w.writerow(r)
+
+
+def _fmt(v):
+    if v is None:
+        return ""
+    v = float(v)
+    return "" if not np.isfinite(v) else round(v, 4)
+
+
+def _event_lines(ax, analysis, t):
+    for k, f in analysis.events.items():
+        if f is None:
+            continue
+        ax.axvline(t[f], color="0.5", lw=0.8, ls="--")
+        ax.text(t[f], 1.0, EVENT_LABELS[k], transform=ax.get_xaxis_transform(), rotation=90,
+                va="top", ha="right", fontsize=7, color="0.3")
+
+
+def plot(analysis, out_dir, stem="pitch"):
+    """Two PNGs: the kinematic sequence and key angles over time. Returns their paths."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    s, out_dir = analysis.series, Path(out_dir)
+    t = s["time_s"] - (analysis.event_time("ball_release") or 0.0)
+    lo = analysis.events.get("pkh") or 0
+    sl = slice(max(0, lo - int(0.1 * analysis.fps)), len(t))
+    paths = []
+
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
+    for key, label, c in (("pelvis_angular_velocity", "pelvis", "tab:blue"),
+                          ("torso_angular_velocity", "torso", "tab:orange"),
+                          ("elbow_extension_velocity", "elbow extension", "tab:green"),
+                          ("shoulder_internal_rotation_velocity", "shoulder internal rotation",
+                           "tab:red")):
+        ax.plot(t[sl], s[key][sl], label=label, color=c, lw=1.4)
+    _event_lines(ax, analysis, t)
+    ax.set_xlabel("time from ball release (s)")
+    ax.set_ylabel("angular velocity (deg/s)")
+    ax.set_title(f"Kinematic sequence — {analysis.source or stem} ({analysis.handedness}HP)")
+    ax.legend(loc="upper left", fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    p = out_dir / f"{stem}_kinematic_sequence.png"
+    fig.savefig(p)
+    plt.close(fig)
+    paths.append(p)
+
+    fig, axes = plt.subplots(2, 1, figsize=(8, 7), dpi=110, sharex=True)
+    for key, label in (("pelvis_rotation", "pelvis rotation"), ("torso_rotation", "torso rotation"),
+                       ("hip_shoulder_separation", "hip-shoulder separation"),
+                       ("torso_anterior_tilt", "torso anterior tilt"),
+                       ("torso_lateral_tilt", "torso lateral tilt")):
+        axes[0].plot(t[sl], s[key][sl], label=label, lw=1.3)
+    for key, label in (("shoulder_external_rotation", "shoulder external rotation"),
+                       ("shoulder_abduction", "shoulder abduction"),
+                       ("shoulder_horizontal_abduction", "shoulder horizontal abduction"),
+                       ("elbow_flexion", "elbow flexion"), ("lead_knee_flexion", "lead knee flexion")):
+        axes[1].plot(t[sl], s[key][sl], label=label, lw=1.3)
+    for ax, title in zip(axes, ("Trunk and pelvis (deg)", "Arm and lead leg (deg)")):
+        _event_lines(ax, analysis, t)
+        ax.set_title(title, fontsize=10)
+        ax.legend(loc="upper left", fontsize=7)
+        ax.grid(alpha=0.3)
+    axes[1].set_xlabel("time from ball release (s)")
+    fig.tight_layout()
+    p = out_dir / f"{stem}_angles.png"
+    fig.savefig(p)
+    plt.close(fig)
+    paths.append(p)
+    return paths
+
+
+def write_all(analysis, out_dir, stem, plots=True):
+    """JSON, metrics CSV, series CSV and (optionally) the PNGs for one pitch."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json(analysis, out_dir / f"{stem}.json")
+    write_csv(analysis, out_dir / f"{stem}_metrics.csv")
+    write_series_csv(analysis, out_dir / f"{stem}_series.csv")
+    return plot(analysis, out_dir, stem) if plots else []

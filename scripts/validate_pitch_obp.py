@@ -1,0 +1,159 @@
+"""Validation 1: our pitch metrics on OBP's own joint centres vs OBP's official values.
+
+    .venv/bin/python scripts/validate_pitch_obp.py [--obp DIR] [--plots docs/img] [--auto-home]
+
+Feeds the 5 OBP pitches' landmarks (joint centres, 360 Hz) through engine.pitch and prints, for
+every event and metric, ours vs OBP (poi_subset.csv / the event columns) and the error, with the
+issue's tolerance and a pass/miss flag, plus a summary. OBP data is CC BY-NC-SA and is used here
+only as test data. By default home plate is OBP's lab +x (a definitions test); ``--auto-home``
+estimates it as for video. Columns "@OBP ev" re-evaluate event-bound metrics at OBP's official
+event frames, which separates definition error from event-timing error.
+"""
+import argparse
+import csv
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from engine.pitch import analyze, from_obp_landmarks, read_obp_csv  # noqa: E402
+from engine.pitch import report  # noqa: E402
+
+FRAME = 1 / 360
+# event: (OBP column, tolerance in s or None = report only)
+EVENTS = {"pkh": ("pkh_time", 2 * FRAME), "foot_contact": ("fp_10_time", None),
+          "foot_plant": ("fp_100_time", 0.020), "mer": ("MER_time", 2 * FRAME),
+          "ball_release": ("BR_time", 0.010), "mir": ("MIR_time", None)}
+# our metric: (OBP POI column, scale to our units, kind) — kind sets the tolerance
+METRICS = {
+    "stride_length_pct_height": ("stride_length", 100.0, "pct_height"),
+    "stride_angle": ("stride_angle", 1, "angle"),
+    "max_hip_shoulder_separation": ("max_rotation_hip_shoulder_separation", 1, "angle"),
+    "hip_shoulder_separation_fp": ("rotation_hip_shoulder_separation_fp", 1, "angle"),
+    "max_shoulder_external_rotation": ("max_shoulder_external_rotation", 1, "angle"),
+    "elbow_flexion_fp": ("elbow_flexion_fp", 1, "angle"),
+    "elbow_flexion_mer": ("elbow_flexion_mer", 1, "angle"),
+    "shoulder_abduction_fp": ("shoulder_abduction_fp", 1, "angle"),
+    "shoulder_horizontal_abduction_fp": ("shoulder_horizontal_abduction_fp", 1, "angle"),
+    "shoulder_external_rotation_fp": ("shoulder_external_rotation_fp", 1, "angle"),
+    "torso_anterior_tilt_fp": ("torso_anterior_tilt_fp", 1, "angle"),
+    "torso_lateral_tilt_fp": ("torso_lateral_tilt_fp", 1, "angle"),
+    "torso_rotation_fp": ("torso_rotation_fp", 1, "angle"),
+    "torso_anterior_tilt_mer": ("torso_anterior_tilt_mer", 1, "angle"),
+    "torso_lateral_tilt_mer": ("torso_lateral_tilt_mer", 1, "angle"),
+    "torso_rotation_mer": ("torso_rotation_mer", 1, "angle"),
+    "torso_anterior_tilt_br": ("torso_anterior_tilt_br", 1, "angle"),
+    "torso_lateral_tilt_br": ("torso_lateral_tilt_br", 1, "angle"),
+    "torso_rotation_br": ("torso_rotation_br", 1, "angle"),
+    "pelvis_rotation_fp": ("pelvis_rotation_fp", 1, "angle"),
+    "lead_knee_extension_from_fp_to_br": ("lead_knee_extension_from_fp_to_br", 1, "angle"),
+    "arm_slot": ("arm_slot", 1, "angle"),
+    "max_pelvis_rotational_velo": ("max_pelvis_rotational_velo", 1, "angvel"),
+    "max_torso_rotational_velo": ("max_torso_rotational_velo", 1, "angvel"),
+    "max_elbow_extension_velo": ("max_elbow_extension_velo", 1, "angvel"),
+    "max_shoulder_internal_rotational_velo": ("max_shoulder_internal_rotational_velo", 1, "angvel"),
+    "lead_knee_extension_angular_velo_br": ("lead_knee_extension_angular_velo_br", 1, "angvel"),
+    "timing_peak_torso_to_peak_pelvis_rot_velo": ("timing_peak_torso_to_peak_pelvis_rot_velo", 1, "time"),
+    "max_cog_velo_x": ("max_cog_velo_x", 1, "velocity"),
+    "cog_velo_pkh": ("cog_velo_pkh", 1, "velocity"),
+}
+# kind: (tolerance, relative?) — the issue's Validation 1 tolerances; None = report only
+TOL = {"angle": (5.0, False), "pct_height": (5.0, False), "angvel": (0.10, True),
+       "time": (None, False), "velocity": (0.10, True)}
+
+
+def load(obp_dir):
+    obp_dir = Path(obp_dir)
+    rows = read_obp_csv(obp_dir / "landmarks_subset.csv")
+    poi = {r["session_pitch"]: r for r in csv.DictReader(open(obp_dir / "poi_subset.csv"))}
+    meta = {r["session_pitch"]: r for r in csv.DictReader(open(obp_dir / "metadata_subset.csv"))}
+    return rows, poi, meta
+
+
+def evaluate(rows, poi, meta, pitch, auto_home=False):
+    """(analysis, analysis-at-OBP-events, event rows, metric rows) for one pitch."""
+    rs = rows[pitch]
+    js = from_obp_landmarks(rs, throws=poi[pitch]["p_throws"],
+                            height=float(meta[pitch]["session_height_m"]))
+    home = None if auto_home else 0.0
+    a = analyze(js, home_azimuth_deg=home)
+    obp_frames = {k: int(round((float(rs[0][c]) - js.t0) * js.fps)) for k, (c, _) in EVENTS.items()}
+    b = analyze(js, home_azimuth_deg=home, events=obp_frames)
+    ev_rows = []
+    for k, (c, tol) in EVENTS.items():
+        ours, ref = a.event_time(k), float(rs[0][c])
+        err = None if ours is None else ours - ref
+        ok = None if tol is None or err is None else abs(err) <= tol + 1e-9
+        ev_rows.append((k, ours, ref, err, tol, ok))
+    m_rows = []
+    for k, (c, scale, kind) in METRICS.items():
+        ours, at_ev, ref = a.metrics.get(k), b.metrics.get(k), float(poi[pitch][c]) * scale
+        tol, rel = TOL[kind]
+        err = None if ours is None else ours - ref
+        err2 = None if at_ev is None else at_ev - ref
+        if tol is None or err is None:
+            ok = None
+        else:
+            ok = abs(err) <= (tol * abs(ref) if rel else tol)
+        m_rows.append((k, kind, ours, ref, err, err2, tol, rel, ok))
+    return a, b, ev_rows, m_rows
+
+
+def _f(v, nd=2):
+    return "—" if v is None else f"{v:.{nd}f}"
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--obp", default=str(ROOT.parent / "shared" / "data" / "obp"))
+    ap.add_argument("--plots", default=None, help="write report PNGs of the first pitch here")
+    ap.add_argument("--auto-home", action="store_true", help="estimate home plate's direction")
+    a = ap.parse_args(argv)
+    rows, poi, meta = load(a.obp)
+    pitches = sorted(rows)
+    misses, passes = {}, {}
+    print(f"# Validation 1 on {len(pitches)} OBP pitches "
+          f"(home direction: {'estimated' if a.auto_home else 'OBP lab +x'})\n")
+    for i, p in enumerate(pitches):
+        res, _, ev_rows, m_rows = evaluate(rows, poi, meta, p, a.auto_home)
+        print(f"## {p} ({res.handedness}HP detected, home azimuth {res.home_azimuth_deg:+.1f}°)\n")
+        print("| event | ours (s) | OBP (s) | error (ms) | tolerance (ms) | ok |")
+        print("|---|---|---|---|---|---|")
+        for k, ours, ref, err, tol, ok in ev_rows:
+            print(f"| {k} | {_f(ours, 4)} | {ref:.4f} | {_f(None if err is None else 1000 * err, 1)} | "
+                  f"{_f(None if tol is None else 1000 * tol, 1)} | {'' if ok is None else ('yes' if ok else 'MISS')} |")
+            if ok is not None:
+                (passes if ok else misses).setdefault("event " + k, []).append(p)
+        print("\n| metric | ours | OBP | error | error @OBP ev | tolerance | ok |")
+        print("|---|---|---|---|---|---|---|")
+        for k, kind, ours, ref, err, err2, tol, rel, ok in m_rows:
+            nd = 3 if kind in ("time", "velocity") else 1
+            if rel and err is not None:
+                e = f"{100 * err / abs(ref):+.1f}%"
+                e2 = "—" if err2 is None else f"{100 * err2 / abs(ref):+.1f}%"
+            else:
+                e, e2 = _f(err, nd), _f(err2, nd)
+            t = "report" if tol is None else (f"{100 * tol:.0f}%" if rel else f"{tol:g}")
+            print(f"| {k} | {_f(ours, nd)} | {ref:.{nd}f} | {e} | {e2} | {t} | "
+                  f"{'' if ok is None else ('yes' if ok else 'MISS')} |")
+            if ok is not None:
+                (passes if ok else misses).setdefault(k, []).append(p)
+        print()
+        if a.plots and i == 0:
+            out = Path(a.plots)
+            out.mkdir(parents=True, exist_ok=True)
+            for path in report.plot(res, out, stem="pitch_obp_" + p):
+                print(f"(wrote {path})")
+            print()
+    names = list(dict.fromkeys([*passes, *misses]))
+    print("## Summary (pitches within tolerance / 5)\n")
+    print("| check | within | missed on |")
+    print("|---|---|---|")
+    for n in names:
+        print(f"| {n} | {len(passes.get(n, []))}/{len(pitches)} | {', '.join(misses.get(n, [])) or '—'} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
