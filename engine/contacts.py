@@ -1,0 +1,101 @@
+"""Foot contacts (heel and toe, both feet) and the ground plane.
+
+Contacts come from height above the floor and speed, with hysteresis: a point enters contact
+below ``enter`` thresholds and leaves only above the looser ``exit`` ones, so noise does not
+make contacts flicker. The ground plane is fitted to the foot points of contact frames; the
+world is then rotated and shifted so that plane is z = 0 and the world stays Z-up.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from .body.skeleton import JOINT_INDEX as J
+from .geometry import minimal_rotation
+
+# Contact points: (joint, height of the sole below that joint in metres). SMPL's ankle joint
+# sits ~8 cm above the sole, its foot (toe-base) joint ~3 cm: our estimates for an adult.
+CONTACT_POINTS = (("left_ankle", 0.08), ("left_foot", 0.03), ("right_ankle", 0.08), ("right_foot", 0.03))
+CONTACT_JOINTS = np.array([J[n] for n, _ in CONTACT_POINTS])
+SOLE_OFFSET = np.array([o for _, o in CONTACT_POINTS])
+
+
+@dataclass
+class ContactSettings:
+    enter_height: float = 0.05   # m above the floor (sole)
+    exit_height: float = 0.09
+    enter_speed: float = 0.35    # m/s
+    exit_speed: float = 0.7
+    min_frames: int = 3          # shorter contacts are dropped
+
+
+def point_speed(points, fps):
+    """Per-frame speed (T,N) by central differences (m/s); NaN where undefined."""
+    v = np.full(points.shape[:2], np.nan)
+    if len(points) > 2:
+        v[1:-1] = np.linalg.norm(points[2:] - points[:-2], axis=-1) * fps / 2
+        v[0], v[-1] = v[1], v[-2]
+    return v
+
+
+def hysteresis(low_enter, high_exit):
+    """Boolean state per column: on when ``low_enter``; stays on until ``high_exit``."""
+    T, N = low_enter.shape
+    state = np.zeros((T, N), bool)
+    on = np.zeros(N, bool)
+    for t in range(T):
+        on = np.where(on, ~high_exit[t], low_enter[t])
+        state[t] = on
+    return state
+
+
+def _drop_short(state, min_frames):
+    out = state.copy()
+    for n in range(state.shape[1]):
+        s = np.r_[False, state[:, n], False].astype(int)
+        starts, ends = np.flatnonzero(np.diff(s) == 1), np.flatnonzero(np.diff(s) == -1)
+        for a, b in zip(starts, ends):
+            if b - a < min_frames:
+                out[a:b, n] = False
+    return out
+
+
+def detect_contacts(joints, fps, valid=None, settings=None):
+    """(T,4) contacts for left heel, left toe, right heel, right toe (world z = 0 is the floor)."""
+    s = settings or ContactSettings()
+    pts = joints[:, CONTACT_JOINTS]
+    height = pts[..., 2] - SOLE_OFFSET
+    speed = point_speed(pts, fps)
+    enter = (height < s.enter_height) & (speed < s.enter_speed)
+    leave = ~((height < s.exit_height) & (speed < s.exit_speed))
+    if valid is not None:
+        enter &= valid[:, None]
+        leave |= ~valid[:, None]
+    return _drop_short(hysteresis(np.nan_to_num(enter), np.nan_to_num(leave, nan=True)), s.min_frames)
+
+
+def fit_ground_plane(points):
+    """Least-squares plane through points (N,3): (unit normal with +z, offset d) with n·p = d."""
+    c = points.mean(axis=0)
+    _, _, vt = np.linalg.svd(points - c)
+    n = vt[-1] if vt[-1][2] >= 0 else -vt[-1]
+    return n, float(n @ c)
+
+
+def ground_transform(joints, contacts, min_points=20, max_tilt_deg=20.0):
+    """World correction (R, shift) that maps the contact-point plane onto z = 0.
+
+    Returns a rotation (3,3) and a z-shift; with too few contacts or an implausible tilt only
+    the shift is estimated (the lowest soles' 5th percentile), and R is the identity.
+    """
+    pts = joints[:, CONTACT_JOINTS] - np.array([0, 0, 1.0]) * SOLE_OFFSET[:, None]
+    sel = pts[contacts & np.isfinite(pts).all(-1)]
+    R = np.eye(3)
+    if len(sel) >= min_points:
+        n, _ = fit_ground_plane(sel)
+        if np.degrees(np.arccos(np.clip(n[2], -1, 1))) < max_tilt_deg:
+            R = minimal_rotation(n, np.array([0, 0, 1.0]))
+        sel = sel @ R.T
+        return R, -float(np.median(sel[:, 2]))
+    soles = (joints[:, CONTACT_JOINTS, 2] - SOLE_OFFSET).min(axis=1)
+    soles = soles[np.isfinite(soles)]
+    return R, -float(np.percentile(soles, 5)) if len(soles) else 0.0

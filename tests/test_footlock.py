@@ -1,0 +1,74 @@
+"""Foot contacts with hysteresis, the ground plane, and foot locking without pops."""
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from engine.body.kinematics import axis_angle_to_matrix, forward_kinematics
+from engine.body.skeleton import JOINT_INDEX as J
+from engine.contacts import ContactSettings, detect_contacts, fit_ground_plane, ground_transform, hysteresis
+from engine.footlock import lock_feet, lock_targets, skating
+from test_baseline import REST
+
+
+def test_hysteresis_does_not_flicker():
+    noisy = np.array([0.04, 0.06, 0.04, 0.07, 0.05, 0.12, 0.13, 0.06, 0.04])[:, None]
+    state = hysteresis(noisy < 0.05, noisy > 0.09)
+    assert state[:, 0].tolist() == [True, True, True, True, True, False, False, False, True]
+
+
+def test_ground_plane_recovers_a_tilted_floor():
+    rng = np.random.default_rng(0)
+    pts = np.c_[rng.uniform(-2, 2, (200, 2)), np.zeros(200)]
+    R = Rotation.from_euler("x", 8, degrees=True).as_matrix()
+    n, d = fit_ground_plane(pts @ R.T + [0, 0, 0.3])
+    np.testing.assert_allclose(n, R @ [0, 0, 1], atol=1e-9)
+    assert abs(d - 0.3 * n[2]) < 1e-9
+
+
+def _walk_in_place(T=90, fps=30.0, skate=0.1):
+    """Legs swinging, with the left foot planted over frames 20–60 but sliding by ``skate`` m/s."""
+    rv = np.zeros((T, 24, 3))
+    rv[:, 0] = [np.pi / 2, 0, 0]  # stand up in the Z-up world (canonical Y-up → world Z-up)
+    phase = np.linspace(0, 2 * np.pi, T)
+    rv[:, J["right_hip"], 0] = 0.4 * np.sin(phase)
+    rv[:, J["right_knee"], 0] = 0.6 * (1 + np.sin(phase)) / 2
+    rv[:, J["left_knee"], 0] = 0.2
+    trans = np.zeros((T, 3))
+    trans[:, 2] = 0.94
+    trans[20:60, 0] = skate * np.arange(40) / fps  # the root drags the planted foot sideways
+    trans[60:, 0] = trans[59, 0]
+    return rv.reshape(T, 72), trans
+
+
+def test_foot_lock_removes_skating_without_pops():
+    fps = 30.0
+    poses, trans = _walk_in_place()
+    contacts = np.zeros((len(poses), 4), bool)
+    contacts[20:60, 0] = True
+    valid = np.ones(len(poses), bool)
+    before = forward_kinematics(axis_angle_to_matrix(poses.reshape(-1, 24, 3)), REST, trans)
+    new_poses, after = lock_feet(poses, trans, REST, contacts, valid, fps)
+    assert skating(after, contacts, fps) < 0.3 * skating(before, contacts, fps)
+    # no pop: the ankle's frame-to-frame step stays under 2 cm more than the original's largest
+    step = lambda j: np.linalg.norm(np.diff(j[:, J["left_ankle"]], axis=0), axis=-1)  # noqa: E731
+    assert step(after).max() < step(before).max() + 0.02
+    # the foot keeps its world orientation and the other leg is untouched
+    np.testing.assert_allclose(after[:, J["right_ankle"]], before[:, J["right_ankle"]], atol=1e-9)
+
+
+def test_contacts_found_on_a_planted_foot():
+    poses, trans = _walk_in_place(skate=0.0)
+    joints = forward_kinematics(axis_angle_to_matrix(poses.reshape(-1, 24, 3)), REST, trans)
+    R, shift = ground_transform(joints, np.ones((len(joints), 4), bool))
+    joints[..., 2] += shift
+    c = detect_contacts(joints, 30.0, settings=ContactSettings(enter_height=0.1, exit_height=0.14))
+    assert c[:, 0].mean() > 0.8  # the left heel is down nearly all the time
+    assert c[:, 2].mean() < c[:, 0].mean()  # the swinging right heel less so
+
+
+def test_lock_targets_blend_is_continuous():
+    ankle = np.c_[np.linspace(0, 1, 30), np.zeros(30), np.zeros(30)]
+    contact = np.zeros(30, bool); contact[10:20] = True
+    desired, w = lock_targets(ankle, contact, blend_frames=4)
+    assert (w[10:20] == 1).all() and w[5] == 0 and 0 < w[8] < 1
+    final = ankle + w[:, None] * (desired - ankle)
+    assert np.abs(np.diff(final[:, 0])).max() < 2.5 * (1 / 29)  # at most 2.5× the natural step
