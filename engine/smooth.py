@@ -29,9 +29,9 @@ class SmoothingSettings:
     rotation_accel: float = 400.0     # process noise: angular acceleration std (rad/s²)
     translation_accel: float = 20.0   # process noise: root acceleration std (m/s²)
     min_angle_sigma: float = 0.02     # floor on a joint's angular observation noise (rad)
+    depth_sigma_ratio: float = 0.08   # root depth noise as a share of camera distance (our estimate)
     keep_peaks: bool = False
     peak_gate: float = 16.0           # normalised innovation² that marks a real fast event
-    passes: int = 1                   # reserved (one pass is used)
 
 
 def load_preset(name):
@@ -149,6 +149,20 @@ def angular_sigma(joint_sigma, rest_joints, parents, leaf_length=0.1):
     return out
 
 
+def translation_variance(motion, idx, lateral_sigma, settings):
+    """Per-axis variance (N,3) of the root: monocular depth along the camera ray is far less
+    certain than the lateral position. Diagonal of σ_lat²·I + (σ_depth² − σ_lat²)·d dᵀ, with d
+    the unit ray from the camera to the pelvis and σ_depth = ratio × distance."""
+    ext = motion.camera_extrinsics[idx].astype(np.float64)
+    centre = -np.einsum("nji,nj->ni", ext[:, :3, :3], ext[:, :3, 3])  # −Rᵀt
+    ray = motion.joints[idx, 0].astype(np.float64) - centre
+    dist = np.linalg.norm(ray, axis=-1)
+    d = ray / np.maximum(dist, 1e-6)[:, None]
+    lat2 = lateral_sigma[:, None] ** 2
+    depth2 = np.maximum((settings.depth_sigma_ratio * dist) ** 2, lateral_sigma ** 2)[:, None]
+    return lat2 + (depth2 - lat2) * d ** 2
+
+
 def smooth_motion(motion, rest_joints, settings, parents=None):
     """Return a copy of ``motion`` with smoothed poses, trans and joints (None: unchanged)."""
     import copy
@@ -170,7 +184,7 @@ def smooth_motion(motion, rest_joints, settings, parents=None):
     grid = np.arange(idx[0], idx[-1] + 1)
     measured = np.isin(grid, idx)
     tr = np.zeros((len(grid), 3)); tr[measured] = m.trans[idx]
-    tv = np.ones((len(grid), 3)); tv[measured] = (sig[idx, 0] ** 2)[:, None]
+    tv = np.ones((len(grid), 3)); tv[measured] = translation_variance(m, idx, sig[idx, 0], settings)
     trans = rts_smooth(tr, tv, 1.0 / m.fps, settings.translation_accel, valid=measured,
                        keep_peaks=settings.keep_peaks, peak_gate=settings.peak_gate)[measured]
     m.poses[idx] = rot[idx].reshape(-1, 72)
