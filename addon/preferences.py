@@ -1,0 +1,40 @@
+"""Add-on preferences: device, the user's SMPL file, the default smoothing preset."""
+from types import SimpleNamespace
+
+import bpy
+from bpy.props import EnumProperty, StringProperty
+
+DEVICE_ITEMS = (("auto", "Auto", "GPU when onnxruntime finds one, else CPU"),
+                ("gpu", "GPU", "Run the networks on the GPU (CUDA)"),
+                ("cpu", "CPU", "Run the networks on the CPU"))
+SMOOTHING_ITEMS = (("none", "None", "Raw per-frame estimates"),
+                   ("light", "Light", "Remove jitter, keep every nuance"),
+                   ("animation", "Animation", "Smooth curves, easy to edit"),
+                   ("analysis", "Analysis", "Keep fast motion (pitching) precise"))
+DEFAULTS = SimpleNamespace(device="auto", smpl_path="", smoothing="light")
+
+
+class MOCAP_AP_preferences(bpy.types.AddonPreferences):
+    bl_idname = __package__
+
+    device: EnumProperty(name="Device", items=DEVICE_ITEMS, default="auto",
+                         description="Where the engine runs its networks")
+    smpl_path: StringProperty(name="SMPL model file", subtype="FILE_PATH", default="",
+                              description="Your own SMPL_NEUTRAL .pkl/.npz; empty uses the open body "
+                                          "that ships with the extension")
+    smoothing: EnumProperty(name="Smoothing", items=SMOOTHING_ITEMS, default="light",
+                            description="Default smoothing preset for new imports")
+
+    def draw(self, context):
+        col = self.layout.column()
+        col.prop(self, "device")
+        col.prop(self, "smpl_path")
+        col.prop(self, "smoothing")
+
+
+def get_prefs(context=None):
+    """The preferences, or their defaults when the add-on is registered without being enabled
+    through the Preferences (tests, ``blender -P`` scripts)."""
+    context = context or bpy.context
+    addon = context.preferences.addons.get(__package__)
+    return addon.preferences if addon is not None and addon.preferences is not None else DEFAULTS

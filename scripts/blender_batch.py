@@ -1,0 +1,26 @@
+"""Headless batch through a Blender binary's script entry:
+
+    blender -b -P scripts/blender_batch.py -- VIDEO_OR_NPZ... -o OUT_DIR [--device cpu]
+            [--smoothing light] [--body-model SMPL.pkl] [--frames 0:120] [--no-mesh] [--no-video]
+
+Same as ``blender -b -c mocap ...`` (the extension's CLI command) and ``addon.batch.batch()``:
+one .blend and one Motion file per clip in OUT_DIR, plus OUT_DIR/summary.csv; a clip that
+fails is reported there and the batch goes on. Also runs with a plain Python that has the
+``bpy`` module: ``python scripts/blender_batch.py VIDEO... -o OUT_DIR``.
+"""
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def _argv():
+    return sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else sys.argv[1:]
+
+
+if __name__ == "__main__":
+    from addon.batch import main
+    code = main(_argv())
+    sys.exit(code)
