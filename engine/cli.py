@@ -23,9 +23,45 @@ def build_parser():
                    help="your own SMPL model file (.pkl or .npz); default: the bundled open body")
     p.add_argument("--estimator", default="baseline", help="baseline (default)")
     p.add_argument("--device", default="auto", choices=("auto", "gpu", "cpu"))
+    g = p.add_argument_group("subject (when several people are in view)")
+    g.add_argument("--subject", default="largest",
+                   help="largest (default: biggest over the clip), central, point (see --point), "
+                        "or a track id from --list-people")
+    g.add_argument("--point", type=float, nargs=2, metavar=("X", "Y"), default=None,
+                   help="the subject is the person under this pixel (full-resolution, upright) "
+                        "on --subject-frame")
+    g.add_argument("--subject-frame", type=int, default=0, help="frame number --point refers to (default 0)")
+    g.add_argument("--list-people", action="store_true",
+                   help="detect and track everyone, print the tracks (id, frames, box) and exit")
+    g = p.add_argument_group("decoding")
+    g.add_argument("--stride", type=int, default=1, help="process every n-th frame (default 1)")
+    g.add_argument("--max-side", type=int, default=None,
+                   help="processing resolution: downscale so the longer side is at most this "
+                        "(e.g. 1280 for 4K input; default: full resolution)")
+    g.add_argument("--num-poses", type=int, default=4, help="people detected per frame (default 4)")
+    g.add_argument("--no-cache", action="store_true",
+                   help="re-run detection even if this clip was processed with the same options "
+                        "(cache: $MOCAP_CACHE_DIR or ~/.cache/mocap-engine)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return p
+
+
+def _list_people(video, options):
+    from .pipeline import detect
+    from .track import track_people, track_summaries
+    try:
+        dets, _ = detect(video, options)
+    except EngineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    tracks = track_summaries(dets, track_people(dets))
+    if not tracks:
+        print("no person found")
+    for t in tracks:
+        print(f"track {t['id']}: frames {t['first_frame']}–{t['last_frame']} ({t['frames']} seen), "
+              f"mean box x0,y0,x1,y1 = {t['mean_box']}")
+    return 0
 
 
 def main(argv=None):
@@ -34,7 +70,13 @@ def main(argv=None):
     out = Path(args.output) if args.output else Path(args.video).with_suffix(".motion.npz")
     options = PipelineOptions(device=args.device, body_model_path=args.body_model,
                               frame_range=(args.start, args.end) if (args.start or args.end) else None,
-                              focal=args.focal, estimator=args.estimator)
+                              focal=args.focal, estimator=args.estimator, subject=args.subject,
+                              subject_point=tuple(args.point) if args.point else None,
+                              subject_frame=args.subject_frame, stride=args.stride,
+                              max_side=args.max_side, num_poses=args.num_poses,
+                              use_cache=not args.no_cache)
+    if args.list_people:
+        return _list_people(args.video, options)
     bar = None
     if not args.quiet:
         from tqdm import tqdm

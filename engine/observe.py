@@ -1,11 +1,30 @@
 """Per-frame observations from MediaPipe Pose 0.10.21 (models ship inside the wheel).
 
-Each frame gives 33 image keypoints (pixels + visibility), 33 metric "world" landmarks
-(MediaPipe's frame: origin between the hips, x right, y down, z away from the camera — the
-pseudo-depth prior) and a person segmentation mask. A frame with no person is marked invalid.
-Detectors sit behind ``PoseDetector`` so others (e.g. an ONNX ViTPose) can plug in.
+Each person in a frame gives 33 image keypoints (pixels + visibility), 33 metric "world"
+landmarks (MediaPipe's frame: origin between the hips, x right, y down, z away from the camera —
+the pseudo-depth prior), a person segmentation mask (downsampled) and a bounding box.
+
+Two stages: ``detect_people`` runs a detector over streamed frames and keeps *every* person
+(plus the background homographies of ``camera_motion``); ``track.track_and_select`` links them
+over time and picks the subject; ``observe_frames`` does both and returns the subject's
+``Observations``, frames where the subject is lost marked invalid (never another person).
+
+Detectors sit behind ``PoseDetector`` so others (e.g. an ONNX ViTPose) can plug in: a
+single-person detector implements ``__call__(rgb) -> FrameObservation | None``; a multi-person
+one also implements ``detect_all(rgb, timestamp_s) -> list[FrameObservation]``.
+
+Why the Tasks ``PoseLandmarker`` for several people: it runs the same two networks as the pose
+solution (``pose_detection`` + ``pose_landmark_full``, from the wheel) but keeps up to
+``num_poses`` people, re-using each person's landmarks as the next frame's region of interest
+and running the person detector only when fewer than ``num_poses`` are tracked. On 2 CPU cores
+that is ~45 ms/frame with one person and ~70 ms with two at 1768×994 — one landmark pass per
+person — whereas the single-person solution on crops would need a separate multi-person
+detector (the solution only returns its best detection) and one graph per crop. The ``.task``
+bundle is built in memory from the wheel's models with MediaPipe's own metadata writer (the
+wheel's models lack the input normalisation metadata the Tasks API requires); nothing is
+downloaded.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -21,6 +40,7 @@ LANDMARK_NAMES = (
 )
 LM = {n: i for i, n in enumerate(LANDMARK_NAMES)}
 MASK_MAX_SIDE = 160  # masks are kept downsampled: enough for silhouettes, small in memory
+APPEARANCE_BINS = (8, 6)  # hue × saturation histogram of the person's pixels
 
 
 @dataclass
@@ -28,18 +48,25 @@ class FrameObservation:
     keypoints: np.ndarray  # (33,3) x_px, y_px, visibility
     world: np.ndarray      # (33,3) metres, MediaPipe world frame
     mask: np.ndarray       # (h,w) uint8 0..255, downsampled
+    bbox: np.ndarray | None = None  # (4,) x0, y0, x1, y1 px; None = from the keypoints
+    score: float = float("nan")     # detector's confidence when it has one
 
 
 @dataclass
 class Observations:
-    """Observations of a clip, stacked over T frames (invalid frames hold NaN / zeros)."""
-    keypoints: np.ndarray   # (T,33,3)
+    """Observations of one subject over T frames (invalid frames hold NaN / zeros)."""
+    keypoints: np.ndarray   # (T,33,3) full-resolution upright pixels + visibility
     world: np.ndarray       # (T,33,3)
     masks: np.ndarray       # (T,h,w) uint8
     valid: np.ndarray       # (T,) bool
-    timestamps: np.ndarray  # (T,) seconds
-    frame_size: tuple       # (width, height)
+    timestamps: np.ndarray  # (T,) seconds (container's timestamps: variable frame rate kept)
+    frame_size: tuple       # (width, height) of the upright full-resolution frame
     fps: float
+    bbox: np.ndarray | None = None          # (T,4) x0,y0,x1,y1 px, NaN when invalid
+    track_id: np.ndarray | None = None      # (T,) int, −1 when invalid
+    frame_index: np.ndarray | None = None   # (T,) the clip's frame numbers (stride/range aware)
+    homographies: np.ndarray | None = None  # (T,3,3) frame t−1 → t, see camera_motion
+    tracks: list = field(default_factory=list)  # summary of every person track (for choosing)
 
     @property
     def num_frames(self):
@@ -51,18 +78,50 @@ def mask_size(width, height, max_side=MASK_MAX_SIDE):
     return max(1, round(width * s)), max(1, round(height * s))
 
 
+def keypoint_box(kp, min_visibility=0.3):
+    """Box (x0,y0,x1,y1) around the visible keypoints (all of them if fewer than 4 are visible)."""
+    xy = kp[:, :2]
+    vis = kp[:, 2] >= min_visibility
+    if vis.sum() >= 4:
+        xy = xy[vis]
+    xy = xy[np.isfinite(xy).all(1)]
+    if not len(xy):
+        return np.full(4, np.nan, np.float32)
+    (x0, y0), (x1, y1) = xy.min(0), xy.max(0)
+    pad = 0.05 * max(x1 - x0, y1 - y0)  # landmarks are joint centres: pad to the body's outline
+    return np.array([x0 - pad, y0 - pad, x1 + pad, y1 + pad], np.float32)
+
+
 class PoseDetector:
     """Interface: call with an RGB frame, get a FrameObservation or None (no person)."""
 
+    cache_key = None  # a string identifying the detector and its settings enables the cache
+
     def __call__(self, rgb):  # pragma: no cover - interface
         raise NotImplementedError
+
+    def detect_all(self, rgb, timestamp_s):
+        """Every person in the frame (single-person detectors: at most one)."""
+        ob = self(rgb)
+        return [] if ob is None else [ob]
 
     def close(self):
         pass
 
 
+def _mask_from(seg, w, h):
+    if seg is None:
+        return np.zeros(mask_size(w, h)[::-1], np.uint8)
+    m = cv2.resize(np.asarray(seg, np.float32), mask_size(w, h), interpolation=cv2.INTER_AREA)
+    return (np.clip(m, 0, 1) * 255).astype(np.uint8)
+
+
 class MediaPipePoseDetector(PoseDetector):
-    """MediaPipe's pose solution in video mode (tracking between frames), segmentation on."""
+    """MediaPipe's pose solution in video mode (tracking between frames), segmentation on.
+
+    Single person: MediaPipe keeps whoever it tracks and may jump to another person. Use
+    ``MediaPipePoseLandmarker`` (the default) where several people can be in view.
+    """
 
     def __init__(self, model_complexity=1, min_detection_confidence=0.5):
         from mediapipe.python.solutions import pose as mp_pose  # heavy import, only when used
@@ -71,6 +130,7 @@ class MediaPipePoseDetector(PoseDetector):
                                   smooth_segmentation=True,
                                   min_detection_confidence=min_detection_confidence,
                                   min_tracking_confidence=0.5)
+        self.cache_key = f"mediapipe-solution-c{model_complexity}-d{min_detection_confidence}"
 
     def __call__(self, rgb):
         h, w = rgb.shape[:2]
@@ -80,49 +140,211 @@ class MediaPipePoseDetector(PoseDetector):
         kp = np.array([(l.x * w, l.y * h, l.visibility) for l in res.pose_landmarks.landmark],
                       dtype=np.float32)
         world = np.array([(l.x, l.y, l.z) for l in res.pose_world_landmarks.landmark], dtype=np.float32)
-        if res.segmentation_mask is not None:
-            mask = cv2.resize(res.segmentation_mask, mask_size(w, h), interpolation=cv2.INTER_AREA)
-            mask = (np.clip(mask, 0, 1) * 255).astype(np.uint8)
-        else:
-            mask = np.zeros(mask_size(w, h)[::-1], np.uint8)
-        return FrameObservation(kp, world, mask)
+        return FrameObservation(kp, world, _mask_from(res.segmentation_mask, w, h))
 
     def close(self):
         self._pose.close()
 
 
-def observe_frames(frames, frame_size, fps, detector=None, progress=None):
-    """Run ``detector`` over an iterable of (index, timestamp, BGR frame) → Observations.
+_BUNDLE = None
 
-    ``progress(i)`` is called after each frame (it may raise to cancel).
+
+def pose_landmarker_bundle():
+    """The Tasks ``.task`` bundle (bytes) built from the wheel's own pose models.
+
+    Adds the input normalisation metadata the Tasks API requires: the detector takes RGB in
+    [−1, 1] (mean 127.5, std 127.5), the landmark model RGB in [0, 1] (mean 0, std 255) — the
+    ranges the wheel's own solution graphs feed them.
     """
+    global _BUNDLE
+    if _BUNDLE is None:
+        import io
+        from pathlib import Path
+
+        import mediapipe as mp
+        from mediapipe.tasks.python.metadata.metadata_writers import metadata_writer as mw
+        from mediapipe.tasks.python.metadata.metadata_writers import model_asset_bundle_utils as mab
+
+        mods = Path(mp.__file__).parent / "modules"
+        det = bytearray((mods / "pose_detection" / "pose_detection.tflite").read_bytes())
+        lmk = bytearray((mods / "pose_landmark" / "pose_landmark_full.tflite").read_bytes())
+        w = mw.MetadataWriter.create(det).add_general_info("pose_detector").add_image_input([127.5], [127.5])
+        det_md, _ = w.add_feature_output().add_feature_output().populate()
+        w = mw.MetadataWriter.create(lmk).add_general_info("pose_landmarks_detector").add_image_input([0.0], [255.0])
+        for _ in range(5):
+            w = w.add_feature_output()
+        lmk_md, _ = w.populate()
+        buf = io.BytesIO()
+        mab.create_model_asset_bundle({"pose_detector.tflite": bytes(det_md),
+                                       "pose_landmarks_detector.tflite": bytes(lmk_md)}, buf)
+        _BUNDLE = buf.getvalue()
+    return _BUNDLE
+
+
+class MediaPipePoseLandmarker(PoseDetector):
+    """Up to ``num_poses`` people per frame: MediaPipe Tasks PoseLandmarker in video mode."""
+
+    def __init__(self, num_poses=4, min_detection_confidence=0.5, min_presence_confidence=0.5,
+                 min_tracking_confidence=0.5):
+        # 0.5 as MediaPipe's default. On the backlit demo clip the detector's score hovers near it
+        # and flips with the image scale; 0.3 finds people sooner but adds many spurious wide
+        # poses (arms spread over the background) that fragment the subject's track.
+        from mediapipe.tasks.python import BaseOptions, vision
+        opts = vision.PoseLandmarkerOptions(
+            base_options=BaseOptions(model_asset_buffer=pose_landmarker_bundle()),
+            running_mode=vision.RunningMode.VIDEO, num_poses=int(num_poses),
+            min_pose_detection_confidence=min_detection_confidence,
+            min_pose_presence_confidence=min_presence_confidence,
+            min_tracking_confidence=min_tracking_confidence, output_segmentation_masks=True)
+        self._lm = vision.PoseLandmarker.create_from_options(opts)
+        self._last_ms = -1
+        self.cache_key = (f"mediapipe-tasks-full-n{num_poses}-d{min_detection_confidence}"
+                          f"-p{min_presence_confidence}-t{min_tracking_confidence}")
+
+    def detect_all(self, rgb, timestamp_s):
+        import mediapipe as mp
+        h, w = rgb.shape[:2]
+        ms = max(int(round(1000.0 * timestamp_s)), self._last_ms + 1)  # strictly increasing
+        self._last_ms = ms
+        res = self._lm.detect_for_video(mp.Image(image_format=mp.ImageFormat.SRGB,
+                                                 data=np.ascontiguousarray(rgb)), ms)
+        segs = res.segmentation_masks or []
+        out = []
+        for i, (lms, wl) in enumerate(zip(res.pose_landmarks, res.pose_world_landmarks)):
+            kp = np.array([(l.x * w, l.y * h, l.visibility) for l in lms], np.float32)
+            world = np.array([(l.x, l.y, l.z) for l in wl], np.float32)
+            pres = np.array([l.presence for l in lms], np.float32)
+            seg = segs[i].numpy_view() if i < len(segs) else None
+            out.append(FrameObservation(kp, world, _mask_from(seg, w, h),
+                                        score=float(np.nanmean(pres))))
+        return out
+
+    def __call__(self, rgb):
+        obs = self.detect_all(rgb, (self._last_ms + 34) / 1000.0)
+        return max(obs, key=lambda o: np.nansum(o.keypoints[:, 2])) if obs else None
+
+    def close(self):
+        self._lm.close()
+
+
+def default_detector(num_poses=4):
+    return MediaPipePoseLandmarker(num_poses=num_poses)
+
+
+@dataclass
+class Detections:
+    """Everyone the detector saw in T processed frames, flattened over N person-detections."""
+    frame_index: np.ndarray   # (T,) the clip's frame numbers
+    timestamps: np.ndarray    # (T,) s
+    homographies: np.ndarray  # (T,3,3) frame t−1 → t, full-resolution pixels (NaN: unknown)
+    frame_size: tuple         # (width, height) full-resolution upright
+    fps: float
+    frame_of: np.ndarray      # (N,) processed-frame ordinal 0..T−1 of each detection
+    keypoints: np.ndarray     # (N,33,3) full-resolution pixels + visibility
+    world: np.ndarray         # (N,33,3)
+    masks: np.ndarray         # (N,h,w) uint8
+    bbox: np.ndarray          # (N,4)
+    score: np.ndarray         # (N,)
+    appearance: np.ndarray    # (N,48) hue–saturation histogram of the person's pixels (sums to 1)
+
+    @property
+    def num_frames(self):
+        return len(self.frame_index)
+
+    def arrays(self):
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def _appearance(small_hsv, mask_small):
+    m = (mask_small > 127).astype(np.uint8)
+    if m.sum() < 8:
+        return np.zeros(np.prod(APPEARANCE_BINS), np.float32)
+    hist = cv2.calcHist([small_hsv], [0, 1], m, list(APPEARANCE_BINS), [0, 180, 0, 256]).ravel()
+    return (hist / max(hist.sum(), 1.0)).astype(np.float32)
+
+
+def detect_people(frames, frame_size, fps, detector=None, progress=None, camera_motion=True):
+    """Run ``detector`` over an iterable of (index, timestamp, BGR frame) → Detections.
+
+    Frames may be downscaled (processing resolution); keypoints and boxes are returned in the
+    full-resolution ``frame_size`` = (width, height). ``progress(n)`` is called after each frame
+    (it may raise to cancel). With ``camera_motion`` the background homographies (people's
+    masks excluded) are estimated in the same pass.
+    """
+    from .camera_motion import HomographyEstimator
+
     own = detector is None
-    detector = detector or MediaPipePoseDetector()
-    w, h = frame_size
-    mw, mh = mask_size(w, h)
-    kps, worlds, masks, valid, stamps = [], [], [], [], []
+    detector = detector or default_detector()
+    W, H = frame_size
+    mw, mh = mask_size(W, H)
+    est = HomographyEstimator() if camera_motion else None
+    idx, stamps, homs = [], [], []
+    frame_of, kps, worlds, masks, boxes, scores, apps = [], [], [], [], [], [], []
     try:
-        for i, ts, bgr in frames:
-            ob = detector(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-            stamps.append(ts)
-            valid.append(ob is not None)
-            if ob is None:
-                kps.append(np.full((NUM_LANDMARKS, 3), np.nan, np.float32))
-                worlds.append(np.full((NUM_LANDMARKS, 3), np.nan, np.float32))
-                masks.append(np.zeros((mh, mw), np.uint8))
+        for n, (i, ts, bgr) in enumerate(frames):
+            h, w = bgr.shape[:2]
+            sx, sy = W / w, H / h
+            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            if hasattr(detector, "detect_all"):
+                people = detector.detect_all(rgb, ts)
+            else:  # a bare callable: one person or None
+                ob = detector(rgb)
+                people = [] if ob is None else [ob]
+            ss = min(1.0, 320.0 / max(w, h))
+            small_hsv = cv2.cvtColor(cv2.resize(bgr, (max(1, round(w * ss)), max(1, round(h * ss))),
+                                                interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2HSV)
+            union = np.zeros((mh, mw), np.uint8)
+            for ob in people:
+                kp = np.asarray(ob.keypoints, np.float32).copy()
+                kp[:, 0] *= sx
+                kp[:, 1] *= sy
+                m = np.asarray(ob.mask, np.uint8)
+                if m.shape != (mh, mw):
+                    m = cv2.resize(m, (mw, mh), interpolation=cv2.INTER_AREA)
+                if ob.bbox is not None:
+                    box = np.asarray(ob.bbox, np.float32) * np.array([sx, sy, sx, sy], np.float32)
+                else:
+                    box = keypoint_box(kp)
+                frame_of.append(n)
+                kps.append(kp)
+                worlds.append(np.asarray(ob.world, np.float32))
+                masks.append(m)
+                boxes.append(box)
+                scores.append(ob.score)
+                apps.append(_appearance(small_hsv, cv2.resize(m, small_hsv.shape[1::-1])))
+                union = np.maximum(union, m)
+            if est is not None:
+                Hp = est.update(bgr, cv2.resize(union, (w, h)) > 127)
+                S = np.diag([sx, sy, 1.0])  # processed → full-resolution pixels
+                homs.append(S @ Hp @ np.linalg.inv(S))
             else:
-                kps.append(ob.keypoints)
-                worlds.append(ob.world)
-                masks.append(ob.mask)
+                homs.append(np.full((3, 3), np.nan))
+            idx.append(i)
+            stamps.append(ts)
             if progress is not None:
-                progress(len(valid))
+                progress(len(idx))
     finally:
         if own:
             detector.close()
-    T = len(valid)
-    return Observations(
-        keypoints=np.array(kps, np.float32).reshape(T, NUM_LANDMARKS, 3),
-        world=np.array(worlds, np.float32).reshape(T, NUM_LANDMARKS, 3),
-        masks=np.array(masks, np.uint8).reshape(T, mh, mw),
-        valid=np.array(valid, bool), timestamps=np.array(stamps, np.float64),
-        frame_size=(w, h), fps=fps)
+    N = len(frame_of)
+    return Detections(
+        frame_index=np.array(idx, np.int64), timestamps=np.array(stamps, np.float64),
+        homographies=np.array(homs, np.float64).reshape(-1, 3, 3), frame_size=(int(W), int(H)),
+        fps=float(fps), frame_of=np.array(frame_of, np.int64),
+        keypoints=np.array(kps, np.float32).reshape(N, NUM_LANDMARKS, 3),
+        world=np.array(worlds, np.float32).reshape(N, NUM_LANDMARKS, 3),
+        masks=np.array(masks, np.uint8).reshape(N, mh, mw),
+        bbox=np.array(boxes, np.float32).reshape(N, 4), score=np.array(scores, np.float32),
+        appearance=np.array(apps, np.float32).reshape(N, int(np.prod(APPEARANCE_BINS))))
+
+
+def observe_frames(frames, frame_size, fps, detector=None, progress=None, subject="largest",
+                   subject_point=None, subject_frame=0):
+    """Run ``detector`` over (index, timestamp, BGR frame), track people, keep the subject.
+
+    See ``track.select_subject`` for the rules. Returns the subject's Observations.
+    """
+    from .track import track_and_select
+    dets = detect_people(frames, frame_size, fps, detector=detector, progress=progress)
+    return track_and_select(dets, subject=subject, subject_point=subject_point,
+                            subject_frame=subject_frame)

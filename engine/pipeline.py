@@ -1,4 +1,4 @@
-"""One clip through the engine: decode → observe → estimate → Motion.
+"""One clip through the engine: decode → detect people → track/select subject → estimate → Motion.
 
 ``run`` is the single entry point shared by the CLI, the Blender add-on and batch jobs.
 Progress goes to ``progress(fraction, message)``; a callback returning False cancels the run
@@ -11,8 +11,9 @@ from . import __version__
 from .body.model import load_body_model
 from .errors import Cancelled, EngineError
 from .motion import Motion
-from .observe import observe_frames
-from .video import iter_frames, open_video
+from .observe import Detections, default_detector, detect_people
+from .track import track_and_select
+from .video import iter_frames, open_video, processing_scale
 
 ESTIMATORS = ("baseline",)
 
@@ -25,6 +26,13 @@ class PipelineOptions:
     frame_range: tuple | None = None  # (first, last_exclusive) frame indices
     focal: float | None = None        # focal length in pixels; None = default_intrinsics' guess
     estimator: str = "baseline"
+    subject: str = "largest"          # largest | central | point | a track id ("track:N" or N)
+    subject_point: tuple | None = None  # (x, y) full-resolution pixels on subject_frame → "point"
+    subject_frame: int = 0            # clip frame number the point refers to
+    stride: int = 1                   # process every n-th frame
+    max_side: int | None = None       # processing resolution: longer side in pixels (None = full)
+    num_poses: int = 4                # people detected per frame (the subject is chosen among them)
+    use_cache: bool = True            # reuse detections of the same clip + options ($MOCAP_CACHE_DIR)
 
 
 def _reporter(progress):
@@ -34,37 +42,96 @@ def _reporter(progress):
     return report
 
 
+def detect(video_path, options=None, progress=None, detector=None):
+    """Every person in the clip (cached) → (Detections, VideoInfo).
+
+    ``progress(n, expected)`` after each frame. Cached under the clip's content hash and the
+    options that change detections, when the detector names itself (``cache_key``).
+    """
+    from . import cache
+
+    options = options or PipelineOptions()
+    cap, info = open_video(video_path)
+    cap.release()
+    first, last = options.frame_range or (0, None)
+    first = int(first or 0)
+    last = info.frame_count or None if last is None else int(last)
+    if first < 0 or (last is not None and last <= first):
+        raise EngineError(f"empty frame range {first}–{last}")
+    if info.frame_count and first >= info.frame_count:
+        raise EngineError(f"frame range starts at {first} but the clip has {info.frame_count} frames")
+    stride = int(options.stride or 1)
+    if stride < 1:
+        raise EngineError(f"stride must be ≥ 1 (got {options.stride})")
+    processing_scale(info.width, info.height, options.max_side)  # validates max_side
+    expected = -(-(last - first) // stride) if last else None
+    own = detector is None
+    if own:
+        detector = default_detector(options.num_poses)
+    name = getattr(detector, "cache_key", None)
+    key = None
+    if options.use_cache and name:
+        key = cache.cache_key(video_path, {"detector": name, "first": first, "last": last,
+                                           "stride": stride, "max_side": options.max_side})
+        hit = cache.load(key)
+        if hit is not None:
+            if own:
+                detector.close()
+            hit["frame_size"] = tuple(int(v) for v in hit["frame_size"])
+            hit["fps"] = float(hit["fps"])
+            if progress is not None:
+                progress(len(hit["frame_index"]), len(hit["frame_index"]))
+            return Detections(**hit), info
+    try:
+        dets = detect_people(iter_frames(video_path, (first, last), stride, options.max_side),
+                             (info.width, info.height), info.fps / stride, detector=detector,
+                             progress=None if progress is None else (lambda n: progress(n, expected)))
+    finally:
+        if own:
+            detector.close()
+    if key is not None and dets.num_frames:
+        cache.save(key, dets.arrays())
+    return dets, info
+
+
 def run(video_path, options=None, progress=None, detector=None):
-    """Estimate the motion of the person in ``video_path``; returns a Motion (not yet saved)."""
+    """Estimate the motion of the subject in ``video_path``; returns a Motion (not yet saved)."""
     options = options or PipelineOptions()
     if options.estimator not in ESTIMATORS:
         raise EngineError(f"unknown estimator '{options.estimator}' (choose from {', '.join(ESTIMATORS)})")
     report = _reporter(progress)
-    cap, info = open_video(video_path)
-    cap.release()
-    first, last = options.frame_range or (0, info.frame_count or None)
-    if last is not None and last <= first:
-        raise EngineError(f"empty frame range {first}–{last}")
-    expected = (last - first) if last else None
     body = load_body_model(options.body_model_path)
-    report(0.0, "detecting the person")
+    report(0.0, "detecting people")
 
-    def on_frame(n):
-        report(0.9 * n / expected if expected else 0.0, f"detecting: frame {n}" + (f"/{expected}" if expected else ""))
+    def on_frame(n, expected):
+        report(0.9 * n / expected if expected else 0.0,
+               f"detecting: frame {n}" + (f"/{expected}" if expected else ""))
 
-    obs = observe_frames(iter_frames(video_path, (first, last)), (info.width, info.height), info.fps,
-                         detector=detector, progress=on_frame)
-    if obs.num_frames == 0:
-        raise EngineError(f"{Path(video_path).name}: no frames could be decoded")
+    dets, info = detect(video_path, options, on_frame, detector)
+    name = Path(video_path).name
+    if dets.num_frames == 0:
+        raise EngineError(f"{name}: no frames could be decoded")
+    report(0.9, "tracking the subject")
+    obs = track_and_select(dets, options.subject, options.subject_point, options.subject_frame)
     if not obs.valid.any():
-        raise EngineError(f"{Path(video_path).name}: no person found in any of {obs.num_frames} frames")
-    report(0.9, "fitting the body")
+        raise EngineError(f"{name}: no person found in any of {obs.num_frames} frames")
+    report(0.92, "fitting the body")
     from . import baseline
     fields = baseline.fit(obs, body, focal=options.focal)
     report(1.0, "done")
-    return Motion(fps=obs.fps, keypoints2d=obs.keypoints, frame_size=list(obs.frame_size),
+    first = int(obs.frame_index[0])
+    return Motion(fps=obs.fps, keypoints2d=obs.keypoints,
+                  frame_size=list(obs.frame_size),
                   body_model=body.name, estimator=options.estimator, engine_version=__version__,
                   source={"video": str(Path(video_path).resolve()),
-                          "frame_range": [first, first + obs.num_frames],
+                          "frame_range": [first, int(obs.frame_index[-1]) + 1],
+                          "stride": int(options.stride or 1),
+                          "frame_index": [int(i) for i in obs.frame_index],
+                          "subject": {"rule": "point" if options.subject_point is not None and options.subject
+                                      in (None, "largest", "point") else str(options.subject), "track_id": int(obs.track_id[obs.valid][0]),
+                                      "point": None if options.subject_point is None else
+                                      [float(v) for v in options.subject_point],
+                                      "frame": int(options.subject_frame)},
+                          "rotation": int(info.rotation),
                           "timestamps_s": [round(float(t), 6) for t in obs.timestamps]},
                   **fields).astype_file()

@@ -1,4 +1,11 @@
-"""Decode a video with opencv: frames, fps, size and timestamps, with clear errors."""
+"""Decode a video with opencv, streaming: frames, fps, size, timestamps, rotation, with clear errors.
+
+Frames are yielded one at a time (a clip is never held whole), upright (the container's rotation
+metadata is applied here, by us, not left to the opencv backend's default), optionally every
+``stride``-th frame and downscaled so the longer side is at most ``max_side`` (4K input at a
+processing resolution). Timestamps are the container's presentation times, so variable-frame-rate
+clips keep their real timing.
+"""
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -7,24 +14,44 @@ import numpy as np
 
 from .errors import EngineError
 
+_ROTATE = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
+
 
 @dataclass
 class VideoInfo:
     path: str
-    width: int
+    width: int       # upright (after rotation), full resolution
     height: int
     fps: float
     frame_count: int  # container's claim; the decoder may find fewer
+    rotation: int = 0  # degrees clockwise applied to the coded frames to make them upright
+
+
+def processing_scale(width, height, max_side=None):
+    """Scale (≤ 1) that brings the longer side down to ``max_side``; 1 when None or already smaller."""
+    if not max_side:
+        return 1.0
+    if max_side < 16:
+        raise EngineError(f"max_side={max_side} is too small (use at least 16 pixels)")
+    return min(1.0, float(max_side) / max(width, height))
 
 
 def open_video(path):
-    """Open a video for reading; EngineError if it is missing or not a decodable video."""
+    """Open a video for reading; EngineError if it is missing or not a decodable video.
+
+    Returns (cv2.VideoCapture, VideoInfo). The capture yields coded (unrotated) frames; use
+    ``iter_frames`` for upright ones.
+    """
     p = Path(path)
     if not p.is_file():
         raise EngineError(f"video not found: {p}")
     cap = cv2.VideoCapture(str(p))
     if not cap.isOpened():
         raise EngineError(f"cannot open {p.name} as a video (unknown or damaged format)")
+    # Rotation is applied by us (cv2.rotate) so the result never depends on the backend's default.
+    cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 0)
+    rot = int(round(cap.get(cv2.CAP_PROP_ORIENTATION_META) or 0)) % 360
+    rot = rot if rot in _ROTATE else 0
     w = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH))
     h = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
     fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
@@ -34,23 +61,51 @@ def open_video(path):
         raise EngineError(f"{p.name} has no video stream")
     if not np.isfinite(fps) or fps <= 0 or fps > 1000:
         fps = 30.0  # some containers carry no rate; 30 is the common default
-    return cap, VideoInfo(str(p), w, h, fps, n)
+    if rot in (90, 270):
+        w, h = h, w
+    return cap, VideoInfo(str(p), w, h, fps, max(n, 0), rot)
 
 
-def iter_frames(path, frame_range=None):
-    """Yield (index, timestamp_s, BGR frame) over ``frame_range`` = (first, last_exclusive)."""
+def iter_frames(path, frame_range=None, stride=1, max_side=None):
+    """Yield (index, timestamp_s, BGR frame) over ``frame_range`` = (first, last_exclusive).
+
+    ``stride`` keeps every n-th frame (skipped frames are grabbed, not decoded to BGR);
+    ``max_side`` downscales each frame (INTER_AREA). Indices are the clip's frame numbers.
+    """
+    stride = 1 if stride is None else int(stride)
+    if stride < 1:
+        raise EngineError(f"stride must be ≥ 1 (got {stride})")
     cap, info = open_video(path)
     first, last = (frame_range or (0, None))
+    first = int(first or 0)
+    if first < 0 or (last is not None and last <= first):
+        cap.release()
+        raise EngineError(f"empty or invalid frame range {first}–{last}")
+    s = processing_scale(info.width, info.height, max_side)
+    size = (max(1, round(info.width * s)), max(1, round(info.height * s)))
+    rot = _ROTATE.get(info.rotation)
     try:
         if first:
             cap.set(cv2.CAP_PROP_POS_FRAMES, first)
-        i = first
+        i, prev_ts = first, -1.0
         while last is None or i < last:
+            if (i - first) % stride:
+                if not cap.grab():
+                    break
+                i += 1
+                continue
             ok, frame = cap.read()
             if not ok:
                 break
             ts = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
-            yield i, (ts if ts > 0 or i == 0 else i / info.fps), frame
+            if not np.isfinite(ts) or (ts <= 0 and i > 0) or ts <= prev_ts:
+                ts = max(i / info.fps, prev_ts + 1e-6)  # no usable timestamp: nominal rate
+            prev_ts = ts
+            if rot is not None:
+                frame = cv2.rotate(frame, rot)
+            if s < 1.0:
+                frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+            yield i, ts, frame
             i += 1
     finally:
         cap.release()
