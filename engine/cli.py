@@ -23,6 +23,10 @@ def build_parser():
                    help="your own SMPL model file (.pkl or .npz); default: the bundled open body")
     p.add_argument("--estimator", default="baseline", help="baseline (default)")
     p.add_argument("--device", default="auto", choices=("auto", "gpu", "cpu"))
+    g = p.add_argument_group("clean-up")
+    g.add_argument("--smoothing", default="light", choices=("none", "light", "animation", "analysis"),
+                   help="smoothing preset (presets/smoothing; default light; 'analysis' keeps fast peaks)")
+    g.add_argument("--no-foot-lock", action="store_true", help="do not pin planted feet")
     g = p.add_argument_group("subject (when several people are in view)")
     g.add_argument("--subject", default="largest",
                    help="largest (default: biggest over the clip), central, point (see --point), "
@@ -74,7 +78,8 @@ def main(argv=None):
                               subject_point=tuple(args.point) if args.point else None,
                               subject_frame=args.subject_frame, stride=args.stride,
                               max_side=args.max_side, num_poses=args.num_poses,
-                              use_cache=not args.no_cache)
+                              use_cache=not args.no_cache, smoothing=args.smoothing,
+                              foot_lock=not args.no_foot_lock)
     if args.list_people:
         return _list_people(args.video, options)
     bar = None

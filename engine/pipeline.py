@@ -1,4 +1,5 @@
-"""One clip through the engine: decode → detect people → track/select subject → estimate → Motion.
+"""One clip through the engine: decode → detect people → track/select subject → estimate →
+clean (smooth, ground, contacts, foot lock) → Motion.
 
 ``run`` is the single entry point shared by the CLI, the Blender add-on and batch jobs.
 Progress goes to ``progress(fraction, message)``; a callback returning False cancels the run
@@ -21,7 +22,8 @@ ESTIMATORS = ("baseline",)
 @dataclass
 class PipelineOptions:
     device: str = "auto"              # auto | gpu | cpu (onnxruntime execution provider)
-    smoothing: str = "light"          # none | light | animation | analysis (clean-motion stage)
+    smoothing: str = "light"          # none | light | animation | analysis (presets/smoothing)
+    foot_lock: bool = True            # pin planted heels (engine.footlock)
     body_model_path: str | None = None  # a user's SMPL .pkl/.npz; None = the open body
     frame_range: tuple | None = None  # (first, last_exclusive) frame indices
     focal: float | None = None        # focal length in pixels; None = default_intrinsics' guess
@@ -118,9 +120,9 @@ def run(video_path, options=None, progress=None, detector=None):
     report(0.92, "fitting the body")
     from . import baseline
     fields = baseline.fit(obs, body, focal=options.focal)
-    report(1.0, "done")
+    report(0.96, "cleaning the motion")
     first = int(obs.frame_index[0])
-    return Motion(fps=obs.fps, keypoints2d=obs.keypoints,
+    motion = Motion(fps=obs.fps, keypoints2d=obs.keypoints,
                   frame_size=list(obs.frame_size),
                   body_model=body.name, estimator=options.estimator, engine_version=__version__,
                   source={"video": str(Path(video_path).resolve()),
@@ -133,5 +135,10 @@ def run(video_path, options=None, progress=None, detector=None):
                                       [float(v) for v in options.subject_point],
                                       "frame": int(options.subject_frame)},
                           "rotation": int(info.rotation),
-                          "timestamps_s": [round(float(t), 6) for t in obs.timestamps]},
+                          "timestamps_s": [round(float(t), 6) for t in obs.timestamps],
+                          "smoothing": options.smoothing, "foot_lock": bool(options.foot_lock)},
                   **fields).astype_file()
+    from .clean import clean_motion
+    motion = clean_motion(motion, body.rest_joints(motion.betas), options.smoothing, options.foot_lock)
+    report(1.0, "done")
+    return motion

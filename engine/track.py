@@ -10,7 +10,8 @@
 3. ``stitch``: a track that ends may continue as a *later* track (no time overlap — a person
    visible at the same time as the subject is never the subject) when it starts within
    ``max_gap_s``, near where the first ended (≤ 0.5 body height + 1.5 heights/s of gap), at a
-   similar size and with a similar colour histogram. Deliberately conservative: a lost subject
+   similar size (median box height of the 10 detections at each end, so one tucked box — a
+   back-flip — does not count) and with a similar colour histogram. Deliberately conservative: a lost subject
    stays lost (invalid frames) rather than risk continuing as someone else.
 4. ``select_subject`` by a rule (see there) and ``track_and_select`` → Observations.
 """
@@ -152,7 +153,11 @@ def stitch(track_id, frame_of, bbox, appearance, timestamps, max_gap_s=2.0, spee
     for t in ids:
         d = np.flatnonzero(track_id == t)
         d = d[np.argsort(frame_of[d])]
+        heights = np.array([_height(bbox[i]) for i in d])
+        # size at each end as the median over 10 detections: one tucked or clipped box (a
+        # back-flip, a crouch) must not make the same person look like someone else
         info[t] = dict(first=d[0], last=d[-1], f0=frame_of[d[0]], f1=frame_of[d[-1]],
+                       h_head=float(np.median(heights[:10])), h_tail=float(np.median(heights[-10:])),
                        app_head=appearance[d[:10]].mean(0), app_tail=appearance[d[-10:]].mean(0))
     cands = []
     for a in ids:
@@ -163,7 +168,7 @@ def stitch(track_id, frame_of, bbox, appearance, timestamps, max_gap_s=2.0, spee
             dt = timestamps[B["f0"]] - timestamps[A["f1"]]
             if dt > max_gap_s:
                 continue
-            ha, hb = _height(bbox[A["last"]]), _height(bbox[B["first"]])
+            ha, hb = A["h_tail"], B["h_head"]
             if not 0.6 <= hb / ha <= 1 / 0.6:
                 continue
             dist = np.linalg.norm(_centre(bbox[B["first"]]) - _centre(bbox[A["last"]])) / max(ha, hb)

@@ -99,6 +99,7 @@ def test_one_frame():
 # solution jumps from one to the other). The detections are cached for the session.
 
 MAX_JUMP = 0.15  # of the frame's longer side, between consecutive valid frames
+GAP_SPEED = 0.5  # extra allowance across a detection gap: frame widths per second (a sprint)
 
 
 @pytest.fixture(scope="module")
@@ -108,9 +109,13 @@ def demo_detections():
 
 
 def _jumps(obs):
+    """Box-centre jump between consecutive valid frames as a share of its allowance (< 1 is ok):
+    MAX_JUMP for adjacent frames, plus GAP_SPEED × the missing time across a gap."""
     v = np.flatnonzero(obs.valid)
     c = 0.5 * (obs.bbox[v, :2] + obs.bbox[v, 2:])
-    return np.linalg.norm(np.diff(c, axis=0), axis=1) / max(obs.frame_size)
+    jump = np.linalg.norm(np.diff(c, axis=0), axis=1) / max(obs.frame_size)
+    missing_s = (np.diff(obs.frame_index[v]) - 1) / obs.fps
+    return jump / (MAX_JUMP + GAP_SPEED * missing_s)
 
 
 @pytest.mark.slow
@@ -120,10 +125,14 @@ def test_demo_subject_keeps_one_identity(demo_detections, rule):
     obs = track_and_select(demo_detections, rule, (830, 745) if rule == "point" else None, 120)
     assert len(set(obs.track_id[obs.valid])) == 1
     assert obs.valid.sum() >= 120, obs.valid.sum()
-    assert _jumps(obs).max() < MAX_JUMP, _jumps(obs).max()
+    assert _jumps(obs).max() < 1.0, _jumps(obs).max()
     c = 0.5 * (obs.bbox[obs.valid, :2] + obs.bbox[obs.valid, 2:]) / obs.frame_size
-    if rule == "largest":   # the jumper, on the box (upper part of the frame) until he is lost
-        assert np.all(c[:, 1] < 0.55)
+    f = obs.frame_index[obs.valid]
+    if rule == "largest":   # the jumper: on the box (upper part of the frame) until his back-flip
+        assert np.all(c[f < 165, 1] < 0.55)
+        # lost mid-flip (~169–185), he lands on the grass right of the box and is re-linked;
+        # the walker is at the far left by then, so a switch would show here
+        assert (f > 185).sum() >= 20 and np.all(c[f > 185, 0] > 0.5)
     else:                   # the walker stays on the grass and leaves on the left (~frame 200):
         assert np.all(c[:, 1] > 0.55)           # never the jumper, before or after
         last = obs.frame_index[obs.valid][-1]
