@@ -1,0 +1,1 @@
+"""Data for training and evaluation: real motion capture turned into synthetic observations."""

@@ -1,0 +1,112 @@
+"""Detector noise model: what MediaPipe Pose gives on real video, for synthetic observations.
+
+``load_noise_model()`` returns PROVISIONAL updated with ``engine/data/detector_noise.json``
+when that file exists (measured from real footage by another worker): keys with the same
+names replace the provisional values; unknown keys are kept under ``"measured"`` for
+reference. Every value below is provisional (our estimate, not a measurement):
+
+- 2D noise: per-landmark standard deviation as a fraction of the person's box height
+  (``sigma_rel``; face ~0.6 %, trunk 1 %, hips 1.5 % (MediaPipe's hip points wander), limbs
+  1.2–2 %), AR(1) in time with ``temporal_rho`` (MediaPipe smooths landmarks), plus a motion-blur
+  term ``blur_gain`` × image speed (px/frame), ×``occluded_sigma_mult`` when self-occluded,
+  and ``outlier_rate`` jumps of ``outlier_sigma_rel``; ``swap_rate``: per-frame chance that the
+  left and right limbs swap labels (a known failure on side views).
+- Visibility (confidence): Beta(``vis_visible``) when visible, Beta(``vis_occluded``) when
+  self-occluded, Beta(``vis_outside``) outside the frame.
+- Dropout: frames with no detection arrive in bursts: start rate ``dropout_rate``, mean
+  length ``dropout_burst``; such frames are invalid (NaN), as ``observe_frames`` marks them.
+- World landmarks: per-landmark noise ``world_sigma_m`` (x, y, z in MediaPipe's camera-aligned
+  frame; depth is the worst), a per-sequence depth compression ``world_depth_scale`` (MediaPipe
+  flattens the body in depth) and overall scale ``world_scale`` (it normalises body size).
+"""
+import json
+from pathlib import Path
+
+import numpy as np
+
+from engine.observe import LANDMARK_NAMES
+
+NOISE_PATH = Path(__file__).resolve().parents[2] / "engine" / "data" / "detector_noise.json"
+
+
+def _sigma_rel():
+    s = np.full(len(LANDMARK_NAMES), 0.012)
+    for i, n in enumerate(LANDMARK_NAMES):
+        if any(k in n for k in ("eye", "ear", "mouth", "nose")):
+            s[i] = 0.006
+        elif "shoulder" in n:
+            s[i] = 0.010
+        elif "hip" in n:
+            s[i] = 0.015
+        elif "wrist" in n or "ankle" in n:
+            s[i] = 0.015
+        elif any(k in n for k in ("pinky", "index", "thumb")):
+            s[i] = 0.020
+        elif "heel" in n or "foot" in n:
+            s[i] = 0.015
+    return s
+
+
+PROVISIONAL = {
+    "version": "provisional-1",
+    "sigma_rel": _sigma_rel().tolist(),
+    "temporal_rho": 0.6,
+    "blur_gain": 0.12,
+    "occluded_sigma_mult": 2.5,
+    "outlier_rate": 0.01,
+    "outlier_sigma_rel": 0.08,
+    "swap_rate": 0.002,
+    "vis_visible": [12.0, 1.2],
+    "vis_occluded": [2.0, 3.0],
+    "vis_outside": [1.0, 8.0],
+    "dropout_rate": 0.01,
+    "dropout_burst": 3.0,
+    "world_sigma_m": [0.015, 0.015, 0.05],
+    "world_depth_scale": [0.6, 1.0],
+    "world_scale": [0.9, 1.1],
+}
+
+
+def _from_detector_noise_v1(d):
+    """Map ``detector_noise/1`` (scripts/measure_detector_noise.py) onto this model's keys."""
+    out = {}
+    kp = d.get("keypoints2d", {})
+    if "sigma_per_box_height" in kp:
+        out["sigma_rel"] = np.mean(np.asarray(kp["sigma_per_box_height"], np.float64), axis=1)
+    if "outlier_rate" in kp:
+        out["outlier_rate"] = np.asarray(kp["outlier_rate"], np.float64)
+    if "outlier_sigma_per_box_height" in kp:
+        out["outlier_sigma_rel"] = float(kp["outlier_sigma_per_box_height"])
+    pd = d.get("person_dropout", {})
+    if "gap_lengths_frames" in pd:
+        out["dropout_burst"] = float(np.mean(pd["gap_lengths_frames"]))
+    if "missing_rate_inside_track" in pd:
+        out["dropout_rate"] = float(pd["missing_rate_inside_track"]) / out.get("dropout_burst", 3.0)
+    w = d.get("world", {})
+    if "sigma_m" in w:
+        out["world_sigma_m"] = np.asarray(w["sigma_m"], np.float64)   # (33,3) per landmark
+    return out
+
+
+def load_noise_model(path=NOISE_PATH):
+    model = dict(PROVISIONAL)
+    model["source"] = "provisional (training/data/noise.py)"
+    path = Path(path)
+    if path.is_file():
+        measured = json.loads(path.read_text())
+        if str(measured.get("format", "")).startswith("detector_noise/1"):
+            model.update(_from_detector_noise_v1(measured))
+            model["version"] = "measured:" + measured["format"]
+            model["source"] = (f"{path.name} (measured: 2D sigma, outliers, dropout, world jitter); "
+                               "provisional: visibility, temporal correlation, blur, swaps, depth scale")
+            model["sigma_rel"] = np.asarray(model["sigma_rel"], np.float64)
+            return model
+        model["measured"] = {}
+        for k, v in measured.items():
+            if k in PROVISIONAL and k != "version":
+                model[k] = v
+            else:
+                model["measured"][k] = v
+        model["source"] = f"{path.name} (measured; provisional values for missing keys)"
+    model["sigma_rel"] = np.asarray(model["sigma_rel"], np.float64)
+    return model
