@@ -35,6 +35,7 @@ class PipelineOptions:
     max_side: int | None = None       # processing resolution: longer side in pixels (None = full)
     num_poses: int = 4                # people detected per frame (the subject is chosen among them)
     use_cache: bool = True            # reuse detections of the same clip + options ($MOCAP_CACHE_DIR)
+    recover_gaps: float = 1.0         # re-detect the subject on rotated crops in gaps up to this (s); 0 = off
 
 
 def _reporter(progress):
@@ -117,6 +118,11 @@ def run(video_path, options=None, progress=None, detector=None):
     obs = track_and_select(dets, options.subject, options.subject_point, options.subject_frame)
     if not obs.valid.any():
         raise EngineError(f"{name}: no person found in any of {obs.num_frames} frames")
+    recovered = 0
+    if options.recover_gaps and int(options.stride or 1) == 1:
+        from .recover import recover_gaps
+        report(0.91, "re-detecting the subject in short gaps")
+        recovered = recover_gaps(video_path, obs, max_gap_s=options.recover_gaps)
     report(0.92, "fitting the body")
     from . import baseline
     fields = baseline.fit(obs, body, focal=options.focal)
@@ -136,7 +142,7 @@ def run(video_path, options=None, progress=None, detector=None):
                                       "frame": int(options.subject_frame)},
                           "rotation": int(info.rotation),
                           "timestamps_s": [round(float(t), 6) for t in obs.timestamps],
-                          "smoothing": options.smoothing, "foot_lock": bool(options.foot_lock)},
+                          "recovered_frames": int(recovered), "smoothing": options.smoothing, "foot_lock": bool(options.foot_lock)},
                   **fields).astype_file()
     from .clean import clean_motion
     motion = clean_motion(motion, body.rest_joints(motion.betas), options.smoothing, options.foot_lock)

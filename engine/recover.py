@@ -1,0 +1,178 @@
+"""Recover the subject in short detection gaps by re-detecting on rotated crops.
+
+MediaPipe's person detector expects people roughly upright; a gymnast, a diver or the demo's
+back-flipping jumper goes undetected while upside down or sideways. For each gap in the
+subject's track no longer than ``max_gap_s`` (bounded by known boxes on at least one side),
+we crop the region the subject must be in (the neighbouring boxes, expanded), rotate the crop
+by 0°, 180°, 90° and 270° (``np.rot90``: exact, no resampling) and run a single-image pose
+detector on each until one finds a person whose size matches the track's. Keypoints, world
+landmarks (their x/y are in the rotated image's axes) and the mask are rotated back.
+
+Only the subject's own region is searched, so another person cannot be picked up unless they
+stand exactly where the subject must be; a detection must also keep the track's size (0.3–1.6×
+the box height interpolated across the gap: a tucked flip is small, a detection that stretches
+limbs onto the background is large) and lie in the crop's central part. Our design; the papers do not cover detection.
+"""
+import cv2
+import numpy as np
+
+from .observe import FrameObservation, keypoint_box, mask_size
+from .video import iter_frames
+
+ANGLES = (0, 2, 1, 3)  # np.rot90 turns (×90° counter-clockwise), most likely first
+
+
+def unrotate_points(xy, k, w, h):
+    """Map pixel coordinates in ``np.rot90(crop, k)`` back to the crop (w×h) coordinates."""
+    x, y = xy[..., 0], xy[..., 1]
+    k %= 4
+    if k == 0:
+        return xy.copy()
+    if k == 1:
+        return np.stack([w - y, x], -1)
+    if k == 2:
+        return np.stack([w - x, h - y], -1)
+    return np.stack([y, h - x], -1)
+
+
+def unrotate_vectors(v, k):
+    """Rotate (…,3) world-landmark vectors given in the rotated image's axes back (z kept)."""
+    dx, dy = v[..., 0], v[..., 1]
+    k %= 4
+    if k == 0:
+        return v.copy()
+    x, y = {1: (-dy, dx), 2: (-dx, -dy), 3: (dy, -dx)}[k]
+    return np.stack([x, y, v[..., 2]], -1)
+
+
+class ImagePoseDetector:
+    """One person per still image: MediaPipe Tasks PoseLandmarker in IMAGE mode."""
+
+    def __init__(self, min_detection_confidence=0.5):
+        from mediapipe.tasks.python import BaseOptions, vision
+
+        from .observe import pose_landmarker_bundle
+        opts = vision.PoseLandmarkerOptions(
+            base_options=BaseOptions(model_asset_buffer=pose_landmarker_bundle()),
+            running_mode=vision.RunningMode.IMAGE, num_poses=1,
+            min_pose_detection_confidence=min_detection_confidence, output_segmentation_masks=True)
+        self._lm = vision.PoseLandmarker.create_from_options(opts)
+
+    def __call__(self, rgb):
+        """(keypoints (33,3) px, world (33,3), segmentation (h,w) float) or None."""
+        import mediapipe as mp
+        h, w = rgb.shape[:2]
+        res = self._lm.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb)))
+        if not res.pose_landmarks:
+            return None
+        kp = np.array([(l.x * w, l.y * h, l.visibility) for l in res.pose_landmarks[0]], np.float32)
+        world = np.array([(l.x, l.y, l.z) for l in res.pose_world_landmarks[0]], np.float32)
+        seg = res.segmentation_masks[0].numpy_view() if res.segmentation_masks else np.zeros((h, w), np.float32)
+        return kp, world, np.asarray(seg, np.float32)
+
+    def close(self):
+        self._lm.close()
+
+
+def _height(box):
+    return float(box[3] - box[1])
+
+
+def search_region(before, after, frame_w, frame_h, expand=0.6):
+    """Integer crop (x0,y0,x1,y1) covering the neighbouring boxes, grown by ``expand``× size."""
+    boxes = np.array([b for b in (before, after) if b is not None], np.float64)
+    x0, y0 = boxes[:, :2].min(0)
+    x1, y1 = boxes[:, 2:].max(0)
+    side = max(x1 - x0, y1 - y0)
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    half = 0.5 * side * (1 + 2 * expand)  # square: a rotated person fits either way
+    return (int(max(0, cx - half)), int(max(0, cy - half)),
+            int(min(frame_w, cx + half)), int(min(frame_h, cy + half)))
+
+
+def detect_in_region(bgr, region, ref_height, detector):
+    """A FrameObservation-like tuple in full-frame coordinates, or None."""
+    x0, y0, x1, y1 = region
+    crop = cv2.cvtColor(bgr[y0:y1, x0:x1], cv2.COLOR_BGR2RGB)
+    ch, cw = crop.shape[:2]
+    if ch < 32 or cw < 32:
+        return None
+    for k in ANGLES:
+        found = detector(np.ascontiguousarray(np.rot90(crop, k)))
+        if found is None:
+            continue
+        kp, world, seg = found
+        kp = kp.copy()
+        kp[:, :2] = unrotate_points(kp[:, :2], k, cw, ch) + (x0, y0)
+        box = keypoint_box(kp)
+        if not np.isfinite(box).all():
+            continue
+        size = max(box[2] - box[0], box[3] - box[1])
+        centre = 0.5 * (box[:2] + box[2:])
+        inner = (x0 + 0.15 * cw <= centre[0] <= x1 - 0.15 * cw) and (y0 + 0.15 * ch <= centre[1] <= y1 - 0.15 * ch)
+        if not (inner and 0.3 * ref_height <= size <= 1.6 * ref_height):
+            continue
+        return kp, unrotate_vectors(world, k), np.rot90(seg, -k), box
+    return None
+
+
+def gaps(valid, max_len):
+    """(start, end_exclusive) runs of False no longer than ``max_len`` with a True neighbour."""
+    out = []
+    v = np.r_[True, valid, True].astype(int)
+    starts = np.flatnonzero(np.diff(v) == -1)
+    ends = np.flatnonzero(np.diff(v) == 1)
+    for a, b in zip(starts, ends):
+        if b - a <= max_len and (a > 0 or b < len(valid)) and valid.any():
+            out.append((a, b))
+    return out
+
+
+def recover_gaps(video_path, obs, max_gap_s=1.0, detector=None, progress=None):
+    """Fill short gaps of ``obs`` (the subject's Observations) in place; returns frames recovered."""
+    fps = obs.fps
+    todo = gaps(obs.valid, int(round(max_gap_s * fps)))
+    if not todo:
+        return 0
+    W, H = obs.frame_size
+    mw, mh = mask_size(W, H)
+    own = detector is None
+    detector = detector or ImagePoseDetector()
+    track = int(obs.track_id[obs.valid][0]) if obs.valid.any() else -1
+    want = {int(obs.frame_index[t]): t for a, b in todo for t in range(a, b)}
+    bounds = {}
+    for a, b in todo:
+        before = obs.bbox[a - 1] if a > 0 and obs.valid[a - 1] else None
+        after = obs.bbox[b] if b < len(obs.valid) and obs.valid[b] else None
+        h0 = _height(before) if before is not None else _height(after)
+        h1 = _height(after) if after is not None else h0
+        region = search_region(before, after, W, H)
+        for t in range(a, b):
+            bounds[t] = (region, h0 + (h1 - h0) * (t - a + 1) / (b - a + 1))
+    found = 0
+    try:
+        lo, hi = min(want), max(want) + 1
+        for i, _, bgr in iter_frames(video_path, (lo, hi)):
+            t = want.get(i)
+            if t is None:
+                continue
+            if bgr.shape[1] != W:  # decoded size must match the observation coordinates
+                bgr = cv2.resize(bgr, (W, H), interpolation=cv2.INTER_AREA)
+            region, ref = bounds[t]
+            hit = detect_in_region(bgr, region, ref, detector)
+            if progress is not None:
+                progress(i)
+            if hit is None:
+                continue
+            kp, world, seg, box = hit
+            full = np.zeros((H, W), np.float32)
+            x0, y0, x1, y1 = region
+            full[y0:y1, x0:x1] = cv2.resize(seg, (x1 - x0, y1 - y0)) if seg.shape != (y1 - y0, x1 - x0) else seg
+            obs.keypoints[t], obs.world[t], obs.bbox[t] = kp, world, box
+            obs.masks[t] = (np.clip(cv2.resize(full, (mw, mh), interpolation=cv2.INTER_AREA), 0, 1) * 255).astype(np.uint8)
+            obs.valid[t], obs.track_id[t] = True, track
+            found += 1
+    finally:
+        if own:
+            detector.close()
+    return found
