@@ -8,12 +8,21 @@ one .blend and one Motion file per clip in OUT_DIR, plus OUT_DIR/summary.csv; a 
 fails is reported there and the batch goes on. Also runs with a plain Python that has the
 ``bpy`` module: ``python scripts/blender_batch.py VIDEO... -o OUT_DIR``.
 """
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+if "bpy" not in sys.modules:
+    # Blender as a Python module: keep its user config and caches out of the user's home (the
+    # engine's detection cache goes to the repo's ignored cache/ folder so re-runs are fast).
+    _tmp = tempfile.mkdtemp(prefix="mocap-batch-")
+    os.environ.setdefault("BLENDER_USER_RESOURCES", os.path.join(_tmp, "blender"))
+    os.environ.setdefault("XDG_CACHE_HOME", os.path.join(_tmp, "cache"))
+    os.environ.setdefault("MOCAP_CACHE_DIR", str(ROOT / "cache" / "detections"))
 
 
 def _argv():

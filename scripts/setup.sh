@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
 # Create the project's virtual environment in .venv (idempotent; safe to re-run).
-#   scripts/setup.sh          engine run-time (the demo)
-#   scripts/setup.sh --dev    plus torch (CPU), onnx, bpy (Blender as a module) and pytest
+#   scripts/setup.sh            the engine's run-time (python -m engine)
+#   scripts/setup.sh --blender  plus bpy (Blender as a module): the demo's .blend, headless batch
+#   scripts/setup.sh --dev      plus torch (CPU), onnx and pytest: training and the tests
 # On a fresh Debian 12 it first installs the few system packages Python's venv and the bpy
 # wheel need (with sudo when not root), and says so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-dev=0; [ "${1:-}" = "--dev" ] && dev=1
+dev=0; blender=0
+case "${1:-}" in
+  --dev) dev=1; blender=1 ;;
+  --blender) blender=1 ;;
+  "") ;;
+  *) echo "usage: scripts/setup.sh [--blender|--dev]" >&2; exit 2 ;;
+esac
 
 need_debs=()
 PY=${PYTHON:-python3.11}
@@ -14,7 +21,7 @@ command -v "$PY" >/dev/null || PY=python3
 "$PY" -c 'import sys; assert sys.version_info[:2] == (3, 11)' 2>/dev/null \
   || { echo "setup: Python 3.11 is required (found: $($PY --version 2>&1))" >&2; exit 1; }
 "$PY" -c 'import ensurepip, venv' 2>/dev/null || need_debs+=(python3.11-venv)
-if [ $dev = 1 ] && command -v ldconfig >/dev/null; then
+if [ $blender = 1 ] && command -v ldconfig >/dev/null; then
   # shared libraries the bpy wheel links against (X11/GL client libs; no display is needed)
   for pair in libGL.so.1:libgl1 libSM.so.6:libsm6 libX11.so.6:libx11-6 libXext.so.6:libxext6 \
               libXfixes.so.3:libxfixes3 libXi.so.6:libxi6 libxkbcommon.so.0:libxkbcommon0 \
@@ -29,8 +36,10 @@ if [ ${#need_debs[@]} -gt 0 ]; then
 fi
 
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-req=requirements.txt; [ $dev = 1 ] && req=requirements-dev.txt
-stamp=".venv/.installed-$(cat "$req" requirements.txt | sha1sum | cut -c1-12)"
+req=requirements.txt
+[ $blender = 1 ] && req=requirements-blender.txt
+[ $dev = 1 ] && req=requirements-dev.txt
+stamp=".venv/.installed-$(cat "$req" requirements*.txt | sha1sum | cut -c1-12)"
 if [ ! -f "$stamp" ]; then
   echo "setup: installing Python packages from $req into .venv (first run takes a few minutes)"
   .venv/bin/python -m pip install -q --disable-pip-version-check -r "$req"
