@@ -24,6 +24,10 @@ def main(argv=None):
                     help="body height in metres (default: estimated from segment lengths)")
     ap.add_argument("--cutoff-hz", default="auto",
                     help="low-pass cutoff for joint centres (default auto = min(20, 0.4*fps); 0 = off)")
+    ap.add_argument("--home", default="auto",
+                    help="direction of home plate: auto (estimated from the throw), camera (the "
+                         "camera looks toward home: a center-field view) or an azimuth in degrees "
+                         "from world +x toward +y")
     ap.add_argument("--no-plots", action="store_true")
     a = ap.parse_args(argv)
     cutoff = a.cutoff_hz if a.cutoff_hz == "auto" else (float(a.cutoff_hz) or None)
@@ -34,7 +38,8 @@ def main(argv=None):
         stem = Path(path).stem
         try:
             m = load_motion(path)
-            res = analyze(from_motion(m), handedness=a.handedness, height=a.height, cutoff_hz=cutoff)
+            res = analyze(from_motion(m), handedness=a.handedness, height=a.height, cutoff_hz=cutoff,
+                          home_azimuth_deg=a.home)
         except (EngineError, ValueError) as exc:
             print(f"{path}: {exc}", file=sys.stderr)
             failed += 1

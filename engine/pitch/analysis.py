@@ -44,13 +44,20 @@ class PitchAnalysis:
     series: dict = field(repr=False, default_factory=dict)   # name -> (T,) arrays
     warnings: list = field(default_factory=list)
     source: str = ""
+    first_frame: int = 0             # input (Motion) frame of the analysed span's frame 0
 
     def event_time(self, name):
         f = self.events.get(name)
         return None if f is None else self.t0 + f / self.fps
 
+    def clip_frame(self, name):
+        """Frame index of event ``name`` on the input clip (Motion frame), or None."""
+        f = self.events.get(name)
+        return None if f is None else int(self.first_frame + f)
+
     def to_dict(self):
-        ev = {k: {"frame": v, "time_s": self.event_time(k)} for k, v in self.events.items()}
+        ev = {k: {"frame": v, "clip_frame": self.clip_frame(k), "time_s": self.event_time(k)}
+              for k, v in self.events.items()}
         return {"source": self.source, "fps": self.fps, "handedness": self.handedness,
                 "handedness_source": self.handedness_source, "height_m": self.height,
                 "height_source": self.height_source, "home_azimuth_deg": self.home_azimuth_deg,
@@ -173,12 +180,23 @@ def analyze(js: JointSet, handedness="auto", height=None, cutoff_hz="auto", home
             events=None):
     """Analyse one delivery. ``handedness``: 'auto', 'R' or 'L'; ``height`` in metres overrides
     ``js.height``; ``cutoff_hz``: low-pass cutoff ('auto' = 20 Hz, at most 0.4·fps; None = off);
-    ``home_azimuth_deg``: direction of home plate in the world frame when known (else estimated);
+    ``home_azimuth_deg``: direction of home plate in the world frame when known (degrees), None to
+    estimate it from the motion, or "camera" when the camera looks toward home (a center-field
+    view: the camera's horizontal viewing direction, ``js.meta["camera_azimuth_deg"]``);
     ``events``: frame indices that replace detected ones (e.g. force-plate foot plant), used by
     the validation to separate definition errors from event-timing errors.
     """
     fps = float(js.fps)
     warnings = []
+    if isinstance(home_azimuth_deg, str):
+        if home_azimuth_deg == "camera":
+            home_azimuth_deg = js.meta.get("camera_azimuth_deg")
+            if home_azimuth_deg is None:
+                raise ValueError("home direction 'camera' needs a Motion with camera extrinsics")
+        elif home_azimuth_deg == "auto":
+            home_azimuth_deg = None
+        else:
+            home_azimuth_deg = float(home_azimuth_deg)
     valid = js.valid
     if valid.sum() < max(10, int(0.3 * fps)):
         raise ValueError("too few valid frames for a pitch analysis")
@@ -258,7 +276,7 @@ def analyze(js: JointSet, handedness="auto", height=None, cutoff_hz="auto", home
     ev["pkh"] = E.peak_knee_height(r["lead_knee"][:, 2], hp)
     if ev["pkh"] == 0:
         warnings.append("the clip starts at or after peak knee height: PKH is the first frame")
-    ground = E.ground_height(r["lead_ankle"][:, 2], ev["pkh"])
+    ground = E.ground_height(r["lead_ankle"][:, 2], ev["pkh"], hp + 1)
     ev["foot_contact"] = E.foot_contact(r["lead_ankle"][:, 2], ground, ev["pkh"], hp)
     if ev["foot_contact"] is None:
         warnings.append("no lead-foot contact found before the throw")
@@ -277,7 +295,8 @@ def analyze(js: JointSet, handedness="auto", height=None, cutoff_hz="auto", home
     m = compute_metrics(series, ev, r, H, fps)
     return PitchAnalysis(fps=fps, t0=float(t[0]), handedness=hand, handedness_source=hand_src,
                          height=float(H), height_source=h_src, home_azimuth_deg=az, events=ev,
-                         metrics=m, series=series, warnings=warnings, source=js.source)
+                         metrics=m, series=series, warnings=warnings, source=js.source,
+                         first_frame=int(lo))
 
 
 def _at(x, f):

@@ -44,9 +44,12 @@ def peak_knee_height(lead_knee_z, end):
     return _argmax_in(lead_knee_z, 0, end)
 
 
-def ground_height(lead_ankle_z, start):
-    """Planted height of the lead ankle centre: its lowest value after ``start`` (PKH)."""
-    return float(np.nanmin(lead_ankle_z[start:]))
+def ground_height(lead_ankle_z, start, end=None):
+    """Planted height of the lead ankle centre: its lowest value in [start, end) (PKH to the
+    peak hand speed: the foot lands before the throw). Limiting the window keeps a video
+    estimate whose ankle drifts lower after release (mound slope, depth error) from hiding
+    the landing."""
+    return float(np.nanmin(lead_ankle_z[start:end]))
 
 
 def foot_contact(lead_ankle_z, ground, start, end):

@@ -102,8 +102,29 @@ def from_motion(motion, height=None):
     lateral /= np.maximum(np.linalg.norm(lateral, axis=1, keepdims=True), 1e-9)
     pts["thorax_right"] = pts["thorax_prox"] + THORAX_LATERAL_OFFSET * lateral
     src = motion.source.get("video", "") if isinstance(motion.source, dict) else ""
+    meta = {"body_model": motion.body_model}
+    az = camera_azimuth(getattr(motion, "camera_extrinsics", None))
+    if az is not None:
+        meta["camera_azimuth_deg"] = az
     return JointSet(pts, float(motion.fps), valid=np.asarray(motion.valid, bool), height=height,
-                    source=str(src), meta={"body_model": motion.body_model})
+                    source=str(src), meta=meta)
+
+
+def camera_azimuth(extrinsics):
+    """Azimuth (degrees, from world +x toward +y) of the camera's horizontal viewing direction
+    (median over frames), or None. For a center-field broadcast view this is the direction of
+    home plate (``analyze(home_azimuth_deg="camera")``)."""
+    if extrinsics is None:
+        return None
+    E = np.asarray(extrinsics, dtype=np.float64).reshape(-1, 4, 4)
+    E = E[np.isfinite(E).all(axis=(1, 2))]
+    if not len(E):
+        return None
+    axis = E[:, 2, :3]                        # optical axis in world = row 3 of R (world→camera)
+    d = np.median(axis[:, :2], axis=0)
+    if np.hypot(*d) < 1e-6:                   # looking straight down: no horizontal direction
+        return None
+    return float(np.degrees(np.arctan2(d[1], d[0])))
 
 
 def read_obp_csv(path):

@@ -7,6 +7,52 @@ import numpy as np
 
 EVENT_LABELS = {"pkh": "PKH", "foot_contact": "FC", "foot_plant": "FP", "mer": "MER",
                 "ball_release": "BR", "mir": "MIR"}
+EVENT_NAMES = {"pkh": "Peak knee height", "foot_contact": "Foot contact", "foot_plant": "Foot plant",
+               "mer": "Max external rotation", "ball_release": "Ball release",
+               "mir": "Max internal rotation"}
+# Display: groups of metrics, each (name, label, unit). Units: deg, deg/s, % height, m/s, s.
+METRIC_GROUPS = (
+    ("Stride", (("stride_length_pct_height", "Stride length", "% height"),
+                ("stride_angle", "Stride angle (+ cross-body)", "deg"))),
+    ("Pelvis and trunk", (("max_hip_shoulder_separation", "Max hip-shoulder separation", "deg"),
+                          ("hip_shoulder_separation_fp", "Hip-shoulder separation @FP", "deg"),
+                          ("pelvis_rotation_fp", "Pelvis rotation @FP", "deg"),
+                          ("torso_rotation_fp", "Torso rotation @FP", "deg"),
+                          ("torso_rotation_mer", "Torso rotation @MER", "deg"),
+                          ("torso_rotation_br", "Torso rotation @BR", "deg"),
+                          ("torso_anterior_tilt_fp", "Torso forward tilt @FP", "deg"),
+                          ("torso_anterior_tilt_mer", "Torso forward tilt @MER", "deg"),
+                          ("torso_anterior_tilt_br", "Torso forward tilt @BR", "deg"),
+                          ("torso_lateral_tilt_fp", "Torso lateral tilt @FP", "deg"),
+                          ("torso_lateral_tilt_mer", "Torso lateral tilt @MER", "deg"),
+                          ("torso_lateral_tilt_br", "Torso lateral tilt @BR", "deg"))),
+    ("Throwing arm", (("max_shoulder_external_rotation", "Max shoulder external rotation", "deg"),
+                      ("shoulder_external_rotation_fp", "Shoulder external rotation @FP", "deg"),
+                      ("shoulder_abduction_fp", "Shoulder abduction @FP", "deg"),
+                      ("shoulder_horizontal_abduction_fp", "Shoulder horiz. abduction @FP", "deg"),
+                      ("elbow_flexion_fp", "Elbow flexion @FP", "deg"),
+                      ("elbow_flexion_mer", "Elbow flexion @MER", "deg"),
+                      ("arm_slot", "Arm slot (forearm @BR)", "deg"))),
+    ("Lead leg", (("lead_knee_extension_from_fp_to_br", "Knee extension FP→BR", "deg"),
+                  ("lead_knee_extension_angular_velo_br", "Knee extension velocity @BR", "deg/s"))),
+    ("Speeds and timing", (("max_pelvis_rotational_velo", "Peak pelvis rotation velocity", "deg/s"),
+                           ("max_torso_rotational_velo", "Peak torso rotation velocity", "deg/s"),
+                           ("timing_peak_torso_to_peak_pelvis_rot_velo", "Pelvis→torso peak gap", "s"),
+                           ("max_elbow_extension_velo", "Peak elbow extension velocity", "deg/s"),
+                           ("max_shoulder_internal_rotational_velo", "Peak shoulder IR velocity", "deg/s"),
+                           ("peak_hand_speed", "Peak hand speed", "m/s"),
+                           ("max_cog_velo_x", "Peak CoM velocity toward home", "m/s"),
+                           ("cog_velo_pkh", "CoM velocity @PKH", "m/s"))),
+)
+UNIT_FORMAT = {"deg": "{:.1f}°", "deg/s": "{:.0f}°/s", "% height": "{:.1f} % height",
+               "m/s": "{:.2f} m/s", "s": "{:.3f} s"}
+
+
+def format_metric(value, unit):
+    """A metric value with its unit for display ("—" when missing)."""
+    if value is None or not np.isfinite(float(value)):
+        return "—"
+    return UNIT_FORMAT.get(unit, "{:.3g} " + unit).format(float(value))
 
 
 def write_json(analysis, path):
@@ -67,8 +113,9 @@ def _event_lines(ax, analysis, t):
         if f is None:
             continue
         ax.axvline(t[f], color="0.5", lw=0.8, ls="--")
-        ax.text(t[f], 1.0, EVENT_LABELS[k], transform=ax.get_xaxis_transform(), rotation=90,
-                va="top", ha="right", fontsize=7, color="0.3")
+        # above the plot area: never hidden by the legend or the curves
+        ax.text(t[f], 1.01, EVENT_LABELS[k], transform=ax.get_xaxis_transform(), rotation=90,
+                va="bottom", ha="center", fontsize=7, color="0.3", clip_on=False)
 
 
 def plot(analysis, out_dir, stem="pitch"):
@@ -93,7 +140,7 @@ def plot(analysis, out_dir, stem="pitch"):
     _event_lines(ax, analysis, t)
     ax.set_xlabel("time from ball release (s)")
     ax.set_ylabel("angular velocity (deg/s)")
-    ax.set_title(f"Kinematic sequence — {analysis.source or stem} ({analysis.handedness}HP)")
+    ax.set_title(f"Kinematic sequence — {analysis.source or stem} ({analysis.handedness}HP)", pad=22)
     ax.legend(loc="upper left", fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -115,7 +162,7 @@ def plot(analysis, out_dir, stem="pitch"):
         axes[1].plot(t[sl], s[key][sl], label=label, lw=1.3)
     for ax, title in zip(axes, ("Trunk and pelvis (deg)", "Arm and lead leg (deg)")):
         _event_lines(ax, analysis, t)
-        ax.set_title(title, fontsize=10)
+        ax.set_title(title, fontsize=10, pad=20)
         ax.legend(loc="upper left", fontsize=7)
         ax.grid(alpha=0.3)
     axes[1].set_xlabel("time from ball release (s)")
