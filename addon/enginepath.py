@@ -1,19 +1,29 @@
 """Find the engine package: the one place that touches ``sys.path``.
 
-* Installed extension (zip): ``engine/`` is copied inside the extension folder, next to this file.
+* Installed extension (the zips ``build.py`` makes): ``lib/engine/`` and ``lib/presets/`` inside
+  the extension folder. Only ``lib/`` goes on sys.path, so the add-on's own modules (``build``,
+  ``compat``, ...) never become importable as top-level modules.
 * Development checkout: ``engine/`` sits in the repository root, the parent of ``addon/``.
 """
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+LIB = "lib"  # the extension's folder for the engine and its data (see build.py)
 
 
 def engine_root():
-    for folder in (HERE, HERE.parent):
+    """The folder that holds ``engine/`` (and ``presets/``), or None."""
+    for folder in (HERE / LIB, HERE, HERE.parent):
         if (folder / "engine" / "__init__.py").is_file():
             return folder
     return None
+
+
+def presets_dir():
+    """``presets/`` beside the engine (rig maps, smoothing, pitch settings), or None."""
+    root = engine_root()
+    return root / "presets" if root is not None and (root / "presets").is_dir() else None
 
 
 def ensure_engine():

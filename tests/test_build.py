@@ -1,0 +1,224 @@
+"""build.py: per-platform extension zips with bundled wheels, validated by Blender's own tool,
+installed into bpy and used for a real Import Video with nothing but what the zip holds."""
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import tomllib
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from conftest import DEMO_VIDEO, ROOT
+
+import build  # noqa: E402  (the repository's build.py; conftest puts the root on sys.path)
+
+
+# ------------------------------------------------------------------ fast checks (no network)
+@pytest.mark.parametrize("filename, platform, ok", [
+    ("mediapipe-0.10.21-cp311-cp311-manylinux_2_28_x86_64.whl", "linux-x64", True),
+    ("scipy-1.13.1-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl", "linux-x64", True),
+    ("onnxruntime-1.20.1-cp311-cp311-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl", "linux-x64", True),
+    ("foo-1.0-cp311-cp311-manylinux_2_34_x86_64.whl", "linux-x64", False),      # newer glibc than Blender's
+    ("foo-1.0-cp311-cp311-manylinux_2_28_aarch64.whl", "linux-x64", False),
+    ("foo-1.0-cp312-cp312-manylinux_2_28_x86_64.whl", "linux-x64", False),       # other Python
+    ("opencv_python_headless-4.11.0.86-cp37-abi3-win_amd64.whl", "windows-x64", True),
+    ("opencv_python_headless-4.11.0.86-cp37-abi3-win_amd64.whl", "linux-x64", False),
+    ("onnxruntime-1.20.1-cp311-cp311-macosx_13_0_universal2.whl", "macos-arm64", True),
+    ("onnxruntime-1.20.1-cp311-cp311-macosx_13_0_universal2.whl", "macos-x64", True),
+    ("scipy-1.13.1-cp311-cp311-macosx_14_0_arm64.whl", "macos-arm64", False),    # above macOS 13
+    ("scipy-1.13.1-cp311-cp311-macosx_12_0_arm64.whl", "macos-x64", False),
+    ("tqdm-4.67.1-py3-none-any.whl", "macos-x64", True),
+    ("six-1.17.0-py2.py3-none-any.whl", "windows-x64", True),
+])
+def test_wheel_fits_platform(filename, platform, ok):
+    name, version = filename.split("-")[:2]
+    assert (build.wheel_score(filename, name, version, platform) is not None) == ok
+
+
+def test_select_prefers_thin_builds_and_reports_missing(tmp_path):
+    for f in ("mediapipe-0.10.21-cp311-cp311-macosx_11_0_universal2.whl",
+              "mediapipe-0.10.21-cp311-cp311-macosx_11_0_x86_64.whl",
+              "tqdm-4.67.1-py3-none-any.whl"):
+        (tmp_path / f).write_bytes(b"")
+    chosen, missing = build.select_wheels([tmp_path], build.VARIANTS["macos-x64"])
+    assert chosen["mediapipe"].name.endswith("macosx_11_0_x86_64.whl")
+    assert chosen["tqdm"].name == "tqdm-4.67.1-py3-none-any.whl"
+    assert "onnxruntime==1.20.1" in missing and "scipy==1.13.1" in missing
+    chosen, _ = build.select_wheels([tmp_path], build.VARIANTS["macos-arm64"])
+    assert chosen["mediapipe"].name.endswith("universal2.whl")
+
+
+def test_runtime_wheels_exclude_numpy_torch_jax_and_gpu_variant_swaps_onnxruntime():
+    cpu = dict(build.VARIANTS["linux-x64"].wheels)
+    gpu = dict(build.VARIANTS["windows-x64-cuda12"].wheels)
+    assert not {"numpy", "torch", "jax", "jaxlib"} & set(cpu)  # numpy is Blender's own
+    assert cpu["mediapipe"] == "0.10.21" and "onnxruntime-gpu" not in cpu
+    assert "onnxruntime" not in gpu and gpu["onnxruntime-gpu"].startswith("1.20.")
+    # the pins follow requirements.txt
+    lines = (ln.split("#")[0].strip() for ln in (ROOT / "requirements.txt").read_text().splitlines())
+    pins = dict(ln.split("==") for ln in lines if "==" in ln)
+    for name, version in cpu.items():
+        if name in pins:
+            assert pins[name] == version, name
+
+
+def test_manifest_copy_gets_platforms_wheels_and_max(tmp_path):
+    text = build.manifest_for(build.VARIANTS["linux-x64"], ["b-1-py3-none-any.whl", "a-1-py3-none-any.whl"])
+    m = tomllib.loads(text)
+    repo = tomllib.loads((ROOT / "blender_manifest.toml").read_text())
+    assert m["platforms"] == ["linux-x64"]
+    assert m["wheels"] == ["./wheels/a-1-py3-none-any.whl", "./wheels/b-1-py3-none-any.whl"]
+    assert m["blender_version_max"] == build.BLENDER_VERSION_MAX
+    assert m["build"] == repo["build"] and m["permissions"] == repo["permissions"] and m["id"] == repo["id"]
+    assert "platforms" not in repo and "wheels" not in repo  # the repo's manifest stays generic
+    pats = repo["build"]["paths_exclude_pattern"]
+    assert {"/tests/", "/training/", "/cache/", "__pycache__/"} <= set(pats)
+
+
+def test_offline_without_the_wheels_fails_with_a_clear_message(tmp_path):
+    with pytest.raises(build.BuildError, match=r"--offline .*onnxruntime==1\.20\.1"):
+        build.gather_wheels(build.VARIANTS["linux-x64"], offline=tmp_path)
+    with pytest.raises(build.BuildError, match="no such folder"):
+        build.gather_wheels(build.VARIANTS["linux-x64"], offline=tmp_path / "absent")
+
+
+# ------------------------------------------------------------------ the real linux-x64 zip
+def _registry_reachable():
+    url = os.environ.get("PIP_INDEX_URL", "https://pypi.org/simple/").rstrip("/") + "/tqdm/"
+    try:
+        with urllib.request.urlopen(url, timeout=15) as r:
+            return r.status == 200
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="module")
+def linux_zip(tmp_path_factory):
+    """The linux-x64 zip built into a temporary folder; wheels come from (and stay in) the shared
+    download cache, so only the first run downloads."""
+    if build.find_blender_ext() is None:
+        pytest.skip("Blender's extension tool (bl_pkg/cli/blender_ext.py) not found: the bpy wheel is not installed")
+    variant = build.VARIANTS["linux-x64"]
+    _, missing = build.select_wheels([build.WHEEL_CACHE], variant)
+    if missing and not _registry_reachable():
+        pytest.skip(f"the package registry is unreachable and the wheel cache {build.WHEEL_CACHE} lacks "
+                    f"{', '.join(missing)}")
+    out = tmp_path_factory.mktemp("dist")
+    res = build.build(["linux-x64"], out=out, log=lambda *a: None)[0]
+    return res
+
+
+@pytest.mark.slow
+def test_linux_zip_is_validated_and_ships_only_runtime(linux_zip):
+    assert linux_zip.validated and linux_zip.zip.name == "video_mocap-0.1.0-linux_x64.zip"
+    with zipfile.ZipFile(linux_zip.zip) as z:
+        names = z.namelist()
+        manifest = tomllib.loads(z.read("blender_manifest.toml").decode())
+    code = [n for n in names if not n.startswith("wheels/")]
+    assert not [n for n in names if "torch" in n.lower()]
+    assert not [n for n in code if n.startswith(("tests/", "training/", "cache/", "scripts/", "assets/"))
+                or "__pycache__" in n or n.endswith(".pyc")]
+    assert {"__init__.py", "enginepath.py", "lib/engine/__init__.py", "lib/engine/data/open_body.npz",
+            "lib/presets/smoothing/light.json", "LICENSE"} <= set(names)
+    wheels = sorted(n for n in names if n.startswith("wheels/"))
+    assert sorted(w[2:] for w in manifest["wheels"]) == wheels and manifest["platforms"] == ["linux-x64"]
+    tops = {build.normalize(w[7:].split("-")[0]) for w in wheels}
+    assert {"onnxruntime", "mediapipe", "opencv_python_headless", "scipy", "protobuf"} <= tops
+    assert not {"numpy", "jax", "jaxlib", "torch", "onnxruntime_gpu"} & tops
+    # Blender's own validator, called directly on the zip once more
+    rc, msg = build.blender_ext(build.find_blender_ext(), "validate", linux_zip.zip)
+    assert rc == 0 and "Success" in msg, msg
+    # size report
+    size = json.loads((linux_zip.zip.parent / "sizes.json").read_text())[linux_zip.zip.name]
+    assert size["zip"] == linux_zip.zip.stat().st_size and len(size["wheels"]) == len(wheels)
+    assert 50e6 < size["zip"] < 250e6
+
+
+# Runs in a fresh interpreter started with -S -s: no site-packages at all. sys.path is the standard
+# library plus a folder holding links to only `bpy` and `numpy` (numpy is part of Blender's own
+# Python), so the engine, mediapipe, opencv, scipy, onnxruntime, ... can only come from the
+# installed extension and the wheels Blender unpacked for it.
+PROBE = textwrap.dedent(r'''
+    import json, os, sys
+    shim, zip_path, video, user = sys.argv[1:5]
+    sys.path[:] = [p for p in sys.path[1:] if "site-packages" not in p] + [shim]
+    import bpy
+    r = bpy.ops.extensions.package_install_files(filepath=zip_path, repo="user_default", enable_on_install=True)
+    assert r == {"FINISHED"}, r
+    pkg = "bl_ext.user_default.video_mocap"
+    assert pkg in bpy.context.preferences.addons, list(bpy.context.preferences.addons.keys())
+    bpy.ops.wm.read_homefile(use_empty=True)
+    r = bpy.ops.mocap.import_video(filepath=video, save_motion=False, first_frame=0, last_frame=15)
+    assert r == {"FINISHED"}, r
+    arms = [o for o in bpy.data.objects if o.type == "ARMATURE"]
+    action = arms[0].animation_data.action if arms and arms[0].animation_data else None
+    import engine.pipeline, cv2, mediapipe, scipy, onnxruntime, matplotlib, numpy
+    origins = {m.__name__: os.path.abspath(m.__file__)
+               for m in (engine, engine.pipeline, cv2, mediapipe, scipy, onnxruntime, matplotlib, numpy)}
+    stdlib = os.path.dirname(os.__file__)
+    outside = sorted(name for name, m in list(sys.modules.items())
+                     if isinstance(getattr(m, "__file__", None), str) and os.path.isabs(m.__file__)
+                     and name != "__main__"
+                     and not os.path.abspath(m.__file__).startswith((stdlib, shim, user)))
+    import addon_utils
+    print("PROBE " + json.dumps(dict(
+        origins=origins, outside=outside, armature=arms[0].name if arms else None,
+        frame_range=list(action.frame_range) if action else None,
+        addon_file=sys.modules[pkg].__file__,
+        sys_path_in_ext=[p for p in sys.path if os.path.abspath(p).startswith(
+            os.path.dirname(sys.modules[pkg].__file__))],
+        warnings=addon_utils._extensions_warnings_get().get(pkg, []))))
+''')
+
+
+def _shim(folder):
+    """A folder with links to the venv's bpy and numpy only."""
+    folder.mkdir()
+    for mod in ("bpy", "numpy"):
+        spec = importlib.util.find_spec(mod)
+        if spec is None:
+            pytest.skip(f"{mod} is not installed")
+        pkg = Path(spec.origin).parent
+        for p in (pkg, pkg.parent / f"{mod}.libs"):
+            if p.exists():
+                os.symlink(p, folder / p.name)
+    return folder
+
+
+@pytest.mark.slow
+@pytest.mark.blender
+def test_installed_zip_runs_import_video_from_its_own_files(linux_zip, tmp_path):
+    pytest.importorskip("bpy")
+    shim = _shim(tmp_path / "shim")
+    user = tmp_path / "blender-user"
+    probe = tmp_path / "probe.py"
+    probe.write_text(PROBE)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    env.update(BLENDER_USER_RESOURCES=str(user), XDG_CACHE_HOME=str(tmp_path / "xdg"),
+               MOCAP_CACHE_DIR=str(tmp_path / "mocap-cache"), HOME=str(tmp_path / "home"))
+    r = subprocess.run([sys.executable, "-S", "-s", "-B", str(probe), str(shim), str(linux_zip.zip),
+                        str(DEMO_VIDEO), str(user)],
+                       capture_output=True, text=True, cwd=tmp_path, env=env, timeout=900)
+    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("PROBE ")]
+    assert r.returncode == 0 and lines, (r.stdout + r.stderr)[-4000:]
+    res = json.loads(lines[-1][6:])
+    ext_dir = user / "extensions" / "user_default" / "video_mocap"
+    wheels_dir = user / "extensions" / ".local" / "lib" / "python3.11" / "site-packages"
+    assert Path(res["addon_file"]).parent == ext_dir
+    for name in ("engine", "engine.pipeline"):
+        assert Path(res["origins"][name]).is_relative_to(ext_dir / "lib"), res["origins"]
+    # only lib/ went on sys.path: the add-on's own modules are not importable as top-level ones
+    assert res["sys_path_in_ext"] == [str(ext_dir / "lib")], res["sys_path_in_ext"]
+    for name in ("cv2", "mediapipe", "scipy", "onnxruntime", "matplotlib"):
+        assert Path(res["origins"][name]).is_relative_to(wheels_dir), res["origins"]
+    assert Path(res["origins"]["numpy"]).is_relative_to(shim)  # Blender's own numpy
+    assert res["outside"] == [], res["outside"]  # nothing from the repo or the test's site-packages
+    assert not str(ROOT) in json.dumps(res["origins"])
+    assert res["armature"] == DEMO_VIDEO.stem
+    start, end = res["frame_range"]
+    assert round(end - start) + 1 == 15, res["frame_range"]
