@@ -11,6 +11,8 @@ import bpy  # noqa: E402
 from bpy.props import BoolProperty, FloatProperty, StringProperty  # noqa: E402
 
 from . import batch, operators, panel, preferences  # noqa: E402
+from . import pitch_ui  # noqa: E402
+from . import ui_retarget  # noqa: E402
 
 _CLASSES = (preferences.MOCAP_AP_preferences,) + operators.CLASSES + panel.CLASSES
 _WM_PROPS = {
@@ -30,6 +32,8 @@ def register():
     for name, prop in _WM_PROPS.items():
         setattr(bpy.types.WindowManager, name, prop)
     bpy.types.TOPBAR_MT_file_import.append(operators.menu_import)
+    pitch_ui.register()
+    ui_retarget.register()
     _cli_handle = batch.register_cli()
 
 
@@ -37,6 +41,8 @@ def unregister():
     global _cli_handle
     batch.unregister_cli(_cli_handle)
     _cli_handle = None
+    pitch_ui.unregister()
+    ui_retarget.unregister()
     bpy.types.TOPBAR_MT_file_import.remove(operators.menu_import)
     for name in _WM_PROPS:
         if hasattr(bpy.types.WindowManager, name):

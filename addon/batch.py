@@ -8,6 +8,9 @@ Entry points, all backed by ``batch()``:
 
 Inputs may be videos (run through the engine) or Motion files (``.npz``, imported as they are).
 A clip that fails is written to the summary with its error and the batch goes on.
+With ``pitch=True`` (``--pitch``) every clip also gets a pitch analysis: timeline markers in its
+.blend, a report folder ``<stem>_pitch/`` (JSON, CSV, PNG) and the event times and metrics as
+extra summary columns (``pitch_status`` says when the analysis failed; the clip stays ok).
 """
 import argparse
 import csv
@@ -25,7 +28,9 @@ CLI_COMMAND = "mocap"
 SUMMARY_NAME = "summary.csv"
 SUMMARY_FIELDS = ("clip", "status", "frames", "valid_frames", "fps", "blend", "motion", "seconds", "message")
 _DEFAULTS = dict(device="auto", smoothing="light", body_model_path=None, frame_range=None,
-                 with_mesh=True, video_reference=True)
+                 with_mesh=True, video_reference=True, pitch=False, pitch_handedness="AUTO",
+                 pitch_home="AUTO", pitch_plots=True,
+                 export=(), rig_blend=None, rig_object=None, rig_preset=None, root_motion="hips")
 
 
 def _options(options):
@@ -81,15 +86,68 @@ def process_clip(path, stem, out_dir, opts, progress=None):
     scene = bpy.context.scene
     scene.name = stem
     add_video = video is not None and opts.video_reference
-    result = build.import_motion(motion, body, scene, name=stem, video_path=video if add_video else None,
-                                 with_mesh=opts.with_mesh, with_camera=add_video)
     blend_path = out_dir / f"{stem}.blend"
     motion_path = out_dir / f"{stem}.npz"
+    result = build.import_motion(motion, body, scene, name=stem, video_path=video if add_video else None,
+                                 with_mesh=opts.with_mesh, with_camera=add_video, motion_path=motion_path)
+    pitch_cols = pitch_columns(result.armature, scene, motion, out_dir / f"{stem}_pitch", opts) if opts.pitch else {}
+    rig_cols = retarget_columns(result.armature, scene, motion, stem, out_dir, opts)
     bpy.ops.wm.save_as_mainfile(filepath=str(blend_path), check_existing=False, copy=True)
     if motion_path.resolve() != path.resolve():
         motion.save(motion_path)
     return {"frames": motion.num_frames, "valid_frames": result.keyed_frames, "fps": f"{motion.fps:g}",
-            "blend": str(blend_path), "motion": str(motion_path)}
+            "blend": str(blend_path), "motion": str(motion_path), **pitch_cols, **rig_cols}
+
+
+def retarget_columns(smpl_rig, scene, motion, stem, out_dir, opts):
+    """``rig_blend``: append the target armature, retarget the clip onto it (``rig_preset``,
+    detected when absent); ``export``: write ``stem.bvh`` / ``stem.fbx`` of the retargeted rig
+    (else of the SMPL armature) with Blender's own exporters. Returns summary columns."""
+    from . import retarget
+    cols = {}
+    target = smpl_rig
+    if opts.rig_blend:
+        with bpy.data.libraries.load(str(opts.rig_blend), link=False) as (src, dst):
+            names = [n for n in src.objects if opts.rig_object in (None, n)]
+            dst.objects = names
+        arms = [o for o in dst.objects if o is not None and o.type == "ARMATURE"]
+        if not arms:
+            raise ValueError(f"no armature {opts.rig_object or ''} in {opts.rig_blend}")
+        for o in dst.objects:
+            if o is not None:
+                scene.collection.objects.link(o)
+        target = arms[0]
+        preset = opts.rig_preset or retarget.detect_preset(target)
+        if preset is None:
+            raise ValueError(f"no rig preset matches {target.name}; pass --rig-preset")
+        res = retarget.retarget_motion(motion, target, preset, retarget.RetargetOptions(root_motion=opts.root_motion),
+                                       scene, name=stem)
+        cols.update(rig=target.name, rig_preset=str(preset), rig_scale=f"{res.scale:.4f}")
+    files = []
+    for fmt in opts.export or ():
+        files.append(str(retarget.export_armature(target, out_dir / f"{stem}.{fmt.lower()}", fmt, scene=scene)))
+    if files:
+        cols["exports"] = ";".join(files)
+    return cols
+
+
+def pitch_columns(rig, scene, motion, report_dir, opts):
+    """Pitch analysis of one imported clip → summary columns (markers land in the .blend)."""
+    from engine.pitch import report
+    from . import pitch
+    try:
+        res, _ = pitch.analyse_rig(rig, scene, handedness=opts.pitch_handedness, home=opts.pitch_home,
+                                   out_dir=report_dir, plots=opts.pitch_plots, motion=motion)
+    except pitch.PitchError as exc:
+        return {"pitch_status": "failed", "pitch_message": str(exc)}
+    row = report.summary_row(res, rig.name)
+    out = {"pitch_status": "ok", "pitch_handedness": row.pop("handedness"),
+           "pitch_height_m": row.pop("height_m"), "pitch_warnings": row.pop("warnings"),
+           "pitch_report": str(report_dir)}
+    for k in ("clip", "fps"):
+        row.pop(k, None)
+    out.update(row)
+    return out
 
 
 def batch(videos, out_dir, options=None, log=print):
@@ -116,8 +174,11 @@ def batch(videos, out_dir, options=None, log=print):
         rows.append(row)
         if log:
             log(f"[mocap] {row['status']:6s} {path}" + (f": {row['message']}" if row["message"] else ""))
+    fields = list(SUMMARY_FIELDS)
+    for r in rows:  # pitch columns (``--pitch``) after the fixed ones, in first-seen order
+        fields += [k for k in r if k not in fields]
     with open(out_dir / SUMMARY_NAME, "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=SUMMARY_FIELDS)
+        w = csv.DictWriter(fh, fieldnames=fields, restval="")
         w.writeheader()
         w.writerows(rows)
     return rows
@@ -134,6 +195,16 @@ def parse_args(argv):
     p.add_argument("--frames", default=None, help="frame range FIRST:LAST (last exclusive)")
     p.add_argument("--no-mesh", action="store_true", help="armature only")
     p.add_argument("--no-video", action="store_true", help="no camera / video reference plane")
+    p.add_argument("--pitch", action="store_true",
+                   help="pitch analysis per clip: timeline markers, <clip>_pitch/ report, metrics in summary.csv")
+    p.add_argument("--handedness", choices=("auto", "R", "L"), default="auto",
+                   help="throwing arm for --pitch (default: detected)")
+    p.add_argument("--home", choices=("auto", "camera"), default="auto",
+                   help="home plate for --pitch: estimated, or along the camera's view (center field)")
+    p.add_argument("--export", default="", help="also export each clip: bvh, fbx or bvh,fbx")
+    p.add_argument("--rig", default=None, help="retarget onto the armature in this .blend (FILE or FILE:Object)")
+    p.add_argument("--rig-preset", default=None, help="rig preset id or JSON file (default: detected)")
+    p.add_argument("--root-motion", choices=("hips", "root_bone", "object", "in_place"), default="hips")
     return p.parse_args(argv)
 
 
@@ -146,10 +217,26 @@ def main(argv):
     frames = tuple(int(v) for v in a.frames.split(":")) if a.frames else None
     rows = batch(a.inputs, a.out, dict(device=a.device, smoothing=a.smoothing, body_model_path=a.body_model,
                                        frame_range=frames, with_mesh=not a.no_mesh,
-                                       video_reference=not a.no_video))
+                                       video_reference=not a.no_video, pitch=a.pitch,
+                                       pitch_handedness=a.handedness.upper(), pitch_home=a.home.upper(),
+                                       **_rig_options(a)))
     failed = sum(r["status"] != "ok" for r in rows)
     print(f"[mocap] {len(rows) - failed}/{len(rows)} clips ok; summary: {Path(a.out) / SUMMARY_NAME}")
     return 1 if failed else 0
+
+
+def _rig_options(a):
+    rig_blend, rig_object = None, None
+    if a.rig:
+        rig_blend, _, rig_object = a.rig.partition(".blend:")
+        rig_blend = rig_blend if rig_blend.endswith(".blend") else rig_blend + ".blend"
+        rig_object = rig_object or None
+    export = tuple(f for f in a.export.lower().split(",") if f)
+    bad = set(export) - {"bvh", "fbx"}
+    if bad:
+        raise SystemExit(f"--export: unknown format(s) {', '.join(sorted(bad))}")
+    return dict(export=export, rig_blend=rig_blend, rig_object=rig_object, rig_preset=a.rig_preset,
+                root_motion=a.root_motion)
 
 
 def register_cli():

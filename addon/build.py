@@ -268,11 +268,13 @@ def clip_name(motion, path=None):
 
 
 def import_motion(motion, body, scene=None, name=None, video_path=None, with_mesh=True,
-                  with_camera=None, set_scene=True, frame_start=1):
+                  with_camera=None, set_scene=True, frame_start=1, motion_path=None):
     """Build the armature (+ body, camera, video plane) of ``motion`` in ``scene``.
 
     ``video_path``: the reference video (default: the file's source video when it exists).
-    ``with_camera`` default: when a video reference is present. Returns ImportResult.
+    ``with_camera`` default: when a video reference is present. ``motion_path``: the Motion
+    file on disk, recorded on the armature (``mocap_motion_path``, with ``mocap_frame_start``)
+    for later analyses (Analyse Pitch). Returns ImportResult.
     """
     scene = scene or bpy.context.scene
     view_layer = bpy.context.view_layer if bpy.context.scene == scene else scene.view_layers[0]
@@ -291,6 +293,8 @@ def import_motion(motion, body, scene=None, name=None, video_path=None, with_mes
         arm_ob = build_armature(tx, coll, name, rig, view_layer)
         arm_ob["mocap_source"] = str((motion.source or {}).get("video", ""))
         arm_ob["mocap_body_model"] = str(motion.body_model)
+        arm_ob["mocap_motion_path"] = str(Path(motion_path).resolve()) if motion_path else ""
+        arm_ob["mocap_frame_start"] = int(frame_start)
         mesh_ob = build_body_mesh(tx, coll, f"{arm_ob.name} Body", body, betas, arm_ob) if with_mesh else None
         action, nvalid = animate_rig(tx, arm_ob, motion, rig, rest_joints, f"{arm_ob.name} Motion", frame_start)
         cam_ob = plane_ob = None

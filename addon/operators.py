@@ -45,7 +45,7 @@ class MOCAP_OT_import_motion(bpy.types.Operator, ImportHelper):
             stem = Path(self.filepath).stem
             stem = stem[: -len(".motion")] if stem.endswith(".motion") else stem
             result = build.import_motion(motion, body, context.scene, name=stem, video_path=video, with_mesh=self.with_mesh,
-                                         with_camera=video is not None)
+                                         with_camera=video is not None, motion_path=self.filepath)
         except EngineError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
@@ -153,15 +153,18 @@ class MOCAP_OT_import_video(bpy.types.Operator, ImportHelper):
         from . import build
         try:
             motion = job.motion
+            saved = None
             if self.save_motion:
                 out = Path(self.filepath).with_suffix(".motion.npz")
                 try:
                     motion.save(out)
+                    saved = out
                 except OSError as exc:
                     self.report({"WARNING"}, f"could not save the Motion file: {exc}")
             body = build.load_body(get_prefs(context).smpl_path or None)
             result = build.import_motion(motion, body, context.scene, name=Path(self.filepath).stem,
-                                         video_path=self.filepath, with_mesh=self.with_mesh, with_camera=True)
+                                         video_path=self.filepath, with_mesh=self.with_mesh, with_camera=True,
+                                         motion_path=saved)
         except Exception as exc:  # the Transaction has already put the scene back
             self.report({"ERROR"}, jobs.error_message(exc))
             return {"CANCELLED"}

@@ -1,0 +1,754 @@
+"""Retarget a Motion onto an existing armature (thin bpy layer over ``retarget_math``).
+
+* Presets: JSON bone maps in ``presets/rigs/`` (shipped) and the user's own folder (saved from
+  the UI). A preset maps target bone names to SMPL joints, with optional alignment rules, a root
+  bone and (Rigify) IK chains. Bone names match exactly, else case-insensitively without a
+  namespace prefix (``mixamorig1:Hips`` finds ``mixamorig:Hips``).
+* The math (world-space per-bone alignment, root motion, floor) runs in numpy for all frames at
+  once. Rigs whose control bones are moved by constraints (Rigify's spine blends, parent
+  switches) are then *refined* per frame: Blender evaluates the rig and each driven bone's
+  basis is corrected by the parent space it really has, until every bone is within 0.01°.
+* Keys are written in bulk through ``compat`` (layered actions on 4.4+), one F-curve group per
+  bone, optionally reduced (``keyreduce``), with the per-joint confidence as an animated custom
+  property ``mocap_confidence`` on each mapped pose bone, and the action pushed to an NLA strip.
+"""
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import bpy
+import numpy as np
+from mathutils import Matrix
+
+from . import compat, keyreduce, retarget_math as rm
+from .build import Transaction, key_channels
+
+HERE = Path(__file__).resolve().parent
+CONF_PROP = "mocap_confidence"
+CONF_SIGMA = 0.05  # metres: confidence 0.5 at this uncertainty
+SKIP_PREFIXES = ("DEF-", "ORG-", "MCH-", "VIS", "WGT-")
+
+
+# --------------------------------------------------------------------------- presets
+def builtin_preset_dir():
+    for folder in (HERE, HERE.parent):
+        p = folder / "presets" / "rigs"
+        if p.is_dir():
+            return p
+    return HERE / "presets" / "rigs"
+
+
+def user_preset_dir(create=False):
+    pkg = __package__ or "addon"
+    try:
+        path = bpy.utils.extension_path_user(pkg, path="rig_presets", create=create)
+    except (ValueError, AttributeError, RuntimeError):
+        path = bpy.utils.user_resource("SCRIPTS", path=str(Path("presets") / "video_mocap" / "rigs"), create=create)
+    return Path(path)
+
+
+def list_presets():
+    """{preset id: (display name, description, path)}: shipped presets, then the user's."""
+    out = {}
+    for folder in (builtin_preset_dir(), user_preset_dir()):
+        if folder.is_dir():
+            for f in sorted(folder.glob("*.json")):
+                try:
+                    d = json.loads(f.read_text(encoding="utf-8"))
+                except (OSError, ValueError):
+                    continue
+                out[f.stem] = (d.get("name", f.stem), d.get("description", ""), f)
+    return out
+
+
+def load_preset(preset):
+    """A preset dict from a dict, a preset id (file stem) or a path to a JSON file."""
+    if isinstance(preset, dict):
+        d = dict(preset)
+    else:
+        p = Path(str(preset))
+        if not p.suffix:
+            known = list_presets()
+            if str(preset) not in known:
+                raise ValueError(f"unknown rig preset {preset!r} (known: {', '.join(sorted(known))})")
+            p = known[str(preset)][2]
+        d = json.loads(p.read_text(encoding="utf-8"))
+    if not isinstance(d.get("bones"), dict) or not d["bones"]:
+        raise ValueError("a rig preset needs a non-empty 'bones' map (target bone → SMPL joint)")
+    for b, j in d["bones"].items():
+        if j not in rm.SMPL_INDEX:
+            raise ValueError(f"preset maps bone {b!r} to unknown SMPL joint {j!r}")
+    return d
+
+
+def save_preset(path, name, bones, rules=None, root_bone=None, description=""):
+    d = {"name": name, "description": description, "bones": dict(bones)}
+    if rules:
+        d["rules"] = dict(rules)
+    if root_bone:
+        d["root_bone"] = root_bone
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(d, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def _plain(name):
+    return name.split(":")[-1].lower()
+
+
+def resolve_name(name, bone_names):
+    """The armature's bone for a preset bone name, or None (exact, then namespace/case-free)."""
+    if name in bone_names:
+        return name
+    key = _plain(name)
+    for b in bone_names:
+        if _plain(b) == key:
+            return b
+    return None
+
+
+def resolve_preset(preset, armature):
+    """(bones {actual name: joint}, rules {actual name: rule}, root bone or None, missing names)."""
+    names = [b.name for b in armature.data.bones]
+    bones, rules, missing = {}, {}, []
+    for b, j in preset["bones"].items():
+        r = resolve_name(b, names)
+        if r is None:
+            missing.append(b)
+            continue
+        bones[r] = j
+        rule = (preset.get("rules") or {}).get(b)
+        if rule:
+            rules[r] = rule
+    root = preset.get("root_bone")
+    root = resolve_name(root, names) if root else None
+    return bones, rules, root, missing
+
+
+def preset_score(preset, armature):
+    """Fraction of the preset's bones the armature has."""
+    bones, _, _, missing = resolve_preset(preset, armature)
+    return len(bones) / max(len(bones) + len(missing), 1)
+
+
+def detect_preset(armature, min_score=0.8):
+    """The best-matching preset id for ``armature`` (None below ``min_score``)."""
+    best, best_score = None, 0.0
+    for pid, (_, _, path) in list_presets().items():
+        try:
+            s = preset_score(load_preset(path), armature)
+        except ValueError:
+            continue
+        if s > best_score + 1e-9 or (abs(s - best_score) < 1e-9 and best and
+                                      len(load_preset(path)["bones"]) > len(load_preset(best)["bones"])):
+            best, best_score = pid, s
+    return best if best_score >= min_score else None
+
+
+# --------------------------------------------------------------------------- auto-suggest
+_SIDE_PATTERNS = (
+    (re.compile(r"^(left)[_\-. ]?(.+)$"), "left"), (re.compile(r"^(right)[_\-. ]?(.+)$"), "right"),
+    (re.compile(r"^(.+?)[_\-. ]?(left)$"), "left"), (re.compile(r"^(.+?)[_\-. ]?(right)$"), "right"),
+    (re.compile(r"^(.+?)[_\-.](l)$"), "left"), (re.compile(r"^(.+?)[_\-.](r)$"), "right"),
+    (re.compile(r"^(l)[_\-.](.+)$"), "left"), (re.compile(r"^(r)[_\-.](.+)$"), "right"),
+)
+_JOINT_PATTERNS = {  # core bone name (no side, lower case) → SMPL joint stem
+    "pelvis": r"(torso|hips?|pelvis)",
+    "hip": r"(up_?leg|thigh(_fk)?|upper_?leg0?1?)",
+    "knee": r"(leg|calf|shin(_fk)?|lower_?leg0?1?|knee)",
+    "ankle": r"(foot(_fk)?|ankle)",
+    "foot": r"(toe_?base|toes?(_fk)?|ball)",
+    "collar": r"(shoulder|clavicle)",
+    "shoulder": r"(arm|upper_?arm(_fk)?0?1?)",
+    "elbow": r"(fore_?arm(_fk)?|lower_?arm0?1?|elbow)",
+    "wrist": r"(hand(_fk)?|wrist)",
+    "neck": r"(neck(_?0?1)?)",
+    "head": r"(head)",
+}
+_EXCLUDE = re.compile(r"(^|[_.\-])(ik|twist|parent|master|tweak|pole|target|end|nub|roll|helper)([_.\-]|\d|$)")
+
+
+def _split_side(name):
+    n = _plain(name)
+    for pat, side in _SIDE_PATTERNS:
+        m = pat.match(n)
+        if m:
+            core = m.group(2) if m.group(1) in ("left", "right", "l", "r") else m.group(1)
+            return side, core.strip("_-. ")
+    return None, n
+
+
+def suggest_mapping(armature):
+    """Guess {target bone: SMPL joint} from bone names and the hierarchy (a starting point)."""
+    bones = armature.data.bones
+    cand = {}
+    for b in bones:
+        if b.name.startswith(SKIP_PREFIXES) or _EXCLUDE.search(_plain(b.name)):
+            continue
+        side, core = _split_side(b.name)
+        for stem, pat in _JOINT_PATTERNS.items():
+            if re.fullmatch(pat, core):
+                joint = stem if stem in ("pelvis", "neck", "head") else None
+                if joint is None:
+                    if side is None:
+                        continue
+                    joint = f"{side}_{stem}"
+                elif side is not None:
+                    continue
+                depth = len(b.parent_recursive)
+                if joint not in cand or depth < cand[joint][0]:
+                    cand[joint] = (depth, b.name)
+                break
+    if "pelvis" not in cand:
+        for b in bones:
+            if _plain(b.name) == "root" and b.children:
+                cand["pelvis"] = (0, b.name)
+                break
+    out = {name: joint for joint, (_, name) in cand.items()}
+    # spine: the bones between the pelvis and the neck, spread over spine1..3
+    if "pelvis" in cand and "neck" in cand:
+        neck = bones[cand["neck"][1]]
+        chain = [p for p in neck.parent_recursive if p.name != cand["pelvis"][1]]
+        chain = [p for p in chain if not p.name.startswith(SKIP_PREFIXES)]
+        pel = bones[cand["pelvis"][1]]
+        chain = [p for p in reversed(chain) if pel in p.parent_recursive]
+        if chain:
+            picks = {"spine1": chain[0], "spine3": chain[-1]}
+            if len(chain) >= 3:
+                picks["spine2"] = chain[len(chain) // 2]
+            for joint, b in picks.items():
+                out.setdefault(b.name, joint)
+    return out
+
+
+# --------------------------------------------------------------------------- skeleton
+def object_scale(ob):
+    return float(np.mean(np.linalg.norm(np.array(ob.matrix_world)[:3, :3], axis=0)))
+
+
+def skeleton_from_armature(ob):
+    """The rest skeleton of an armature object in world space (TargetSkeleton)."""
+    Mw = np.array(ob.matrix_world)
+    s = object_scale(ob)
+    Ro = Mw[:3, :3] / s
+    bones = list(ob.data.bones)
+    names = [b.name for b in bones]
+    index = {n: i for i, n in enumerate(names)}
+    parents = [index[b.parent.name] if b.parent else -1 for b in bones]
+    ml = np.array([np.array(b.matrix_local) for b in bones])
+    rot = np.einsum("ab,nbc->nac", Ro, ml[:, :3, :3])
+    rot = np.array([_orthonormal(r) for r in rot])
+    heads = np.array([b.head_local for b in bones]) @ Mw[:3, :3].T + Mw[:3, 3]
+    tails = np.array([b.tail_local for b in bones]) @ Mw[:3, :3].T + Mw[:3, 3]
+    inherit = [b.use_inherit_rotation for b in bones]
+    local = [b.use_local_location for b in bones]
+    return rm.TargetSkeleton(names, parents, rot, heads, tails, inherit, s, local, _orthonormal(Ro))
+
+
+def _orthonormal(r):
+    u, _, vt = np.linalg.svd(r)
+    m = u @ vt
+    return m if np.linalg.det(m) > 0 else u @ np.diag([1, 1, -1]) @ vt
+
+
+# --------------------------------------------------------------------------- options/result
+ROOT_MOTION_ITEMS = (("hips", "Hips Bone", "The hips bone carries all translation"),
+                     ("root_bone", "Root Bone", "Ground projection on the preset's root bone, hips relative to it"),
+                     ("object", "Object", "Ground projection on the armature object, the bones move in place"),
+                     ("in_place", "In Place", "No horizontal translation (height kept)"))
+
+
+@dataclass
+class RetargetOptions:
+    root_motion: str = "hips"
+    scale: float = None            # None: target leg length / source leg length
+    floor: bool = True             # feet meet the floor during contacts
+    reduce: bool = False           # key reduction
+    tolerance_deg: float = 0.5     # rotation tolerance of the key reduction
+    tolerance_m: float = 0.002     # location tolerance of the key reduction
+    nla: bool = True               # push the action to an NLA strip (one per clip)
+    confidence: bool = True        # animated custom property per mapped bone
+    bone_colors: bool = False      # colour mapped bones by their mean confidence
+    ik: bool = True                # key IK controls of chains that are in IK (presets with "ik")
+    refine: str = "auto"           # "auto" (when constraints move the controls), "on", "off"
+    frame_start: int = 1
+    set_scene: bool = True
+    action_name: str = None
+
+
+@dataclass
+class RetargetResult:
+    action: object
+    strip: object
+    bones: dict                      # {target bone: SMPL joint}
+    missing: list
+    scale: float
+    keyed_frames: int
+    keys: int = 0                    # keyframes written (all curves)
+    samples: int = 0                 # keyframes without reduction
+    refined: bool = False
+    max_error_deg: float = 0.0       # after refinement (driven bones vs wanted, evaluated)
+    ik_chains: list = field(default_factory=list)
+
+
+def confidence_from_sigma(sigma):
+    sigma = np.asarray(sigma, dtype=np.float64)
+    return 1.0 / (1.0 + (sigma / CONF_SIGMA) ** 2)
+
+
+# --------------------------------------------------------------------------- main entry
+def retarget_motion(motion, target, preset, options=None, scene=None, name=None):
+    """Retarget ``motion`` onto the armature object ``target`` with ``preset`` (id, path or dict).
+
+    Everything created is removed again if anything fails. Returns RetargetResult.
+    """
+    opts = options or RetargetOptions()
+    scene = scene or bpy.context.scene
+    preset = load_preset(preset)
+    if target is None or target.type != "ARMATURE":
+        raise ValueError("the retarget target must be an armature object")
+    bones, rules, root_bone, missing = resolve_preset(preset, target)
+    if not any(j == "pelvis" for j in bones.values()):
+        raise ValueError(f"the armature {target.name!r} has no bone for the SMPL pelvis "
+                         f"(preset {preset.get('name', '?')!r}; missing: {', '.join(missing[:6])})")
+    mapping = rm.Mapping(bones, rules, preset.get("default_rule"))
+    skel = skeleton_from_armature(target)
+    T = motion.num_frames
+    F = rm.smpl_world_rotations(motion.poses)
+    joints = np.asarray(motion.joints, dtype=np.float64)
+    valid = np.asarray(motion.valid, bool) & np.isfinite(F).all((1, 2, 3)) & np.isfinite(joints).all((1, 2))
+    if not valid.any():
+        raise ValueError("the motion has no valid frame")
+    origin = np.array(target.matrix_world.translation)
+    res = rm.retarget(F, joints, skel, mapping, contacts=motion.contacts, valid=valid,
+                      root_motion=opts.root_motion, scale=opts.scale, floor=opts.floor,
+                      root_bone=root_bone, origin=origin)
+    W, H = res["W"].copy(), res["H"].copy()
+    rot_bones = list(res["driven"]) + [b for b in res["basis_loc"] if b not in res["driven"]]
+    loc_bones = set(res["basis_loc"])
+
+    # IK chains (Rigify): key the IK controls where the rig is in IK
+    ik_done, ik_links = [], []
+    extra_rot, extra_loc = {}, {}
+    if opts.ik:
+        for chain in preset.get("ik", ()):
+            got = _ik_chain(chain, target, skel, W, H)
+            if got is None:
+                continue
+            for b, (rot, head, keys_rot) in got["bones"].items():
+                W[:, b], H[:, b] = rot, head
+                if keys_rot:
+                    extra_rot[b] = True
+                extra_loc[b] = True
+            ik_done.append(got["name"])
+            ik_links += got["links"]
+    for b in extra_loc:
+        if b not in rot_bones:
+            rot_bones.append(b)
+        loc_bones.add(b)
+    pole_only = {b for b in extra_loc if b not in extra_rot}
+
+    basis = _basis_matrices(skel, W, H, rot_bones, loc_bones)
+    refined, err = False, 0.0
+    need = opts.refine == "on" or (opts.refine == "auto" and _has_constraints(target, skel, rot_bones))
+    if need and opts.refine != "off":
+        thighs = [b for b in (rm.joint_bone(skel, mapping, "left_hip"), rm.joint_bone(skel, mapping, "right_hip"))
+                  if b is not None and b in rot_bones]
+        probe = {res["hips"]: thighs} if len(thighs) == 2 else {}
+        basis, err = _refine(target, skel, W, H, rot_bones, loc_bones, basis, valid, probe, ik_links)
+        refined = True
+
+    action_name = opts.action_name or f"{target.name} {name or 'Motion'}"
+    with Transaction(scene) as tx:
+        for chain in preset.get("ik", ()):
+            if chain.get("name") in ik_done and chain.get("pole_switch"):
+                pb_name, prop = chain["pole_switch"]
+                pb_name = resolve_name(pb_name, [b.name for b in target.data.bones])
+                if pb_name:
+                    pbone = target.pose.bones[pb_name]
+                    pbone[prop] = type(pbone[prop])(1) if prop in pbone else 1
+        channels = compat.new_action_for(target, action_name)
+        tx.add(channels.action)
+        frames = opts.frame_start + np.arange(T, dtype=np.float64)
+        curves, groups = _curves(target, skel, basis, rot_bones, loc_bones, pole_only, valid, res, motion, bones, opts)
+        written, samples = _write(channels, frames, curves, opts)
+        if opts.confidence:
+            _confidence_props(target, bones)
+        if opts.bone_colors:
+            _bone_colors(target, bones, motion, valid)
+        strip = None
+        if opts.nla:
+            strip = _push_to_nla(target, channels, opts.frame_start, name or action_name)
+        if opts.set_scene:
+            from .convert import scene_fps
+            scene.render.fps, scene.render.fps_base = scene_fps(motion.fps)
+            scene.frame_start = opts.frame_start
+            scene.frame_end = opts.frame_start + T - 1
+        target["mocap_retarget_preset"] = preset.get("name", "")
+        target["mocap_retarget_scale"] = res["scale"]
+    return RetargetResult(channels.action, strip, bones, missing, res["scale"], int(valid.sum()), written, samples,
+                          refined, err, ik_done)
+
+
+# --------------------------------------------------------------------------- pieces
+def _ik_chain(chain, ob, skel, W, H):
+    """World poses for one IK chain's controls, or None when the chain is in FK / absent."""
+    names = [b.name for b in ob.data.bones]
+    sw = chain.get("switch")
+    if sw:
+        pb = resolve_name(sw[0], names)
+        if pb is None or sw[1] not in ob.pose.bones[pb]:
+            return None
+        if float(ob.pose.bones[pb][sw[1]]) > float(chain.get("ik_below", 0.5)):
+            return None  # the chain is in FK: its FK controls already drive it
+    out, links = {}, []
+    for ctrl, fk in (chain.get("match") or {}).items():
+        c, f = resolve_name(ctrl, names), resolve_name(fk, names)
+        if c is None or f is None:
+            return None
+        ci, fi = skel.index[c], skel.index[f]
+        rot, head = rm.matched_pose(W[:, fi], H[:, fi], skel.rest_rot[fi], skel.heads[fi],
+                                    skel.rest_rot[ci], skel.heads[ci])
+        out[ci] = (rot, head, True)
+        links.append(("match", ci, fi))
+    pole = chain.get("pole")
+    if pole:
+        pn = resolve_name(pole["bone"], names)
+        ids = [resolve_name(pole[k], names) for k in ("root", "mid", "tip")]
+        if pn is None or None in ids:
+            return None
+        p, (r, m, t) = skel.index[pn], (skel.index[i] for i in ids)
+        pos = rm.pole_position(H[:, r], H[:, m], H[:, t], skel.heads[r], skel.heads[m], skel.heads[t],
+                               skel.heads[p], W[:, r], skel.rest_rot[r])
+        out[p] = (W[:, p], pos, False)
+        links.append(("pole", p, (r, m, t)))
+    return {"name": chain.get("name", "ik"), "bones": out, "links": links}
+
+
+def _basis_matrices(skel, W, H, rot_bones, loc_bones):
+    """{bone index: (T,4,4) basis} from world poses (rotation from W; location where keyed)."""
+    T = W.shape[0]
+    rots = rm.basis_rotations(skel, W, rot_bones)
+    out = {}
+    for i, b in enumerate(rot_bones):
+        M = np.broadcast_to(np.eye(4), (T, 4, 4)).copy()
+        M[:, :3, :3] = rots[:, i]
+        if b in loc_bones:
+            M[:, :3, 3] = rm.basis_locations(skel, W, H, b, H[:, b])
+        out[b] = M
+    return out
+
+
+def _has_constraints(ob, skel, bones):
+    seen = set()
+    for b in bones:
+        for a in [b] + skel.ancestors(b):
+            if a in seen:
+                continue
+            seen.add(a)
+            if len(ob.pose.bones[skel.names[a]].constraints):
+                return True
+    return False
+
+
+def _desired_armature(ob, skel, W, H, t, b, offset):
+    """Wanted armature-space 4×4 of bone b at frame t (the object moved by ``offset``)."""
+    Mw = np.array(ob.matrix_world)
+    s = skel.object_scale
+    Ro = Mw[:3, :3] / s
+    D = np.eye(4)
+    D[:3, :3] = Ro.T @ W[t, b]
+    D[:3, 3] = Ro.T @ (H[t, b] - Mw[:3, 3] - (offset[t] if offset is not None else 0.0)) / s
+    return D
+
+
+def _refine(ob, skel, W, H, bones, loc_bones, basis, valid, probes=None, ik_links=(), tol_deg=0.02,
+            tol_m=2e-4, max_iter=6):
+    """Per frame: let Blender evaluate the rig and correct each driven bone by its real parent
+    space, until every bone is within ``tol_deg`` / ``tol_m`` of its wanted pose.
+
+    Rotation: basis ← (parent space)ᵀ · wanted, the parent space measured as evaluated pose ·
+    current basisᵀ; a correction is passed on at once to the bone's driven descendants (they
+    usually follow rigidly), so most frames converge in two evaluations. Location: a Newton step
+    along the axes the location acts in (bone or parent axes). ``probes`` {bone: [bones]}: place
+    that bone so the mean head of the listed bones lands where the model wants it (the hips by
+    their thighs: Rigify's hips hang below a mid-spine pivot). IK controls and poles
+    (``ik_links``) follow the *evaluated* FK chain.
+    """
+    probes = probes or {}
+    ad = ob.animation_data
+    saved = (ad.action, ad.use_nla) if ad else None
+    if ad:
+        ad.action = None
+        ad.use_nla = False
+    pbs = [ob.pose.bones[skel.names[b]] for b in bones]
+    saved_basis = [pb.matrix_basis.copy() for pb in pbs]
+    n = len(bones)
+    pos_of = {b: i for i, b in enumerate(bones)}
+    order = sorted(range(n), key=lambda i: skel.order.index(bones[i]))
+    bone_set = set(bones)
+    driven_anc = {i: next((pos_of[a] for a in skel.ancestors(bones[i]) if a in bone_set), None) for i in range(n)}
+    has_loc = np.array([bones[i] in loc_bones for i in range(n)])
+    local_loc = [pb.bone.use_local_location for pb in pbs]
+    probe_idx = {pos_of[b]: [pos_of[k] for k in ks] for b, ks in probes.items() if b in pos_of}
+    Mw = np.array(ob.matrix_world)
+    s = skel.object_scale
+    Ro = Mw[:3, :3] / s
+    rest = {b: np.array(ob.data.bones[skel.names[b]].matrix_local) for b in bones}
+    links = []
+    for kind, a, b in ik_links:
+        if kind == "match":
+            links.append((kind, pos_of[a], pos_of[b], np.linalg.inv(rest[b]) @ rest[a]))
+        else:
+            r, m, t = b
+            links.append((kind, pos_of[a], (pos_of[r], pos_of[m], pos_of[t]), None))
+    view_layer = bpy.context.view_layer
+    max_err = 0.0
+    evals = 0
+    try:
+        for t in np.flatnonzero(valid):
+            Drot = np.einsum("ab,nbc->nac", Ro.T, W[t, bones])
+            Dpos = (H[t, bones] - Mw[:3, 3]) @ Ro / s
+            want_probe = {i: Dpos[ks].mean(0) for i, ks in probe_idx.items()}
+            cur = [basis[b][t].copy() for b in bones]
+            for i, pb in enumerate(pbs):
+                pb.matrix_basis = Matrix(cur[i].tolist())
+            for it in range(max_iter + 1):
+                view_layer.update()
+                evals += 1
+                M = np.array([np.array(pb.matrix) for pb in pbs])
+                for kind, i, k, rel in links:  # IK controls follow the evaluated FK chain
+                    if kind == "match":
+                        D = M[k] @ rel
+                        Drot[i], Dpos[i] = _orthonormal(D[:3, :3]), D[:3, 3]
+                    else:
+                        r, m, tip = k
+                        Dpos[i] = rm.pole_position(M[r, :3, 3][None], M[m, :3, 3][None], M[tip, :3, 3][None],
+                                                   rest[bones[r]][:3, 3], rest[bones[m]][:3, 3], rest[bones[tip]][:3, 3],
+                                                   rest[bones[i]][:3, 3], _orthonormal(M[r, :3, :3])[None],
+                                                   _orthonormal(rest[bones[r]][:3, :3]))[0]
+                        Drot[i] = M[i, :3, :3]
+                got = M[:, :3, 3].copy()
+                want = Dpos.copy()
+                for i, ks in probe_idx.items():
+                    got[i], want[i] = M[ks, :3, 3].mean(0), want_probe[i]
+                rerr = np.degrees(rm.rotation_angle(np.einsum("nba,nbc->nac", M[:, :3, :3], Drot)))
+                perr = np.where(has_loc, np.linalg.norm(got - want, axis=1) * s, 0.0)
+                if (rerr.max() < tol_deg and perr.max() < tol_m) or it == max_iter:
+                    break
+                change = {}
+                for i in order:
+                    Prot = M[i, :3, :3] @ cur[i][:3, :3].T
+                    a = driven_anc[i]
+                    if a is not None and a in change:
+                        Prot = change[a] @ Prot
+                    new_rot = _orthonormal(Prot.T @ Drot[i])
+                    change[i] = (Prot @ new_rot) @ M[i, :3, :3].T
+                    cur[i][:3, :3] = new_rot
+                    if has_loc[i]:
+                        if local_loc[i]:
+                            L = Prot
+                        else:
+                            par = pbs[i].parent
+                            L = _orthonormal(np.array(par.matrix)[:3, :3]) if par is not None else np.eye(3)
+                        cur[i][:3, 3] = cur[i][:3, 3] + L.T @ (want[i] - got[i])
+                for i, pb in enumerate(pbs):
+                    pb.matrix_basis = Matrix(cur[i].tolist())
+            max_err = max(max_err, float(rerr.max()))
+            for i, b in enumerate(bones):
+                basis[b][t] = cur[i]
+    finally:
+        for pb, mb in zip(pbs, saved_basis):
+            pb.matrix_basis = mb
+        if ad and saved:
+            ad.action, ad.use_nla = saved
+        view_layer.update()
+    _refine.last_evaluations = evals
+    return basis, float(max_err)
+
+
+def _rotation_channels(pb, Mrot, valid):
+    """(data_path, components (T,C), metric) for a pose bone's rotation mode."""
+    mode = pb.rotation_mode
+    path = f'pose.bones["{pb.name}"]'
+    if mode in ("QUATERNION", "AXIS_ANGLE"):
+        q = rm.matrix_to_quat(Mrot)
+        q = rm.continuous_quats(q, valid)
+        if mode == "AXIS_ANGLE":
+            pb.rotation_mode = "QUATERNION"  # keyed as quaternions; the user's mode is rarely this
+        return f"{path}.rotation_quaternion", q, "quat"
+    eul = np.empty((len(Mrot), 3))
+    prev = None
+    for t in range(len(Mrot)):
+        if not valid[t]:
+            eul[t] = np.nan
+            continue
+        e = Matrix(Mrot[t].tolist()).to_euler(mode, prev) if prev is not None else Matrix(Mrot[t].tolist()).to_euler(mode)
+        eul[t] = e[:]
+        prev = e
+    return f"{path}.rotation_euler", eul, "abs"
+
+
+def _curves(ob, skel, basis, rot_bones, loc_bones, pole_only, valid, res, motion, bones, opts):
+    curves = []  # (data_path, values (T,C), metric, group, kind)
+    for b in rot_bones:
+        name = skel.names[b]
+        pb = ob.pose.bones[name]
+        M = basis[b]
+        if b not in pole_only:
+            path, vals, metric = _rotation_channels(pb, M[:, :3, :3], valid)
+            vals = np.where(valid[:, None], vals, np.nan)
+            curves.append((path, vals, metric, name, "rot"))
+        if b in loc_bones:
+            loc = np.where(valid[:, None], M[:, :3, 3], np.nan)
+            curves.append((f'pose.bones["{name}"].location', loc, "dist", name, "loc"))
+    if res["object_offset"] is not None:
+        loc = np.array(ob.location)[None] + res["object_offset"]
+        loc = np.where(valid[:, None], loc, np.nan)
+        curves.append(("location", loc, "dist", "Object Transforms", "objloc"))
+    if opts.confidence:
+        sigma = np.asarray(motion.joint_sigma, dtype=np.float64)
+        for name, joint in bones.items():
+            c = confidence_from_sigma(sigma[:, rm.SMPL_INDEX[joint]])
+            c = np.where(valid & np.isfinite(c), c, 0.0)
+            curves.append((f'pose.bones["{name}"]["{CONF_PROP}"]', c[:, None], "abs", name, "conf"))
+    return curves, None
+
+
+def _write(channels, frames, curves, opts):
+    """Key every curve in bulk; reduced (Bezier, aligned handles) when ``opts.reduce``."""
+    written = samples = 0
+    tol = {"rot": np.radians(opts.tolerance_deg), "loc": opts.tolerance_m, "objloc": opts.tolerance_m,
+           "conf": 0.02}
+    for path, vals, metric, group, kind in curves:
+        C = vals.shape[1]
+        ok = np.isfinite(vals).all(1)
+        samples += int(ok.sum()) * C
+        if not opts.reduce:
+            key_channels(channels, frames, [(path, i, group, vals[:, i]) for i in range(C)])
+            written += int(ok.sum()) * C
+            continue
+        t = tol[kind] if metric != "abs" or kind == "conf" else np.radians(opts.tolerance_deg) / 3.0
+        keys, m = keyreduce.reduce(frames, vals, t, metric)
+        for i in range(C):
+            fc = channels.new_fcurve(path, i, group)
+            write_bezier(fc, frames[keys], vals[keys, i], m[:, i])
+        written += len(keys) * C
+    return written, samples
+
+
+_ENUM_CODES = {}
+
+
+def _enum_code(kp, attr, value):
+    """The integer foreach_set wants for an enum value (read back from one key)."""
+    key = (attr, value)
+    if key not in _ENUM_CODES:
+        setattr(kp[0], attr, value)
+        buf = np.zeros(len(kp), dtype=np.int32)
+        kp.foreach_get(attr, buf)
+        _ENUM_CODES[key] = int(buf[0])
+    return _ENUM_CODES[key]
+
+
+def write_bezier(fc, x, y, m):
+    """Keys (x, y) with slopes m as Bezier keys with ALIGNED handles, in bulk."""
+    n = len(x)
+    if n == 0:
+        return fc
+    left, right = keyreduce.handles(x, y, m)
+    kp = fc.keyframe_points
+    kp.add(n)
+    co = np.stack([x, y], -1).astype(np.float32)
+    kp.foreach_set("co", co.ravel())
+    interp = _enum_code(kp, "interpolation", "BEZIER")
+    kp.foreach_set("interpolation", np.full(n, interp, np.int32))
+    for attr in ("handle_left_type", "handle_right_type"):
+        code = _enum_code(kp, attr, "ALIGNED")
+        kp.foreach_set(attr, np.full(n, code, np.int32))
+    kp.foreach_set("handle_left", left.astype(np.float32).ravel())
+    kp.foreach_set("handle_right", right.astype(np.float32).ravel())
+    fc.update()
+    return fc
+
+
+def _confidence_props(ob, bones):
+    for name in bones:
+        pb = ob.pose.bones[name]
+        if CONF_PROP not in pb:
+            pb[CONF_PROP] = 1.0
+        try:
+            pb.id_properties_ui(CONF_PROP).update(min=0.0, max=1.0, soft_min=0.0, soft_max=1.0,
+                                                  description="Capture confidence of this joint (1: sure)")
+        except (AttributeError, TypeError):
+            pass
+
+
+def confidence_color(c):
+    """Red (0) → yellow (0.5) → green (1)."""
+    c = float(np.clip(c, 0.0, 1.0))
+    return (min(1.0, 2.0 * (1.0 - c)), min(1.0, 2.0 * c), 0.1)
+
+
+def _bone_colors(ob, bones, motion, valid):
+    sigma = np.asarray(motion.joint_sigma, dtype=np.float64)
+    for name, joint in bones.items():
+        c = confidence_from_sigma(sigma[valid, rm.SMPL_INDEX[joint]])
+        mean = float(np.nanmean(c)) if np.isfinite(c).any() else 0.0
+        pb = ob.pose.bones[name]
+        col = getattr(pb, "color", None)
+        if col is None:
+            continue
+        col.palette = "CUSTOM"
+        rgb = confidence_color(mean)
+        col.custom.normal = rgb
+        col.custom.select = tuple(min(1.0, v + 0.3) for v in rgb)
+        col.custom.active = (1.0, 1.0, 1.0)
+
+
+def _push_to_nla(ob, channels, start, name):
+    ad = ob.animation_data
+    track = ad.nla_tracks.new()
+    track.name = name
+    strip = track.strips.new(name, int(start), channels.action)
+    if channels.slot is not None and hasattr(strip, "action_slot"):
+        try:
+            strip.action_slot = channels.slot
+        except (TypeError, AttributeError, RuntimeError):
+            pass
+    ad.action = None
+    return strip
+
+
+# --------------------------------------------------------------------------- export
+def export_armature(ob, path, fmt, frame_start=None, frame_end=None, scene=None):
+    """Export ``ob``'s animation with Blender's own exporters (BVH: io_anim_bvh; FBX: io_scene_fbx)."""
+    import addon_utils
+    scene = scene or bpy.context.scene
+    fmt = fmt.lower()
+    module = {"bvh": "io_anim_bvh", "fbx": "io_scene_fbx"}[fmt]
+    if not addon_utils.check(module)[1]:
+        addon_utils.enable(module, default_set=False)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fs = scene.frame_start if frame_start is None else int(frame_start)
+    fe = scene.frame_end if frame_end is None else int(frame_end)
+    view_layer = bpy.context.view_layer
+    for o in view_layer.objects:
+        o.select_set(False)
+    ob.select_set(True)
+    view_layer.objects.active = ob
+    with bpy.context.temp_override(active_object=ob, object=ob, selected_objects=[ob], scene=scene,
+                                   view_layer=view_layer):
+        if fmt == "bvh":
+            r = bpy.ops.export_anim.bvh(filepath=str(path), frame_start=fs, frame_end=fe, check_existing=False)
+        else:
+            r = bpy.ops.export_scene.fbx(filepath=str(path), check_existing=False, use_selection=True,
+                                         object_types={"ARMATURE", "MESH"}, add_leaf_bones=False,
+                                         bake_anim=True, bake_anim_use_all_actions=False,
+                                         bake_anim_use_nla_strips=False, bake_anim_simplify_factor=0.0)
+    if "FINISHED" not in r:
+        raise RuntimeError(f"{fmt.upper()} export failed: {r}")
+    return path

@@ -1,0 +1,83 @@
+"""Key reduction: fewer Bezier keys that reproduce the motion within a tolerance."""
+import numpy as np
+import pytest
+
+from conftest import make_motion, make_toy_body
+
+
+def _quat_curves(T=300):
+    from addon import convert
+    m = make_motion(make_toy_body(), T=T)
+    q = convert.pose_quaternions(m.poses, np.tile([1.0, 0, 0, 0], (24, 1)))
+    return convert.make_continuous(q)
+
+
+def test_reduce_quaternions_pure():
+    from addon import keyreduce as kr
+    q = _quat_curves()
+    x = 1.0 + np.arange(len(q))
+    tol = np.radians(1.0)
+    total = worst = 0
+    for j in range(24):
+        keys, m = kr.reduce(x, q[:, j], tol, "quat")
+        rec = kr.evaluate(x[keys], q[keys, j], m, x)
+        worst = max(worst, kr.error(q[:, j], rec, "quat").max())
+        total += len(keys)
+    assert total <= 0.25 * 24 * len(q) and worst <= tol
+
+
+def test_reduce_scalar_gaps_and_handles():
+    from addon import keyreduce as kr
+    x = np.arange(100.0)
+    y = np.sin(x / 7.0)
+    y[40:45] = np.nan  # invalid frames: no keys, each run kept within tolerance
+    keys, m = kr.reduce(x, y, 1e-3)
+    assert not np.isin(keys, np.arange(40, 45)).any() and {0, 39, 45, 99} <= set(keys.tolist())
+    for a, b in ((0, 40), (45, 100)):
+        sel = keys[(keys >= a) & (keys < b)]
+        ms = m[(keys >= a) & (keys < b)]
+        rec = kr.evaluate(x[sel], y[sel], ms, x[a:b])
+        assert np.abs(rec - y[a:b]).max() <= 1e-3
+    left, right = kr.handles(x[keys], y[keys], m)
+    assert np.all(left[:, 0] < x[keys]) and np.all(right[:, 0] > x[keys])
+    # the handles have the key's slope on both sides (aligned)
+    assert np.allclose((right[:, 1] - y[keys]) / (right[:, 0] - x[keys]), m)
+    assert np.allclose((y[keys] - left[:, 1]) / (x[keys] - left[:, 0]), m)
+
+
+@pytest.mark.blender
+def test_reduced_retarget_in_blender_300_frames():
+    """A 300-frame clip retargeted onto the SMPL armature with key reduction: ≤ 25 % of the keys,
+    and Blender's own evaluation of every bone's rotation curves stays within 1° of the same
+    retarget without reduction."""
+    bpy = pytest.importorskip("bpy")
+    from addon import build, compat, retarget
+    body = make_toy_body()
+    motion = make_motion(body, T=300)
+    bpy.ops.wm.read_homefile(use_empty=True)
+    arms = []
+    for name in ("full", "reduced"):
+        arms.append(build.import_motion(motion, body, bpy.context.scene, name=name, with_mesh=False).armature)
+        arms[-1].animation_data.action = None
+    kw = dict(nla=False, confidence=False, floor=False)
+    full = retarget.retarget_motion(motion, arms[0], "smpl", retarget.RetargetOptions(**kw))
+    res = retarget.retarget_motion(motion, arms[1], "smpl", retarget.RetargetOptions(
+        reduce=True, tolerance_deg=0.9, tolerance_m=0.002, **kw))
+    assert full.keys == full.samples == 300 * (24 * 4 + 3)
+    assert res.keys <= 0.25 * res.samples, (res.keys, res.samples)
+    fcs = {(fc.data_path, fc.array_index): fc for fc in compat.iter_fcurves(res.action)}
+    ref = {(fc.data_path, fc.array_index): fc for fc in compat.iter_fcurves(full.action)}
+    assert all(k.interpolation == "BEZIER" and k.handle_left_type == "ALIGNED"
+               for fc in fcs.values() for k in fc.keyframe_points)
+    worst = 0.0
+    frames = np.arange(1, 301)
+    for name in res.bones:
+        path = f'pose.bones["{name}"].rotation_quaternion'
+        a = np.array([[fcs[(path, i)].evaluate(f) for i in range(4)] for f in frames])
+        b = np.array([[ref[(path, i)].evaluate(f) for i in range(4)] for f in frames])
+        a /= np.linalg.norm(a, axis=1, keepdims=True)
+        b /= np.linalg.norm(b, axis=1, keepdims=True)
+        ang = 2 * np.degrees(np.arccos(np.clip(np.abs(np.sum(a * b, 1)), 0, 1)))
+        worst = max(worst, ang.max())
+    assert worst <= 1.0, worst
+    print(f"keys {res.keys}/{res.samples} = {100 * res.keys / res.samples:.1f} %, max error {worst:.3f}°")
