@@ -156,17 +156,44 @@ def contacts_from_joints(joints, fps, height=0.08, speed=0.5):
     return np.nan_to_num((p[..., 2] - floor_offset < height) & (v < speed), nan=False).astype(bool)
 
 
-def fit(obs, body, betas=None, focal=None, min_visibility=0.5):
-    """Fit SMPL-24 rotations and root translation to Observations → dict of Motion fields."""
+def camera_model(obs, focal=None, compensate=True):
+    """The camera: intrinsics K (3,3) of the first frame, per-frame world→camera rotations
+    (T,3,3) and focal lengths (T,).
+
+    Perspective with the focal length given (metadata, ``--focal``) or the default of
+    ``default_intrinsics``. The first frame's camera is level (its axes are the world's,
+    ``CAMERA_TO_WORLD``); with ``compensate`` and ``obs.homographies`` (background motion,
+    ``engine.camera_motion``) the camera then pans/tilts/rolls/zooms as they say, so a panning
+    camera becomes a rotating camera in ``camera_extrinsics`` instead of the body sliding
+    across the world. Without homographies the camera is static."""
+    from .camera import default_intrinsics
+    from .camera_motion import camera_rotations
+    w, h = obs.frame_size
+    K = default_intrinsics(w, h, focal)
+    T = obs.num_frames
+    R0 = CAMERA_TO_WORLD.T
+    H = getattr(obs, "homographies", None)
+    if compensate and H is not None and len(H) == T:
+        R, f = camera_rotations(H, K, R0)
+    else:
+        R, f = np.repeat(R0[None], T, 0), np.full(T, K[0, 0])
+    return K, R, f
+
+
+def fit(obs, body, betas=None, focal=None, min_visibility=0.5, compensate_camera=True):
+    """Fit SMPL-24 rotations and root translation to Observations → dict of Motion fields.
+
+    Root translation comes from the camera model (``camera_model``): the hip midpoint's
+    camera-frame position from 2D–3D least squares with each frame's focal length, carried
+    into the world by that frame's camera rotation."""
     from .body.kinematics import forward_kinematics, matrix_to_axis_angle
-    from .camera import default_intrinsics, solve_translation
+    from .camera import solve_translation
 
     T = obs.num_frames
     valid = obs.valid.copy()
     betas = np.zeros(10) if betas is None else np.asarray(betas, np.float64)
     rest = body.rest_joints(betas)
-    w, h = obs.frame_size
-    K = default_intrinsics(w, h, focal)
+    K, Rcam, focals = camera_model(obs, focal, compensate_camera)
 
     poses = np.full((T, 72), np.nan)
     trans = np.full((T, 3), np.nan)
@@ -176,14 +203,20 @@ def fit(obs, body, betas=None, focal=None, min_visibility=0.5):
     if len(idx):
         lm_cam = obs.world[idx].astype(np.float64)
         vis = obs.keypoints[idx, :, 2].astype(np.float64)
-        lm = lm_cam @ CAMERA_TO_WORLD.T
+        Rw = Rcam[idx]                               # world → camera per frame
+        lm = np.einsum("tnj,tjk->tnk", lm_cam, Rw)   # camera → world: Rᵀ·x
         tgt, conf = smpl_targets_from_landmarks(lm, vis)
         local = rotations_from_joint_positions(tgt, rest, head_rotation(lm))
         poses[idx] = matrix_to_axis_angle(local).reshape(-1, 72)
         # Hip midpoint in camera coordinates from the 2D keypoints (MediaPipe's world origin).
         wts = np.where(vis > min_visibility, vis, 0.0)
-        t_cam = solve_translation(lm_cam, obs.keypoints[idx, :, :2].astype(np.float64), wts, K)
-        hip_mid_world = t_cam @ CAMERA_TO_WORLD.T
+        t_cam = np.zeros((len(idx), 3))
+        kp = obs.keypoints[idx, :, :2].astype(np.float64)
+        for fval in np.unique(focals[idx]):          # one solve per distinct focal (zoom)
+            sel = focals[idx] == fval
+            Kf = K.copy(); Kf[0, 0] = Kf[1, 1] = fval
+            t_cam[sel] = solve_translation(lm_cam[sel], kp[sel], wts[sel], Kf)
+        hip_mid_world = np.einsum("tj,tjk->tk", t_cam, Rw)
         rel = forward_kinematics(local, rest)
         fitted_hip_mid = 0.5 * (rel[:, J["left_hip"]] + rel[:, J["right_hip"]])
         trans[idx] = hip_mid_world - fitted_hip_mid
@@ -194,9 +227,9 @@ def fit(obs, body, betas=None, focal=None, min_visibility=0.5):
     z0 = float(np.percentile(feet[idx].min(axis=1), 5)) if len(idx) else 0.0
     trans[:, 2] -= z0
     joints[..., 2] -= z0
-    ext = np.eye(4)
-    ext[:3, :3] = CAMERA_TO_WORLD.T
-    ext[:3, 3] = CAMERA_TO_WORLD.T @ np.array([0.0, 0.0, z0])
+    ext = np.tile(np.eye(4), (T, 1, 1))
+    ext[:, :3, :3] = Rcam
+    ext[:, :3, 3] = Rcam @ np.array([0.0, 0.0, z0])  # the camera centre sits z0 above the floor
     return dict(poses=poses, trans=trans, betas=betas, joints=joints, joint_sigma=sigma,
                 valid=valid, contacts=contacts_from_joints(joints, obs.fps),
-                camera_intrinsics=K, camera_extrinsics=np.repeat(ext[None], T, axis=0))
+                camera_intrinsics=K, camera_extrinsics=ext)

@@ -118,3 +118,49 @@ class HomographyEstimator:
         S = np.diag([sw / w, sh / h, 1.0])                 # full-res pixels → flow pixels
         H = np.linalg.inv(S) @ Hs @ S
         return H / H[2, 2]
+
+
+# ---------------------------------------------------------------- camera motion compensation
+def _polar_rotation(M):
+    """The rotation nearest to M (3,3) (orthogonal polar factor, det +1)."""
+    u, _, vt = np.linalg.svd(M)
+    d = np.sign(np.linalg.det(u @ vt))
+    return u @ np.diag([1.0, 1.0, d]) @ vt
+
+
+def camera_rotations(homographies, K0, R0=None, zoom=True, max_zoom_step=0.1):
+    """World→camera rotations (T,3,3) and focal lengths (T,) of a camera that pans, tilts, rolls
+    and zooms about a fixed centre, from the frame-to-frame homographies (``H[t]``: frame t−1
+    → t, the module's convention).
+
+    A rotating camera's background homography is H = K_t R K_{t−1}⁻¹ (R the rotation from
+    camera t−1 to camera t), so with the principal point moved to the origin,
+    diag(1/f_{t−1}, 1/f_{t−1}, 1)·H·diag(f_{t−1}, f_{t−1}, 1) = λ·diag(s, s, 1)·R with
+    s = f_t/f_{t−1} the zoom step: s is the ratio of the first two rows' norms to the third's
+    (clamped to 1 ± ``max_zoom_step``; 1 with ``zoom=False``) and R the nearest rotation.
+    ``K0`` (3,3) the first frame's intrinsics (a wrong focal scales the recovered angles);
+    ``R0`` the first frame's world→camera rotation (identity by default). Frames whose H is
+    missing or non-finite are taken as no motion. Rotations accumulate along the clip.
+    """
+    H = np.asarray(homographies, np.float64).reshape(-1, 3, 3)
+    T = len(H)
+    cx, cy = K0[0, 2], K0[1, 2]
+    C = np.array([[1.0, 0, cx], [0, 1, cy], [0, 0, 1]])
+    Ci = np.array([[1.0, 0, -cx], [0, 1, -cy], [0, 0, 1]])
+    R = np.zeros((T, 3, 3))
+    R[0] = np.eye(3) if R0 is None else R0
+    f = np.full(T, float(K0[0, 0]))
+    for t in range(1, T):
+        f[t] = f[t - 1]
+        Rrel = np.eye(3)
+        if np.isfinite(H[t]).all() and abs(np.linalg.det(H[t])) > 1e-12:
+            D, Di = np.diag([f[t - 1], f[t - 1], 1.0]), np.diag([1 / f[t - 1], 1 / f[t - 1], 1.0])
+            B = Di @ Ci @ H[t] @ C @ D
+            n = np.linalg.norm(B, axis=1)
+            s = 1.0
+            if zoom and n[2] > 1e-12:
+                s = float(np.clip(0.5 * (n[0] + n[1]) / n[2], 1 - max_zoom_step, 1 + max_zoom_step))
+            Rrel = _polar_rotation(np.diag([1 / s, 1 / s, 1.0]) @ B)
+            f[t] = s * f[t - 1]
+        R[t] = Rrel @ R[t - 1]
+    return R, f

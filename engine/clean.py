@@ -1,16 +1,25 @@
 """The clean-motion stage: smooth, level the ground, find contacts, lock planted feet.
 
 Order matters: smoothing first (contacts need speeds without jitter), then the ground plane
-from the smoothed feet, then contacts on the levelled motion, then foot locking.
+from the smoothed feet, then contacts on the levelled motion, then foot locking (root offsets
+and leg IK, ``engine.footlock``).
+
+Contacts are judged on a view of the motion whose root is smoothed much harder than the
+output's (``contact_root_accel``): the root's monocular depth jitter would otherwise make a
+planted foot look fast. The pose (feet relative to the pelvis) is used as estimated.
 """
 import copy
 
 import numpy as np
 
 from .body.kinematics import axis_angle_to_matrix, forward_kinematics, matrix_to_axis_angle
-from .contacts import detect_contacts, ground_transform
+from .contacts import CONTACT_JOINTS, ContactSettings, detect_contacts, ground_transform
 from .footlock import lock_feet
-from .smooth import load_preset, smooth_motion
+from .smooth import SmoothingSettings, load_preset, rts_smooth, smooth_motion, smooth_root
+
+CONTACT_ROOT_ACCEL = 2.0   # m/s²: process noise of the root view used only to detect contacts
+CONTACT_POINT_ACCEL = 5.0  # m/s²: ... and of the heel/toe trajectories in that view
+MAX_LEG_SHIFT = 0.04       # m: leg IK moves a planted ankle at most this far (larger: doubtful)
 
 
 def apply_world_transform(motion, R, z_shift, rest_joints):
@@ -37,19 +46,46 @@ def apply_world_transform(motion, R, z_shift, rest_joints):
     return m.astype_file()
 
 
-def clean_motion(motion, rest_joints, smoothing="light", lock=True):
-    """Return a cleaned copy of ``motion`` (smoothing preset name, foot locking on/off)."""
-    m = smooth_motion(motion, rest_joints, load_preset(smoothing))
+def contact_view(motion, root_accel=CONTACT_ROOT_ACCEL, point_accel=CONTACT_POINT_ACCEL):
+    """Joints (T,24,3) for contact detection only: the root smoothed hard (its depth jitter
+    removed) and the heel/toe joints' world trajectories RTS-smoothed (noise = their σ)."""
+    root = smooth_root(motion, root_accel)
+    view = motion.joints.astype(np.float64) - motion.trans.astype(np.float64)[:, None] + root[:, None]
+    idx = np.flatnonzero(motion.valid)
+    if len(idx) >= 3 and point_accel:
+        grid = np.arange(idx[0], idx[-1] + 1)
+        measured = np.isin(grid, idx)
+        P = len(CONTACT_JOINTS)
+        pts = np.zeros((len(grid), P * 3)); var = np.ones((len(grid), P * 3))
+        pts[measured] = view[idx][:, CONTACT_JOINTS].reshape(len(idx), -1)
+        sig = np.nan_to_num(motion.joint_sigma[idx][:, CONTACT_JOINTS].astype(np.float64), nan=1.0)
+        var[measured] = np.repeat(np.maximum(sig, 0.01) ** 2, 3, axis=1)
+        sm = rts_smooth(pts, var, 1.0 / motion.fps, point_accel, valid=measured)[measured]
+        view[np.ix_(idx, CONTACT_JOINTS)] = sm.reshape(len(idx), P, 3)
+    return view
+
+
+def clean_motion(motion, rest_joints, smoothing="light", lock=True, contact_settings=None,
+                 root_lock=True, leg_lock=True, max_shift=MAX_LEG_SHIFT):
+    """Return a cleaned copy of ``motion`` (smoothing: a preset name or SmoothingSettings;
+    foot locking on/off).
+
+    ``root_lock``: foot locking may move the root (default); ``leg_lock``: and bend the legs
+    (two-bone IK), by at most ``max_shift`` metres per ankle."""
+    cs = contact_settings or ContactSettings()
+    settings = smoothing if isinstance(smoothing, SmoothingSettings) else load_preset(smoothing)
+    m = smooth_motion(motion, rest_joints, settings)
     m = copy.deepcopy(m) if m is motion else m
     if not m.valid.any():
         return m
-    joints = m.joints.astype(np.float64)
-    rough = detect_contacts(joints, m.fps, m.valid)
-    R, z = ground_transform(joints, rough)
+    view = contact_view(m)
+    rough = detect_contacts(view, m.fps, m.valid, cs)
+    R, z = ground_transform(view, rough)
     m = apply_world_transform(m, R, z, rest_joints)
-    m.contacts = detect_contacts(m.joints.astype(np.float64), m.fps, m.valid)
+    m.contacts = detect_contacts(contact_view(m), m.fps, m.valid, cs)
     if lock and m.contacts.any():
-        poses, joints = lock_feet(m.poses.astype(np.float64), m.trans.astype(np.float64), rest_joints,
-                                  m.contacts, m.valid.astype(bool), m.fps)
-        m.poses, m.joints = poses, joints
+        poses, trans, joints = lock_feet(m.poses.astype(np.float64), m.trans.astype(np.float64), rest_joints,
+                                         m.contacts, m.valid.astype(bool), m.fps, root=root_lock,
+                                         legs=leg_lock, max_shift=max_shift)
+        m.poses, m.trans, m.joints = poses, trans, joints
     return m.astype_file()

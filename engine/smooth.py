@@ -1,17 +1,21 @@
 """Uncertainty-aware smoothing of a motion: a Rauch–Tung–Striebel smoother per joint.
 
-Rotations are smoothed on the manifold: each joint's rotation is written as a rotation vector
-in the tangent space of a reference trajectory (first a hemisphere-aligned quaternion
-trajectory, then the previous pass's result), the tangent coordinates are smoothed with a
-constant-velocity Kalman model and mapped back — never by averaging Euler angles. The root
-translation is smoothed the same way in metres.
+Rotations are smoothed on the rotation manifold, never by averaging Euler angles: each
+joint's local rotation becomes a unit quaternion with its sign chosen so consecutive frames lie
+in one hemisphere (a continuous path on S³, the double cover of SO(3)); the 4-vector path is
+smoothed with a constant-velocity Kalman model and renormalised (the chordal approximation of
+smoothing on SO(3), accurate below ~90° per frame). The root translation is smoothed the same
+way in metres.
 
 A joint's observation noise comes from its σ (``joint_sigma``, metres) divided by the length
 of the bone it drives, so confident frames move little and uncertain ones lean on their
 neighbours. With ``keep_peaks`` a frame whose innovation is improbable under the model
-(normalised innovation² above ``peak_gate``) gets its process noise raised for that step (a
-standard manoeuvre-adaptive filter, our choice): fast real events such as a pitcher's arm
-stay sharp. Invalid frames are skipped (the filter predicts across them) and stay invalid.
+(normalised innovation² above ``peak_gate``; with ``peak_groups`` the mean over a joint's four
+quaternion components) gets its process noise raised for that step (a standard
+manoeuvre-adaptive filter, our choice): fast real events such as a pitcher's arm stay sharp.
+It applies to rotations only; the root's observation noise is anisotropic (depth along the
+camera ray, ``translation_variance``). Invalid frames are skipped (the filter predicts across
+them) and stay invalid.
 """
 import json
 from dataclasses import dataclass
@@ -32,6 +36,7 @@ class SmoothingSettings:
     depth_sigma_ratio: float = 0.08   # root depth noise as a share of camera distance (our estimate)
     keep_peaks: bool = False
     peak_gate: float = 16.0           # normalised innovation² that marks a real fast event
+    peak_groups: bool = False         # test a joint's mean NIS over its 4 quaternion components
 
 
 def load_preset(name):
@@ -46,11 +51,13 @@ def load_preset(name):
     return SmoothingSettings(**data)
 
 
-def rts_smooth(obs, obs_var, dt, accel_std, valid=None, keep_peaks=False, peak_gate=16.0):
+def rts_smooth(obs, obs_var, dt, accel_std, valid=None, keep_peaks=False, peak_gate=16.0, groups=None):
     """Constant-velocity RTS smoother over time for N independent scalar series.
 
     obs (T,N), obs_var (T,N) measurement variances, accel_std (N,) or scalar process noise.
     Returns the smoothed positions (T,N). Rows where ``valid`` is False are not measured.
+    ``groups`` (N,) ints: with ``keep_peaks`` the manoeuvre test uses the mean normalised
+    innovation² of each group (e.g. a joint's 4 quaternion components) instead of each series'.
     """
     T, N = obs.shape
     valid = np.ones(T, bool) if valid is None else valid
@@ -73,7 +80,13 @@ def rts_smooth(obs, obs_var, dt, accel_std, valid=None, keep_peaks=False, peak_g
             if keep_peaks and t > 0:
                 # A manoeuvre: where the innovation is improbable (NIS > gate), add process
                 # noise of the model's shape until the innovation is one standard deviation.
-                extra = np.where(innov ** 2 / S > peak_gate, (innov ** 2 - S) / Q[0], 0.0)
+                nis = innov ** 2 / S
+                if groups is not None:
+                    g_nis = np.bincount(groups, nis) / np.bincount(groups)
+                    trig = g_nis[groups] > peak_gate
+                    extra = np.where(trig, np.maximum(g_nis[groups] - 1.0, 0.0) * S / Q[0], 0.0)
+                else:
+                    extra = np.where(nis > peak_gate, (innov ** 2 - S) / Q[0], 0.0)
                 P = P + extra[:, None] * Q
                 S = P[:, 0] + obs_var[t]
             xp[t], Pp[t] = x, P
@@ -128,7 +141,8 @@ def smooth_rotations(rotvecs, angle_sigma, valid, fps, settings):
     var[measured] = (0.5 * np.maximum(angle_sigma[idx], settings.min_angle_sigma))[..., None] ** 2
     sm = rts_smooth(obs.reshape(len(grid), -1), var.reshape(len(grid), -1), 1.0 / fps,
                     0.5 * settings.rotation_accel, valid=measured,
-                    keep_peaks=settings.keep_peaks, peak_gate=settings.peak_gate)
+                    keep_peaks=settings.keep_peaks, peak_gate=settings.peak_gate,
+                    groups=np.repeat(np.arange(J), 4) if settings.peak_groups else None)
     sm = sm.reshape(len(grid), J, 4)[measured]
     sm /= np.linalg.norm(sm, axis=-1, keepdims=True)
     out[idx] = Rotation.from_quat(sm.reshape(-1, 4)).as_rotvec().reshape(-1, J, 3)
@@ -163,6 +177,25 @@ def translation_variance(motion, idx, lateral_sigma, settings):
     return lat2 + (depth2 - lat2) * d ** 2
 
 
+def smooth_root(motion, translation_accel, settings=None):
+    """The root translation (T,3) RTS-smoothed with process noise ``translation_accel`` (m/s²)
+    and the anisotropic (depth-along-the-ray) observation noise; invalid frames stay NaN.
+    Used with a small ``translation_accel`` to judge foot speeds without the root's jitter."""
+    settings = settings or SmoothingSettings()
+    valid = motion.valid.astype(bool)
+    idx = np.flatnonzero(valid)
+    out = np.array(motion.trans, np.float64)
+    if len(idx) < 3:
+        return out
+    sig = np.nan_to_num(motion.joint_sigma[:, 0].astype(np.float64), nan=1.0)
+    grid = np.arange(idx[0], idx[-1] + 1)
+    measured = np.isin(grid, idx)
+    tr = np.zeros((len(grid), 3)); tr[measured] = motion.trans[idx]
+    tv = np.ones((len(grid), 3)); tv[measured] = translation_variance(motion, idx, sig[idx], settings)
+    out[idx] = rts_smooth(tr, tv, 1.0 / motion.fps, translation_accel, valid=measured)[measured]
+    return out
+
+
 def smooth_motion(motion, rest_joints, settings, parents=None):
     """Return a copy of ``motion`` with smoothed poses, trans and joints (None: unchanged)."""
     import copy
@@ -185,8 +218,9 @@ def smooth_motion(motion, rest_joints, settings, parents=None):
     measured = np.isin(grid, idx)
     tr = np.zeros((len(grid), 3)); tr[measured] = m.trans[idx]
     tv = np.ones((len(grid), 3)); tv[measured] = translation_variance(m, idx, sig[idx, 0], settings)
-    trans = rts_smooth(tr, tv, 1.0 / m.fps, settings.translation_accel, valid=measured,
-                       keep_peaks=settings.keep_peaks, peak_gate=settings.peak_gate)[measured]
+    # keep_peaks is for rotations only: a root "manoeuvre" is far more often a depth outlier
+    # (monocular depth) than a real event, and following it makes the body jump.
+    trans = rts_smooth(tr, tv, 1.0 / m.fps, settings.translation_accel, valid=measured)[measured]
     m.poses[idx] = rot[idx].reshape(-1, 72)
     m.trans[idx] = trans
     m.joints[idx] = forward_kinematics(axis_angle_to_matrix(rot[idx]), rest_joints, trans, parents)

@@ -43,3 +43,44 @@ def test_clean_motion_keeps_invalid_frames_invalid_and_fk_consistent():
     fk = forward_kinematics(axis_angle_to_matrix(out.poses[v].reshape(-1, 24, 3).astype(np.float64)),
                             REST, out.trans[v].astype(np.float64))
     np.testing.assert_allclose(out.joints[v], fk, atol=1e-3)
+
+
+def _standing_motion_with_root_jitter(T=90, seed=0):
+    """A person standing still (both feet planted) seen by a camera 6 m away along +y; the
+    root jitters along the camera ray as monocular depth does (σ 4 cm)."""
+    from test_footlock import _walk_in_place
+    rng = np.random.default_rng(seed)
+    poses, trans = _walk_in_place(T=T, skate=0.0)
+    poses = poses.reshape(T, 24, 3).copy()
+    poses[:, 1:] = 0.0                                   # stand straight: both heels planted
+    poses = poses.reshape(T, 72)
+    truth = forward_kinematics(axis_angle_to_matrix(poses.reshape(-1, 24, 3)), REST, trans)
+    trans[:, 2] -= truth[:, [7, 8], 2].min() - 0.08     # soles on z = 0
+    noisy = trans + np.c_[np.zeros(T), rng.normal(0, 0.04, T), np.zeros(T)]
+    m = make_motion(T=T)
+    m.valid[:] = True
+    m.poses, m.trans = poses, noisy
+    m.joints = forward_kinematics(axis_angle_to_matrix(poses.reshape(-1, 24, 3)), REST, noisy)
+    m.joint_sigma = np.full((T, 24), 0.04)
+    E = np.tile(np.eye(4), (T, 1, 1))
+    E[:, :3, :3] = [[1, 0, 0], [0, 0, -1], [0, 1, 0]]   # looking along +y, level
+    E[:, :3, 3] = E[:, :3, :3] @ np.array([0, 6.0, -1.0])
+    m.camera_extrinsics = E
+    m.camera_intrinsics = np.array([[1000.0, 0, 640], [0, 1000, 360], [0, 0, 1]])
+    return m.astype_file()
+
+
+def test_clean_motion_plants_still_feet_and_removes_skating():
+    from engine.footlock import skating
+    m = _standing_motion_with_root_jitter()
+    planted = np.ones((m.num_frames, 4), bool)
+    raw = skating(m.joints.astype(np.float64), planted, m.fps)
+    smoothed = clean_motion(m, REST, "light", lock=False)
+    out = clean_motion(m, REST, "light")
+    assert out.contacts[:, [0, 2]].mean() > 0.8         # both heels found planted
+    after = skating(out.joints.astype(np.float64), planted, m.fps)
+    assert after < 0.3 * skating(smoothed.joints.astype(np.float64), planted, m.fps)
+    assert after < 0.05 * raw
+    # the pose is untouched by the root lock and the soles sit on the floor
+    np.testing.assert_allclose(out.joints[:, 7:9, 2], 0.08, atol=0.02)
+    np.testing.assert_allclose(out.joints - out.joints[:, :1], smoothed.joints - smoothed.joints[:, :1], atol=0.02)

@@ -5,7 +5,7 @@ from scipy.spatial.transform import Rotation
 from engine.body.kinematics import axis_angle_to_matrix, forward_kinematics
 from engine.body.skeleton import JOINT_INDEX as J
 from engine.contacts import ContactSettings, detect_contacts, fit_ground_plane, ground_transform, hysteresis
-from engine.footlock import lock_feet, lock_targets, skating
+from engine.footlock import lock_feet, lock_targets, root_offsets, skating
 from test_baseline import REST
 
 
@@ -39,20 +39,57 @@ def _walk_in_place(T=90, fps=30.0, skate=0.1):
     return rv.reshape(T, 72), trans
 
 
-def test_foot_lock_removes_skating_without_pops():
+def _fk(poses, trans):
+    return forward_kinematics(axis_angle_to_matrix(poses.reshape(-1, 24, 3)), REST, trans)
+
+
+def test_leg_ik_alone_removes_skating_without_pops():
     fps = 30.0
     poses, trans = _walk_in_place()
     contacts = np.zeros((len(poses), 4), bool)
     contacts[20:60, 0] = True
     valid = np.ones(len(poses), bool)
-    before = forward_kinematics(axis_angle_to_matrix(poses.reshape(-1, 24, 3)), REST, trans)
-    new_poses, after = lock_feet(poses, trans, REST, contacts, valid, fps)
+    before = _fk(poses, trans)
+    new_poses, new_trans, after = lock_feet(poses, trans, REST, contacts, valid, fps, root=False)
+    np.testing.assert_array_equal(new_trans, trans)
     assert skating(after, contacts, fps) < 0.3 * skating(before, contacts, fps)
     # no pop: the ankle's frame-to-frame step stays under 2 cm more than the original's largest
     step = lambda j: np.linalg.norm(np.diff(j[:, J["left_ankle"]], axis=0), axis=-1)  # noqa: E731
     assert step(after).max() < step(before).max() + 0.02
-    # the foot keeps its world orientation and the other leg is untouched
+    # the other leg is untouched
     np.testing.assert_allclose(after[:, J["right_ankle"]], before[:, J["right_ankle"]], atol=1e-9)
+
+
+def test_root_lock_cancels_root_jitter_and_keeps_the_pose():
+    # The root jitters (monocular depth noise) while the left foot is planted: moving the root
+    # back removes the skating and changes no joint relative to the pelvis.
+    fps = 30.0
+    rng = np.random.default_rng(0)
+    poses, trans = _walk_in_place(skate=0.0)
+    noisy = trans + np.c_[rng.normal(0, 0.03, (len(trans), 2)), np.zeros(len(trans))]
+    contacts = np.zeros((len(poses), 4), bool)
+    contacts[10:70, 0] = True
+    valid = np.ones(len(poses), bool)
+    before = _fk(poses, noisy)
+    new_poses, new_trans, after = lock_feet(poses, noisy, REST, contacts, valid, fps, legs=False)
+    np.testing.assert_allclose(new_poses, poses)
+    np.testing.assert_allclose(after - after[:, :1], before - before[:, :1], atol=1e-9)
+    assert skating(after, contacts, fps) < 0.1 * skating(before, contacts, fps)
+    # planted: the heel sits on the floor (sole 8 cm under the ankle joint)
+    np.testing.assert_allclose(after[10:70, J["left_ankle"], 2], 0.08, atol=0.01)
+    # no pop at contact start/end: the root never jumps more than the jitter's scale
+    assert np.abs(np.diff(new_trans[:, :2], axis=0)).max() < 0.15
+
+
+def test_root_offsets_interpolate_between_contacts():
+    pts = np.zeros((40, 1, 3))
+    pts[:, 0, 0] = np.linspace(0, 0.39, 40)  # a point drifting 1 cm/frame
+    c = np.zeros((40, 1), bool); c[:10] = True; c[30:] = True
+    off, anchors = root_offsets(pts, c, floor_z=None)
+    held = pts[:, 0] + off
+    assert np.ptp(held[:10, 0]) < 0.01 and np.ptp(held[30:, 0]) < 0.01  # still in contact
+    assert len(anchors) == 2
+    assert np.abs(np.diff(off[:, 0])).max() < 0.03  # no jump: the offset is spread in between
 
 
 def test_contacts_found_on_a_planted_foot():

@@ -39,12 +39,80 @@ def register(name, fn):
     ESTIMATORS[name] = fn
 
 
+# estimators registered by a plugin module (loaded when named in --estimators)
+PLUGINS = {"temporal": "training.bench_temporal"}
+
+
 def _baseline(obs, body):
     from engine.baseline import fit
     return fit(obs, body)
 
 
 register("baseline", _baseline)
+
+_LAST_BASELINE = [None, None]   # (observations, result): the cleaned variants reuse the raw fit
+
+
+def _baseline_once(obs, body):
+    if _LAST_BASELINE[0] is not obs:
+        _LAST_BASELINE[:] = [obs, _baseline(obs, body)]
+    return _LAST_BASELINE[1]
+
+
+def cleaned(preset, lock=True):
+    """An estimator: the baseline's output through ``engine.clean.clean_motion(preset)`` —
+    smoothing, ground plane, contacts, foot locking; world frame changes carried by the
+    camera extrinsics, so camera-frame scores stay comparable with the raw baseline's."""
+    def fn(obs, body):
+        from engine.clean import clean_motion
+        from engine.motion import Motion
+        raw = _baseline_once(obs, body)
+        m = Motion(fps=obs.fps, keypoints2d=obs.keypoints, frame_size=list(obs.frame_size),
+                   body_model=body.name, **raw).astype_file()
+        c = clean_motion(m, body.rest_joints(m.betas), preset, lock=lock)
+        return dict(joints=c.joints, camera_extrinsics=c.camera_extrinsics, poses=c.poses,
+                    betas=c.betas, trans=c.trans, valid=c.valid, contacts=c.contacts)
+    return fn
+
+
+register("baseline+light", cleaned("light"))
+register("baseline+analysis", cleaned("analysis"))
+
+
+# ------------------------------------------------------------------ foot skating
+GT_CONTACT_HEIGHT = 0.05   # m: sole above the floor
+GT_CONTACT_SPEED = 0.2     # m/s: horizontal speed (central difference)
+
+
+def gt_contacts(joints, fps=30.0):
+    """Ground-truth contacts (T,4) of heel (ankle) and toe (foot joint), both feet, from the
+    true joints (T,24,3): sole height (joint z − ``engine.contacts.SOLE_OFFSET``) within
+    5 cm of the floor and horizontal speed under 0.2 m/s. The floor is the 5th percentile of
+    the lowest sole per frame (z = 0 on CMU; also right for the rescaled OBP bodies)."""
+    from engine.contacts import CONTACT_JOINTS, SOLE_OFFSET, point_speed
+    p = np.asarray(joints, np.float64)[:, CONTACT_JOINTS]
+    h = p[..., 2] - SOLE_OFFSET
+    h = h - np.percentile(h.min(axis=1), 5)
+    v = point_speed(np.concatenate([p[..., :2], np.zeros(p.shape[:2] + (1,))], -1), fps)
+    return (h < GT_CONTACT_HEIGHT) & (v < GT_CONTACT_SPEED)
+
+
+def gt_skate_line(samples):
+    tot = [skating_sum(s["joints"], s["gt_contacts"], np.ones(len(s["joints"]), bool), float(s["fps"])) for s in samples]
+    n = sum(c for _, c in tot)
+    return (f"\nSkate = mean horizontal speed of heel and toe joints over ground-truth contact frames "
+            f"({n} point-frame pairs), in the estimate's world; the ground truth's own: "
+            f"{1000 * sum(a for a, _ in tot) / max(n, 1):.1f} mm/s")
+
+
+def skating_sum(joints, contacts, valid, fps=30.0):
+    """(sum of horizontal speeds, count) of contact points over frame pairs in ``contacts``
+    where the estimate is valid: the foot-skating metric's parts (pooled over sequences)."""
+    from engine.contacts import CONTACT_JOINTS
+    p = np.asarray(joints, np.float64)[:, CONTACT_JOINTS, :2]
+    v = np.linalg.norm(np.diff(p, axis=0), axis=-1) * fps
+    ok = contacts[1:] & contacts[:-1] & (valid[1:] & valid[:-1])[:, None] & np.isfinite(v)
+    return float(v[ok].sum()), int(ok.sum())
 
 
 def _to_cam(points, E):
@@ -58,6 +126,12 @@ def score(pred, sample, body, joints_eval, gt_joints_cam, with_pve=True, gt_vert
              mpjpe=mpjpe(pj[:, joints_eval], gt_joints_cam[:, joints_eval], root=[joints_eval.index(h) for h in HIPS], valid=valid),
              pa_mpjpe=pa_mpjpe(pj, gt_joints_cam, valid=valid, joints=joints_eval),
              accel=accel_error(pj[:, joints_eval], gt_joints_cam[:, joints_eval], root=[joints_eval.index(h) for h in HIPS], valid=valid))
+    if "arm_gt" in sample:
+        r["arm"] = arm_peaks(pred["joints"], float(sample["fps"]), valid)
+    if "gt_contacts" in sample:  # foot skating in the estimate's own (Z-up) world
+        tot, n = skating_sum(pred["joints"], sample["gt_contacts"], valid)
+        if n:
+            r["skate"], r["skate_n"] = tot / n, n
     if with_pve and gt_verts_cam is not None and "poses" in pred:
         ok = valid & np.all(np.isfinite(pred["poses"]), axis=1)
         if ok.any():
@@ -72,6 +146,8 @@ def run_estimators(names, samples, body, joints_eval, with_pve):
     out = {n: [] for n in names}
     for s in samples:
         obs = to_observations(s)
+        obs.homographies = s.get("homographies")   # the camera's motion, as observe.py gives it
+        s.setdefault("gt_contacts", gt_contacts(s["joints"], float(s["fps"])))
         gt_v = None
         if with_pve:
             gt_v = _to_cam(body.vertices(s["poses"], s["betas"], s["trans"]), s["extrinsics"].astype(np.float64))
@@ -89,7 +165,7 @@ def table(results, title, metrics):
         tot = sum(r["total"] for _, r in rows)
         cells = []
         for key, _ in metrics:
-            vals = [(r[key], r["frames"]) for _, r in rows if key in r and np.isfinite(r[key])]
+            vals = [(r[key], r.get(key + "_n", r["frames"])) for _, r in rows if key in r and np.isfinite(r[key])]
             v = np.average([a for a, _ in vals], weights=[w for _, w in vals]) if vals else float("nan")
             cells.append(f"{1000 * v:.1f}")
         lines.append(f"| {n} | {len(rows)} | {fr}/{tot} | " + " | ".join(cells) + " |")
@@ -103,6 +179,53 @@ def per_camera(results, metrics):
         for k in kinds:
             sub = {f"{n} · {k}": [(s, r) for s, r in rows if s["camera_type"] == k]}
             lines.append(table(sub, "", metrics).splitlines()[-1])
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ throwing-arm angular velocity (H2)
+def arm_angular_velocity(joints, fps, valid=None, side="right"):
+    """Throwing-arm angular velocities (T,) in deg/s from SMPL joints (T,24,3), any world frame:
+    ``upper_arm``: |ω| of the upper-arm frame (shoulder, elbow, wrist; ``engine.pitch.metrics``),
+    ``internal_rotation``: −d/dt of the shoulder's external rotation relative to the thorax
+    (neck, spine2, collar line — as ``engine.pitch.joints.from_motion`` builds it).
+    Invalid frames are interpolated for the derivative and NaN in the result. No low-pass."""
+    from engine.pitch import metrics as PM
+    j = np.asarray(joints, np.float64)
+    valid = np.all(np.isfinite(j), axis=(1, 2)) if valid is None else np.asarray(valid, bool) & np.all(np.isfinite(j), axis=(1, 2))
+    if valid.sum() < 3:
+        return {"upper_arm": np.full(len(j), np.nan), "internal_rotation": np.full(len(j), np.nan)}
+    j = PM.fill_gaps(np.nan_to_num(j), valid)
+    sh, el, wr = (j[:, J[f"{side}_{n}"]] for n in ("shoulder", "elbow", "wrist"))
+    Ru = PM.upper_arm_frame(sh, el, wr)
+    lateral = PM.unit(j[:, J["right_collar"]] - j[:, J["left_collar"]])
+    Rt = PM.thorax_frame(j[:, J["neck"]], j[:, J["spine2"]], j[:, J["neck"]] + 0.10 * lateral)
+    up = np.linalg.norm(PM.segment_angular_velocity(Ru, fps), axis=1)
+    ir = -PM.derivative(PM.shoulder_angles(Rt, Ru)[:, 2], fps)
+    return {"upper_arm": np.where(valid, up, np.nan), "internal_rotation": np.where(valid, ir, np.nan)}
+
+
+def arm_peaks(joints, fps, valid=None):
+    a = arm_angular_velocity(joints, fps, valid)
+    return {k: float(np.nanmax(v)) if np.isfinite(v).any() else float("nan") for k, v in a.items()}
+
+
+def arm_table(results, samples):
+    """Peak throwing-arm angular velocities: estimators vs the ground-truth body (same 30 fps)."""
+    gt = [s["arm_gt"] for s in samples]
+    keys = (("upper_arm", "upper-arm ‖ω‖ peak"), ("internal_rotation", "shoulder IR velocity peak"))
+    lines = ["### H2 throwing arm: peak angular velocity (deg/s, mean over sequences; ratio = mean of "
+             "per-sequence estimate/truth, with its range)", "",
+             "| estimator | " + " | ".join(f"{t} | ratio" for _, t in keys) + " |", "|---|" + "---|---|" * len(keys)]
+    lines.append("| ground truth (rendered mocap body, 30 fps) | " + " | ".join(
+        f"{np.mean([g[k] for g in gt]):.0f} | 1.00" for k, _ in keys) + " |")
+    for n, rows in results.items():
+        cells = []
+        for k, _ in keys:
+            est = np.array([r["arm"][k] for _, r in rows])
+            tru = np.array([s["arm_gt"][k] for s, _ in rows])
+            q = est / tru
+            cells.append(f"{np.nanmean(est):.0f} | {np.nanmean(q):.2f} ({np.nanmin(q):.2f}–{np.nanmax(q):.2f})")
+        lines.append(f"| {n} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -220,6 +343,7 @@ def h2_samples(body, seed=0, draws_per_pitch=4):
             s["gt_joints_cam"] = s["joints_cam"]
             s["fit_residual"] = float(np.mean(np.linalg.norm((s["joints"] - tgt)[:, has], axis=-1)))
             s["clip"] = pitch
+            s["arm_gt"] = arm_peaks(s["joints"], float(s["fps"]))
             samples.append(s)
     return samples
 
@@ -233,6 +357,9 @@ def main(argv=None):
     args = ap.parse_args(argv)
     for mod in args.plugin:
         importlib.import_module(mod)
+    for name in (args.estimators or "").split(","):   # estimators that live in plugins
+        if name in PLUGINS and name not in ESTIMATORS:
+            importlib.import_module(PLUGINS[name])
     names = args.estimators.split(",") if args.estimators else list(ESTIMATORS)
     from training.data.retarget import default_body
     body = default_body()
@@ -241,12 +368,14 @@ def main(argv=None):
     if args.which == "h1":
         samples = h1_samples(body, args.seed)
         res = run_estimators(names, samples, body, LSP14, True)
-        metrics = [("mpjpe", "MPJPE"), ("pa_mpjpe", "PA-MPJPE"), ("pve", "PVE"), ("accel", "Accel")]
+        metrics = [("mpjpe", "MPJPE"), ("pa_mpjpe", "PA-MPJPE"), ("pve", "PVE"), ("accel", "Accel"),
+                   ("skate", "Skate (mm/s)")]
         clean = {n: [(s, r) for s, r in rows if not s["seen_subject"]] for n, rows in res.items()}
         seen = {n: [(s, r) for s, r in rows if s["seen_subject"]] for n, rows in res.items()}
         print(table(clean, f"H1: CMU held-out subjects {sorted({s['clip'].split('_')[0] for s in samples if not s['seen_subject']})}, "
                            f"seed {args.seed}, body {body.name} {mm}", metrics))
         print(per_camera(clean, metrics))
+        print(gt_skate_line([s for s in samples if not s["seen_subject"]]))
         print()
         print(table(seen, f"H1-pitch: 124_02 (baseball pitch; subject 124 also in train) {mm}", metrics))
     else:
@@ -255,6 +384,8 @@ def main(argv=None):
         metrics = [("mpjpe", "MPJPE"), ("pa_mpjpe", "PA-MPJPE"), ("accel", "Accel")]
         print(table(res, f"H2: OBP pitches (5 pitches × 4 broadcast cameras, 12 limb joints), seed {args.seed} {mm}", metrics))
         print(per_camera(res, metrics))
+        print()
+        print(arm_table(res, samples))
         print(f"\nfit floor: rendered body joints vs OBP joint centres, mean "
               f"{1000 * np.mean([s['fit_residual'] for s in samples]):.1f} mm")
     print(f"\n({len(samples)} sequences, {time.time() - t0:.0f} s)", file=sys.stderr)
