@@ -392,4 +392,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    # plugins do `from training.bench import register`: make that this running module
+    sys.modules.setdefault("training.bench", sys.modules[__name__])
     main()

@@ -48,5 +48,90 @@ def torch_vs_onnx(model, path, inputs):
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     with torch.no_grad():
         ref = _TemporalWrapper(model.eval())(*inputs)
-    got = sess.run(list(TEMPORAL_OUTPUTS), {n: x.numpy() for n, x in zip(TEMPORAL_INPUTS, inputs)})
+    have = {i.name for i in sess.get_inputs()}   # an ablation's unused inputs are not in the graph
+    got = sess.run(list(TEMPORAL_OUTPUTS), {n: x.numpy() for n, x in zip(TEMPORAL_INPUTS, inputs) if n in have})
     return {n: float(np.abs(r.numpy() - g).max()) for n, r, g in zip(TEMPORAL_OUTPUTS, ref, got)}
+
+
+class _PrVIPEWrapper(torch.nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, keypoints):
+        return self.model(keypoints)
+
+
+def export_prvipe(model, path, metadata=None):
+    """Write Pr-VIPE as ONNX: keypoints (N,99) → mu, sigma (N,dim); N dynamic."""
+    import onnx
+    from .prvipe import IN_FEATURES
+    model = model.eval()
+    x = torch.randn(4, IN_FEATURES, generator=torch.Generator().manual_seed(0))
+    torch.onnx.export(_PrVIPEWrapper(model), (x,), str(path), input_names=["keypoints"],
+                      output_names=["mu", "sigma"], dynamic_axes={"keypoints": {0: "n"}, "mu": {0: "n"}, "sigma": {0: "n"}},
+                      opset_version=17, dynamo=False)
+    m = onnx.load(str(path))
+    for k, v in (metadata or {}).items():
+        m.metadata_props.add(key=str(k), value=str(v))
+    onnx.save(m, str(path))
+
+
+def prvipe_torch_vs_onnx(model, path, n=37, seed=1):
+    import onnxruntime as ort
+    from .prvipe import IN_FEATURES
+    x = torch.randn(n, IN_FEATURES, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        ref = model.eval()(x)
+    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(["mu", "sigma"], {"keypoints": x.numpy()})
+    return {n_: float(np.abs(r.numpy() - g).max()) for n_, r, g in zip(("mu", "sigma"), ref, got)}
+
+
+def export_checkpoints(temporal_ckpt, prvipe_ckpt, out_dir, note=""):
+    """Export a ``train_temporal`` checkpoint (and its frozen Pr-VIPE) into ``out_dir`` as the
+    files ``engine.temporal`` loads: temporal.onnx (+ prvipe.onnx). Returns the parity report."""
+    import json
+    from pathlib import Path
+    from .prvipe import PrVIPE
+    from .temporal import TemporalModel
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ck = torch.load(temporal_ckpt, map_location="cpu", weights_only=False)
+    model = TemporalModel(**ck["model_args"])
+    model.load_state_dict(ck["model"])
+    window = int(ck.get("window", 32))
+    uses_prvipe = bool(ck["model_args"].get("use_prvipe", True))
+    meta = {"format": "mocap-temporal/1", "window": window, "overlap": window // 2,
+            "model_args": json.dumps(ck["model_args"]), "step": int(ck["step"]),
+            "val": json.dumps(ck.get("val")), "uses_prvipe": int(uses_prvipe), "note": note}
+    export_temporal(model, out / "temporal.onnx", meta)
+    report = {"temporal": torch_vs_onnx(model, out / "temporal.onnx", example_temporal_inputs(2, window + 5, seed=7))}
+    if uses_prvipe:
+        if prvipe_ckpt is None:
+            prvipe_ckpt = ck["config"].get("prvipe")
+        pk = torch.load(prvipe_ckpt, map_location="cpu", weights_only=False)
+        pm = PrVIPE(**pk["model_args"])
+        pm.load_state_dict(pk["model"])
+        export_prvipe(pm, out / "prvipe.onnx", {"format": "mocap-prvipe/1", "step": int(pk["step"]),
+                                                "kappa": pk.get("kappa"), "note": note})
+        report["prvipe"] = prvipe_torch_vs_onnx(pm, out / "prvipe.onnx")
+    return report
+
+
+def main(argv=None):
+    """python -m training.models.export --temporal OUT/best.pt [--prvipe P.pt] --out DIR"""
+    import argparse
+    ap = argparse.ArgumentParser(description="Export trained seed-2 checkpoints to ONNX for engine.temporal")
+    ap.add_argument("--temporal", required=True, help="train_temporal checkpoint (best.pt / last.pt)")
+    ap.add_argument("--prvipe", help="train_prvipe checkpoint (default: the one in the temporal config)")
+    ap.add_argument("--out", required=True, help="folder for temporal.onnx and prvipe.onnx")
+    ap.add_argument("--note", default="", help="free text stored in the ONNX metadata (e.g. 'smoke run')")
+    a = ap.parse_args(argv)
+    rep = export_checkpoints(a.temporal, a.prvipe, a.out, a.note)
+    for k, v in rep.items():
+        print(f"{k}: max |torch − onnxruntime| per output: " + ", ".join(f"{n} {d:.2e}" for n, d in v.items()))
+    print(f"wrote {a.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,6 +1,7 @@
 """Pr-VIPE (Sun et al., ECCV 2020): a probabilistic view-invariant embedding of a 2D pose.
 
-A residual MLP maps normalised 2D keypoints to a Gaussian embedding: mean and std (ELU+1).
+A residual MLP maps normalised 2D keypoints to a Gaussian embedding: mean and std (ELU+1, plus
+a floor of 1e-3 against float32 underflow).
 Training: triplet ratio loss on −log p(m|z_i,z_j) with margin ln 2, a positive-pair loss and a
 small KL to N(0, I); p(m|z_i,z_j) = σ(−a‖z_i − z_j‖ + b) with learnable a, b, averaged over K
 Monte-Carlo samples. Width 1024 in the paper; ours defaults to 256 so it trains on CPU (our
@@ -12,6 +13,7 @@ import torch
 from torch import nn
 
 IN_FEATURES = 99  # 33 keypoints × (x, y, visibility), engine.features.normalized_keypoints
+SIGMA_FLOOR = 1e-3  # ELU+1 underflows to 0 in float32; log σ in the KL then diverges (measured: NaN at step ~150)
 
 
 class ResidualBlock(nn.Module):
@@ -39,11 +41,11 @@ class PrVIPE(nn.Module):
         """kp (N,99) → (mu (N,dim), sigma (N,dim))."""
         h = self.out(self.blocks(self.inp(kp)))
         mu, s = h[:, : self.dim], h[:, self.dim:]
-        return mu, nn.functional.elu(s) + 1.0
+        return mu, nn.functional.elu(s) + 1.0 + SIGMA_FLOOR
 
     def match_log_prob(self, z1, z2):
         """log p(m|z1,z2) per sample pair; z (..., dim)."""
-        d = torch.linalg.norm(z1 - z2, dim=-1)
+        d = torch.sqrt(((z1 - z2) ** 2).sum(-1) + 1e-12)   # smooth at 0
         return nn.functional.logsigmoid(-nn.functional.softplus(self.a) * d + self.b)
 
     def pair_log_prob(self, e1, e2, samples=8):

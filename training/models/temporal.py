@@ -120,4 +120,4 @@ class TemporalModel(nn.Module):
                 "betas": self.shape_head(allp).mean(-1),
                 "cam": self.cam_head(allp).transpose(1, 2),
                 "embed_mu": emb[..., :EMBED_DIM],
-                "embed_sigma": nn.functional.elu(emb[..., EMBED_DIM:]) + 1.0}
+                "embed_sigma": nn.functional.elu(emb[..., EMBED_DIM:]) + 1.0 + 1e-3}

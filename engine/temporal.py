@@ -1,0 +1,230 @@
+"""The seed-2 temporal estimator at run time (numpy + onnxruntime; no torch).
+
+Loads ``temporal.onnx`` (the part-based uncertainty-aware temporal model) and ``prvipe.onnx``
+(its frozen view-invariant pose embedding) from a weights folder — ``$MOCAP_TEMPORAL_WEIGHTS``
+when set, else the shipped ``engine/data/temporal/`` (no trained weights ship yet: the
+estimator is then unavailable and says so). Export a trained checkpoint with
+``python -m training.models.export``.
+
+Per clip: the per-frame features (``engine.features``, the same code as in training), the
+Pr-VIPE embedding of the normalised 2D keypoints, and the 135-d camera-motion feature
+(``engine.camera_motion``, from the clip's background homographies) go through the model in
+sliding windows (the training window length, half-window overlap, all windows in one batched
+run), stitched by a triangular weight (a frame counts most from the window it is central in)
+and re-orthonormalised. 6D rotations → rotation matrices → axis-angle; the root orientation is
+in the camera frame and is turned into the Z-up world with the baseline's static, level camera.
+Shape = the mean of the windows' predictions. Root translation as in the baseline: per frame,
+2D–3D least squares (``engine.camera.solve_translation``) between the FK joints of the 12 limb
+joints MediaPipe also reports (hips, knees, ankles, shoulders, elbows, wrists) and their
+detected pixels, weighted by visibility. ``joint_sigma`` comes from the model when it has such
+an output, else from visibility (the baseline's rule). Frames where the subject was not
+detected stay NaN / invalid (the model still sees them as context).
+"""
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from .errors import EngineError
+
+WEIGHTS_ENV = "MOCAP_TEMPORAL_WEIGHTS"
+SHIPPED_DIR = Path(__file__).resolve().parent / "data" / "temporal"
+TEMPORAL_FILE, PRVIPE_FILE = "temporal.onnx", "prvipe.onnx"
+INPUTS = ("features", "prvipe_mu", "prvipe_sigma", "homography")
+MAX_WINDOWS_PER_RUN = 64
+# (SMPL joint, MediaPipe landmark) pairs that are the same point in training's synthetic data
+TRANSLATION_JOINTS = tuple((f"{s}_{n}", f"{s}_{n}") for s in ("left", "right")
+                           for n in ("hip", "knee", "ankle", "shoulder", "elbow", "wrist"))
+
+
+def weights_dir(path=None):
+    return Path(path or os.environ.get(WEIGHTS_ENV) or SHIPPED_DIR)
+
+
+def find_weights(path=None):
+    """The weights folder, or an EngineError saying how to get one."""
+    d = weights_dir(path)
+    if not (d / TEMPORAL_FILE).is_file():
+        src = f"${WEIGHTS_ENV}={d}" if (path or os.environ.get(WEIGHTS_ENV)) else f"the shipped folder {d}"
+        raise EngineError(
+            f"the 'temporal' estimator needs trained weights ({TEMPORAL_FILE}, {PRVIPE_FILE}) and none were "
+            f"found in {src}. No trained temporal model ships yet: use --estimator baseline, or export "
+            f"your own (python -m training.models.export) and set {WEIGHTS_ENV} to its folder.")
+    return d
+
+
+def available(path=None):
+    try:
+        find_weights(path)
+        return True
+    except EngineError:
+        return False
+
+
+def providers(device="auto"):
+    """onnxruntime execution providers for ``device`` (auto | gpu | cpu): the engine's shared
+    rule (``engine.runtime``): CUDA when this onnxruntime has it, else the CPU; ``gpu`` without
+    CUDA is an error."""
+    from .runtime import select_providers
+    return [p[0] if isinstance(p, tuple) else p for p in select_providers(device)]
+
+
+def rot6d_to_matrix(x):
+    """(..., 6) → (..., 3, 3), Gram–Schmidt on the two columns (as training.models.geometry)."""
+    x = np.asarray(x, np.float64)
+    a1, a2 = x[..., 0:3], x[..., 3:6]
+    b1 = a1 / np.maximum(np.linalg.norm(a1, axis=-1, keepdims=True), 1e-12)
+    a2 = a2 - (b1 * a2).sum(-1, keepdims=True) * b1
+    b2 = a2 / np.maximum(np.linalg.norm(a2, axis=-1, keepdims=True), 1e-12)
+    return np.stack([b1, b2, np.cross(b1, b2)], axis=-1)
+
+
+def window_starts(T, window, overlap):
+    """Window start frames covering 0..T-1 (the last window ends at T)."""
+    if T <= window:
+        return [0]
+    step = max(window - overlap, 1)
+    starts = list(range(0, T - window + 1, step))
+    if starts[-1] != T - window:
+        starts.append(T - window)
+    return starts
+
+
+class TemporalRunner:
+    """The ONNX sessions and the windowing; ``predict`` is the model on a whole clip."""
+
+    def __init__(self, path=None, device=None):
+        from .runtime import create_session
+        d = find_weights(path)
+        self.session = create_session(d / TEMPORAL_FILE, device)
+        meta = self.session.get_modelmeta().custom_metadata_map
+        self.window = int(meta.get("window", 32))
+        self.overlap = int(meta.get("overlap", self.window // 2))
+        self.outputs = [o.name for o in self.session.get_outputs()]
+        self.uses_prvipe = meta.get("uses_prvipe", "1") != "0"
+        self.prvipe = None
+        if self.uses_prvipe:
+            if not (d / PRVIPE_FILE).is_file():
+                raise EngineError(f"{d} has {TEMPORAL_FILE} but not {PRVIPE_FILE}, which this model needs")
+            self.prvipe = create_session(d / PRVIPE_FILE, device)
+        # an ablation's unused inputs are dropped by the exporter: feed only what the graph has
+        self.inputs = {i.name: i for i in self.session.get_inputs()}
+        dim = self.inputs["prvipe_mu"].shape[-1] if "prvipe_mu" in self.inputs else 32
+        self.embed_dim = dim if isinstance(dim, int) else 32
+        self.providers = self.session.get_providers()
+
+    def embed(self, keypoints99):
+        """Pr-VIPE (μ, σ) per frame for normalised keypoints (T,99)."""
+        T = len(keypoints99)
+        if self.prvipe is None:
+            return np.zeros((T, self.embed_dim), np.float32), np.ones((T, self.embed_dim), np.float32)
+        mu, sig = self.prvipe.run(["mu", "sigma"], {"keypoints": np.asarray(keypoints99, np.float32)})
+        return mu, sig
+
+    def predict(self, features, mu, sigma, homography):
+        """Stitched per-frame outputs: rot6d (T,24,6), cam (T,3), betas (10,), and joint_sigma
+        (T,24) when the model has it."""
+        T = len(features)
+        W = min(self.window, T)
+        starts = window_starts(T, W, min(self.overlap, W - 1))
+        arrays = [np.asarray(a, np.float32) for a in (features, mu, sigma, homography)]
+        wt = np.minimum(np.arange(W) + 1, W - np.arange(W)).astype(np.float64)   # triangular
+        acc = {}
+        norm = np.zeros(T)
+        betas = []
+        for c in range(0, len(starts), MAX_WINDOWS_PER_RUN):
+            chunk = starts[c:c + MAX_WINDOWS_PER_RUN]
+            feed = {n: np.stack([a[s:s + W] for s in chunk]) for n, a in zip(INPUTS, arrays) if n in self.inputs}
+            res = dict(zip(self.outputs, self.session.run(self.outputs, feed)))
+            betas.append(res["betas"])
+            for i, s in enumerate(chunk):
+                for k in ("rot6d", "cam", "joint_sigma"):
+                    if k in res:
+                        v = res[k][i].astype(np.float64)
+                        acc.setdefault(k, np.zeros((T,) + v.shape[1:]))
+                        acc[k][s:s + W] += wt.reshape((W,) + (1,) * (v.ndim - 1)) * v
+                norm[s:s + W] += wt
+        out = {k: v / norm.reshape((T,) + (1,) * (v.ndim - 1)) for k, v in acc.items()}
+        out["betas"] = np.concatenate(betas).mean(0)
+        return out
+
+
+_RUNNERS = {}
+
+
+def get_runner(path=None, device=None):
+    key = (str(weights_dir(path).resolve()), device)
+    if key not in _RUNNERS:
+        _RUNNERS[key] = TemporalRunner(path, device)
+    return _RUNNERS[key]
+
+
+def fit(obs, body, focal=None, device=None, weights=None, runner=None, min_visibility=0.5):
+    """Observations → dict of Motion fields (as ``engine.baseline.fit``) from the temporal model."""
+    from .baseline import CAMERA_TO_WORLD, contacts_from_joints, smpl_targets_from_landmarks
+    from .body.kinematics import forward_kinematics, matrix_to_axis_angle
+    from .body.skeleton import JOINT_INDEX as J, NUM_JOINTS
+    from .camera import default_intrinsics, solve_translation
+    from .camera_motion import FEATURE_DIM, homography_feature
+    from .features import frame_features, normalized_keypoints
+    from .observe import LM
+
+    runner = runner or get_runner(weights, device)
+    T = obs.num_frames
+    valid = np.asarray(obs.valid, bool).copy()
+    w, h = obs.frame_size
+    K = default_intrinsics(w, h, focal)
+    kp = np.asarray(obs.keypoints, np.float64)
+    with warnings.catch_warnings():          # undetected frames are NaN: their features are zeros
+        warnings.simplefilter("ignore", RuntimeWarning)
+        feats = frame_features(kp, obs.world, (w, h), K[0, 0])
+        nk = normalized_keypoints(kp).reshape(T, -1)
+    hom = homography_feature(obs.homographies, (w, h)) if obs.homographies is not None \
+        else np.zeros((T, FEATURE_DIM), np.float32)
+    mu, sig = runner.embed(nk)
+    pred = runner.predict(feats, mu, sig, hom)
+
+    betas = np.zeros(10)
+    nb = min(len(pred["betas"]), 10)
+    betas[:nb] = pred["betas"][:nb]
+    rest = body.rest_joints(betas)
+    R = rot6d_to_matrix(pred["rot6d"])
+    R[:, 0] = CAMERA_TO_WORLD @ R[:, 0]            # camera frame (OpenCV axes) → Z-up world
+    rel = forward_kinematics(R, rest)              # (T,24,3) world axes, root at rest[0]
+    hip_mid = 0.5 * (rel[:, J["left_hip"]] + rel[:, J["right_hip"]])
+    rel_cam = (rel - hip_mid[:, None]) @ CAMERA_TO_WORLD   # world → camera axes (rows)
+    jj = [J[a] for a, _ in TRANSLATION_JOINTS]
+    ll = [LM[b] for _, b in TRANSLATION_JOINTS]
+    vis = np.nan_to_num(kp[:, ll, 2])
+    wts = np.where(vis > min_visibility, vis, 0.0)
+    pix = np.nan_to_num(kp[:, ll, :2])
+    t_cam = solve_translation(rel_cam[:, jj], pix, wts, K)  # hip midpoint in camera coordinates
+    solid = valid & ((wts > 0).sum(1) >= 3)
+    if solid.any() and not solid.all():         # too few points: interpolate the neighbours
+        idx = np.flatnonzero(solid)
+        for ax in range(3):
+            t_cam[~solid, ax] = np.interp(np.flatnonzero(~solid), idx, t_cam[idx, ax])
+    hip_world = t_cam @ CAMERA_TO_WORLD.T
+    trans = hip_world - hip_mid
+    joints = rel + trans[:, None]
+    poses = matrix_to_axis_angle(R).reshape(T, 72)
+    if "joint_sigma" in pred:
+        sigma = pred["joint_sigma"].astype(np.float64)
+    else:
+        _, conf = smpl_targets_from_landmarks(np.zeros((T, 33, 3)), np.nan_to_num(kp[..., 2]))
+        sigma = 0.03 + 0.15 * (1.0 - np.clip(conf, 0, 1))  # the baseline's rule
+    for a in (poses, trans, joints, sigma):
+        a[~valid] = np.nan
+    # floor and camera exactly as the baseline: lowest feet (5th percentile) at z = 0, camera level
+    feet = joints[:, [J["left_foot"], J["right_foot"], J["left_ankle"], J["right_ankle"]], 2]
+    z0 = float(np.percentile(feet[valid].min(axis=1), 5)) if valid.any() else 0.0
+    trans[:, 2] -= z0
+    joints[..., 2] -= z0
+    ext = np.eye(4)
+    ext[:3, :3] = CAMERA_TO_WORLD.T
+    ext[:3, 3] = CAMERA_TO_WORLD.T @ np.array([0.0, 0.0, z0])
+    assert joints.shape == (T, NUM_JOINTS, 3)
+    return dict(poses=poses, trans=trans, betas=betas, joints=joints, joint_sigma=sigma,
+                valid=valid, contacts=contacts_from_joints(joints, obs.fps),
+                camera_intrinsics=K, camera_extrinsics=np.repeat(ext[None], T, axis=0))

@@ -1,0 +1,227 @@
+"""Training windows for the seed-2 temporal model, streamed from the synthetic generator.
+
+``SyntheticWindows`` (a torch ``IterableDataset``) draws motion windows from the retargeted CMU
+cache (``python -m training.data.retarget --cache cache/cmu_smpl``; train split for training,
+val split for validation, ``training.data.splits``), observes each through random cameras with
+the detector noise model (``training.data.synth.Synthesizer``; mirrored — left/right swapped —
+with probability ``mirror_prob``) and yields the dict that ``training.models.losses.temporal_loss``
+and ``TemporalModel`` consume, one window (T frames) at a time:
+
+| key | shape | what |
+|---|---|---|
+| ``features`` | (T,202) | ``engine.features.frame_features`` of the noisy keypoints and world landmarks |
+| ``homography`` | (T,135) | the dynamic feature (``engine.camera_motion.homography_feature``) |
+| ``prvipe_mu`` / ``prvipe_sigma`` | (T,32) | the frozen Pr-VIPE's embedding of the normalised 2D keypoints (0 / 1 without one) |
+| ``rotmats`` | (T,24,3,3) | ground-truth local rotations; the root's is the global orientation in the camera frame |
+| ``betas`` | (10,) | ground-truth shape |
+| ``joints2d`` / ``joints2d_vis`` | (T,24,2) / (T,24) | true SMPL joints projected and normalised like ``engine.features.normalized_keypoints`` (same hip centre and scale as the input keypoints); visibility = frame detected and joint inside the image |
+| ``joints_cam`` | (T,24,3) | true camera-frame joints (metres; for validation) |
+| ``valid`` | (T,) | detector found the person (invalid frames have all-zero features) |
+
+Cost: posing the body (13k-vertex skinning) dominates the generator, so one posed window is
+observed through ``views`` cameras (each with its own noise) and each view gives
+``windows_per_view`` crops of ``window`` frames from the ``seq_len`` synthesized frames; a
+shuffle buffer mixes them. The focal length fed to the features is the true one with
+probability ``focal_known_prob`` and otherwise the run-time default guess (the longer image
+side, ``engine.camera.default_intrinsics``), so the model works with and without ``--focal``.
+"""
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine.body import kinematics as K
+from engine.features import L_HIP, R_HIP, frame_features, normalized_keypoints, person_scale
+
+from .data.splits import split_of
+from .data.synth import Synthesizer
+from .models.temporal import EMBED_DIM
+
+DEFAULTS = dict(window=32, seq_len=48, views=2, windows_per_view=2, shuffle=64, mirror_prob=0.5,
+                focal_known_prob=0.5)
+
+
+def load_clips(cache, split):
+    """[(clip, poses (T,72), trans (T,3), betas (10,))] of one split from a retarget cache."""
+    out = []
+    for f in sorted(Path(cache).glob("*.npz")):
+        try:
+            s = split_of(f.stem)
+        except KeyError:
+            continue
+        if s == split:
+            z = np.load(f)
+            out.append((f.stem, z["poses"].astype(np.float64), z["trans"].astype(np.float64),
+                        z["betas"].astype(np.float64)))
+    if not out:
+        raise FileNotFoundError(f"no {split} clips in {cache} (build it: python -m training.data.retarget --cache {cache})")
+    return out
+
+
+class _MemoPoser:
+    """Wraps a Poser: the same (poses, trans) twice in a row is posed once."""
+
+    def __init__(self, P):
+        self.P, self.key, self.val = P, None, None
+
+    def __getattr__(self, k):
+        return getattr(self.P, k)
+
+    def __call__(self, poses, trans):
+        key = (poses.shape, hash(poses.tobytes()), hash(trans.tobytes()))
+        if key != self.key:
+            self.key, self.val = key, self.P(poses, trans)
+        return self.val
+
+
+class ViewSynthesizer(Synthesizer):
+    """A Synthesizer that remembers the last posed window, so extra camera views of the same
+    motion skip the skinning (the expensive part)."""
+
+    def poser(self, betas):
+        P = super().poser(betas)
+        memo = self.__dict__.setdefault("_memo", {})
+        if memo.get("P") is not P:
+            memo["P"], memo["M"] = P, _MemoPoser(P)
+        return memo["M"]
+
+
+def camera_frame_rotations(poses, extrinsics):
+    """Local rotations (T,24,3,3) with the root's expressed in the camera frame."""
+    T = len(poses)
+    rot = K.axis_angle_to_matrix(np.asarray(poses, np.float64).reshape(T, 24, 3))
+    rot[:, 0] = np.asarray(extrinsics, np.float64)[:, :3, :3] @ rot[:, 0]
+    return rot
+
+
+def normalized_joints2d(joints_cam, Ks, keypoints, frame_size):
+    """True joints (T,24,3, camera frame) → pixels → the input keypoints' normalisation.
+
+    Returns joints2d (T,24,2) and visibility (T,24) (0 where the person was not detected, the
+    joint is behind the camera or outside the image)."""
+    z = np.maximum(joints_cam[..., 2:3], 1e-3)
+    f = np.stack([Ks[:, 0, 0], Ks[:, 1, 1]], -1)[:, None]
+    uv = joints_cam[..., :2] / z * f + Ks[:, None, :2, 2]
+    kp = np.asarray(keypoints, np.float64)
+    hip = 0.5 * (kp[:, L_HIP, :2] + kp[:, R_HIP, :2])
+    s = person_scale(kp)
+    j2d = (uv - hip[:, None]) / s[:, None, None]
+    w, h = frame_size
+    ok = np.isfinite(j2d).all(-1) & np.isfinite(kp[..., :2]).all((-1, -2))[:, None]
+    ok &= (joints_cam[..., 2] > 1e-2) & (uv[..., 0] >= 0) & (uv[..., 0] < w) & (uv[..., 1] >= 0) & (uv[..., 1] < h)
+    return np.nan_to_num(j2d).astype(np.float32), ok.astype(np.float32)
+
+
+@torch.no_grad()
+def prvipe_embed(prvipe, nk):
+    """Frozen Pr-VIPE on normalised keypoints (T,33,3) → mu, sigma (T,32) float32 numpy."""
+    T = len(nk)
+    if prvipe is None:
+        return np.zeros((T, EMBED_DIM), np.float32), np.ones((T, EMBED_DIM), np.float32)
+    mu, sig = prvipe(torch.as_tensor(nk.reshape(T, -1), dtype=torch.float32))
+    return mu.numpy().astype(np.float32), sig.numpy().astype(np.float32)
+
+
+def sequence_arrays(s, rng, prvipe=None, focal_known_prob=0.5):
+    """Model inputs and targets (dict of per-frame arrays) for one synthesized sequence ``s``."""
+    w, h = (int(v) for v in s["frame_size"])
+    focal = float(np.median(s["K"][:, 0, 0])) if rng.random() < focal_known_prob else float(max(w, h))
+    kp = s["keypoints"]
+    with warnings.catch_warnings():   # undetected frames are all-NaN: features are zeros there
+        warnings.simplefilter("ignore", RuntimeWarning)
+        nk = normalized_keypoints(kp.astype(np.float64))
+        j_cam = s["joints_cam"].astype(np.float64)
+        j2d, vis = normalized_joints2d(j_cam, s["K"].astype(np.float64), kp, (w, h))
+        feats = frame_features(kp, s["world"], (w, h), focal)
+    mu, sig = prvipe_embed(prvipe, nk)
+    return dict(features=feats,
+                homography=s["camera_motion"].astype(np.float32),
+                prvipe_mu=mu, prvipe_sigma=sig,
+                rotmats=camera_frame_rotations(s["poses"], s["extrinsics"]).astype(np.float32),
+                joints2d=j2d, joints2d_vis=vis, joints_cam=j_cam.astype(np.float32),
+                valid=s["valid"].astype(bool))
+
+
+def crop(arrays, betas, a, n):
+    out = {k: v[a:a + n] for k, v in arrays.items()}
+    out["betas"] = np.asarray(betas, np.float32)
+    return out
+
+
+class WindowSampler:
+    """Draws windows (dicts of numpy arrays) from clips with a seeded generator."""
+
+    def __init__(self, clips, body, prvipe=None, synth=None, **cfg):
+        self.cfg = {**DEFAULTS, **cfg}
+        W = self.cfg["window"]
+        self.clips = [c for c in clips if len(c[1]) >= W]
+        if not self.clips:
+            raise ValueError(f"no clip has ≥ {W} frames")
+        lens = np.array([len(c[1]) for c in self.clips], np.float64)
+        self.p = lens / lens.sum()           # uniform over frames
+        self.synth = synth or ViewSynthesizer(body)
+        self.prvipe = prvipe
+
+    def sequence(self, rng):
+        """One posed window → list of windows (views × windows_per_view)."""
+        c = self.cfg
+        clip, poses, trans, betas = self.clips[rng.choice(len(self.clips), p=self.p)]
+        L = min(c["seq_len"], len(poses))
+        a = int(rng.integers(0, len(poses) - L + 1))
+        mirror = bool(rng.random() < c["mirror_prob"])
+        out = []
+        for _ in range(c["views"]):
+            s = self.synth(poses[a:a + L], trans[a:a + L], betas, rng, mirror=mirror, render=False)
+            arr = sequence_arrays(s, rng, self.prvipe, c["focal_known_prob"])
+            for _ in range(c["windows_per_view"]):
+                b = int(rng.integers(0, L - c["window"] + 1))
+                w = crop(arr, betas, b, c["window"])
+                w["camera_type"] = s["camera_type"]
+                out.append(w)
+        return out
+
+
+class SyntheticWindows(torch.utils.data.IterableDataset):
+    """Endless stream of training windows (see the module docstring). Each DataLoader worker
+    draws its own stream from ``seed`` (pass a new seed on resume so data is not replayed)."""
+
+    def __init__(self, clips, body, prvipe=None, seed=0, **cfg):
+        super().__init__()
+        self.clips, self.body, self.prvipe, self.seed, self.cfg = clips, body, prvipe, seed, cfg
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        wid = 0 if info is None else info.id
+        if info is not None:
+            torch.set_num_threads(1)
+        rng = np.random.default_rng([int(self.seed), wid])
+        sampler = WindowSampler(self.clips, self.body, self.prvipe, **self.cfg)
+        buf = []
+        size = max(int(sampler.cfg["shuffle"]), 1)
+        while True:
+            while len(buf) < size:
+                buf.extend(sampler.sequence(rng))
+            i = int(rng.integers(len(buf)))
+            buf[i], buf[-1] = buf[-1], buf[i]
+            w = buf.pop()
+            w.pop("camera_type", None)
+            yield w
+
+
+def fixed_windows(clips, body, n, seed=0, prvipe=None, **cfg):
+    """A deterministic list of ``n`` windows (validation): one view, one window per draw."""
+    cfg = {**cfg, "views": 1, "windows_per_view": 1}
+    sampler = WindowSampler(clips, body, prvipe, **cfg)
+    rng = np.random.default_rng(seed)
+    return [sampler.sequence(rng)[0] for _ in range(n)]
+
+
+def collate(windows):
+    """List of window dicts → dict of stacked tensors (strings dropped)."""
+    out = {}
+    for k, v in windows[0].items():
+        if isinstance(v, str):
+            continue
+        out[k] = torch.as_tensor(np.stack([w[k] for w in windows]))
+    return out

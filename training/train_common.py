@@ -1,0 +1,80 @@
+"""Shared pieces of the training scripts: configs with inheritance, checkpoints, logging, LR."""
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import torch
+
+
+def _merge(base, over):
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def load_config(path, overrides=None):
+    """A JSON config; ``"base": "other.json"`` (relative to this file) is loaded first and
+    deep-merged under it, so ablations differ from their base only where they say so."""
+    path = Path(path)
+    cfg = json.loads(path.read_text())
+    base = cfg.pop("base", None)
+    if base:
+        cfg = _merge(load_config(path.parent / base), cfg)
+    return _merge(cfg, overrides or {})
+
+
+def set_threads(n):
+    n = int(n or 1)
+    torch.set_num_threads(n)
+    os.environ.setdefault("OMP_NUM_THREADS", str(n))
+
+
+def cosine_lr(step, base, warmup, total, floor=0.05):
+    """Linear warm-up, then cosine decay to ``floor``·base at ``total`` (a pure function of the
+    step, so resuming needs no scheduler state)."""
+    if step < warmup:
+        return base * (step + 1) / max(warmup, 1)
+    p = min((step - warmup) / max(total - warmup, 1), 1.0)
+    return base * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * p)))
+
+
+def save_checkpoint(path, **state):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)          # never leave a half-written checkpoint behind
+
+
+def load_checkpoint(path):
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+class Logger:
+    """Prints one line per record and appends it as JSON to ``out_dir/log.jsonl``."""
+
+    def __init__(self, out_dir, quiet=False):
+        self.path = Path(out_dir) / "log.jsonl"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.quiet = quiet
+        self.t0 = time.time()
+
+    def __call__(self, kind, **rec):
+        rec = {"kind": kind, "time": round(time.time(), 1), **rec}
+        with open(self.path, "a") as fh:
+            fh.write(json.dumps(rec) + "\n")
+        if not self.quiet:
+            body = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in rec.items()
+                            if k not in ("kind", "time"))
+            print(f"[{kind}] {body}", flush=True)
+
+
+def read_log(out_dir, kind=None):
+    p = Path(out_dir) / "log.jsonl"
+    if not p.exists():
+        return []
+    recs = [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
+    return [r for r in recs if kind is None or r["kind"] == kind]

@@ -1,0 +1,197 @@
+"""Train the seed-2 temporal model on synthetic observations of the CMU train split.
+
+    .venv/bin/python -m training.train_temporal --config training/configs/temporal_cpu.json
+    ... --resume                 # continue from OUT/last.pt (the step counter continues)
+    ... --max-steps N --max-minutes M --out DIR     # overrides (smoke runs)
+
+Needs the retarget cache (``python -m training.data.retarget --cache cache/cmu_smpl``) and,
+unless the config's model has ``use_prvipe: false``, a trained Pr-VIPE checkpoint
+(``python -m training.train_prvipe``), which stays frozen. Writes ``OUT/last.pt`` every
+``ckpt_every`` steps and at the end, ``OUT/best.pt`` (lowest validation MPJPE) and
+``OUT/log.jsonl`` (train losses every ``log_every`` steps; validation MPJPE / PA-MPJPE in mm
+on ``val_windows`` fixed windows of the val split every ``val_every`` steps, scored like
+``training.bench``: camera frame, 14 LSP joints, root = hip midpoint, detected frames only).
+Export the result with ``python -m training.models.export``.
+"""
+import argparse
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .train_common import Logger, cosine_lr, load_checkpoint, load_config, save_checkpoint, set_threads
+
+
+def load_prvipe(path):
+    """A frozen Pr-VIPE from a ``train_prvipe`` checkpoint."""
+    from .models.prvipe import PrVIPE
+    ck = load_checkpoint(path)
+    m = PrVIPE(**ck["model_args"])
+    m.load_state_dict(ck["model"])
+    m.eval()
+    for p in m.parameters():
+        p.requires_grad_(False)
+    return m
+
+
+def build_model(cfg):
+    from .models.temporal import TemporalModel
+    return TemporalModel(**cfg["model"])
+
+
+def loss_weights(cfg):
+    from .models.losses import WEIGHTS
+    w = {**WEIGHTS, **cfg.get("loss_weights", {})}
+    if not cfg["model"].get("use_prvipe", True) or not cfg.get("prvipe"):
+        w["uncertainty"] = 0.0     # no Pr-VIPE: nothing to match
+    return w
+
+
+@torch.no_grad()
+def evaluate(model, batches, joint_model, weights):
+    """Validation loss and MPJPE / PA-MPJPE (mm) over fixed windows."""
+    from engine.eval import mpjpe, pa_mpjpe
+    from .bench import HIPS, LSP14
+    from .models.geometry import forward_kinematics, rot6d_to_matrix
+    from .models.losses import temporal_loss
+    model.eval()
+    preds, gts, valids, losses = [], [], [], []
+    for b in batches:
+        out = model(b["features"], b["prvipe_mu"], b["prvipe_sigma"], b["homography"])
+        losses.append(temporal_loss(out, b, joint_model, weights)[0].item())
+        j = forward_kinematics(rot6d_to_matrix(out["rot6d"]), joint_model(out["betas"]))
+        preds.append(j.reshape(-1, 24, 3).numpy())
+        gts.append(b["joints_cam"].reshape(-1, 24, 3).numpy())
+        valids.append(b["valid"].reshape(-1).numpy())
+    model.train()
+    p, g, v = np.concatenate(preds), np.concatenate(gts).astype(np.float64), np.concatenate(valids)
+    root = [LSP14.index(h) for h in HIPS]
+    return dict(val_loss=float(np.mean(losses)),
+                val_mpjpe_mm=1000 * mpjpe(p[:, LSP14], g[:, LSP14], root=root, valid=v),
+                val_pa_mpjpe_mm=1000 * pa_mpjpe(p, g, valid=v, joints=LSP14))
+
+
+def make_val_batches(cfg, clips, body, prvipe, batch_size):
+    from .dataset import collate, fixed_windows
+    ws = fixed_windows(clips, body, int(cfg["val_windows"]), seed=int(cfg.get("val_seed", 12345)),
+                       prvipe=prvipe, **cfg["data"])
+    return [collate(ws[i:i + batch_size]) for i in range(0, len(ws), batch_size)]
+
+
+def train(cfg, resume=False, log=None):
+    """Run (or continue) training as ``cfg`` says; returns the final step."""
+    from training.data.retarget import default_body
+    from .dataset import SyntheticWindows, collate, load_clips
+    from .models.geometry import JointShapeModel
+    from .models.losses import temporal_loss
+
+    set_threads(cfg.get("threads", 1))
+    out = Path(cfg["out_dir"])
+    out.mkdir(parents=True, exist_ok=True)
+    log = log or Logger(out)
+    torch.manual_seed(int(cfg.get("seed", 0)))
+    body = default_body()
+    joint_model = JointShapeModel(body)
+    use_prvipe = cfg["model"].get("use_prvipe", True)
+    prvipe = load_prvipe(cfg["prvipe"]) if use_prvipe and cfg.get("prvipe") else None
+    if use_prvipe and prvipe is None:
+        log("warning", message="use_prvipe is on but no Pr-VIPE checkpoint is configured: inputs are 0/1")
+    model = build_model(cfg)
+    opt = torch.optim.AdamW(model.parameters(), lr=float(cfg["lr"]), weight_decay=float(cfg.get("weight_decay", 1e-4)))
+    step, best = 0, math.inf
+    last = out / "last.pt"
+    if resume:
+        if not last.exists():
+            raise FileNotFoundError(f"--resume: no checkpoint at {last}")
+        ck = load_checkpoint(last)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        step, best = int(ck["step"]), float(ck.get("best", math.inf))
+        log("resume", step=step, best_val_mpjpe_mm=best)
+    weights = loss_weights(cfg)
+    max_steps = int(cfg["max_steps"])
+    bs = int(cfg["batch_size"])
+    train_clips = load_clips(cfg["cache"], "train")
+    val_clips = load_clips(cfg["cache"], "val")
+    val_batches = make_val_batches(cfg, val_clips, body, prvipe, bs) if cfg.get("val_windows") else []
+    # a new data stream per (re)start so a resumed run does not replay the windows it saw
+    ds = SyntheticWindows(train_clips, body, prvipe, seed=int(cfg.get("seed", 0)) * 1_000_003 + step, **cfg["data"])
+    workers = int(cfg.get("workers", 1))
+    loader = torch.utils.data.DataLoader(ds, batch_size=bs, collate_fn=collate, num_workers=workers,
+                                         prefetch_factor=4 if workers else None)
+    nparams = sum(p.numel() for p in model.parameters())
+    log("start", step=step, max_steps=max_steps, params=nparams, train_clips=len(train_clips),
+        val_clips=len(val_clips), out=str(out))
+
+    def checkpoint(path, val=None):
+        save_checkpoint(path, model=model.state_dict(), optimizer=opt.state_dict(), step=step, best=best,
+                        config=cfg, model_args=cfg["model"], val=val, window=int(cfg["data"]["window"]))
+
+    deadline = time.time() + 60 * float(cfg["max_minutes"]) if cfg.get("max_minutes") else math.inf
+    model.train()
+    t_log, n_log, acc = time.time(), 0, {}
+    t_start = time.time()
+    it = iter(loader)
+    while step < max_steps and time.time() < deadline:
+        batch = next(it)
+        lr = cosine_lr(step, float(cfg["lr"]), int(cfg.get("warmup_steps", 0)), max_steps)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        out_ = model(batch["features"], batch["prvipe_mu"], batch["prvipe_sigma"], batch["homography"])
+        loss, parts = temporal_loss(out_, batch, joint_model, weights)
+        if not torch.isfinite(loss):
+            log("warning", step=step, message="non-finite loss; batch skipped")
+            continue
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), float(cfg.get("grad_clip", 1.0)))
+        opt.step()
+        step += 1
+        n_log += 1
+        acc["loss"] = acc.get("loss", 0.0) + loss.item()
+        for k, v in parts.items():
+            acc[k] = acc.get(k, 0.0) + v
+        if step % int(cfg.get("log_every", 20)) == 0 or step == max_steps:
+            dt = time.time() - t_log
+            log("train", step=step, lr=lr, steps_per_s=n_log / max(dt, 1e-9),
+                elapsed_min=(time.time() - t_start) / 60, **{k: v / n_log for k, v in acc.items()})
+            t_log, n_log, acc = time.time(), 0, {}
+        val = None
+        if val_batches and (step % int(cfg.get("val_every", 200)) == 0 or step == max_steps):
+            val = evaluate(model, val_batches, joint_model, weights)
+            log("val", step=step, **val)
+            if val["val_mpjpe_mm"] < best:
+                best = val["val_mpjpe_mm"]
+                checkpoint(out / "best.pt", val)
+        if step % int(cfg.get("ckpt_every", 200)) == 0:
+            checkpoint(last, val)
+    if val_batches and step % int(cfg.get("val_every", 200)) != 0 and step != max_steps:
+        val = evaluate(model, val_batches, joint_model, weights)   # stopped by the clock
+        log("val", step=step, **val)
+        if val["val_mpjpe_mm"] < best:
+            best = val["val_mpjpe_mm"]
+            checkpoint(out / "best.pt", val)
+    checkpoint(last)
+    log("end", step=step, best_val_mpjpe_mm=best, minutes=(time.time() - t_start) / 60)
+    return step
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="Train the seed-2 temporal model")
+    ap.add_argument("--config", required=True)
+    ap.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    ap.add_argument("--out", help="override out_dir")
+    ap.add_argument("--max-steps", type=int)
+    ap.add_argument("--max-minutes", type=float, help="stop (and checkpoint) after this wall time")
+    ap.add_argument("--prvipe", help="override the Pr-VIPE checkpoint")
+    a = ap.parse_args(argv)
+    over = {k: v for k, v in (("out_dir", a.out), ("max_steps", a.max_steps), ("max_minutes", a.max_minutes),
+                               ("prvipe", a.prvipe)) if v is not None}
+    cfg = load_config(a.config, over)
+    train(cfg, resume=a.resume)
+
+
+if __name__ == "__main__":
+    main()
