@@ -63,6 +63,18 @@ def test_pelvis_and_torso_rotation_conventions():
     assert (z, y, x) == pytest.approx((90.0, 0.0, 0.0), abs=1e-9)
 
 
+def test_hip_shoulder_separation_is_torso_relative_to_pelvis():
+    """OBP's torso_pelvis Z: pelvis 30° more open than the torso reads +30 (sign as analyze uses),
+    also when the torso is tilted forward (where a difference of lab Z angles is not the same)."""
+    Rp = M.pelvis_frame(np.array([[0, -0.1, 1.0]]) @ rot_z(-60).T, np.array([[0, 0.1, 1.0]]) @ rot_z(-60).T)
+    Rt = M.pelvis_frame(np.array([[0, -0.1, 1.0]]) @ rot_z(-90).T, np.array([[0, 0.1, 1.0]]) @ rot_z(-90).T)
+    assert -M.joint_cardan_xyz(Rp, Rt)[0, 2] == pytest.approx(30.0)
+    tilt = np.array([[1.0, 0, 0], [0, np.cos(0.5), -np.sin(0.5)], [0, np.sin(0.5), np.cos(0.5)]])
+    # flexed forward relative to the pelvis, then rotated (the X-Y-Z order)
+    Rt_tilted = Rp[0] @ tilt @ (Rp[0].T @ Rt[0])
+    assert -M.joint_cardan_xyz(Rp, Rt_tilted[None])[0, 2] == pytest.approx(30.0)
+
+
 def test_lowpass_keeps_slow_signal_and_removes_fast():
     fps = 360.0
     t = np.arange(720) / fps
@@ -140,17 +152,31 @@ def obp():
     return V, rows, poi, meta, results
 
 
-# Checks that meet the issue's tolerance on all 5 pitches. The others (listed and measured in
-# docs/pitch_validation.md) miss on at least one pitch and are deliberately not asserted:
-# max/fp hip-shoulder separation, torso rotation at FP/MER/BR, torso tilts at MER and lateral
-# tilt at BR, pelvis rotation at FP, shoulder ER and horizontal abduction at FP, elbow flexion at
-# MER, arm slot, torso/shoulder-IR/knee angular velocities, CoM velocity.
+# Checks that meet the issue's tolerance on all 5 pitches.
 ASSERTED_EVENTS = ("pkh", "foot_plant", "mer", "ball_release")
 ASSERTED_METRICS = ("stride_length_pct_height", "stride_angle", "max_shoulder_external_rotation",
                     "elbow_flexion_fp", "shoulder_abduction_fp", "torso_anterior_tilt_fp",
                     "torso_lateral_tilt_fp", "torso_anterior_tilt_br",
                     "lead_knee_extension_from_fp_to_br", "max_pelvis_rotational_velo",
-                    "max_elbow_extension_velo")
+                    "max_elbow_extension_velo", "max_cog_velo_x", "cog_velo_pkh")
+# Checks that meet it on some pitches only: asserted on exactly those (docs/pitch_validation.md
+# explains each miss). max_hip_shoulder_separation and torso_rotation_mer meet it on none.
+ASSERTED_ON = {
+    "hip_shoulder_separation_fp": ("1031_2", "1097_1", "1097_2", "1097_3"),
+    "torso_rotation_fp": ("1031_2", "1031_3", "1097_1", "1097_2"),
+    "torso_anterior_tilt_mer": ("1031_3", "1097_1", "1097_2", "1097_3"),
+    "torso_lateral_tilt_mer": ("1031_2", "1031_3", "1097_1", "1097_2"),
+    "arm_slot": ("1031_2", "1031_3", "1097_1", "1097_2"),
+    "lead_knee_extension_angular_velo_br": ("1031_2", "1031_3", "1097_2"),
+    "shoulder_horizontal_abduction_fp": ("1097_1", "1097_2", "1097_3"),
+    "elbow_flexion_mer": ("1031_2", "1031_3"),
+    "torso_lateral_tilt_br": ("1031_2", "1031_3"),
+    "max_torso_rotational_velo": ("1031_2", "1031_3"),
+    "max_shoulder_internal_rotational_velo": ("1031_2", "1031_3"),
+    "shoulder_external_rotation_fp": ("1097_1", "1097_2"),
+    "pelvis_rotation_fp": ("1097_1", "1097_2"),
+    "torso_rotation_br": ("1031_3",),
+}
 PITCHES = ("1031_2", "1031_3", "1097_1", "1097_2", "1097_3")
 
 
@@ -168,9 +194,23 @@ def test_obp_events_within_tolerance(obp, pitch):
 def test_obp_metrics_within_tolerance(obp, pitch):
     _, _, _, _, results = obp
     m_rows = {r[0]: r for r in results[pitch][3]}
-    for k in ASSERTED_METRICS:
+    names = list(ASSERTED_METRICS) + [k for k, ps in ASSERTED_ON.items() if pitch in ps]
+    for k in names:
         _, kind, ours, ref, err, _, tol, rel, ok = m_rows[k]
         assert ok, f"{pitch} {k}: ours {ours:.3f} vs OBP {ref:.3f} (tolerance {tol}{' rel' if rel else ''})"
+
+
+def test_obp_centre_of_mass_follows_obp_model(obp):
+    """Our segment model on OBP's joint centres lands within 1.5 cm of OBP's own centre of mass."""
+    _, rows, _, meta, results = obp
+    for p in PITCHES:
+        js = from_obp_landmarks(rows[p], height=float(meta[p]["session_height_m"]))
+        r = A.roles(A.to_pitch_frame(js.points, 0.0, "R"))
+        com = A.centre_of_mass(r, M.thorax_frame(r["thorax_prox"], r["thorax_dist"], r["thorax_right"]))
+        ev = results[p][0].events
+        w = slice(ev["pkh"], ev["ball_release"] + 36)
+        err = np.linalg.norm(com[w] - js.points["com"][w], axis=1)
+        assert np.median(err) < 0.015, (p, np.median(err))
 
 
 def test_obp_left_handed_mirror_gives_same_metrics(obp):

@@ -14,17 +14,28 @@ from . import metrics as M
 from .joints import JointSet
 
 DEFAULT_CUTOFF_HZ = 20.0   # OBP filters its landmarks at 20 Hz
-# de Leva (1996) segment mass fractions and centre-of-mass positions (from the proximal point).
-SEGMENTS = {  # name: (mass fraction, proximal point, distal point, CoM fraction)
-    "trunk": (0.4346, "thorax_prox", "hip_mid", 0.5138),
-    "upper_arm": (0.0271, "shoulder", "elbow", 0.5772),
-    "forearm": (0.0162, "elbow", "wrist", 0.4574),
-    "hand": (0.0061, "wrist", "hand", 0.7900),
-    "thigh": (0.1416, "hip", "knee", 0.4095),
-    "shank": (0.0433, "knee", "ankle", 0.4459),
-    "foot": (0.0137, "ankle", "ankle", 0.0),
+# Whole-body centre of mass: the segment model of OBP's own Visual3D model
+# (baseball_pitching/code/v3d/model/v6_model_hybrid_lm.mdh in the OBP repository): pelvis, a
+# thorax/abdomen segment that runs from thorax_prox to thorax_dist (OBP's RTA segment), head,
+# upper arms, forearms, hands, thighs, shanks, feet, with Visual3D's default segment masses
+# (Dempster's, as fractions of body mass) and each segment's centre of mass at the centroid of
+# its geometric shape (Hanavan-style frusta: Dempster's centre-of-mass fractions from the
+# proximal end for the limbs, the middle of the cylinder for the thorax/abdomen).
+SEGMENTS = {  # name: (mass fraction, proximal point, distal point, CoM fraction from proximal)
+    "thorax_abdomen": (0.355, "thorax_prox", "thorax_dist", 0.5),
+    "upper_arm": (0.028, "shoulder", "elbow", 0.436),
+    "forearm": (0.016, "elbow", "wrist", 0.430),
+    "hand": (0.006, "hand", "hand", 0.0),          # OBP: a sphere centred on the hand point
+    "thigh": (0.100, "hip", "knee", 0.433),
+    "shank": (0.0465, "knee", "ankle", 0.433),
+    "foot": (0.0145, "ankle", "ankle", 0.0),      # no toe point in OBP: the ankle centre
 }
-HEAD_MASS = 0.0694
+PELVIS_MASS = 0.142
+# Pelvis CoM: halfway between the hip centres and the ASIS plane. OBP places the hip centres
+# 0.30 ASIS-widths below the ASIS plane and 0.36 ASIS-widths either side of the midline
+# (Bell's rule), so the ASIS plane is 0.30/0.72 = 0.42 hip-centre widths above them.
+PELVIS_COM_ABOVE_HIPS = 0.21   # × hip-centre width, toward thorax_dist
+HEAD_MASS = 0.081
 HEAD_ABOVE_THORAX = 0.15   # m along the thorax axis: head+neck CoM (the head joint is not used)
 # Segment length / body height (Drillis & Contini), used only when no height is given.
 HEIGHT_RATIOS = {"thigh": 0.245, "shank": 0.246, "upper_arm": 0.186, "forearm": 0.146}
@@ -152,20 +163,23 @@ def estimate_height(r):
 
 
 def centre_of_mass(r, R_thorax):
-    """Whole-body centre of mass (T,3) from joint centres with de Leva's segment parameters.
+    """Whole-body centre of mass (T,3) from joint centres with OBP's segment model (SEGMENTS).
 
-    The head+neck (7 % of mass) is placed HEAD_ABOVE_THORAX along the thorax axis above
-    thorax_prox (OBP has no head point; SMPL's head joint is at the skull base); feet sit at the
-    ankle centres (no toe point in OBP).
+    The head+neck is placed HEAD_ABOVE_THORAX along the thorax axis above thorax_prox (OBP has
+    no head point; SMPL's head joint is at the skull base); feet sit at the ankle centres (no
+    toe point in OBP). On OBP's landmarks this lands within ~1 cm of OBP's own centre of mass
+    (docs/pitch_validation.md); de Leva's single trunk segment (C7 → mid-hip) put it ~6 cm
+    lower and its forward velocity 9-13 % lower.
     """
-    com = HEAD_MASS * (r["thorax_prox"] + HEAD_ABOVE_THORAX * R_thorax[:, :, 2])
+    hip_w = np.linalg.norm(r["lead_hip"] - r["rear_hip"], axis=1, keepdims=True)
+    pelvis = r["hip_mid"] + PELVIS_COM_ABOVE_HIPS * hip_w * M.unit(r["thorax_dist"] - r["hip_mid"])
+    com = HEAD_MASS * (r["thorax_prox"] + HEAD_ABOVE_THORAX * R_thorax[:, :, 2]) + PELVIS_MASS * pelvis
     for seg, (m, a, b, f) in SEGMENTS.items():
-        if seg == "trunk":
+        if seg == "thorax_abdomen":
             com = com + m * (r[a] + f * (r[b] - r[a]))
             continue
-        for pre_a, pre_b in ((("", ""), ("glove_", "glove_")) if seg in ("upper_arm", "forearm", "hand")
-                             else (("rear_", "rear_"), ("lead_", "lead_"))):
-            pa, pb = r[pre_a + a], r[pre_b + b]
+        for pre in (("", "glove_") if seg in ("upper_arm", "forearm", "hand") else ("rear_", "lead_")):
+            pa, pb = r[pre + a], r[pre + b]
             com = com + m * (pa + f * (pb - pa))
     return com
 
@@ -250,7 +264,16 @@ def analyze(js: JointSet, handedness="auto", height=None, cutoff_hz="auto", home
     lead_knee = M.flexion(r["lead_hip"], r["lead_knee"], r["lead_ankle"])
     pelvis_w = M.segment_angular_velocity(Rp, fps)[:, 2]
     torso_w = M.segment_angular_velocity(Rt, fps)[:, 2]
-    er_vel = M.derivative(sh[:, 2], fps)
+    # Internal-rotation velocity from the ER series re-filtered at the joint-centre cutoff: the
+    # arm-plane frame amplifies the forearm's small out-of-plane motion by 1/sin(elbow flexion)
+    # as the elbow straightens toward release, which puts content above 20 Hz back into the
+    # angle's derivative (OBP's angles come from 20 Hz-filtered markers through a model whose
+    # forearm cannot leave the elbow's flexion plane). The angle itself (MER, max ER) is not
+    # re-filtered: that would shift its peak.
+    er_vel = M.derivative(M.lowpass(sh[:, 2], fps, cutoff_hz), fps)
+    # hip-shoulder separation: OBP's torso_pelvis Z angle (torso relative to pelvis, X-Y-Z
+    # Cardan, + = pelvis rotated ahead of the torso)
+    separation = -_rot_branch(M.joint_cardan_xyz(Rp, Rt)[:, 2])
     elbow_ext_vel = -M.derivative(elbow, fps)
     knee_ext_vel = -M.derivative(lead_knee, fps)
     hand_speed = np.linalg.norm(M.derivative(r["hand"], fps), axis=1)
@@ -261,7 +284,7 @@ def analyze(js: JointSet, handedness="auto", height=None, cutoff_hz="auto", home
     t = js.t0 + (lo + np.arange(T)) / fps
     series = {"time_s": t, "pelvis_rotation": pelvis_rot, "torso_rotation": torso_rot,
               "torso_lateral_tilt": torso_lat, "torso_anterior_tilt": torso_ant,
-              "hip_shoulder_separation": pelvis_rot - torso_rot,
+              "hip_shoulder_separation": separation,
               "shoulder_horizontal_abduction": sh[:, 0], "shoulder_abduction": sh[:, 1],
               "shoulder_external_rotation": sh[:, 2], "elbow_flexion": elbow,
               "lead_knee_flexion": lead_knee, "pelvis_angular_velocity": pelvis_w,

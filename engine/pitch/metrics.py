@@ -123,6 +123,17 @@ def cardan_zyx(R):
     return Rotation.from_matrix(R).as_euler("ZYX", degrees=True)
 
 
+def joint_cardan_xyz(R_parent, R_child):
+    """Joint angles (T,3) in degrees: X-Y-Z Cardan angles of ``R_child`` relative to ``R_parent``.
+
+    Visual3D's default joint-angle sequence, which OBP uses for its ``torso_pelvis`` angle (the
+    torso relative to the pelvis): the Z angle is the axial rotation of the torso relative to
+    the pelvis after the relative flexion (X) and lateral bend (Y) are taken out.
+    """
+    rel = np.einsum("tji,tjk->tik", R_parent, R_child)
+    return Rotation.from_matrix(rel).as_euler("XYZ", degrees=True)
+
+
 def unwrap_deg(a):
     return np.degrees(np.unwrap(np.radians(a), axis=0))
 
