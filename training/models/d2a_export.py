@@ -1,0 +1,73 @@
+"""ONNX export of the D2A-HMR refinement network (seed 0) and a torch ↔ onnxruntime parity check.
+
+Only the refinement network is exported — never its training-time parts (the RLE flow, the
+ImpHMR branch, the silhouette decoder, query masking): ``export_d2a`` takes the ``D2AHMR``
+itself (pass ``D2ATraining.model``), in eval mode.
+
+Inputs (batch axis dynamic): ``features`` (B,202), ``silhouette`` (B,S,S), ``init_rot6d``
+(B,24,6), ``init_betas`` (B,10), ``init_cam`` (B,3) [, ``depth_map`` (B,S,S) when the model uses
+a depth render]. Outputs: ``joints`` (B,24,3) metres relative to the temporal estimate's pelvis,
+camera frame; ``sigma`` (B,24) metres; ``vertices`` (B,431,3) coarse vertices (upsample with
+``engine.coarse_mesh``); ``rot6d`` (B,24,6); ``betas`` (B,10); ``cam`` (B,3).
+
+Shipped weights must be trained: never write an untrained export into ``engine/data``.
+"""
+import json
+
+import numpy as np
+import torch
+
+from engine.features import NUM_FEATURES
+
+D2A_OUTPUTS = ("joints", "sigma", "vertices", "rot6d", "betas", "cam")
+
+
+class _D2AWrapper(torch.nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, features, silhouette, init_rot6d, init_betas, init_cam, depth_map=None):
+        out = self.model(features, silhouette, init_rot6d, init_betas, init_cam, depth_map, return_silhouette=False)
+        return tuple(out[k] for k in D2A_OUTPUTS)
+
+
+def example_d2a_inputs(model, batch=2, seed=0):
+    """Random but plausible inputs: features ~ N(0,1)·0.3, a blob silhouette, rotations near identity."""
+    g = torch.Generator().manual_seed(seed)
+    S = model.cfg["sil_size"]
+    feats = torch.randn(batch, NUM_FEATURES, generator=g) * 0.3
+    sil = (torch.rand(batch, S, S, generator=g) > 0.5).float()
+    rot6d = torch.tensor([1.0, 0, 0, 0, 1, 0]) + 0.2 * torch.randn(batch, 24, 6, generator=g)
+    ins = [feats, sil, rot6d, torch.randn(batch, model.cfg["num_betas"], generator=g) * 0.5,
+           torch.tensor([1.0, 0.0, 0.0]) + 0.1 * torch.randn(batch, 3, generator=g)]
+    if model.use_depth_map:
+        ins.append(torch.randn(batch, S, S, generator=g) * 0.1)
+    return tuple(ins)
+
+
+def export_d2a(model, path, metadata=None):
+    """Write the refinement network as ONNX (opset 17, batch axis dynamic)."""
+    import onnx
+    model = model.eval()
+    names = list(model.input_names)
+    dyn = {n: {0: "batch"} for n in names + list(D2A_OUTPUTS)}
+    torch.onnx.export(_D2AWrapper(model), example_d2a_inputs(model), str(path), input_names=names,
+                      output_names=list(D2A_OUTPUTS), dynamic_axes=dyn, opset_version=17, dynamo=False)
+    m = onnx.load(str(path))
+    meta = {"format": "mocap-d2a/1", "model_args": json.dumps(model.cfg), "num_coarse": model.num_coarse}
+    meta.update(metadata or {})
+    for k, v in meta.items():
+        m.metadata_props.add(key=str(k), value=str(v))
+    onnx.save(m, str(path))
+
+
+def d2a_torch_vs_onnx(model, path, inputs):
+    """Max abs difference per output between torch and onnxruntime on the same inputs."""
+    import onnxruntime as ort
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    with torch.no_grad():
+        ref = _D2AWrapper(model.eval())(*inputs)
+    have = {i.name for i in sess.get_inputs()}
+    got = sess.run(list(D2A_OUTPUTS), {n: x.numpy() for n, x in zip(model.input_names, inputs) if n in have})
+    return {n: float(np.abs(r.numpy() - g).max()) for n, r, g in zip(D2A_OUTPUTS, ref, got)}
