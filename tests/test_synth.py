@@ -2,12 +2,14 @@
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from engine.body.skeleton import JOINT_INDEX as J
+from engine.body import kinematics as K
+from engine.body.skeleton import JOINT_INDEX as J, PARENTS
 from engine.observe import LM, NUM_LANDMARKS
-from training.data.noise import PROVISIONAL, load_noise_model
+from training.data.noise import PROVISIONAL, load_noise_model, sg_jitter_ratio, world_noise_sigma
 from training.data.standin import capsule_body
-from training.data.synth import (Synthesizer, apply_detector_noise, homographies, look_at,
-                                 mirror_motion, sample_camera, to_observations)
+from training.data.synth import (Synthesizer, _ar1, apply_detector_noise, arm_angle_motion,
+                                 augment_motion, change_speed, homographies, look_at, mirror_motion,
+                                 sample_camera, to_observations)
 
 BODY = capsule_body()
 
@@ -87,3 +89,68 @@ def test_homographies_of_a_synthetic_pan_map_points_at_infinity():
         p = (H[t] @ x0.T).T
         np.testing.assert_allclose(p[:, :2] / p[:, 2:], x1[:, :2] / x1[:, 2:], atol=1e-6)
     assert not np.allclose(H[15], np.eye(3))
+
+
+def test_speed_augmentation_resamples_the_motion():
+    poses, trans = _motion(40, seed=4)
+    fast, tf = change_speed(poses, trans, 1.25)
+    slow, ts = change_speed(poses, trans, 0.8)
+    assert len(fast) == 32 and len(slow) == 49          # (T − 1) / speed + 1 frames at the same fps
+    np.testing.assert_allclose(fast[0], poses[0], atol=1e-9)
+    np.testing.assert_allclose(tf[8], trans[10], atol=1e-9)    # the same path, in less time
+    np.testing.assert_allclose(fast[8], poses[10], atol=1e-9)
+    s = Synthesizer(BODY)(poses, trans, np.zeros(10), np.random.default_rng(0), camera="tripod", speed=1.25)
+    assert s["keypoints"].shape[0] == 32 and s["speed"] == 1.25
+
+
+def test_arm_angle_turns_the_arm_about_the_chest_forward_axis():
+    T = 3
+    poses, trans = _motion(T, seed=5)
+    for side, sign in (("left", 1.0), ("right", -1.0)):
+        out = arm_angle_motion(poses, 30.0, side)
+        g = BODY.joints(poses, None, trans)
+        h = BODY.joints(out, None, trans)
+        changed = [k for k in range(24) if not np.allclose(g[:, k], h[:, k], atol=1e-9)]
+        assert set(changed) == {J[f"{side}_{n}"] for n in ("elbow", "wrist", "hand")}
+        rot = K.axis_angle_to_matrix(poses.reshape(T, 24, 3))
+        G = rot.copy()
+        for j in range(1, 24):
+            G[:, j] = G[:, PARENTS[j]] @ rot[:, j]
+        fwd = G[:, J["spine3"]] @ np.array([0, 0, 1.0])      # the chest's forward axis (world)
+        sh = g[:, J[f"{side}_shoulder"]]
+        a, b = g[:, J[f"{side}_wrist"]] - sh, h[:, J[f"{side}_wrist"]] - sh
+        R = Rotation.from_rotvec(fwd * np.radians(30) * sign).as_matrix()
+        np.testing.assert_allclose(np.einsum("tij,tj->ti", R, a), b, atol=1e-9)
+    rng = np.random.default_rng(0)
+    p2, t2, info = augment_motion(poses, trans, rng)
+    assert 0.8 <= info["speed"] <= 1.25 and all(abs(x) <= 25 for x in info["arm_angles"])
+
+
+def test_world_landmark_noise_is_temporally_correlated_and_calibrated():
+    m = load_noise_model()
+    rho = m["world_temporal_rho"]
+    assert 0 < rho < 1
+    sigma = world_noise_sigma(m)
+    if m.get("world_sigma_is_jitter"):       # measured file: calibrated to its SG-residual jitter
+        assert np.all(sigma > np.asarray(m["world_sigma_m"]))
+    # the same measurement as scripts/measure_detector_noise.py gives back the jitter it is fed
+    rng = np.random.default_rng(3)
+    x = _ar1(rng, (20000,), 0.6) * 0.05 / sg_jitter_ratio(0.6)
+    e = np.array([-0.0909, 0.0606, 0.1688, 0.2338, 0.2554, 0.2338, 0.1688, 0.0606, -0.0909])  # SG(9,2) centre
+    resid = x[4:-4] - np.convolve(x, e[::-1], "valid")
+    est = 1.4826 * np.median(np.abs(resid - np.median(resid))) / np.sqrt(0.7446)
+    assert abs(est / 0.05 - 1) < 0.05
+    lag1 = np.corrcoef(x[1:], x[:-1])[0, 1]
+    assert abs(lag1 - 0.6) < 0.03
+    # in the generator: world-landmark errors of consecutive frames are correlated
+    poses, trans = _motion(120, seed=6)
+    nz = dict(load_noise_model(), world_depth_scale=[1.0, 1.0], world_scale=[1.0, 1.0])
+    s = Synthesizer(BODY, noise=nz)(poses, trans, np.zeros(10), np.random.default_rng(1), camera="tripod",
+                                    render=False)
+    R, tc = s["extrinsics"][:, :3, :3], s["extrinsics"][:, :3, 3]
+    lm_cam = np.einsum("tij,tnj->tni", R, s["landmarks3d"]) + tc[:, None]
+    hip = 0.5 * (lm_cam[:, LM["left_hip"]] + lm_cam[:, LM["right_hip"]])
+    ok = s["valid"][1:] & s["valid"][:-1]
+    e3 = s["world"] - (lm_cam - hip[:, None])
+    c = np.corrcoef(e3[1:][ok].ravel(), e3[:-1][ok].ravel())[0, 1]
+    assert 0.4 < c < 0.8

@@ -5,8 +5,8 @@ one with baseball pitches, is split by clip so that every split holds a throwing
 (124_01 pitch → train, 124_03 basketball shot → val, 124_02 pitch → test). H1 reports the
 subject-disjoint test set and 124_02 (a subject seen in training) separately.
 Subject 06 (throws: 06_14/06_15 dribble and shoot) is in train.
-The Daz-layout folder (``bvh_daz/``) is another skeleton and is not retargeted yet; when it
-is, its subjects follow the same table (08 and 12, Daz-only, go to train).
+The Daz-layout folder (``bvh_daz/``) is another skeleton, retargeted with its own map; its clips
+follow the same table (08 and 12, Daz-only, go to train; 13 to val).
 """
 SUBJECT_SPLIT = {
     "train": ["01", "02", "03", "05", "06", "07", "08", "09", "10", "105", "11", "118", "12",

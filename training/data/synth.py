@@ -19,7 +19,9 @@ real video (``engine.observe.Observations`` fields) plus the ground truth:
   camera, H_t = K_t R_t R_{t-1}ᵀ K_{t-1}⁻¹ (background at infinity), through
   ``engine.camera_motion.homography_feature``.
 
-``mirror_motion`` gives the mirror (left/right-handed) variant of a motion.
+``mirror_motion`` gives the mirror (left/right-handed) variant of a motion; ``change_speed``,
+``arm_angle_motion`` and ``augment_motion`` the speed and arm-slot variants (throwing data is
+scarce: two baseball pitches). World-landmark noise is AR(1) in time (``noise.py``).
 """
 import numpy as np
 
@@ -28,7 +30,7 @@ from engine.body.skeleton import MIRROR as JMIRROR, NUM_JOINTS
 from engine.observe import LM, NUM_LANDMARKS, Observations, mask_size
 
 from .landmarks import MIRROR as LMIRROR, landmark_spec, landmarks_from_body, spec_matrix
-from .noise import load_noise_model
+from .noise import load_noise_model, world_noise_sigma
 
 CAMERA_TYPES = ("handheld", "tripod", "broadcast", "broadcast_side")
 CROP = 64
@@ -46,6 +48,53 @@ def mirror_motion(poses, trans, body, betas=None):
     # pelvis' = M (rest0 + t) must equal rest0' + t' with rest0' = rest0 (mirrored body ≈ body)
     trans_m = (REFLECT @ (rest[0] + trans).T).T - rest[0]
     return rv.reshape(T, -1), trans_m
+
+
+def change_speed(poses, trans, speed, fps=30.0):
+    """The motion played ``speed`` times faster, resampled at ``fps`` (rotations slerped, trans
+    interpolated): speed 1.25 → 0.8× as many frames. Keep it within ±25 %: flight phases of
+    jumps stop obeying gravity beyond that. Returns (poses, trans)."""
+    from .retarget import resample_rotations
+    if speed == 1.0:
+        return np.asarray(poses), np.asarray(trans)
+    return resample_rotations(np.asarray(poses, np.float64), np.asarray(trans, np.float64), fps * speed, fps)
+
+
+_FORWARD_ROT = {"left": 1.0, "right": -1.0}   # +angle raises the arm (canonical: left arm along +X)
+
+
+def arm_angle_motion(poses, angle_deg, side="right"):
+    """Change one arm's slot: the whole arm (shoulder down) turns by ``angle_deg`` about the
+    chest's forward axis at the shoulder joint, in every frame (+ raises the arm: more overhand;
+    − lowers it: towards sidearm). Only the shoulder's local rotation changes:
+    L_sh' = L_colᵀ·Rz(±angle)·L_col·L_sh (Rz about the canonical forward axis +Z)."""
+    from engine.body.skeleton import JOINT_INDEX
+    poses = np.array(poses, np.float64)
+    if angle_deg == 0:
+        return poses
+    T = len(poses)
+    rv = poses.reshape(T, NUM_JOINTS, 3)
+    col, sh = JOINT_INDEX[f"{side}_collar"], JOINT_INDEX[f"{side}_shoulder"]
+    a = np.radians(angle_deg) * _FORWARD_ROT[side]
+    Rz = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1.0]])
+    Lc = K.axis_angle_to_matrix(rv[:, col])
+    Ls = K.axis_angle_to_matrix(rv[:, sh])
+    rv[:, sh] = K.matrix_to_axis_angle(np.swapaxes(Lc, -1, -2) @ Rz @ Lc @ Ls)
+    return rv.reshape(T, -1)
+
+
+def augment_motion(poses, trans, rng, fps=30.0, speed_range=(0.8, 1.25), arm_angle_sd=10.0,
+                   arm_angle_max=25.0):
+    """Speed and arm-angle augmentation (for scarce throwing data): a speed factor drawn
+    log-uniformly in ``speed_range`` and an arm-slot change per arm ~ N(0, ``arm_angle_sd``°),
+    clipped at ±``arm_angle_max``. Returns (poses, trans, dict(speed, arm_angles (left, right)))."""
+    lo, hi = speed_range
+    speed = float(np.exp(rng.uniform(np.log(lo), np.log(hi)))) if hi > lo else float(lo)
+    angles = tuple(float(x) for x in np.clip(rng.normal(0, arm_angle_sd, 2), -arm_angle_max, arm_angle_max))
+    poses, trans = change_speed(poses, trans, speed, fps)
+    for side, ang in zip(("left", "right"), angles):
+        poses = arm_angle_motion(poses, ang, side)
+    return poses, trans, dict(speed=speed, arm_angles=angles)
 
 
 class Poser:
@@ -278,10 +327,18 @@ class Synthesizer:
         return self._posers[key]
 
     def __call__(self, poses, trans, betas, rng, fps=30.0, camera=None, mirror=False, facing=None,
-                 render=True, body_scale=1.0):
-        """One sequence: dict of observation arrays and ground truth (see module docstring)."""
+                 render=True, body_scale=1.0, speed=1.0, arm_angles=(0.0, 0.0)):
+        """One sequence: dict of observation arrays and ground truth (see module docstring).
+
+        ``speed`` (``change_speed``: the output has round(T / speed) frames) and ``arm_angles``
+        (degrees for the left and right arm, ``arm_angle_motion``) augment the motion before it
+        is mirrored and posed; the defaults leave it unchanged."""
         poses = np.asarray(poses, np.float64)
         trans = np.asarray(trans, np.float64)
+        if speed != 1.0:
+            poses, trans = change_speed(poses, trans, speed, fps)
+        for side, ang in zip(("left", "right"), arm_angles):
+            poses = arm_angle_motion(poses, ang, side)
         if mirror:
             poses, trans = mirror_motion(poses, trans, self.body, betas)
             if facing is not None:
@@ -318,7 +375,8 @@ class Synthesizer:
         wl = lm_cam - hip[:, None]
         wl[..., 2] *= rng.uniform(*nz["world_depth_scale"])
         wl *= rng.uniform(*nz["world_scale"])
-        wl += rng.normal(size=wl.shape) * np.asarray(nz["world_sigma_m"])
+        # temporally correlated (AR(1)) jitter, calibrated to the measured SG-residual jitter
+        wl += _ar1(rng, wl.shape, nz.get("world_temporal_rho", 0.0)) * world_noise_sigma(nz)
         world = wl.astype(np.float32)
         world[~valid] = np.nan
         H = homographies(Ks, E)
@@ -332,7 +390,8 @@ class Synthesizer:
             poses=poses.astype(np.float32), trans=trans.astype(np.float32),
             betas=np.asarray(betas, np.float32), joints=joints.astype(np.float32),
             joints_cam=j_cam.astype(np.float32), landmarks3d=lm3.astype(np.float32),
-            occluded=occluded, mirrored=bool(mirror))
+            occluded=occluded, mirrored=bool(mirror), speed=float(speed),
+            arm_angles=np.asarray(arm_angles, np.float32))
 
 
 def _render_impl(self, verts, R, tcam, Ks, boxes, uv, lm_cam, j_cam, P, size, msize, render):
