@@ -22,18 +22,31 @@ def _mid(a, b):
     return 0.5 * (a + b)
 
 
-def smpl_targets_from_landmarks(lm, vis):
+def neck_fraction(rest):
+    """Where the body's neck joint sits on the shoulder-midpoint → head line (0 = shoulders).
+
+    SMPL-layout bodies put the neck joint well above the shoulder line (the open body ~10 cm);
+    MediaPipe has no neck point, so the target is placed at the body's own proportion."""
+    sh = 0.5 * (rest[J["left_shoulder"]] + rest[J["right_shoulder"]])
+    axis = rest[J["head"]] - sh
+    return float(np.clip(np.dot(rest[J["neck"]] - sh, axis) / max(np.dot(axis, axis), 1e-9), 0.0, 0.9))
+
+
+def smpl_targets_from_landmarks(lm, vis, neck_at=0.0):
     """Map 33 landmarks (T,33,3) + visibility (T,33) to SMPL-24 target points and confidences.
 
-    Pelvis = hip midpoint; spine joints on the pelvis→neck line; neck = shoulder midpoint;
-    collars halfway from neck to shoulders; head = ear midpoint; hand = index/pinky midpoint;
-    foot = foot_index. These are choices (MediaPipe has no spine or collar points).
+    Pelvis = hip midpoint; neck on the shoulder-midpoint → ear-midpoint line at ``neck_at``
+    (``neck_fraction`` of the body being fitted); spine joints on the pelvis→neck line;
+    collars halfway from the shoulder midpoint to each shoulder; head = ear midpoint;
+    hand = index/pinky midpoint; foot = foot_index. These are choices (MediaPipe has no spine,
+    neck or collar points).
     """
     T = lm.shape[0]
     p = np.zeros((T, NUM_JOINTS, 3))
     c = np.zeros((T, NUM_JOINTS))
     pelvis = _mid(lm[:, LM["left_hip"]], lm[:, LM["right_hip"]])
-    neck = _mid(lm[:, LM["left_shoulder"]], lm[:, LM["right_shoulder"]])
+    shoulders = _mid(lm[:, LM["left_shoulder"]], lm[:, LM["right_shoulder"]])
+    neck = shoulders + neck_at * (_mid(lm[:, LM["left_ear"]], lm[:, LM["right_ear"]]) - shoulders)
     direct = {"left_hip": "left_hip", "right_hip": "right_hip", "left_knee": "left_knee",
               "right_knee": "right_knee", "left_ankle": "left_ankle", "right_ankle": "right_ankle",
               "left_foot": "left_foot_index", "right_foot": "right_foot_index",
@@ -51,7 +64,7 @@ def smpl_targets_from_landmarks(lm, vis):
         c[:, J[name]] = np.minimum(hips_v, sh_v)
     p[:, J["neck"]], c[:, J["neck"]] = neck, sh_v
     for side in ("left", "right"):
-        p[:, J[f"{side}_collar"]] = _mid(neck, lm[:, LM[f"{side}_shoulder"]])
+        p[:, J[f"{side}_collar"]] = _mid(shoulders, lm[:, LM[f"{side}_shoulder"]])
         c[:, J[f"{side}_collar"]] = sh_v
         p[:, J[f"{side}_hand"]] = _mid(lm[:, LM[f"{side}_index"]], lm[:, LM[f"{side}_pinky"]])
         c[:, J[f"{side}_hand"]] = np.minimum(vis[:, LM[f"{side}_index"]], vis[:, LM[f"{side}_pinky"]])
@@ -205,7 +218,7 @@ def fit(obs, body, betas=None, focal=None, min_visibility=0.5, compensate_camera
         vis = obs.keypoints[idx, :, 2].astype(np.float64)
         Rw = Rcam[idx]                               # world → camera per frame
         lm = np.einsum("tnj,tjk->tnk", lm_cam, Rw)   # camera → world: Rᵀ·x
-        tgt, conf = smpl_targets_from_landmarks(lm, vis)
+        tgt, conf = smpl_targets_from_landmarks(lm, vis, neck_fraction(rest))
         local = rotations_from_joint_positions(tgt, rest, head_rotation(lm))
         poses[idx] = matrix_to_axis_angle(local).reshape(-1, 72)
         # Hip midpoint in camera coordinates from the 2D keypoints (MediaPipe's world origin).
