@@ -8,6 +8,15 @@ Entry points, all backed by ``batch()``:
 
 Inputs may be videos (run through the engine) or Motion files (``.npz``, imported as they are).
 A clip that fails is written to the summary with its error and the batch goes on.
+
+Parallel (``workers=N`` / ``--workers N``): the engine runs for N clips at a time in worker
+processes (``engine.distributed``: spawned interpreters that import only the engine, never
+``bpy``; each writes the clip's Motion file ``<stem>.npz``), and this Blender process builds the
+.blend files from those Motion files, one after another, as results come in order. Building
+is seconds per clip; the engine is minutes, so that is where the parallelism pays.
+``backend="dask"`` / ``"ray"`` (``--backend``, with ``--address`` of a cluster) sends the same
+per-clip jobs to many machines; those packages are optional and installed only when wanted.
+Results are the same as one clip at a time (the engine is deterministic per clip).
 With ``pitch=True`` (``--pitch``) every clip also gets a pitch analysis: timeline markers in its
 .blend, a report folder ``<stem>_pitch/`` (JSON, CSV, PNG) and the event times and metrics as
 extra summary columns (``pitch_status`` says when the analysis failed; the clip stays ok).
@@ -64,23 +73,32 @@ def _unique_stems(paths):
     return out
 
 
-def process_clip(path, stem, out_dir, opts, progress=None):
-    """One clip → ``stem.npz`` + ``stem.blend`` in ``out_dir``; returns a summary row (dict)."""
+def _pipeline_options(opts):
+    """The engine's options for a batch clip (a dict: it travels to worker processes)."""
+    return dict(device=opts.device, smoothing=opts.smoothing, body_model_path=opts.body_model_path,
+                frame_range=tuple(opts.frame_range) if opts.frame_range else None)
+
+
+def process_clip(path, stem, out_dir, opts, progress=None, engine_motion=None):
+    """One clip → ``stem.npz`` + ``stem.blend`` in ``out_dir``; returns a summary row (dict).
+
+    ``engine_motion``: the Motion file a worker already wrote for this video (parallel batch):
+    it is imported instead of running the engine here."""
     ensure_engine()
     from engine.motion import load_motion
     from . import build
     path = Path(path)
     body = build.load_body(opts.body_model_path)  # fail fast, before the engine runs
-    if path.suffix.lower() == ".npz":
+    if engine_motion is not None:
+        motion = load_motion(engine_motion)
+        video = str(path)
+    elif path.suffix.lower() == ".npz":
         motion = load_motion(path)
         video = (motion.source or {}).get("video")
         video = video if video and Path(video).is_file() else None
     else:
         from engine.pipeline import PipelineOptions, run
-        popts = PipelineOptions(device=opts.device, smoothing=opts.smoothing,
-                                body_model_path=opts.body_model_path,
-                                frame_range=tuple(opts.frame_range) if opts.frame_range else None)
-        motion = run(str(path), popts, progress=progress)
+        motion = run(str(path), PipelineOptions(**_pipeline_options(opts)), progress=progress)
         video = str(path)
     _fresh_file()
     scene = bpy.context.scene
@@ -93,7 +111,8 @@ def process_clip(path, stem, out_dir, opts, progress=None):
     pitch_cols = pitch_columns(result.armature, scene, motion, out_dir / f"{stem}_pitch", opts) if opts.pitch else {}
     rig_cols = retarget_columns(result.armature, scene, motion, stem, out_dir, opts)
     bpy.ops.wm.save_as_mainfile(filepath=str(blend_path), check_existing=False, copy=True)
-    if motion_path.resolve() != path.resolve():
+    if motion_path.resolve() != path.resolve() and (engine_motion is None or
+                                                    Path(engine_motion).resolve() != motion_path.resolve()):
         motion.save(motion_path)
     return {"frames": motion.num_frames, "valid_frames": result.keyed_frames, "fps": f"{motion.fps:g}",
             "blend": str(blend_path), "motion": str(motion_path), **pitch_cols, **rig_cols}
@@ -150,19 +169,51 @@ def pitch_columns(rig, scene, motion, report_dir, opts):
     return out
 
 
-def batch(videos, out_dir, options=None, log=print):
-    """Process every clip; write ``out_dir/summary.csv``; return the summary rows (dicts)."""
+def run_engine_parallel(videos, stems, out_dir, opts, workers=2, backend="processes", address=None, log=print):
+    """The engine for every video input (not ``.npz``) in parallel → {index: engine_job result}.
+
+    Each job writes ``out_dir/<stem>.npz``; see ``engine.distributed``."""
+    ensure_engine()
+    from engine.distributed import run_jobs
+    popts = _pipeline_options(opts)
+    todo = [k for k, p in enumerate(videos) if Path(p).suffix.lower() != ".npz"]
+    jobs = [{"video": str(Path(videos[k]).resolve()), "motion": str((out_dir / f"{stems[k]}.npz").resolve()),
+             "options": popts} for k in todo]
+
+    def done(res):
+        if log:
+            log(f"[mocap] engine {res['status']:6s} {res['video']} ({res['seconds']:.1f} s)")
+            if res.get("traceback"):
+                log(res["traceback"])
+    results = run_jobs(jobs, workers=workers, backend=backend, address=address, on_done=done)
+    return dict(zip(todo, results))
+
+
+def batch(videos, out_dir, options=None, log=print, workers=1, backend="processes", address=None):
+    """Process every clip; write ``out_dir/summary.csv``; return the summary rows (dicts).
+
+    ``workers`` > 1 (or a ``dask`` / ``ray`` ``backend``): run the engine for several clips at
+    once in worker processes, then build the .blend files here (see the module doc)."""
     opts = _options(options)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
-    for path, stem in zip(videos, _unique_stems(videos)):
+    stems = _unique_stems(videos)
+    engine = {}
+    if int(workers or 1) > 1 or backend != "processes":
+        engine = run_engine_parallel(videos, stems, out_dir, opts, workers, backend, address, log)
+    for k, (path, stem) in enumerate(zip(videos, stems)):
         t0 = time.perf_counter()
         row = dict.fromkeys(SUMMARY_FIELDS, "")
         row["clip"] = str(path)
+        pre = engine.get(k)
         try:
-            row.update(process_clip(path, stem, out_dir, opts))
-            row["status"] = "ok"
+            if pre is not None and pre["status"] != "ok":
+                row["status"], row["message"] = "failed", pre["message"]
+            else:
+                row.update(process_clip(path, stem, out_dir, opts,
+                                        engine_motion=None if pre is None else pre["motion"]))
+                row["status"] = "ok"
         except Exception as exc:  # report and go on with the next clip
             ensure_engine()
             from engine.errors import EngineError
@@ -170,7 +221,7 @@ def batch(videos, out_dir, options=None, log=print):
             row["message"] = str(exc) if isinstance(exc, EngineError) else f"{type(exc).__name__}: {exc}"
             if not isinstance(exc, EngineError) and log:
                 log(traceback.format_exc())
-        row["seconds"] = f"{time.perf_counter() - t0:.2f}"
+        row["seconds"] = f"{time.perf_counter() - t0 + (pre or {}).get('seconds', 0.0):.2f}"
         rows.append(row)
         if log:
             log(f"[mocap] {row['status']:6s} {path}" + (f": {row['message']}" if row["message"] else ""))
@@ -205,6 +256,12 @@ def parse_args(argv):
     p.add_argument("--rig", default=None, help="retarget onto the armature in this .blend (FILE or FILE:Object)")
     p.add_argument("--rig-preset", default=None, help="rig preset id or JSON file (default: detected)")
     p.add_argument("--root-motion", choices=("hips", "root_bone", "object", "in_place"), default="hips")
+    p.add_argument("--workers", type=int, default=1,
+                   help="clips whose engine runs at once, in worker processes (default 1)")
+    p.add_argument("--backend", choices=("processes", "dask", "ray"), default="processes",
+                   help="where the parallel engine jobs run: local processes (default), or a Dask / "
+                        "Ray cluster (optional packages; see engine/distributed.py)")
+    p.add_argument("--address", default=None, help="Dask scheduler or Ray cluster address")
     return p.parse_args(argv)
 
 
@@ -219,7 +276,8 @@ def main(argv):
                                        frame_range=frames, with_mesh=not a.no_mesh,
                                        video_reference=not a.no_video, pitch=a.pitch,
                                        pitch_handedness=a.handedness.upper(), pitch_home=a.home.upper(),
-                                       **_rig_options(a)))
+                                       **_rig_options(a)),
+                 workers=a.workers, backend=a.backend, address=a.address)
     failed = sum(r["status"] != "ok" for r in rows)
     print(f"[mocap] {len(rows) - failed}/{len(rows)} clips ok; summary: {Path(a.out) / SUMMARY_NAME}")
     return 1 if failed else 0

@@ -9,6 +9,11 @@ Two stages: ``detect_people`` runs a detector over streamed frames and keeps *ev
 over time and picks the subject; ``observe_frames`` does both and returns the subject's
 ``Observations``, frames where the subject is lost marked invalid (never another person).
 
+``detect_people`` streams: a producer thread decodes (and colour-converts) a few frames ahead
+while the detector works on the current one, and per-detection arrays are gathered in
+fixed-size chunks — memory grows by the detections' own size (~15 KB per person per frame,
+mostly the 160-pixel mask), never by whole frames.
+
 Detectors sit behind ``PoseDetector`` so others (e.g. an ONNX ViTPose) can plug in: a
 single-person detector implements ``__call__(rgb) -> FrameObservation | None``; a multi-person
 one also implements ``detect_all(rgb, timestamp_s) -> list[FrameObservation]``.
@@ -263,36 +268,107 @@ def _appearance(small_hsv, mask_small):
     return (hist / max(hist.sum(), 1.0)).astype(np.float32)
 
 
-def detect_people(frames, frame_size, fps, detector=None, progress=None, camera_motion=True):
+class _Rows:
+    """Rows of one shape and dtype appended one at a time, stored in fixed-size chunks.
+
+    Per-detection data (masks above all: 160×90 bytes each at 16:9) is never a list of many
+    small arrays, and ``finish`` copies chunk by chunk, releasing each, so building the final
+    array does not need twice the memory. Chunks are 64 MiB of address space by default: above
+    glibc's largest mmap threshold (32 MiB), so a released chunk goes back to the system (a
+    smaller one may stay in the heap — measured: the masks then counted twice at the end of a
+    10-minute clip); untouched pages of the last chunk cost no memory.
+    """
+
+    CHUNK_BYTES = 64 << 20
+
+    def __init__(self, shape, dtype, chunk=None):
+        self.shape, self.dtype = tuple(shape), np.dtype(dtype)
+        row = max(1, int(np.prod(self.shape)) * self.dtype.itemsize)
+        self.chunk = int(chunk) if chunk else max(64, self.CHUNK_BYTES // row)
+        self._chunks, self._k, self.n = [], self.chunk, 0
+
+    def append(self, row):
+        if self._k == self.chunk:
+            self._chunks.append(np.empty((self.chunk,) + self.shape, self.dtype))
+            self._k = 0
+        self._chunks[-1][self._k] = row
+        self._k += 1
+        self.n += 1
+
+    def finish(self):
+        out = np.empty((self.n,) + self.shape, self.dtype)
+        pos = 0
+        while self._chunks:
+            c = self._chunks.pop(0)
+            take = min(len(c), self.n - pos)
+            out[pos:pos + take] = c[:take]
+            pos += take
+            del c
+        self._k, self.n = self.chunk, 0
+        return out
+
+
+def _prepare_frame(item):
+    """(index, timestamp, BGR) → (index, timestamp, BGR, RGB, small HSV): the per-frame colour
+    work, done in the decoding thread when ``detect_people`` prefetches."""
+    i, ts, bgr = item
+    h, w = bgr.shape[:2]
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    ss = min(1.0, 320.0 / max(w, h))
+    small_hsv = cv2.cvtColor(cv2.resize(bgr, (max(1, round(w * ss)), max(1, round(h * ss))),
+                                        interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2HSV)
+    return i, ts, bgr, rgb, small_hsv
+
+
+def _add(timings, key, t0):
+    import time
+    now = time.perf_counter()
+    if timings is not None:
+        timings[key] = timings.get(key, 0.0) + now - t0
+    return now
+
+
+def detect_people(frames, frame_size, fps, detector=None, progress=None, camera_motion=True,
+                  prefetch=4, timings=None):
     """Run ``detector`` over an iterable of (index, timestamp, BGR frame) → Detections.
 
     Frames may be downscaled (processing resolution); keypoints and boxes are returned in the
     full-resolution ``frame_size`` = (width, height). ``progress(n)`` is called after each frame
     (it may raise to cancel). With ``camera_motion`` the background homographies (people's
     masks excluded) are estimated in the same pass.
+
+    Decoding runs in a producer thread ``prefetch`` frames ahead (``engine.video.prefetch``;
+    0 = in this thread), overlapped with detection; the results are the same either way.
+    ``timings`` (a dict) accumulates seconds per stage: ``decode`` (the producer's busy time,
+    colour conversions included), ``detection``, ``masks_appearance``, ``flow_homographies``.
     """
+    import time
+
     from .camera_motion import HomographyEstimator
+    from .video import prefetch as _prefetch
 
     own = detector is None
     detector = detector or default_detector()
     W, H = frame_size
     mw, mh = mask_size(W, H)
     est = HomographyEstimator() if camera_motion else None
-    idx, stamps, homs = [], [], []
-    frame_of, kps, worlds, masks, boxes, scores, apps = [], [], [], [], [], [], []
+    idx, stamps, frame_of, scores = [], [], [], []
+    homs = _Rows((3, 3), np.float64)
+    kps, worlds = _Rows((NUM_LANDMARKS, 3), np.float32), _Rows((NUM_LANDMARKS, 3), np.float32)
+    masks, boxes = _Rows((mh, mw), np.uint8), _Rows((4,), np.float32)
+    apps = _Rows((int(np.prod(APPEARANCE_BINS)),), np.float32)
+    stream = _prefetch(frames, depth=prefetch, prepare=_prepare_frame, timings=timings)
     try:
-        for n, (i, ts, bgr) in enumerate(frames):
+        for n, (i, ts, bgr, rgb, small_hsv) in enumerate(stream):
+            t0 = time.perf_counter()
             h, w = bgr.shape[:2]
             sx, sy = W / w, H / h
-            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             if hasattr(detector, "detect_all"):
                 people = detector.detect_all(rgb, ts)
             else:  # a bare callable: one person or None
                 ob = detector(rgb)
                 people = [] if ob is None else [ob]
-            ss = min(1.0, 320.0 / max(w, h))
-            small_hsv = cv2.cvtColor(cv2.resize(bgr, (max(1, round(w * ss)), max(1, round(h * ss))),
-                                                interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2HSV)
+            t0 = _add(timings, "detection", t0)
             union = np.zeros((mh, mw), np.uint8)
             for ob in people:
                 kp = np.asarray(ob.keypoints, np.float32).copy()
@@ -313,29 +389,29 @@ def detect_people(frames, frame_size, fps, detector=None, progress=None, camera_
                 scores.append(ob.score)
                 apps.append(_appearance(small_hsv, cv2.resize(m, small_hsv.shape[1::-1])))
                 union = np.maximum(union, m)
+            t0 = _add(timings, "masks_appearance", t0)
             if est is not None:
                 Hp = est.update(bgr, cv2.resize(union, (w, h)) > 127)
                 S = np.diag([sx, sy, 1.0])  # processed → full-resolution pixels
                 homs.append(S @ Hp @ np.linalg.inv(S))
             else:
                 homs.append(np.full((3, 3), np.nan))
+            _add(timings, "flow_homographies", t0)
             idx.append(i)
             stamps.append(ts)
+            del bgr, rgb, small_hsv, people
             if progress is not None:
                 progress(len(idx))
     finally:
+        stream.close()  # stops the producer now, even when an exception is on its way out
         if own:
             detector.close()
-    N = len(frame_of)
     return Detections(
         frame_index=np.array(idx, np.int64), timestamps=np.array(stamps, np.float64),
-        homographies=np.array(homs, np.float64).reshape(-1, 3, 3), frame_size=(int(W), int(H)),
+        homographies=homs.finish(), frame_size=(int(W), int(H)),
         fps=float(fps), frame_of=np.array(frame_of, np.int64),
-        keypoints=np.array(kps, np.float32).reshape(N, NUM_LANDMARKS, 3),
-        world=np.array(worlds, np.float32).reshape(N, NUM_LANDMARKS, 3),
-        masks=np.array(masks, np.uint8).reshape(N, mh, mw),
-        bbox=np.array(boxes, np.float32).reshape(N, 4), score=np.array(scores, np.float32),
-        appearance=np.array(apps, np.float32).reshape(N, int(np.prod(APPEARANCE_BINS))))
+        keypoints=kps.finish(), world=worlds.finish(), masks=masks.finish(),
+        bbox=boxes.finish(), score=np.array(scores, np.float32), appearance=apps.finish())
 
 
 def observe_frames(frames, frame_size, fps, detector=None, progress=None, subject="largest",

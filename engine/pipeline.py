@@ -5,6 +5,8 @@ clean (smooth, ground, contacts, foot lock) → Motion.
 Progress goes to ``progress(fraction, message)``; a callback returning False cancels the run
 (``Cancelled`` is raised and nothing is written).
 """
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from .observe import Detections, default_detector, detect_people
 from .track import track_and_select
 from .video import iter_frames, open_video, processing_scale
 
-ESTIMATORS = ("baseline",)
+ESTIMATORS = ("baseline", "temporal")  # temporal: needs trained weights (engine.temporal)
 
 
 @dataclass
@@ -38,6 +40,22 @@ class PipelineOptions:
     recover_gaps: float = 1.0         # re-detect the subject on rotated crops in gaps up to this (s); 0 = off
 
 
+@contextmanager
+def _stage(timings, key):
+    """Add the block's wall time to ``timings[key]`` (when timings is a dict; engine.bench)."""
+    t0 = time.perf_counter()
+    try:
+        yield
+    finally:
+        if timings is not None:
+            timings[key] = timings.get(key, 0.0) + time.perf_counter() - t0
+
+
+def _lap(timings, key, t0):
+    if timings is not None:
+        timings[key] = timings.get(key, 0.0) + time.perf_counter() - t0
+
+
 def _reporter(progress):
     def report(fraction, message):
         if progress is not None and progress(float(min(max(fraction, 0.0), 1.0)), message) is False:
@@ -45,11 +63,12 @@ def _reporter(progress):
     return report
 
 
-def detect(video_path, options=None, progress=None, detector=None):
+def detect(video_path, options=None, progress=None, detector=None, timings=None):
     """Every person in the clip (cached) → (Detections, VideoInfo).
 
     ``progress(n, expected)`` after each frame. Cached under the clip's content hash and the
     options that change detections, when the detector names itself (``cache_key``).
+    ``timings``: a dict that collects seconds per stage (see ``observe.detect_people``).
     """
     from . import cache
 
@@ -70,7 +89,8 @@ def detect(video_path, options=None, progress=None, detector=None):
     expected = -(-(last - first) // stride) if last else None
     own = detector is None
     if own:
-        detector = default_detector(options.num_poses)
+        with _stage(timings, "setup"):
+            detector = default_detector(options.num_poses)
     name = getattr(detector, "cache_key", None)
     key = None
     if options.use_cache and name:
@@ -88,7 +108,8 @@ def detect(video_path, options=None, progress=None, detector=None):
     try:
         dets = detect_people(iter_frames(video_path, (first, last), stride, options.max_side),
                              (info.width, info.height), info.fps / stride, detector=detector,
-                             progress=None if progress is None else (lambda n: progress(n, expected)))
+                             progress=None if progress is None else (lambda n: progress(n, expected)),
+                             timings=timings)
     finally:
         if own:
             detector.close()
@@ -97,11 +118,16 @@ def detect(video_path, options=None, progress=None, detector=None):
     return dets, info
 
 
-def run(video_path, options=None, progress=None, detector=None):
-    """Estimate the motion of the subject in ``video_path``; returns a Motion (not yet saved)."""
+def run(video_path, options=None, progress=None, detector=None, timings=None):
+    """Estimate the motion of the subject in ``video_path``; returns a Motion (not yet saved).
+
+    ``timings``: a dict that collects seconds per stage (``python -m engine.bench``)."""
     options = options or PipelineOptions()
     if options.estimator not in ESTIMATORS:
         raise EngineError(f"unknown estimator '{options.estimator}' (choose from {', '.join(ESTIMATORS)})")
+    if options.estimator == "temporal":
+        from . import temporal
+        temporal.find_weights()  # no trained weights: a clear error before any detection work
     report = _reporter(progress)
     body = load_body_model(options.body_model_path)
     report(0.0, "detecting people")
@@ -110,22 +136,30 @@ def run(video_path, options=None, progress=None, detector=None):
         report(0.9 * n / expected if expected else 0.0,
                f"detecting: frame {n}" + (f"/{expected}" if expected else ""))
 
-    dets, info = detect(video_path, options, on_frame, detector)
+    dets, info = detect(video_path, options, on_frame, detector, timings)
     name = Path(video_path).name
     if dets.num_frames == 0:
         raise EngineError(f"{name}: no frames could be decoded")
     report(0.9, "tracking the subject")
-    obs = track_and_select(dets, options.subject, options.subject_point, options.subject_frame)
+    with _stage(timings, "tracking"):
+        obs = track_and_select(dets, options.subject, options.subject_point, options.subject_frame)
+    del dets  # every person's masks: the subject's own are in obs
     if not obs.valid.any():
         raise EngineError(f"{name}: no person found in any of {obs.num_frames} frames")
     recovered = 0
     if options.recover_gaps and int(options.stride or 1) == 1:
         from .recover import recover_gaps
         report(0.91, "re-detecting the subject in short gaps")
-        recovered = recover_gaps(video_path, obs, max_gap_s=options.recover_gaps)
+        with _stage(timings, "gap_recovery"):
+            recovered = recover_gaps(video_path, obs, max_gap_s=options.recover_gaps)
     report(0.92, "fitting the body")
-    from . import baseline
-    fields = baseline.fit(obs, body, focal=options.focal)
+    t_fit = time.perf_counter()
+    if options.estimator == "temporal":
+        fields = temporal.fit(obs, body, focal=options.focal, device=options.device)
+    else:
+        from . import baseline
+        fields = baseline.fit(obs, body, focal=options.focal)
+    _lap(timings, "fit", t_fit)
     report(0.96, "cleaning the motion")
     first = int(obs.frame_index[0])
     motion = Motion(fps=obs.fps, keypoints2d=obs.keypoints,
@@ -145,6 +179,7 @@ def run(video_path, options=None, progress=None, detector=None):
                           "recovered_frames": int(recovered), "smoothing": options.smoothing, "foot_lock": bool(options.foot_lock)},
                   **fields).astype_file()
     from .clean import clean_motion
-    motion = clean_motion(motion, body.rest_joints(motion.betas), options.smoothing, options.foot_lock)
+    with _stage(timings, "smoothing"):
+        motion = clean_motion(motion, body.rest_joints(motion.betas), options.smoothing, options.foot_lock)
     report(1.0, "done")
     return motion

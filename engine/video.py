@@ -109,3 +109,98 @@ def iter_frames(path, frame_range=None, stride=1, max_side=None):
             i += 1
     finally:
         cap.release()
+
+
+_END = object()
+
+
+def prefetch(items, depth=4, prepare=None, timings=None, key="decode"):
+    """Iterate ``items`` in a producer thread, at most ``depth`` items ahead: same items, same order.
+
+    Decoding (and ``prepare(item)``, e.g. colour conversions) then overlaps with the consumer's
+    work — opencv releases the GIL while it decodes and resizes, MediaPipe while it infers.
+    Memory stays bounded (``depth`` frames in flight). An exception in the producer is re-raised
+    in the consumer at the position it happened; when the consumer stops early (``break``, an
+    exception, ``close()``) the producer is told to stop and the source is closed in its own
+    thread (a generator must be closed by the thread that runs it). ``timings[key]`` (when a
+    dict is given) accumulates the producer's busy seconds. ``depth`` ≤ 0: no thread, plain
+    iteration (with ``prepare`` applied), for comparison and debugging.
+    """
+    import queue
+    import threading
+    import time
+
+    if depth is None or depth <= 0:
+        it = iter(items)
+        try:
+            while True:
+                t0 = time.perf_counter()
+                try:
+                    item = next(it)
+                except StopIteration:
+                    return
+                out = item if prepare is None else prepare(item)
+                if timings is not None:
+                    timings[key] = timings.get(key, 0.0) + time.perf_counter() - t0
+                yield out
+        finally:
+            close = getattr(it, "close", None)
+            if close is not None:
+                close()
+
+    q = queue.Queue(maxsize=int(depth))
+    stop = threading.Event()
+
+    def put(x):
+        while not stop.is_set():
+            try:
+                q.put(x, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce():
+        it = iter(items)
+        try:
+            while not stop.is_set():
+                t0 = time.perf_counter()
+                try:
+                    item = next(it)
+                except StopIteration:
+                    break
+                out = item if prepare is None else prepare(item)
+                if timings is not None:
+                    timings[key] = timings.get(key, 0.0) + time.perf_counter() - t0
+                if not put((True, out)):
+                    break
+        except BaseException as exc:  # handed to the consumer, raised there
+            put((False, exc))
+            return
+        finally:
+            close = getattr(it, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception:
+                    pass
+        put((True, _END))
+
+    th = threading.Thread(target=produce, name="frame-producer", daemon=True)
+    th.start()
+    try:
+        while True:
+            ok, out = q.get()
+            if not ok:
+                raise out
+            if out is _END:
+                break
+            yield out
+    finally:
+        stop.set()
+        while th.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                q.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        th.join()

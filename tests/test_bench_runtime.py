@@ -1,0 +1,157 @@
+"""engine.runtime: onnxruntime execution providers by device preference (fake provider lists:
+no GPU is needed to check the CUDA path), and engine.bench's helpers."""
+import numpy as np
+import pytest
+
+from engine import runtime
+from engine.errors import EngineError
+
+CUDA, CPU = "CUDAExecutionProvider", "CPUExecutionProvider"
+GPU_BUILD = ["TensorrtExecutionProvider", CUDA, CPU]
+CPU_BUILD = ["AzureExecutionProvider", CPU]
+
+
+@pytest.mark.parametrize("device, have, want", [
+    ("auto", GPU_BUILD, [CUDA, CPU]),
+    ("auto", CPU_BUILD, [CPU]),
+    ("gpu", GPU_BUILD, [CUDA, CPU]),
+    ("GPU", GPU_BUILD, [CUDA, CPU]),
+    ("cuda", [CUDA, CPU], [CUDA, CPU]),
+    ("cpu", GPU_BUILD, [CPU]),
+    ("CPU", CPU_BUILD, [CPU]),
+    (None, GPU_BUILD, [CUDA, CPU]),
+])
+def test_select_providers(device, have, want):
+    assert runtime.select_providers(device, have) == want
+
+
+def test_gpu_without_cuda_is_a_clear_error():
+    with pytest.raises(EngineError, match="onnxruntime-gpu"):
+        runtime.select_providers("gpu", CPU_BUILD)
+    with pytest.raises(EngineError, match="unknown device"):
+        runtime.select_providers("tpu", GPU_BUILD)
+
+
+def test_cuda_options_travel_with_the_provider():
+    got = runtime.select_providers("auto", GPU_BUILD, cuda_options={"device_id": 1})
+    assert got == [(CUDA, {"device_id": 1}), CPU]
+
+
+class FakeSession:
+    """Stands in for onnxruntime.InferenceSession; ``loads`` = the providers that came up."""
+
+    def __init__(self, loads):
+        self.loads = loads
+        self.asked = None
+
+    def __call__(self, model, options, providers):
+        self.asked = providers
+        self.model = model
+        return self
+
+    def get_providers(self):
+        return [p for p in self.loads if p in [q[0] if isinstance(q, tuple) else q for q in self.asked]]
+
+
+def test_create_session_asks_for_cuda_and_checks_it_came_up(tmp_path):
+    ok = FakeSession([CUDA, CPU])
+    s = runtime.create_session(tmp_path / "m.onnx", "auto", available=GPU_BUILD, factory=ok)
+    assert ok.asked == [CUDA, CPU] and runtime.describe(s) == "CUDA"
+    # CUDA listed but its libraries fail to load: onnxruntime falls back to the CPU by itself
+    broken = FakeSession([CPU])
+    s = runtime.create_session(tmp_path / "m.onnx", "auto", available=GPU_BUILD, factory=broken)
+    assert broken.asked == [CUDA, CPU] and runtime.describe(s) == "CPU"
+    with pytest.raises(EngineError, match="could not start CUDA"):
+        runtime.create_session(tmp_path / "m.onnx", "gpu", available=GPU_BUILD, factory=FakeSession([CPU]))
+    cpu = FakeSession([CUDA, CPU])
+    runtime.create_session(tmp_path / "m.onnx", "cpu", available=GPU_BUILD, factory=cpu)
+    assert cpu.asked == [CPU]
+
+
+def test_device_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv(runtime.DEVICE_ENV, "cpu")
+    f = FakeSession([CUDA, CPU])
+    runtime.create_session(tmp_path / "m.onnx", None, available=GPU_BUILD, factory=f)
+    assert f.asked == [CPU]
+    f = FakeSession([CUDA, CPU])
+    runtime.create_session(tmp_path / "m.onnx", "gpu", available=GPU_BUILD, factory=f)  # explicit wins
+    assert f.asked == [CUDA, CPU]
+
+
+def test_real_session_on_this_machine(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+    g = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 3])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 3])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.save(m, tmp_path / "relu.onnx")
+    s = runtime.create_session(tmp_path / "relu.onnx", "cpu")
+    assert s.get_providers()[0] == CPU
+    y = s.run(None, {"x": np.array([[-1.0, 0.5, 2.0]], np.float32)})[0]
+    assert np.allclose(y, [[0.0, 0.5, 2.0]])
+    if CUDA not in runtime.available_providers():
+        with pytest.raises(EngineError):
+            runtime.create_session(tmp_path / "relu.onnx", "gpu")
+
+
+# ------------------------------------------------------------------ engine.bench helpers
+def test_growth_per_frame_and_rss():
+    from engine import bench
+    frames = np.arange(0, 1000, 10)
+    flat = [(f, 400.0) for f in frames]
+    assert abs(bench.growth_per_frame(flat)) < 1e-6
+    grow = [(f, 400.0 + f * 0.01) for f in frames]  # 0.01 MiB = 10.24 KiB per frame
+    assert bench.growth_per_frame(grow) == pytest.approx(10.24)
+    assert bench.peak_rss_mb() > 10
+    assert bench.rss_mb() is None or bench.rss_mb() > 10
+
+
+def test_print_clip_table(capsys):
+    from engine import bench
+    res = {"video": "x.mp4", "source_size": (1920, 1080), "size": (1280, 720), "estimator": "baseline",
+           "frames": 100, "valid": 90, "recovered": 3, "prefetch": 4, "detect_first": 0,
+           "cores_load_before": (2, (1.0, 1.0, 1.0)), "cores_load_after": (2, (1.5, 1.0, 1.0)),
+           "decode_s": 1.0, "end_to_end_s": 6.0, "rss_samples": [(1, 300.0), (100, 310.0)],
+           "rss_end_mb": 305.0, "rss_growth_kib_per_frame": 100.0, "peak_rss_mb": 400.0,
+           "timings": {"decode": 1.2, "setup": 0.5, "detection": 4.0, "masks_appearance": 0.1,
+                       "flow_homographies": 0.3, "tracking": 0.1, "gap_recovery": 0.5, "fit": 0.1,
+                       "smoothing": 0.2, "write": 0.05}}
+    bench.print_clip(res)
+    out = capsys.readouterr().out
+    assert "end-to-end / (decode + detection) = 1.20" in out
+    assert "refinement" in out and "n/a" in out
+    assert "peak RSS: 400 MiB" in out
+
+
+def test_replay_detector_follows_the_pingpong_clip(monkeypatch):
+    from engine import bench, observe
+
+    class Counting:
+        def __init__(self):
+            self.calls = 0
+
+        def detect_all(self, rgb, ts):
+            self.calls += 1
+            return [int(rgb[0, 0, 0])]  # "detections" = the frame number written in the frame
+
+        def close(self):
+            pass
+    inner = Counting()
+    monkeypatch.setattr(observe, "default_detector", lambda n=4: inner)
+    r = bench.ReplayDetector(3)
+    src = [0, 1, 2, 2, 1, 0, 0, 1, 2, 2]  # the source frame each clip frame shows (make_clip)
+    got = [r.detect_all(np.full((2, 2, 3), s, np.uint8), 0.0) for s in src]
+    assert got == [[s] for s in src] and inner.calls == 3
+
+
+@pytest.mark.slow
+def test_bench_runs_on_a_few_frames(capsys):
+    from conftest import DEMO_VIDEO
+    from engine import bench
+    assert bench.main([str(DEMO_VIDEO), "--frames", "20", "--max-side", "640", "--no-networks"]) == 0
+    out = capsys.readouterr().out
+    for s in ("decode alone", "detection", "flow / homographies", "gap recovery", "END TO END",
+              "end-to-end / (decode + detection)", "peak RSS"):
+        assert s in out
