@@ -9,14 +9,7 @@ from engine.camera import default_intrinsics, project, solve_translation
 
 # A plausible T-pose skeleton (metres, canonical frame: Y up, facing +Z, left +X) with straight
 # limbs, as the IK's hinge model assumes (a bent rest limb would tilt the observed bend plane).
-REST = np.array([[0, 0, 0], [.06, -.09, 0], [-.06, -.09, 0], [0, .11, -.01], [.1, -.47, 0],
-                 [-.1, -.47, 0], [0, .24, .01], [.143, -.88, 0], [-.143, -.88, 0],
-                 [0, .30, .03], [.16, -.94, .1], [-.16, -.94, .1], [0, .51, 0], [.08, .42, 0],
-                 [-.08, .42, 0], [0, .6, .05], [.18, .45, -.01], [-.18, .45, -.01],
-                 [.44, .45, -.01], [-.44, .45, -.01], [.69, .45, -.01], [-.69, .45, -.01],
-                 [.77, .44, -.02], [-.77, .44, -.02]], float)
-for _hip, _knee, _ankle in ((1, 4, 7), (2, 5, 8)):  # make each leg exactly straight
-    REST[_ankle] = REST[_hip] + (REST[_knee] - REST[_hip]) * (0.79 / 0.38)
+from training.data.standin import REST  # noqa: E402
 
 
 def _random_pose(rng, T):
