@@ -151,3 +151,13 @@ def blender_addon():
     addon.register()
     yield addon
     addon.unregister()
+
+
+@pytest.fixture
+def torch_one_thread():
+    """Small torch models: one thread is faster than two on a shared machine (no slower alone)."""
+    import torch
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -11,13 +11,7 @@ from training.models.d2a import (ABLATION_ROWS, NUM_JOINTS, SWITCHES, D2AHMR, D2
                                  toy_batch)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small models: one thread is faster than two on a shared machine (and no slower alone)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 TINY = dict(d_model=32, heads=2, enc_layers=1, dec_layers=1, ffn_mult=2, dropout=0.0)
 TINY_IMP = dict(feat_dim=8, hidden=16, render_size=8, samples=8)

@@ -13,12 +13,7 @@ from training.models.imphmr import (ImpHMR, consistency_loss, imphmr_loss, ortho
                                     rotate_targets, rotation_y)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 @pytest.fixture(scope="module")

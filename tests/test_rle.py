@@ -8,13 +8,7 @@ torch = pytest.importorskip("torch")
 from training.models.rle import RealNVP, laplace_log_prob, rle_loss  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small models: one thread is faster than two on a shared machine (and no slower alone)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def _random_flow(seed=0, scale=0.3):

@@ -41,6 +41,24 @@ def cosine_lr(step, base, warmup, total, floor=0.05):
     return base * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * p)))
 
 
+def optimizer_step(model, opt, loss, grad_clip):
+    """Backward, clip and step; False (nothing applied) when the loss is not finite."""
+    if not torch.isfinite(loss):
+        return False
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), float(grad_clip))
+    opt.step()
+    return True
+
+
+def accumulate(acc, loss, parts):
+    """Add a step's total loss and its parts to the running sums in ``acc``."""
+    acc["loss"] = acc.get("loss", 0.0) + float(loss)
+    for k, v in parts.items():
+        acc[k] = acc.get(k, 0.0) + v
+
+
 def save_checkpoint(path, **state):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

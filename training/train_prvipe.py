@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .train_common import Logger, cosine_lr, load_checkpoint, load_config, save_checkpoint, set_threads
+from .train_common import Logger, accumulate, cosine_lr, load_checkpoint, load_config, optimizer_step, save_checkpoint, set_threads
 
 SPLIT_SEEDS = {"train": 0, "val": 1, "test": 2}
 
@@ -259,18 +259,12 @@ def train(cfg, resume=False, log=None):
             g["lr"] = lr
         loss, parts = prvipe_loss(model, torch.as_tensor(A), torch.as_tensor(P), torch.as_tensor(P[neg]),
                                   samples=int(cfg.get("samples", 8)), kl_weight=float(cfg.get("kl_weight", 1e-3)))
-        if not torch.isfinite(loss):
+        if not optimizer_step(model, opt, loss, cfg.get("grad_clip", 5.0)):
             log("warning", step=step, message="non-finite loss; batch skipped")
             continue
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), float(cfg.get("grad_clip", 5.0)))
-        opt.step()
         step += 1
         n_acc += 1
-        acc["loss"] = acc.get("loss", 0.0) + loss.item()
-        for k, v in parts.items():
-            acc[k] = acc.get(k, 0.0) + v
+        accumulate(acc, loss.item(), parts)
         if step % int(cfg.get("log_every", 50)) == 0:
             log("train", step=step, lr=lr, steps_per_s=n_acc / (time.time() - t_log),
                 elapsed_min=(time.time() - t_start) / 60, **{k: v / n_acc for k, v in acc.items()})

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .train_common import Logger, cosine_lr, load_checkpoint, load_config, save_checkpoint, set_threads
+from .train_common import Logger, accumulate, cosine_lr, load_checkpoint, load_config, optimizer_step, save_checkpoint, set_threads
 
 
 def load_prvipe(path):
@@ -141,18 +141,12 @@ def train(cfg, resume=False, log=None):
             g["lr"] = lr
         out_ = model(batch["features"], batch["prvipe_mu"], batch["prvipe_sigma"], batch["homography"])
         loss, parts = temporal_loss(out_, batch, joint_model, weights)
-        if not torch.isfinite(loss):
+        if not optimizer_step(model, opt, loss, cfg.get("grad_clip", 1.0)):
             log("warning", step=step, message="non-finite loss; batch skipped")
             continue
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), float(cfg.get("grad_clip", 1.0)))
-        opt.step()
         step += 1
         n_log += 1
-        acc["loss"] = acc.get("loss", 0.0) + loss.item()
-        for k, v in parts.items():
-            acc[k] = acc.get(k, 0.0) + v
+        accumulate(acc, loss.item(), parts)
         if step % int(cfg.get("log_every", 20)) == 0 or step == max_steps:
             dt = time.time() - t_log
             log("train", step=step, lr=lr, steps_per_s=n_log / max(dt, 1e-9),
