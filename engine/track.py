@@ -9,7 +9,8 @@
    ``max_age_s`` end.
 3. ``stitch``: a track that ends may continue as a *later* track (no time overlap — a person
    visible at the same time as the subject is never the subject) when it starts within
-   ``max_gap_s``, near where the first ended (≤ 0.5 body height + 1.5 heights/s of gap), at a
+   ``max_gap_s``, near where the first ended (≤ 0.5 body height + 2.5 heights/s of gap: a person
+   running at ~4 m/s, or the demo's back-flip, which covers ~1.9 heights/s), at a
    similar size (median box height of the 10 detections at each end, so one tucked box — a
    back-flip — does not count) and with a similar colour histogram. Deliberately conservative: a lost subject
    stays lost (invalid frames) rather than risk continuing as someone else.
@@ -145,7 +146,7 @@ def _bhattacharyya(p, q):
     return float(np.sum(np.sqrt(np.clip(p, 0, None) * np.clip(q, 0, None))))
 
 
-def stitch(track_id, frame_of, bbox, appearance, timestamps, max_gap_s=2.0, speed_h_per_s=1.5,
+def stitch(track_id, frame_of, bbox, appearance, timestamps, max_gap_s=2.0, speed_h_per_s=2.5,
            min_similarity=0.75):
     """Join a track to a later one that plausibly continues it (see module doc) → new ids."""
     ids = [t for t in np.unique(track_id) if t >= 0]

@@ -63,6 +63,31 @@ def test_reappearing_subject_is_stitched_only_when_plausible():
     assert not obs.valid[10:].any()
 
 
+def test_a_running_subject_is_stitched_across_a_one_second_gap():
+    """Behind an occluder for 1 s while running ~3.5 m/s (2 body heights/s): still the subject."""
+    run = (RED, lambda t: (80 + 20 * t, 450, 300) if not 10 <= t < 40 else None)
+    other = (GREEN, lambda t: (640, 150, 200))
+    obs = track_and_select(make_detections(60, [run, other]), "point", (80, 450), 0)
+    assert obs.valid.sum() == 30
+    assert np.nanmin(0.5 * (obs.bbox[:, 1] + obs.bbox[:, 3])) > 400    # never the other person
+
+
+def _pingpong(dets, loops):
+    """The clip's detections played forward, backward, forward … (a long clip, as
+    ``engine.bench --make-clip`` writes)."""
+    order = np.concatenate([np.arange(dets.num_frames)[::(-1) ** k] for k in range(loops)])
+    rows, frame_of = [], []
+    for k, f in enumerate(order):
+        idx = np.flatnonzero(dets.frame_of == f)
+        rows.extend(idx)
+        frame_of.extend([k] * len(idx))
+    rows, n = np.array(rows), len(order)
+    arr = {k: v[rows] for k, v in dets.arrays().items() if k in ("keypoints", "world", "masks", "bbox", "score", "appearance")}
+    return Detections(frame_index=np.arange(n), timestamps=np.arange(n) / dets.fps,
+                      homographies=np.repeat(np.eye(3)[None], n, 0), frame_size=dets.frame_size, fps=dets.fps,
+                      frame_of=np.array(frame_of, np.int64), **arr)
+
+
 def test_crossing_people_keep_their_identity():
     a = (RED, lambda t: (200 + 30 * t, 400, 300))
     b = (GREEN, lambda t: (1100 - 30 * t, 380, 280))
@@ -137,3 +162,13 @@ def test_demo_subject_keeps_one_identity(demo_detections, rule):
         assert np.all(c[:, 1] > 0.55)           # never the jumper, before or after
         last = obs.frame_index[obs.valid][-1]
         assert 190 <= last <= 210 and not obs.valid[obs.frame_index > last].any()
+
+
+@pytest.mark.slow
+def test_long_looped_demo_keeps_the_subject(demo_detections):
+    """Played forward/backward 6 times, the jumper is kept in every pass (each reversal
+    re-enters his back-flip gap from the other side), not only in the longest piece."""
+    one = track_and_select(demo_detections, "largest").valid.sum()
+    obs = track_and_select(_pingpong(demo_detections, 6), "largest")
+    assert obs.valid.sum() >= 0.95 * 6 * one, (obs.valid.sum(), one)
+    assert _jumps(obs).max() < 1.0
