@@ -36,7 +36,7 @@ from .enginepath import ensure_engine
 CLI_COMMAND = "mocap"
 SUMMARY_NAME = "summary.csv"
 SUMMARY_FIELDS = ("clip", "status", "frames", "valid_frames", "fps", "blend", "motion", "seconds", "message")
-_DEFAULTS = dict(device="auto", smoothing="light", body_model_path=None, frame_range=None,
+_DEFAULTS = dict(device="auto", smoothing="light", body_model_path=None, frame_range=None, estimator="auto",
                  with_mesh=True, video_reference=True, pitch=False, pitch_handedness="AUTO",
                  pitch_home="AUTO", pitch_plots=True,
                  export=(), rig_blend=None, rig_object=None, rig_preset=None, root_motion="hips")
@@ -76,7 +76,7 @@ def _unique_stems(paths):
 def _pipeline_options(opts):
     """The engine's options for a batch clip (a dict: it travels to worker processes)."""
     return dict(device=opts.device, smoothing=opts.smoothing, body_model_path=opts.body_model_path,
-                frame_range=tuple(opts.frame_range) if opts.frame_range else None)
+                frame_range=tuple(opts.frame_range) if opts.frame_range else None, estimator=opts.estimator)
 
 
 def process_clip(path, stem, out_dir, opts, progress=None, engine_motion=None):
@@ -242,6 +242,9 @@ def parse_args(argv):
     p.add_argument("-o", "--out", required=True, help="output folder")
     p.add_argument("--device", choices=("auto", "gpu", "cpu"), default="auto")
     p.add_argument("--smoothing", choices=("none", "light", "animation", "analysis"), default="light")
+    p.add_argument("--estimator", choices=("auto", "temporal", "baseline"), default="auto",
+                   help="temporal (learned), baseline (analytic IK) or auto (default: temporal when "
+                        "its weights are installed)")
     p.add_argument("--body-model", default=None, help="your SMPL .pkl/.npz (default: the open body)")
     p.add_argument("--frames", default=None, help="frame range FIRST:LAST (last exclusive)")
     p.add_argument("--no-mesh", action="store_true", help="armature only")
@@ -273,6 +276,7 @@ def main(argv):
         return int(exc.code or 0)
     frames = tuple(int(v) for v in a.frames.split(":")) if a.frames else None
     rows = batch(a.inputs, a.out, dict(device=a.device, smoothing=a.smoothing, body_model_path=a.body_model,
+                                       estimator=a.estimator,
                                        frame_range=frames, with_mesh=not a.no_mesh,
                                        video_reference=not a.no_video, pitch=a.pitch,
                                        pitch_handedness=a.handedness.upper(), pitch_home=a.home.upper(),

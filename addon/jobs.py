@@ -61,7 +61,8 @@ def pipeline_options(prefs, **overrides):
     """engine.pipeline.PipelineOptions from the add-on preferences (plus overrides)."""
     ensure_engine()
     from engine.pipeline import PipelineOptions
-    kw = dict(device=prefs.device, smoothing=prefs.smoothing, body_model_path=prefs.smpl_path or None)
+    kw = dict(device=prefs.device, smoothing=prefs.smoothing, body_model_path=prefs.smpl_path or None,
+              estimator=getattr(prefs, "estimator", "auto"))
     kw.update({k: v for k, v in overrides.items() if v is not None})
     return PipelineOptions(**kw)
 

@@ -1,4 +1,4 @@
-"""Add-on preferences: device, the user's SMPL file, the default smoothing preset."""
+"""Add-on preferences: device, the user's SMPL file, the default smoothing preset, the estimator."""
 from types import SimpleNamespace
 
 import bpy
@@ -11,7 +11,10 @@ SMOOTHING_ITEMS = (("none", "None", "Raw per-frame estimates"),
                    ("light", "Light", "Remove jitter, keep every nuance"),
                    ("animation", "Animation", "Smooth curves, easy to edit"),
                    ("analysis", "Analysis", "Keep fast motion (pitching) precise"))
-DEFAULTS = SimpleNamespace(device="auto", smpl_path="", smoothing="light")
+ESTIMATOR_ITEMS = (("auto", "Auto", "The learned temporal model when its weights are installed, else the baseline"),
+                   ("temporal", "Learned (temporal)", "The learned temporal model (part-based, uncertainty-aware)"),
+                   ("baseline", "Baseline (IK)", "Analytic inverse kinematics on the detector's 3D landmarks"))
+DEFAULTS = SimpleNamespace(device="auto", smpl_path="", smoothing="light", estimator="auto")
 
 
 class MOCAP_AP_preferences(bpy.types.AddonPreferences):
@@ -24,12 +27,15 @@ class MOCAP_AP_preferences(bpy.types.AddonPreferences):
                                           "that ships with the extension")
     smoothing: EnumProperty(name="Smoothing", items=SMOOTHING_ITEMS, default="light",
                             description="Default smoothing preset for new imports")
+    estimator: EnumProperty(name="Estimator", items=ESTIMATOR_ITEMS, default="auto",
+                            description="Which model turns the detected keypoints into motion")
 
     def draw(self, context):
         col = self.layout.column()
         col.prop(self, "device")
         col.prop(self, "smpl_path")
         col.prop(self, "smoothing")
+        col.prop(self, "estimator")
 
 
 def get_prefs(context=None):

@@ -1,6 +1,6 @@
 """Per-stage benchmark of the engine on one clip, against the decode + detection floor.
 
-    python -m engine.bench VIDEO [--max-side 1280] [--frames N] [--estimator baseline|temporal]
+    python -m engine.bench VIDEO [--max-side 1280] [--frames N] [--estimator auto|temporal|baseline]
                                 [--random-weights] [--device auto|gpu|cpu]
     python -m engine.bench --networks-only --random-weights [--device gpu]
     python -m engine.bench --make-clip /tmp/long.mp4 --seconds 600 --size 1920x1080 [VIDEO]
@@ -261,13 +261,14 @@ class ReplayDetector:
 
 
 # ------------------------------------------------------------------------------- one clip
-def bench_clip(video, max_side=None, frames=None, estimator="baseline", device="auto", detect_first=0,
+def bench_clip(video, max_side=None, frames=None, estimator="auto", device="auto", detect_first=0,
                num_poses=4, prefetch=4, log=print):
     """Run the decode pass and the pipeline; returns a dict of results (see ``print_clip``)."""
     from . import pipeline
     from .observe import detect_people
     from .video import open_video
 
+    estimator = pipeline.resolve_estimator(estimator)
     cap, info = open_video(video)
     cap.release()
     rng = (0, int(frames)) if frames else None
@@ -402,7 +403,7 @@ def main(argv=None):
     ap.add_argument("--max-side", type=int, default=None,
                     help="processing resolution (longer side), e.g. 1280 for 720p; default: full")
     ap.add_argument("--frames", type=int, default=None, help="only the first N frames")
-    ap.add_argument("--estimator", default="baseline", choices=("baseline", "temporal"))
+    ap.add_argument("--estimator", default="auto", choices=("auto", "temporal", "baseline"))
     ap.add_argument("--device", default="auto", choices=("auto", "gpu", "cpu"))
     ap.add_argument("--num-poses", type=int, default=4)
     ap.add_argument("--prefetch", type=int, default=4, help="frames decoded ahead in a thread (0 = off)")

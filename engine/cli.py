@@ -21,10 +21,11 @@ def build_parser():
                    help="focal length in pixels (default: the longer image side)")
     p.add_argument("--body-model", default=None,
                    help="your own SMPL model file (.pkl or .npz); default: the bundled open body")
-    p.add_argument("--estimator", default="baseline",
-                   help="baseline (default: analytic IK, no learned weights) or temporal (the seed-2 "
-                        "learned temporal model; needs trained ONNX weights in $MOCAP_TEMPORAL_WEIGHTS "
-                        "— none ship yet)")
+    p.add_argument("--estimator", default="auto", choices=("auto", "temporal", "baseline"),
+                   help="temporal (the learned temporal model, shipped in engine/data/temporal or "
+                        "$MOCAP_TEMPORAL_WEIGHTS), baseline (analytic IK on MediaPipe's world "
+                        "landmarks, no learned weights), or auto (default: temporal when its weights "
+                        "are found, else baseline)")
     p.add_argument("--device", default="auto", choices=("auto", "gpu", "cpu"))
     g = p.add_argument_group("clean-up")
     g.add_argument("--smoothing", default="light", choices=("none", "light", "animation", "analysis"),

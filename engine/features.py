@@ -52,3 +52,48 @@ def frame_features(keypoints, world, frame_size, focal):
                             np.nan_to_num(np.asarray(world, np.float64)).reshape(len(kp), -1),
                             np.nan_to_num(box)], axis=-1)
     return feats.astype(np.float32)
+
+
+PRIOR_DIM = 24 * 6
+
+
+def ik_prior_rest():
+    """The rest skeleton (24,3) the IK prior is computed on: the shipped open body at mean
+    shape, whatever body the user fits, so the prior means at run time what it meant in
+    training."""
+    from .body.model import load_body_model
+    global _PRIOR_REST
+    if _PRIOR_REST is None:
+        _PRIOR_REST = load_body_model().rest_joints(np.zeros(10))
+    return _PRIOR_REST
+
+
+_PRIOR_REST = None
+
+
+def ik_prior(world, visibility, rest=None):
+    """(T,144) float32: the analytic IK rotations of ``engine.baseline`` from the world
+    landmarks, as 6D (first two matrix columns per joint, 24 joints), root orientation in the
+    camera frame (MediaPipe's axes). Frames without landmarks get the identity.
+
+    The temporal model takes it as an input and predicts a correction on top of it (our
+    choice: seed 2 uses image features from a CNN we cannot train here; the keypoint model
+    starts from what the landmarks already say instead of from the rest pose)."""
+    from .baseline import (CAMERA_TO_WORLD, head_rotation, neck_fraction, rotations_from_joint_positions,
+                           smpl_targets_from_landmarks)
+    rest = ik_prior_rest() if rest is None else np.asarray(rest, np.float64)
+    lm_cam = np.asarray(world, np.float64)
+    vis = np.nan_to_num(np.asarray(visibility, np.float64))
+    T = len(lm_cam)
+    R = np.tile(np.eye(3), (T, 24, 1, 1))
+    ok = np.isfinite(lm_cam).all((-1, -2))
+    if ok.any():
+        lm = lm_cam[ok] @ CAMERA_TO_WORLD.T            # camera axes → Z-up world
+        tgt, _ = smpl_targets_from_landmarks(lm, vis[ok], neck_fraction(rest))
+        with np.errstate(all="ignore"):
+            local = rotations_from_joint_positions(tgt, rest, head_rotation(lm))
+        local[:, 0] = CAMERA_TO_WORLD.T @ local[:, 0]  # root back into the camera frame
+        bad = ~np.isfinite(local).all((-1, -2))
+        local[bad] = np.eye(3)
+        R[ok] = local
+    return np.concatenate([R[..., :, 0], R[..., :, 1]], -1).reshape(T, PRIOR_DIM).astype(np.float32)

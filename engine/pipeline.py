@@ -18,7 +18,18 @@ from .observe import Detections, default_detector, detect_people
 from .track import track_and_select
 from .video import iter_frames, open_video, processing_scale
 
-ESTIMATORS = ("baseline", "temporal")  # temporal: needs trained weights (engine.temporal)
+ESTIMATORS = ("auto", "temporal", "baseline")  # temporal: needs trained weights (engine.temporal)
+
+
+def resolve_estimator(name):
+    """``auto`` → ``temporal`` when its weights are found (shipped or $MOCAP_TEMPORAL_WEIGHTS),
+    else ``baseline``; other names unchanged (checked)."""
+    if name not in ESTIMATORS:
+        raise EngineError(f"unknown estimator '{name}' (choose from {', '.join(ESTIMATORS)})")
+    if name == "auto":
+        from . import temporal
+        return "temporal" if temporal.available() else "baseline"
+    return name
 
 
 @dataclass
@@ -29,7 +40,7 @@ class PipelineOptions:
     body_model_path: str | None = None  # a user's SMPL .pkl/.npz; None = the open body
     frame_range: tuple | None = None  # (first, last_exclusive) frame indices
     focal: float | None = None        # focal length in pixels; None = default_intrinsics' guess
-    estimator: str = "baseline"
+    estimator: str = "auto"           # auto (temporal when its weights are found) | temporal | baseline
     subject: str = "largest"          # largest | central | point | a track id ("track:N" or N)
     subject_point: tuple | None = None  # (x, y) full-resolution pixels on subject_frame → "point"
     subject_frame: int = 0            # clip frame number the point refers to
@@ -123,9 +134,8 @@ def run(video_path, options=None, progress=None, detector=None, timings=None):
 
     ``timings``: a dict that collects seconds per stage (``python -m engine.bench``)."""
     options = options or PipelineOptions()
-    if options.estimator not in ESTIMATORS:
-        raise EngineError(f"unknown estimator '{options.estimator}' (choose from {', '.join(ESTIMATORS)})")
-    if options.estimator == "temporal":
+    estimator = resolve_estimator(options.estimator)
+    if estimator == "temporal":
         from . import temporal
         temporal.find_weights()  # no trained weights: a clear error before any detection work
     report = _reporter(progress)
@@ -154,7 +164,7 @@ def run(video_path, options=None, progress=None, detector=None, timings=None):
             recovered = recover_gaps(video_path, obs, max_gap_s=options.recover_gaps)
     report(0.92, "fitting the body")
     t_fit = time.perf_counter()
-    if options.estimator == "temporal":
+    if estimator == "temporal":
         fields = temporal.fit(obs, body, focal=options.focal, device=options.device)
     else:
         from . import baseline
@@ -164,7 +174,7 @@ def run(video_path, options=None, progress=None, detector=None, timings=None):
     first = int(obs.frame_index[0])
     motion = Motion(fps=obs.fps, keypoints2d=obs.keypoints,
                   frame_size=list(obs.frame_size),
-                  body_model=body.name, estimator=options.estimator, engine_version=__version__,
+                  body_model=body.name, estimator=estimator, engine_version=__version__,
                   source={"video": str(Path(video_path).resolve()),
                           "frame_range": [first, int(obs.frame_index[-1]) + 1],
                           "stride": int(options.stride or 1),

@@ -12,11 +12,13 @@ Pr-VIPE embedding of the normalised 2D keypoints, and the 135-d camera-motion fe
 sliding windows (the training window length, half-window overlap, all windows in one batched
 run), stitched by a triangular weight (a frame counts most from the window it is central in)
 and re-orthonormalised. 6D rotations → rotation matrices → axis-angle; the root orientation is
-in the camera frame and is turned into the Z-up world with the baseline's static, level camera.
+in the camera frame and is turned into the Z-up world with the baseline's camera
+(``engine.baseline.camera_model``: level at the first frame, then panning/zooming as the
+background homographies say, so a panning camera does not make the body slide).
 Shape = the mean of the windows' predictions. Root translation as in the baseline: per frame,
 2D–3D least squares (``engine.camera.solve_translation``) between the FK joints of the 12 limb
 joints MediaPipe also reports (hips, knees, ankles, shoulders, elbows, wrists) and their
-detected pixels, weighted by visibility. ``joint_sigma`` comes from the model when it has such
+detected pixels, weighted by visibility, with each frame's focal length. ``joint_sigma`` comes from the model when it has such
 an output, else from visibility (the baseline's rule). Frames where the subject was not
 detected stay NaN / invalid (the model still sees them as context).
 """
@@ -31,7 +33,7 @@ from .errors import EngineError
 WEIGHTS_ENV = "MOCAP_TEMPORAL_WEIGHTS"
 SHIPPED_DIR = Path(__file__).resolve().parent / "data" / "temporal"
 TEMPORAL_FILE, PRVIPE_FILE = "temporal.onnx", "prvipe.onnx"
-INPUTS = ("features", "prvipe_mu", "prvipe_sigma", "homography")
+INPUTS = ("features", "prvipe_mu", "prvipe_sigma", "homography", "ik_prior")
 MAX_WINDOWS_PER_RUN = 64
 # (SMPL joint, MediaPipe landmark) pairs that are the same point in training's synthetic data
 TRANSLATION_JOINTS = tuple((f"{s}_{n}", f"{s}_{n}") for s in ("left", "right")
@@ -122,13 +124,21 @@ class TemporalRunner:
         mu, sig = self.prvipe.run(["mu", "sigma"], {"keypoints": np.asarray(keypoints99, np.float32)})
         return mu, sig
 
-    def predict(self, features, mu, sigma, homography):
+    @property
+    def uses_ik_prior(self):
+        return "ik_prior" in self.inputs
+
+    def predict(self, features, mu, sigma, homography, ik_prior=None):
         """Stitched per-frame outputs: rot6d (T,24,6), cam (T,3), betas (10,), and joint_sigma
-        (T,24) when the model has it."""
+        (T,24) when the model has it. ``ik_prior`` (T,144) is needed when ``uses_ik_prior``."""
         T = len(features)
         W = min(self.window, T)
         starts = window_starts(T, W, min(self.overlap, W - 1))
-        arrays = [np.asarray(a, np.float32) for a in (features, mu, sigma, homography)]
+        if ik_prior is None:
+            if self.uses_ik_prior:
+                raise EngineError("this temporal model needs the IK prior input (engine.features.ik_prior)")
+            ik_prior = np.zeros((T, 144), np.float32)
+        arrays = [np.asarray(a, np.float32) for a in (features, mu, sigma, homography, ik_prior)]
         wt = np.minimum(np.arange(W) + 1, W - np.arange(W)).astype(np.float64)   # triangular
         acc = {}
         norm = np.zeros(T)
@@ -160,14 +170,15 @@ def get_runner(path=None, device=None):
     return _RUNNERS[key]
 
 
-def fit(obs, body, focal=None, device=None, weights=None, runner=None, min_visibility=0.5):
+def fit(obs, body, focal=None, device=None, weights=None, runner=None, min_visibility=0.5,
+        compensate_camera=True):
     """Observations → dict of Motion fields (as ``engine.baseline.fit``) from the temporal model."""
-    from .baseline import CAMERA_TO_WORLD, contacts_from_joints, smpl_targets_from_landmarks
+    from .baseline import camera_model, contacts_from_joints, smpl_targets_from_landmarks
     from .body.kinematics import forward_kinematics, matrix_to_axis_angle
     from .body.skeleton import JOINT_INDEX as J, NUM_JOINTS
     from .camera import default_intrinsics, solve_translation
     from .camera_motion import FEATURE_DIM, homography_feature
-    from .features import frame_features, normalized_keypoints
+    from .features import frame_features, ik_prior, normalized_keypoints
     from .observe import LM
 
     runner = runner or get_runner(weights, device)
@@ -183,29 +194,37 @@ def fit(obs, body, focal=None, device=None, weights=None, runner=None, min_visib
     hom = homography_feature(obs.homographies, (w, h)) if obs.homographies is not None \
         else np.zeros((T, FEATURE_DIM), np.float32)
     mu, sig = runner.embed(nk)
-    pred = runner.predict(feats, mu, sig, hom)
+    prior = ik_prior(obs.world, kp[..., 2]) if runner.uses_ik_prior else None
+    pred = runner.predict(feats, mu, sig, hom, prior)
 
     betas = np.zeros(10)
     nb = min(len(pred["betas"]), 10)
     betas[:nb] = pred["betas"][:nb]
     rest = body.rest_joints(betas)
+    # the baseline's camera: level at the first frame, then panning/zooming as the background says
+    _, Rcam, focals = camera_model(obs, focal, compensate_camera)   # world → camera per frame
     R = rot6d_to_matrix(pred["rot6d"])
-    R[:, 0] = CAMERA_TO_WORLD @ R[:, 0]            # camera frame (OpenCV axes) → Z-up world
+    R[:, 0] = np.swapaxes(Rcam, -1, -2) @ R[:, 0]  # camera-frame root → Z-up world
     rel = forward_kinematics(R, rest)              # (T,24,3) world axes, root at rest[0]
     hip_mid = 0.5 * (rel[:, J["left_hip"]] + rel[:, J["right_hip"]])
-    rel_cam = (rel - hip_mid[:, None]) @ CAMERA_TO_WORLD   # world → camera axes (rows)
+    rel_cam = np.einsum("tij,tnj->tni", Rcam, rel - hip_mid[:, None])   # world → camera axes
     jj = [J[a] for a, _ in TRANSLATION_JOINTS]
     ll = [LM[b] for _, b in TRANSLATION_JOINTS]
     vis = np.nan_to_num(kp[:, ll, 2])
     wts = np.where(vis > min_visibility, vis, 0.0)
     pix = np.nan_to_num(kp[:, ll, :2])
-    t_cam = solve_translation(rel_cam[:, jj], pix, wts, K)  # hip midpoint in camera coordinates
+    t_cam = np.zeros((T, 3))                       # hip midpoint in camera coordinates
+    for fval in np.unique(focals):                 # one solve per distinct focal (zoom)
+        sel = focals == fval
+        Kf = K.copy()
+        Kf[0, 0] = Kf[1, 1] = fval
+        t_cam[sel] = solve_translation(rel_cam[sel][:, jj], pix[sel], wts[sel], Kf)
     solid = valid & ((wts > 0).sum(1) >= 3)
     if solid.any() and not solid.all():         # too few points: interpolate the neighbours
         idx = np.flatnonzero(solid)
         for ax in range(3):
             t_cam[~solid, ax] = np.interp(np.flatnonzero(~solid), idx, t_cam[idx, ax])
-    hip_world = t_cam @ CAMERA_TO_WORLD.T
+    hip_world = np.einsum("tj,tjk->tk", t_cam, Rcam)   # Rᵀ·t
     trans = hip_world - hip_mid
     joints = rel + trans[:, None]
     poses = matrix_to_axis_angle(R).reshape(T, 72)
@@ -216,15 +235,15 @@ def fit(obs, body, focal=None, device=None, weights=None, runner=None, min_visib
         sigma = 0.03 + 0.15 * (1.0 - np.clip(conf, 0, 1))  # the baseline's rule
     for a in (poses, trans, joints, sigma):
         a[~valid] = np.nan
-    # floor and camera exactly as the baseline: lowest feet (5th percentile) at z = 0, camera level
+    # floor as the baseline: lowest feet (5th percentile) at z = 0
     feet = joints[:, [J["left_foot"], J["right_foot"], J["left_ankle"], J["right_ankle"]], 2]
     z0 = float(np.percentile(feet[valid].min(axis=1), 5)) if valid.any() else 0.0
     trans[:, 2] -= z0
     joints[..., 2] -= z0
-    ext = np.eye(4)
-    ext[:3, :3] = CAMERA_TO_WORLD.T
-    ext[:3, 3] = CAMERA_TO_WORLD.T @ np.array([0.0, 0.0, z0])
+    ext = np.tile(np.eye(4), (T, 1, 1))
+    ext[:, :3, :3] = Rcam
+    ext[:, :3, 3] = Rcam @ np.array([0.0, 0.0, z0])  # the camera centre sits z0 above the floor
     assert joints.shape == (T, NUM_JOINTS, 3)
     return dict(poses=poses, trans=trans, betas=betas, joints=joints, joint_sigma=sigma,
                 valid=valid, contacts=contacts_from_joints(joints, obs.fps),
-                camera_intrinsics=K, camera_extrinsics=np.repeat(ext[None], T, axis=0))
+                camera_intrinsics=K, camera_extrinsics=ext)

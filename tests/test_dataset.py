@@ -27,7 +27,8 @@ def test_batch_shapes_and_dtypes():
     T = CFG["window"]
     want = {"features": (3, T, NUM_FEATURES), "homography": (3, T, 135), "prvipe_mu": (3, T, 32),
             "prvipe_sigma": (3, T, 32), "rotmats": (3, T, 24, 3, 3), "betas": (3, 10),
-            "joints2d": (3, T, 24, 2), "joints2d_vis": (3, T, 24), "joints_cam": (3, T, 24, 3), "valid": (3, T)}
+            "joints2d": (3, T, 24, 2), "joints2d_vis": (3, T, 24), "joints_cam": (3, T, 24, 3), "valid": (3, T),
+            "ik_prior": (3, T, 144), "keypoints99": (3, T, 99)}
     assert {k: tuple(v.shape) for k, v in b.items()} == want
     for k, v in b.items():
         assert v.dtype == (torch.bool if k == "valid" else torch.float32), k

@@ -19,7 +19,8 @@ def _randomise_heads(model, seed=0):
     return model
 
 
-@pytest.mark.parametrize("flags", [{}, {"use_parts": False}, {"use_prvipe": False}, {"use_dynamic": False}])
+@pytest.mark.parametrize("flags", [{}, {"use_parts": False}, {"use_prvipe": False}, {"use_dynamic": False},
+                                   {"use_ik_prior": True}])
 def test_shapes_and_rotations(flags):
     m = _randomise_heads(TemporalModel(**flags)).eval()
     out = m(*example_temporal_inputs(2, 40))
@@ -30,6 +31,15 @@ def test_shapes_and_rotations(flags):
     np.testing.assert_allclose(np.linalg.det(R), 1.0, atol=1e-5)
 
 
+def test_untrained_ik_prior_model_returns_the_prior():
+    """Heads start at a zero correction: before training the model is the analytic IK."""
+    inputs = example_temporal_inputs(2, 12, seed=4)
+    out = TemporalModel(use_ik_prior=True).eval()(*inputs)
+    np.testing.assert_allclose(out["rot6d"].detach().numpy(), inputs[4].reshape(2, 12, 24, 6).numpy(), atol=1e-6)
+    with pytest.raises(ValueError, match="ik_prior"):
+        TemporalModel(use_ik_prior=True)(*inputs[:4])
+
+
 def test_torch_fk_matches_numpy_fk():
     rot = torch.tensor(K.axis_angle_to_matrix(np.random.default_rng(0).normal(scale=0.4, size=(1, 5, 24, 3))), dtype=torch.float64)
     rest = torch.tensor(REST[None])
@@ -38,7 +48,7 @@ def test_torch_fk_matches_numpy_fk():
 
 
 def test_onnx_parity_on_joint_positions(tmp_path):
-    m = _randomise_heads(TemporalModel(), seed=3)
+    m = _randomise_heads(TemporalModel(use_ik_prior=True), seed=3)
     path = tmp_path / "temporal.onnx"
     export_temporal(m, path)
     inputs = example_temporal_inputs(2, 77, seed=5)  # a length other than the export example's
@@ -46,7 +56,7 @@ def test_onnx_parity_on_joint_positions(tmp_path):
     assert max(diffs.values()) < 1e-4, diffs
     import onnxruntime as ort
     got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
-        ["rot6d"], {n: x.numpy() for n, x in zip(("features", "prvipe_mu", "prvipe_sigma", "homography"), inputs)})[0]
+        ["rot6d"], {n: x.numpy() for n, x in zip(("features", "prvipe_mu", "prvipe_sigma", "homography", "ik_prior"), inputs)})[0]
     with torch.no_grad():
         ref = m.eval()(*inputs)["rot6d"]
     j = lambda r6: K.forward_kinematics(rot6d_to_matrix(torch.as_tensor(r6)).numpy(), REST)  # noqa: E731
@@ -61,7 +71,7 @@ class _Joints(torch.nn.Module):
 def test_loss_decreases_when_fitting_one_batch():
     torch.manual_seed(0)
     m = TemporalModel(hidden=32, part_channels=16)
-    feats, mu, sig, hom = example_temporal_inputs(2, 16)
+    feats, mu, sig, hom, _ = example_temporal_inputs(2, 16)
     rot = torch.tensor(K.axis_angle_to_matrix(np.random.default_rng(1).normal(scale=0.3, size=(2, 16, 24, 3))), dtype=torch.float32)
     batch = {"rotmats": rot, "betas": torch.zeros(2, 10), "joints2d": torch.zeros(2, 16, 24, 2),
              "joints2d_vis": torch.ones(2, 16, 24), "prvipe_mu": mu, "prvipe_sigma": sig}

@@ -28,9 +28,9 @@ def _sample(T=21, seed=0, camera="tripod"):
     return s, obs
 
 
-def _export(folder, window=8, uses_prvipe=True):
+def _export(folder, window=8, uses_prvipe=True, ik_prior=True):
     torch.manual_seed(0)
-    m = TemporalModel(hidden=16, part_channels=8, use_prvipe=uses_prvipe)
+    m = TemporalModel(hidden=16, part_channels=8, use_prvipe=uses_prvipe, use_ik_prior=ik_prior)
     for h in m.heads:
         h.weight.data.normal_(0, 0.05)
     folder.mkdir(parents=True, exist_ok=True)
@@ -79,10 +79,34 @@ def test_fit_with_a_tiny_random_model(tiny_weights):
     assert short["poses"].shape == (5, 72)
 
 
-def test_model_without_prvipe(tmp_path):
-    d = _export(tmp_path / "np", uses_prvipe=False)
-    f = temporal.fit(_sample(T=12)[1], BODY, weights=d, device="cpu")
+def test_model_without_prvipe_or_ik_prior(tmp_path):
+    d = _export(tmp_path / "np", uses_prvipe=False, ik_prior=False)
+    runner = temporal.TemporalRunner(d, device="cpu")
+    assert not runner.uses_ik_prior and runner.prvipe is None
+    f = temporal.fit(_sample(T=12)[1], BODY, runner=runner)
     assert np.isfinite(f["joints"]).all()
+
+
+def test_untrained_ik_prior_model_gives_the_analytic_ik(tmp_path):
+    """Zero correction heads → the engine's output rotations are the IK prior's (root turned
+    from the camera frame into the Z-up world by the output camera), checked against
+    engine.features.ik_prior."""
+    from engine.features import ik_prior
+    from engine.body import kinematics as KK
+    torch.manual_seed(0)
+    d = tmp_path / "zero"
+    d.mkdir()
+    export_temporal(TemporalModel(hidden=16, part_channels=8, use_prvipe=False, use_ik_prior=True),
+                    d / "temporal.onnx", {"window": 8, "uses_prvipe": 0})
+    s, obs = _sample(T=12, seed=3)
+    f = temporal.fit(obs, BODY, weights=d, device="cpu")
+    prior = temporal.rot6d_to_matrix(ik_prior(obs.world, obs.keypoints[..., 2]).reshape(12, 24, 6))
+    Rcam = f["camera_extrinsics"][:, :3, :3]
+    prior[:, 0] = np.swapaxes(Rcam, -1, -2) @ prior[:, 0]
+    got = KK.axis_angle_to_matrix(f["poses"].reshape(12, 24, 3))
+    ok = f["valid"]
+    assert ok.sum() >= 10
+    np.testing.assert_allclose(got[ok], prior[ok], atol=1e-4)
 
 
 class TruthRunner:
@@ -92,10 +116,12 @@ class TruthRunner:
         self.rot6d = matrix_to_rot6d(torch.as_tensor(camera_frame_rotations(s["poses"], s["extrinsics"]))).numpy()
         self.betas = s["betas"]
 
+    uses_ik_prior = False
+
     def embed(self, nk):
         return np.zeros((len(nk), 32), np.float32), np.ones((len(nk), 32), np.float32)
 
-    def predict(self, feats, mu, sig, hom):
+    def predict(self, feats, mu, sig, hom, ik_prior=None):
         return {"rot6d": self.rot6d, "betas": self.betas}
 
 

@@ -44,6 +44,23 @@ def test_train_checkpoint_and_resume(tmp_path):
     assert load_checkpoint(tmp_path / "run" / "last.pt")["step"] == 5
 
 
+def test_training_from_a_shared_pool(tmp_path):
+    """The pre-generated pool: windows stored once, read back whole, trained on with the run's
+    own Pr-VIPE embedding computed per batch."""
+    import numpy as np
+    from training.pool import KEYS, PoolWindows, build_pool, pool_size
+    cfg = tiny_config(tmp_path, pool=str(tmp_path / "pool"))
+    n = build_pool(cfg["cache"], 2, cfg["data"], cfg["pool"], seed=1, workers=1)
+    assert n == 4 and pool_size(cfg["pool"]) == 4
+    w = next(iter(PoolWindows(cfg["pool"], seed=0)))
+    assert set(w) == set(KEYS) and w["features"].shape == (8, 202) and w["ik_prior"].shape == (8, 144)
+    assert np.isfinite(w["ik_prior"]).all()
+    assert train(cfg) == 3
+    log = read_log(tmp_path / "run")
+    assert [r["windows"] for r in log if r["kind"] == "pool"] == [4]
+    assert all(r["loss"] == r["loss"] for r in log if r["kind"] == "train")
+
+
 def test_resume_without_checkpoint_fails_clearly(tmp_path):
     with pytest.raises(FileNotFoundError, match="resume"):
         train(tiny_config(tmp_path), resume=True)
@@ -54,7 +71,7 @@ def test_ablation_configs_differ_from_the_base_only_in_their_switch(name, flag):
     base = load_config("training/configs/temporal_cpu.json")
     abl = load_config(f"training/configs/temporal_cpu_{name}.json")
     assert abl["model"][flag] is False and base["model"][flag] is True
-    for k in ("data", "batch_size", "lr", "max_steps", "seed", "val_windows", "val_seed"):
+    for k in ("data", "batch_size", "lr", "max_steps", "seed", "val_windows", "val_seed", "pool"):
         assert abl[k] == base[k], k
     assert abl["out_dir"] != base["out_dir"]
 

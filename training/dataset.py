@@ -11,6 +11,8 @@ and ``TemporalModel`` consume, one window (T frames) at a time:
 |---|---|---|
 | ``features`` | (T,202) | ``engine.features.frame_features`` of the noisy keypoints and world landmarks |
 | ``homography`` | (T,135) | the dynamic feature (``engine.camera_motion.homography_feature``) |
+| ``ik_prior`` | (T,144) | the analytic IK rotations of the noisy world landmarks, 6D (``engine.features.ik_prior``) |
+| ``keypoints99`` | (T,99) | ``engine.features.normalized_keypoints`` (Pr-VIPE's input) |
 | ``prvipe_mu`` / ``prvipe_sigma`` | (T,32) | the frozen Pr-VIPE's embedding of the normalised 2D keypoints (0 / 1 without one) |
 | ``rotmats`` | (T,24,3,3) | ground-truth local rotations; the root's is the global orientation in the camera frame |
 | ``betas`` | (10,) | ground-truth shape |
@@ -32,7 +34,7 @@ import numpy as np
 import torch
 
 from engine.body import kinematics as K
-from engine.features import L_HIP, R_HIP, frame_features, normalized_keypoints, person_scale
+from engine.features import L_HIP, R_HIP, frame_features, ik_prior, normalized_keypoints, person_scale
 
 from .data.splits import split_of
 from .data.synth import Synthesizer
@@ -134,8 +136,9 @@ def sequence_arrays(s, rng, prvipe=None, focal_known_prob=0.5):
         j_cam = s["joints_cam"].astype(np.float64)
         j2d, vis = normalized_joints2d(j_cam, s["K"].astype(np.float64), kp, (w, h))
         feats = frame_features(kp, s["world"], (w, h), focal)
+        prior = ik_prior(s["world"], kp[..., 2])
     mu, sig = prvipe_embed(prvipe, nk)
-    return dict(features=feats,
+    return dict(features=feats, ik_prior=prior, keypoints99=nk.reshape(len(nk), -1).astype(np.float32),
                 homography=s["camera_motion"].astype(np.float32),
                 prvipe_mu=mu, prvipe_sigma=sig,
                 rotmats=camera_frame_rotations(s["poses"], s["extrinsics"]).astype(np.float32),

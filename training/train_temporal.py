@@ -11,7 +11,9 @@ unless the config's model has ``use_prvipe: false``, a trained Pr-VIPE checkpoin
 ``OUT/log.jsonl`` (train losses every ``log_every`` steps; validation MPJPE / PA-MPJPE in mm
 on ``val_windows`` fixed windows of the val split every ``val_every`` steps, scored like
 ``training.bench``: camera frame, 14 LSP joints, root = hip midpoint, detected frames only).
-Export the result with ``python -m training.models.export``.
+Export the result with ``python -m training.models.export``. With ``pool`` in the config the
+windows come from a pre-generated pool (``python -m training.pool``) instead of the streaming
+generator, so the model and its ablations train on the same windows at a fraction of the cost.
 """
 import argparse
 import math
@@ -34,6 +36,17 @@ def load_prvipe(path):
     for p in m.parameters():
         p.requires_grad_(False)
     return m
+
+
+@torch.no_grad()
+def embed_batch(prvipe, kp99):
+    """Pr-VIPE (μ, σ) (B,T,32) of normalised keypoints (B,T,99); 0 / 1 without a Pr-VIPE."""
+    from .models.temporal import EMBED_DIM
+    B, T = kp99.shape[:2]
+    if prvipe is None:
+        return torch.zeros(B, T, EMBED_DIM), torch.ones(B, T, EMBED_DIM)
+    mu, sig = prvipe(kp99.reshape(B * T, -1).float())
+    return mu.reshape(B, T, -1), sig.reshape(B, T, -1)
 
 
 def build_model(cfg):
@@ -59,7 +72,7 @@ def evaluate(model, batches, joint_model, weights):
     model.eval()
     preds, gts, valids, losses = [], [], [], []
     for b in batches:
-        out = model(b["features"], b["prvipe_mu"], b["prvipe_sigma"], b["homography"])
+        out = model(b["features"], b["prvipe_mu"], b["prvipe_sigma"], b["homography"], b["ik_prior"])
         losses.append(temporal_loss(out, b, joint_model, weights)[0].item())
         j = forward_kinematics(rot6d_to_matrix(out["rot6d"]), joint_model(out["betas"]))
         preds.append(j.reshape(-1, 24, 3).numpy())
@@ -117,8 +130,14 @@ def train(cfg, resume=False, log=None):
     val_clips = load_clips(cfg["cache"], "val")
     val_batches = make_val_batches(cfg, val_clips, body, prvipe, bs) if cfg.get("val_windows") else []
     # a new data stream per (re)start so a resumed run does not replay the windows it saw
-    ds = SyntheticWindows(train_clips, body, prvipe, seed=int(cfg.get("seed", 0)) * 1_000_003 + step, **cfg["data"])
-    workers = int(cfg.get("workers", 1))
+    data_seed = int(cfg.get("seed", 0)) * 1_000_003 + step
+    if cfg.get("pool"):      # the shared pre-generated windows (training.pool)
+        from .pool import PoolWindows, pool_size
+        ds, workers = PoolWindows(cfg["pool"], seed=data_seed), 0
+        log("pool", path=str(cfg["pool"]), windows=pool_size(cfg["pool"]))
+    else:
+        ds = SyntheticWindows(train_clips, body, prvipe, seed=data_seed, **cfg["data"])
+        workers = int(cfg.get("workers", 1))
     loader = torch.utils.data.DataLoader(ds, batch_size=bs, collate_fn=collate, num_workers=workers,
                                          prefetch_factor=4 if workers else None)
     nparams = sum(p.numel() for p in model.parameters())
@@ -136,10 +155,12 @@ def train(cfg, resume=False, log=None):
     it = iter(loader)
     while step < max_steps and time.time() < deadline:
         batch = next(it)
+        if "prvipe_mu" not in batch:     # pool windows: embed with this run's frozen Pr-VIPE
+            batch["prvipe_mu"], batch["prvipe_sigma"] = embed_batch(prvipe, batch["keypoints99"])
         lr = cosine_lr(step, float(cfg["lr"]), int(cfg.get("warmup_steps", 0)), max_steps)
         for g in opt.param_groups:
             g["lr"] = lr
-        out_ = model(batch["features"], batch["prvipe_mu"], batch["prvipe_sigma"], batch["homography"])
+        out_ = model(batch["features"], batch["prvipe_mu"], batch["prvipe_sigma"], batch["homography"], batch["ik_prior"])
         loss, parts = temporal_loss(out_, batch, joint_model, weights)
         if not optimizer_step(model, opt, loss, cfg.get("grad_clip", 1.0)):
             log("warning", step=step, message="non-finite loss; batch skipped")

@@ -3,9 +3,9 @@ import numpy as np
 import torch
 
 from .temporal import EMBED_DIM, HOMOGRAPHY_DIM
-from engine.features import NUM_FEATURES
+from engine.features import NUM_FEATURES, PRIOR_DIM
 
-TEMPORAL_INPUTS = ("features", "prvipe_mu", "prvipe_sigma", "homography")
+TEMPORAL_INPUTS = ("features", "prvipe_mu", "prvipe_sigma", "homography", "ik_prior")
 TEMPORAL_OUTPUTS = ("rot6d", "betas", "cam", "embed_mu", "embed_sigma")
 
 
@@ -14,8 +14,8 @@ class _TemporalWrapper(torch.nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, features, prvipe_mu, prvipe_sigma, homography):
-        out = self.model(features, prvipe_mu, prvipe_sigma, homography)
+    def forward(self, features, prvipe_mu, prvipe_sigma, homography, ik_prior):
+        out = self.model(features, prvipe_mu, prvipe_sigma, homography, ik_prior)
         return tuple(out[k] for k in TEMPORAL_OUTPUTS)
 
 
@@ -24,7 +24,8 @@ def example_temporal_inputs(batch=2, frames=32, seed=0):
     return (torch.randn(batch, frames, NUM_FEATURES, generator=g),
             torch.randn(batch, frames, EMBED_DIM, generator=g),
             torch.rand(batch, frames, EMBED_DIM, generator=g) + 0.5,
-            torch.randn(batch, frames, HOMOGRAPHY_DIM, generator=g) * 0.01)
+            torch.randn(batch, frames, HOMOGRAPHY_DIM, generator=g) * 0.01,
+            torch.randn(batch, frames, PRIOR_DIM, generator=g))
 
 
 def export_temporal(model, path, metadata=None):

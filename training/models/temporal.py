@@ -11,12 +11,19 @@ processed in windows, so the future is available); two dilated conv blocks per p
 root rotation is predicted by every part and averaged (the root is in every part); shape is
 predicted per frame and averaged over the window; a head predicts (μ̂, σ̂) of the Pr-VIPE
 embedding from the temporal features for the uncertainty term.
+
+With ``use_ik_prior`` (the shipped configuration) the model also takes the analytic IK
+rotations of the landmarks (``engine.features.ik_prior``, 6D per joint) as a per-frame input
+and its rotation heads predict a correction added to them (heads start at zero, so an untrained
+model returns the IK pose). Our choice: the paper's per-frame feature comes from an image CNN,
+which we cannot train here; starting from the landmarks' own answer lets a CPU-sized model
+spend its capacity on denoising and on the landmark-to-SMPL-joint differences.
 """
 import torch
 from torch import nn
 
 from engine.body.skeleton import BODY_PARTS
-from engine.features import NUM_FEATURES
+from engine.features import NUM_FEATURES, PRIOR_DIM
 
 PART_NAMES = tuple(BODY_PARTS)
 EMBED_DIM = 32
@@ -66,11 +73,13 @@ class SplitRecombine(nn.Module):
 
 class TemporalModel(nn.Module):
     def __init__(self, hidden=128, part_channels=64, image_features=0, use_prvipe=True,
-                 use_dynamic=True, use_parts=True, num_betas=10):
+                 use_dynamic=True, use_parts=True, use_ik_prior=False, num_betas=10):
         super().__init__()
         self.use_prvipe, self.use_dynamic, self.use_parts = use_prvipe, use_dynamic, use_parts
+        self.use_ik_prior = use_ik_prior
         self.image_features = image_features
-        self.encoder = nn.Sequential(nn.Linear(NUM_FEATURES + image_features, 2 * hidden), nn.ReLU(),
+        in_dim = NUM_FEATURES + image_features + (PRIOR_DIM if use_ik_prior else 0)
+        self.encoder = nn.Sequential(nn.Linear(in_dim, 2 * hidden), nn.ReLU(),
                                      nn.Linear(2 * hidden, 2 * hidden), nn.ReLU())
         self.gru = nn.GRU(2 * hidden, hidden, num_layers=2, batch_first=True, bidirectional=True)
         dyn = 64
@@ -86,18 +95,24 @@ class TemporalModel(nn.Module):
         self.shape_head = nn.Conv1d(ch * n_parts, num_betas, 1)
         self.cam_head = nn.Conv1d(ch * n_parts, 3, 1)
         self.embed_head = nn.Linear(2 * hidden, 2 * EMBED_DIM)
-        init = torch.tensor([1.0, 0, 0, 0, 1, 0])  # 6D identity: heads start near the rest pose
+        # 6D identity: heads start at the rest pose, or at the IK prior (a zero correction)
+        init = torch.zeros(6) if use_ik_prior else torch.tensor([1.0, 0, 0, 0, 1, 0])
         for h, js in zip(self.heads, self.part_joints):
             nn.init.zeros_(h.weight)
             h.bias.data = init.repeat(len(js) + 1)
 
-    def forward(self, feats, prvipe_mu, prvipe_sigma, homography, image_feats=None):
-        """feats (B,T,202), prvipe_* (B,T,32), homography (B,T,135) → dict of outputs.
+    def forward(self, feats, prvipe_mu, prvipe_sigma, homography, ik_prior=None, image_feats=None):
+        """feats (B,T,202), prvipe_* (B,T,32), homography (B,T,135), ik_prior (B,T,144) (used
+        when the model was built with ``use_ik_prior``) → dict of outputs.
 
         rot6d (B,T,24,6) local rotations (root = global orientation in the camera frame),
         betas (B,10), cam (B,T,3) weak perspective (scale, tx, ty) in normalised keypoint
         units, embed_mu / embed_sigma (B,T,32) for the uncertainty term."""
         x = feats if image_feats is None or self.image_features == 0 else torch.cat([feats, image_feats], -1)
+        if self.use_ik_prior:
+            if ik_prior is None:
+                raise ValueError("this model was built with use_ik_prior: pass ik_prior (B,T,144)")
+            x = torch.cat([x, ik_prior], -1)
         g, _ = self.gru(self.encoder(x))
         parts = [g]
         if self.use_prvipe:
@@ -114,9 +129,12 @@ class TemporalModel(nn.Module):
             for k, j in enumerate(js):
                 rot[j] = out[:, :, k + 1]
         rot[0] = torch.stack(roots, 0).mean(0)
+        rot6d = torch.stack(rot, dim=2)
+        if self.use_ik_prior:
+            rot6d = rot6d + ik_prior.reshape(B, T, 24, 6)
         allp = torch.cat(h, 1)
         emb = self.embed_head(g)
-        return {"rot6d": torch.stack(rot, dim=2),
+        return {"rot6d": rot6d,
                 "betas": self.shape_head(allp).mean(-1),
                 "cam": self.cam_head(allp).transpose(1, 2),
                 "embed_mu": emb[..., :EMBED_DIM],
