@@ -173,3 +173,25 @@ def test_bench_plugin_registers_temporal(tiny_weights, monkeypatch):
     pred = bench.ESTIMATORS["temporal"](obs, BODY)
     assert pred["joints"].shape == (10, 24, 3) and pred["camera_extrinsics"].shape == (10, 4, 4)
     bench.ESTIMATORS.pop("temporal")
+
+
+def test_auto_estimator_follows_the_weights(tiny_weights, tmp_path, monkeypatch):
+    from engine.pipeline import resolve_estimator
+    monkeypatch.setenv(temporal.WEIGHTS_ENV, str(tiny_weights))
+    assert resolve_estimator("auto") == "temporal"
+    monkeypatch.setenv(temporal.WEIGHTS_ENV, str(tmp_path / "none"))
+    assert resolve_estimator("auto") == "baseline" and resolve_estimator("temporal") == "temporal"
+    with pytest.raises(EngineError, match="unknown estimator"):
+        resolve_estimator("magic")
+
+
+def test_bench_registers_models_by_folder(tiny_weights):
+    from training import bench
+    from training.bench_temporal import register_weights
+    _, obs = _sample(T=10)
+    for name in (f"temporal@{tiny_weights}", f"temporal+light@{tiny_weights}"):
+        register_weights(name)
+        pred = bench.ESTIMATORS.pop(name)(obs, BODY)
+        assert pred["joints"].shape == (10, 24, 3)
+    with pytest.raises(KeyError, match="unknown estimator"):
+        register_weights(f"nonsense@{tiny_weights}")

@@ -3,6 +3,7 @@
     .venv/bin/python -m training.bench h1            # prints a markdown table
     .venv/bin/python -m training.bench h2
     options: --estimators baseline,mymodel  --seed 0  --plugin my.module (registers more)
+             --estimators temporal@out/onnx_a,temporal@out/onnx_b   (several exported models)
 
 Every estimator is run on the same synthetic observations (fixed seed) and scored in the
 camera frame (as the papers do): MPJPE and PA-MPJPE on 14 LSP-style joints (hips, knees,
@@ -40,7 +41,8 @@ def register(name, fn):
 
 
 # estimators registered by a plugin module (loaded when named in --estimators)
-PLUGINS = {"temporal": "training.bench_temporal"}
+PLUGINS = {"temporal": "training.bench_temporal", "temporal+light": "training.bench_temporal",
+           "temporal+analysis": "training.bench_temporal", "temporal+d2a": "training.bench_d2a"}
 
 
 def _baseline(obs, body):
@@ -50,23 +52,31 @@ def _baseline(obs, body):
 
 register("baseline", _baseline)
 
-_LAST_BASELINE = [None, None]   # (observations, result): the cleaned variants reuse the raw fit
+def once(fn):
+    """``fn`` memoised on the last observations: the cleaned variants reuse the raw fit."""
+    last = [None, None]
+
+    def wrapped(obs, body):
+        if last[0] is not obs:
+            last[:] = [obs, fn(obs, body)]
+        return last[1]
+    return wrapped
 
 
-def _baseline_once(obs, body):
-    if _LAST_BASELINE[0] is not obs:
-        _LAST_BASELINE[:] = [obs, _baseline(obs, body)]
-    return _LAST_BASELINE[1]
+_baseline_once = once(_baseline)
 
 
-def cleaned(preset, lock=True):
-    """An estimator: the baseline's output through ``engine.clean.clean_motion(preset)`` —
-    smoothing, ground plane, contacts, foot locking; world frame changes carried by the
-    camera extrinsics, so camera-frame scores stay comparable with the raw baseline's."""
+def cleaned(preset, lock=True, source=None):
+    """An estimator: ``source``'s output (default the baseline's) through
+    ``engine.clean.clean_motion(preset)`` — smoothing, ground plane, contacts, foot locking;
+    world frame changes carried by the camera extrinsics, so camera-frame scores stay
+    comparable with the raw estimate's."""
+    source = source or _baseline_once
+
     def fn(obs, body):
         from engine.clean import clean_motion
         from engine.motion import Motion
-        raw = _baseline_once(obs, body)
+        raw = source(obs, body)
         m = Motion(fps=obs.fps, keypoints2d=obs.keypoints, frame_size=list(obs.frame_size),
                    body_model=body.name, **raw).astype_file()
         c = clean_motion(m, body.rest_joints(m.betas), preset, lock=lock)
@@ -359,7 +369,10 @@ def main(argv=None):
         importlib.import_module(mod)
     for name in (args.estimators or "").split(","):   # estimators that live in plugins
         if name in PLUGINS and name not in ESTIMATORS:
-            importlib.import_module(PLUGINS[name])
+            mod = importlib.import_module(PLUGINS[name])
+            getattr(mod, "require", lambda: None)()    # e.g. its weights: fail before the work
+        elif "@" in name and name not in ESTIMATORS:    # temporal@DIR: exported weights in DIR
+            importlib.import_module("training.bench_temporal").register_weights(name)
     names = args.estimators.split(",") if args.estimators else list(ESTIMATORS)
     from training.data.retarget import default_body
     body = default_body()

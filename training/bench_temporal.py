@@ -5,14 +5,32 @@
 
 (``--estimators temporal`` alone loads this plugin automatically.) The weights folder holds
 ``temporal.onnx`` + ``prvipe.onnx`` from ``python -m training.models.export``; ``temporal+light`` / ``temporal+analysis`` are its output
-through the clean-motion presets, as ``baseline+light`` is for the baseline. Without weights the
-import fails with the engine's message. ``MOCAP_DEVICE`` = auto | gpu | cpu (default auto,
+through the clean-motion presets, as ``baseline+light`` is for the baseline; ``temporal@DIR``
+is the model exported in DIR (several side by side). Without weights the bench stops with the
+engine's message before any work. ``MOCAP_DEVICE`` = auto | gpu | cpu (default auto,
 ``engine.runtime``).
 """
 from engine import temporal
 from training.bench import cleaned, once, register
 
-temporal.find_weights()
+
+def require():
+    """The default weights (shipped or $MOCAP_TEMPORAL_WEIGHTS), or the engine's error."""
+    temporal.find_weights()
+
+
+def register_weights(name):
+    """Register ``temporal@DIR`` (optionally ``temporal+light@DIR``): the model exported in DIR
+    (ablations side by side in one bench run)."""
+    base, d = name.split("@", 1)
+    temporal.find_weights(d)
+    fn = once(lambda obs, body: temporal.fit(obs, body, weights=d))
+    if base == "temporal":
+        register(name, fn)
+    elif base in ("temporal+light", "temporal+analysis"):
+        register(name, cleaned(base.split("+")[1], source=fn))
+    else:
+        raise KeyError(f"unknown estimator {name!r}: temporal@DIR, temporal+light@DIR or temporal+analysis@DIR")
 
 
 def _temporal(obs, body):
