@@ -71,3 +71,38 @@ def d2a_torch_vs_onnx(model, path, inputs):
     have = {i.name for i in sess.get_inputs()}
     got = sess.run(list(D2A_OUTPUTS), {n: x.numpy() for n, x in zip(model.input_names, inputs) if n in have})
     return {n: float(np.abs(r.numpy() - g).max()) for n, r, g in zip(D2A_OUTPUTS, ref, got)}
+
+
+def export_checkpoint(ckpt, out_dir, note=""):
+    """Export a ``train_d2a`` checkpoint into ``out_dir/d2a.onnx`` (next to the temporal model's
+    files: ``engine.refine`` loads it from the same folder). Returns the parity report (max
+    |torch − onnxruntime| per output on example inputs)."""
+    from pathlib import Path
+    from training.train_common import load_checkpoint
+    from training.train_d2a import model_from_checkpoint
+    ck = load_checkpoint(ckpt)
+    model = model_from_checkpoint(ck)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    meta = {"step": int(ck.get("step", 0)), "val": json.dumps(ck.get("val")), "ablation": ck.get("ablation", "full"),
+            "train_args": json.dumps(ck.get("train_args", {})), "note": note}
+    export_d2a(model, out / "d2a.onnx", meta)
+    return d2a_torch_vs_onnx(model, out / "d2a.onnx", example_d2a_inputs(model, batch=3, seed=7))
+
+
+def main(argv=None):
+    """python -m training.models.d2a_export --ckpt OUT/best.pt --out DIR"""
+    import argparse
+    ap = argparse.ArgumentParser(description="Export a trained D2A-HMR checkpoint to ONNX for engine.refine")
+    ap.add_argument("--ckpt", required=True, help="train_d2a checkpoint (best.pt / last.pt)")
+    ap.add_argument("--out", required=True, help="folder for d2a.onnx (the temporal model's weights folder)")
+    ap.add_argument("--note", default="", help="free text stored in the ONNX metadata")
+    a = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    rep = export_checkpoint(a.ckpt, a.out, a.note)
+    print(f"wrote {a.out}/d2a.onnx; parity max |torch − onnxruntime|: "
+          + ", ".join(f"{k} {v:.2e}" for k, v in rep.items()))
+
+
+if __name__ == "__main__":
+    main()

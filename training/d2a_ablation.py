@@ -1,0 +1,196 @@
+"""The D2A-HMR ablation table on the held-out test pool, in one command.
+
+    .venv/bin/python -m training.d2a_ablation --runs out/d2a_cpu --pool out/d2a_pool_test \\
+        --plot out/d2a_reliability.png
+
+Rows: "temporal only" (the seed-2 estimate stored in the pool) and every row of
+``training.models.d2a.ABLATION_ROWS``, each from its own ``train_d2a`` run
+(``training.train_d2a.row_out_dir(RUNS, row)``: ``best.pt``, else ``last.pt``; a row without
+a checkpoint prints "not trained"). The pool is built from the test split (H1's held-out CMU
+subjects) with ``python -m training.d2a_data --split test``; by default the seen-subject pitch
+clip 124_02 is left out, as H1's main table does (``--include-seen`` keeps it).
+
+Metrics, as ``training.bench`` / ``train_temporal.evaluate`` score them: MPJPE and PA-MPJPE on
+the 14 LSP joints (root = hip midpoint) over detected frames, and the acceleration error
+(mm/frame², second difference of the root-aligned LSP joints) over triplets of consecutive
+detected frames of one window (the pool keeps each window's frames in order).
+
+σ calibration (the full model, "+imphmr"): the Spearman rank correlation between the predicted
+σ and the actual error of every joint of every detected frame, and a reliability plot: frames ×
+joints binned by predicted σ (equal-count bins), mean σ against the mean observed error, with
+y = x. The error is the one the RLE loss models: ‖refined joint − true joint‖, both relative to
+their pelvis. σ is a Laplace scale, not an expected distance: for a well-calibrated unit-variance
+Laplace per coordinate the mean 3D error is ≈ 1.5σ (our note), so the y = x line is a reference,
+not the target.
+"""
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from .train_common import set_threads
+
+ROW_LABELS = {"refine": "+ refinement, no depth, no RLE", "+depth": "+ depth", "+rle": "+ RLE",
+              "+silhouette": "+ silhouette", "+masking": "+ masked modelling", "+imphmr": "+ ImpHMR (full)"}
+
+
+def accel_by_window(pred, gt, window, frame, valid, joints, root):
+    """Mean accel error over triplets (t−1, t, t+1) of consecutive valid frames of one window;
+    the pool frames may come in any order."""
+    o = np.lexsort((frame, window))
+    p, g = np.asarray(pred, np.float64)[o][:, joints], np.asarray(gt, np.float64)[o][:, joints]
+    p = p - p[:, root].mean(1, keepdims=True)
+    g = g - g[:, root].mean(1, keepdims=True)
+    w, f, v = np.asarray(window)[o], np.asarray(frame)[o], np.asarray(valid, bool)[o]
+    ok = (w[:-2] == w[2:]) & (f[1:-1] == f[:-2] + 1) & (f[2:] == f[1:-1] + 1) & v[:-2] & v[1:-1] & v[2:]
+    if not ok.any():
+        return float("nan")
+    ap = p[:-2] - 2 * p[1:-1] + p[2:]
+    ag = g[:-2] - 2 * g[1:-1] + g[2:]
+    return float(np.linalg.norm(ap[ok] - ag[ok], axis=-1).mean())
+
+
+def scores(pred, gt, window, frame, valid):
+    """MPJPE, PA-MPJPE, Accel (mm) of joints (N,24,3) against the truth."""
+    from .bench import HIPS, LSP14
+    from .train_d2a import joint_scores
+    s = joint_scores(pred, gt, valid)
+    root = [LSP14.index(h) for h in HIPS]
+    return dict(mpjpe=s["mpjpe_mm"], pa_mpjpe=s["pa_mpjpe_mm"],
+                accel=1000 * accel_by_window(pred, gt, window, frame, valid, LSP14, root))
+
+
+def spearman(sigma, err):
+    from scipy.stats import spearmanr
+    return float(spearmanr(np.ravel(sigma), np.ravel(err)).statistic)
+
+
+def reliability(sigma, err, bins=10):
+    """Equal-count bins of σ → (mean σ, mean error, count) per bin."""
+    s, e = np.ravel(sigma), np.ravel(err)
+    o = np.argsort(s)
+    parts = np.array_split(o, min(bins, len(o)))
+    return np.array([[s[p].mean(), e[p].mean(), len(p)] for p in parts if len(p)])
+
+
+def reliability_plot(path, table, title):
+    """PNG: binned mean predicted σ vs mean observed error (mm), with y = x."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    x, y = 1000 * table[:, 0], 1000 * table[:, 1]
+    fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=120)
+    hi = max(x.max(), y.max()) * 1.1
+    ax.plot([0, hi], [0, hi], "--", color="grey", label="y = x")
+    ax.plot(x, y, "o-", label="binned joints")
+    ax.set_xlabel("predicted σ (mm)")
+    ax.set_ylabel("observed mean joint error (mm)")
+    ax.set_xlim(0, hi)
+    ax.set_ylim(0, hi)
+    ax.set_title(title, fontsize=9)
+    ax.legend()
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def checkpoint_of(runs, row):
+    from .train_d2a import row_out_dir
+    d = Path(row_out_dir(runs, row))
+    for name in ("best.pt", "last.pt"):
+        if (d / name).exists():
+            return d / name
+    return None
+
+
+def frames_to_score(path, pool, include_seen=False, max_windows=None):
+    """Pool frame indices: without the windows of seen-subject test clips (unless
+    ``include_seen``), of the first ``max_windows`` windows left (all by default)."""
+    import json
+    from .data.splits import SEEN_SUBJECT_TEST_CLIPS
+    win = np.asarray(pool["window"])
+    keep = np.ones(len(win), bool)
+    meta = Path(path) / "meta.json"
+    if not include_seen and meta.exists():
+        wins = json.loads(meta.read_text()).get("windows", [])
+        seen = np.array([w.get("clip") in SEEN_SUBJECT_TEST_CLIPS for w in wins] + [False])
+        keep &= ~seen[np.minimum(win, len(seen) - 1)]
+    if max_windows:
+        keep &= np.isin(win, np.unique(win[keep])[:int(max_windows)])
+    return np.flatnonzero(keep)
+
+
+def run(runs, pool_path, plot=None, rows=None, include_seen=False, batch_size=16, body=None, out=print,
+        max_windows=None):
+    """Evaluate every row; prints the markdown table and returns {row: scores}."""
+    from .d2a_data import load_pool
+    from .models.d2a import ABLATION_ROWS
+    from .train_common import load_checkpoint
+    from .train_d2a import model_from_checkpoint, predict
+    pool = load_pool(pool_path)
+    idx = frames_to_score(pool_path, pool, include_seen, max_windows)
+    gt = np.asarray(pool["joints3d"][idx], np.float64)
+    valid = np.asarray(pool["valid"][idx], bool)
+    win, fr = np.asarray(pool["window"][idx]), np.asarray(pool["frame"][idx])
+    res = {"temporal only": scores(pool["temporal_joints"][idx], gt, win, fr, valid)}
+    labels = {"temporal only": "temporal only (seed 2)"}
+    calib = None
+    for name, _ in ABLATION_ROWS:
+        if rows and name not in rows:
+            continue
+        labels[name] = ROW_LABELS.get(name, name)
+        ck = checkpoint_of(runs, name)
+        if ck is None:
+            res[name] = None
+            continue
+        c = load_checkpoint(ck)
+        model = model_from_checkpoint(c, body)
+        joints, sigma = predict(model, pool, idx, batch_size)
+        res[name] = {**scores(joints, gt, win, fr, valid), "step": int(c.get("step", 0)), "ckpt": str(ck)}
+        if name == "+imphmr":
+            err = np.linalg.norm(joints - gt, axis=-1)[valid]
+            calib = (sigma[valid], err)
+    nseq = len(np.unique(win))
+    out(f"### D2A-HMR ablation: {pool_path}, {int(valid.sum())} detected frames of {len(idx)} in {nseq} windows "
+        f"(mm; mm/frame² for accel; 14 LSP joints, root = hip midpoint)\n")
+    out("| row | config | steps | MPJPE | PA-MPJPE | Accel |")
+    out("|---|---|---|---|---|---|")
+    for name, r in res.items():
+        cfgname = "—" if name == "temporal only" else f"`{name}`"
+        if r is None:
+            out(f"| {labels[name]} | {cfgname} | not trained | | | |")
+        else:
+            out(f"| {labels[name]} | {cfgname} | {r.get('step', '—')} | {r['mpjpe']:.1f} | {r['pa_mpjpe']:.1f} | {r['accel']:.1f} |")
+    if calib is not None and calib[0].size:
+        rho = spearman(*calib)
+        res["spearman_sigma_error"] = rho
+        out(f"\nσ vs actual joint error (full model, {calib[0].size} joint-frames): Spearman ρ = {rho:.3f}")
+        if plot:
+            tab = reliability(*calib)
+            reliability_plot(plot, tab, f"D2A-HMR full model: σ reliability (Spearman ρ = {rho:.2f})")
+            res["reliability"] = tab
+            out(f"reliability plot → {plot}")
+    elif plot:
+        out("\nno full-model (+imphmr) checkpoint: no σ calibration or plot")
+    return res
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="D2A-HMR ablation table on the held-out test pool")
+    ap.add_argument("--runs", default="out/d2a_cpu", help="the full model's out_dir; rows live in RUNS_<row>")
+    ap.add_argument("--pool", default="out/d2a_pool_test", help="a d2a_data pool of the test split")
+    ap.add_argument("--plot", help="PNG path for the σ reliability plot")
+    ap.add_argument("--rows", help="comma list of rows (default: all)")
+    ap.add_argument("--include-seen", action="store_true", help="keep the seen-subject clip 124_02")
+    ap.add_argument("--max-windows", type=int, help="score only the first N windows (run time: ~50 ms per frame "
+                    "per row for the default-size model on one CPU core)")
+    ap.add_argument("--batch-size", type=int, default=16)
+    a = ap.parse_args(argv)
+    set_threads(1)
+    run(a.runs, a.pool, a.plot, a.rows.split(",") if a.rows else None, a.include_seen, a.batch_size,
+        max_windows=a.max_windows)
+
+
+if __name__ == "__main__":
+    main()

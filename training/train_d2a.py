@@ -1,0 +1,246 @@
+"""Train the seed-0 refinement network (D2A-HMR, with the RLE flow and the seed-1 ImpHMR branch)
+on a per-frame pool (``training.d2a_data``).
+
+    .venv/bin/python -m training.train_d2a --config training/configs/d2a_cpu.json
+    ... --ablation ROW           # a row of training.models.d2a.ABLATION_ROWS (refine, +depth, +rle,
+                                 # +silhouette, +masking, +imphmr = full) or a switch (no_depth, ...)
+    ... --resume                 # continue from OUT/last.pt (the step counter continues)
+    ... --max-steps N --max-minutes M --out DIR     # overrides (smoke runs)
+
+Without ``--ablation`` (or with ``full`` / ``+imphmr``) the full model trains into the config's
+``out_dir``; any other row into ``{out_dir}_{row}`` (``+`` dropped: ``out/d2a_cpu_depth``), so
+every row has its own checkpoints and log. Every row reads the same memory-mapped pools, so the
+rows differ only by their model and losses. Writes ``OUT/last.pt`` every ``ckpt_every`` steps
+and at the end, ``OUT/best.pt`` (lowest validation joint MPJPE) and ``OUT/log.jsonl`` (train
+losses every ``log_every`` steps; validation loss, MPJPE and PA-MPJPE in mm every ``val_every``
+steps on ``val_frames`` fixed frames of the val pool, scored like ``train_temporal.evaluate``:
+14 LSP joints, root = hip midpoint, detected frames only; the temporal estimate's own scores on
+the same frames are logged once at the start). Batches are drawn from the detected frames only
+(undetected frames carry zero loss weight; ours). Export with ``python -m training.models.d2a_export``.
+"""
+import argparse
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .train_common import (Logger, accumulate, cosine_lr, load_checkpoint, load_config, optimizer_step,
+                           save_checkpoint, set_threads)
+
+
+# ---------------------------------------------------------------- config and model
+def row_slug(name):
+    """Out-dir suffix of an ablation row; None for the full model."""
+    if name in (None, "full", "+imphmr"):
+        return None
+    return name.lstrip("+")
+
+
+def row_out_dir(base, name):
+    s = row_slug(name)
+    return str(base) if s is None else f"{base}_{s}"
+
+
+def apply_ablation(cfg, name):
+    """The config of one ablation row: its model/train overrides merged in, its own out dir."""
+    from .models.d2a import ablation
+    from .train_common import _merge
+    over = ablation(name)
+    out = _merge(cfg, {"model": over.get("model", {}), "train": over.get("train", {})})
+    out["out_dir"] = row_out_dir(cfg["out_dir"], name)
+    out["ablation"] = name
+    return out
+
+
+def coarse_for(body, n=None):
+    """The coarse mesh of ``body``; its first ``n`` vertices (``subset``) for tiny test models."""
+    from .models.coarse_mesh import load, subset
+    cm = load(body=body)
+    return subset(cm, body, int(n)) if n else cm
+
+
+def build_model(model_args, body=None, coarse_vertices=None):
+    from .models.d2a import D2AHMR
+    if body is None:
+        from training.data.retarget import default_body
+        body = default_body()
+    return D2AHMR(body, coarse_for(body, coarse_vertices), **model_args)
+
+
+def build_training(cfg, body=None):
+    """``D2ATraining`` (network + RLE flow + ImpHMR branch) as the config's model/train say."""
+    from .models.d2a import D2ATraining
+    tr = cfg.get("train", {})
+    model = build_model(cfg.get("model", {}), body, cfg.get("coarse_vertices"))
+    return D2ATraining(model, use_rle=tr.get("use_rle", True), use_imphmr=tr.get("use_imphmr", True),
+                       weights=cfg.get("loss_weights"), imphmr_args=tr.get("imphmr_args"),
+                       rle_mc_samples=int(tr.get("rle_mc_samples", 0)))
+
+
+def model_from_checkpoint(ck, body=None):
+    """The refinement network (eval mode) of a ``train_d2a`` checkpoint (dict or path)."""
+    if not isinstance(ck, dict):
+        ck = load_checkpoint(ck)
+    m = build_model(ck["model_args"], body, ck.get("coarse_vertices"))
+    m.load_state_dict(ck["model"])
+    return m.eval()
+
+
+# ---------------------------------------------------------------- evaluation
+def val_indices(pool, n):
+    """``n`` evenly spaced frames of a pool (deterministic)."""
+    N = len(pool["features"])
+    return np.unique(np.linspace(0, N - 1, min(int(n), N)).astype(np.int64))
+
+
+@torch.no_grad()
+def predict(model, pool, idx, batch_size=64):
+    """Refined joints (N,24,3) and σ (N,24) (numpy) for pool frames ``idx`` (model in eval mode)."""
+    from .d2a_data import pool_batch
+    model.eval()
+    J, S = [], []
+    for a in range(0, len(idx), batch_size):
+        b = pool_batch(pool, idx[a:a + batch_size], model.num_coarse)
+        out = model(b["features"], b["silhouette_in"], b["init_rot6d"], b["init_betas"], b["init_cam"],
+                    b.get("depth_map"), return_silhouette=False)
+        J.append(out["joints"].numpy())
+        S.append(out["sigma"].numpy())
+    return np.concatenate(J), np.concatenate(S)
+
+
+def joint_scores(pred, gt, valid):
+    """MPJPE / PA-MPJPE (mm) on the 14 LSP joints, root = hip midpoint (``training.bench``)."""
+    from engine.eval import mpjpe, pa_mpjpe
+    from .bench import HIPS, LSP14
+    p, g = np.asarray(pred, np.float64), np.asarray(gt, np.float64)
+    root = [LSP14.index(h) for h in HIPS]
+    return dict(mpjpe_mm=1000 * mpjpe(p[:, LSP14], g[:, LSP14], root=root, valid=valid),
+                pa_mpjpe_mm=1000 * pa_mpjpe(p, g, valid=valid, joints=LSP14))
+
+
+@torch.no_grad()
+def evaluate(training, pool, idx, batch_size=64):
+    """Validation loss (fixed random draws) and joint scores on pool frames ``idx``."""
+    from .d2a_data import pool_batch
+    training.eval()
+    g = torch.Generator().manual_seed(0)
+    losses = []
+    for a in range(0, len(idx), batch_size):
+        b = pool_batch(pool, idx[a:a + batch_size], training.model.num_coarse)
+        losses.append(training(b, generator=g)[0].item())
+    joints, _ = predict(training.model, pool, idx, batch_size)
+    training.train()
+    s = joint_scores(joints, pool["joints3d"][idx], np.asarray(pool["valid"][idx], bool))
+    return dict(val_loss=float(np.mean(losses)), val_mpjpe_mm=s["mpjpe_mm"], val_pa_mpjpe_mm=s["pa_mpjpe_mm"])
+
+
+# ---------------------------------------------------------------- training
+def train(cfg, resume=False, log=None, body=None):
+    """Run (or continue) training as ``cfg`` says; returns the final step."""
+    from .d2a_data import load_pool, pool_batch
+
+    set_threads(cfg.get("threads", 1))
+    out = Path(cfg["out_dir"])
+    out.mkdir(parents=True, exist_ok=True)
+    log = log or Logger(out)
+    torch.manual_seed(int(cfg.get("seed", 0)))
+    training = build_training(cfg, body)
+    opt = torch.optim.AdamW([p for p in training.parameters() if p.requires_grad], lr=float(cfg["lr"]),
+                            weight_decay=float(cfg.get("weight_decay", 1e-4)))
+    step, best = 0, math.inf
+    last = out / "last.pt"
+    if resume:
+        if not last.exists():
+            raise FileNotFoundError(f"--resume: no checkpoint at {last}")
+        ck = load_checkpoint(last)
+        training.load_state_dict(ck["training"])
+        opt.load_state_dict(ck["optimizer"])
+        step, best = int(ck["step"]), float(ck.get("best", math.inf))
+        log("resume", step=step, best_val_mpjpe_mm=best)
+    pool = load_pool(cfg["pool"])
+    frames = np.flatnonzero(np.asarray(pool["valid"], bool))
+    if not len(frames):
+        raise ValueError(f"the pool {cfg['pool']} has no detected frames")
+    val_pool = load_pool(cfg["val_pool"]) if cfg.get("val_pool") and cfg.get("val_frames") else None
+    val_idx = val_indices(val_pool, cfg["val_frames"]) if val_pool is not None else None
+    max_steps, bs = int(cfg["max_steps"]), int(cfg["batch_size"])
+    n = training.model.num_coarse
+    # a new data stream per (re)start so a resumed run does not replay the frames it saw
+    rng = np.random.default_rng([int(cfg.get("seed", 0)), step])
+    log("start", step=step, max_steps=max_steps, ablation=cfg.get("ablation", "full"),
+        params=sum(p.numel() for p in training.model.parameters()),
+        train_params=sum(p.numel() for p in training.parameters()), frames=int(len(frames)), out=str(out))
+    if val_idx is not None and step == 0:
+        v = np.asarray(val_pool["valid"][val_idx], bool)
+        s = joint_scores(val_pool["temporal_joints"][val_idx], val_pool["joints3d"][val_idx], v)
+        log("val_temporal", frames=int(v.sum()), val_mpjpe_mm=s["mpjpe_mm"], val_pa_mpjpe_mm=s["pa_mpjpe_mm"])
+
+    def checkpoint(path, val=None):
+        save_checkpoint(path, model=training.model.state_dict(), training=training.state_dict(),
+                        optimizer=opt.state_dict(), step=step, best=best, config=cfg,
+                        model_args=cfg.get("model", {}), train_args=cfg.get("train", {}),
+                        coarse_vertices=cfg.get("coarse_vertices"), ablation=cfg.get("ablation", "full"), val=val)
+
+    def validate():
+        nonlocal best
+        val = evaluate(training, val_pool, val_idx, bs)
+        log("val", step=step, **val)
+        if val["val_mpjpe_mm"] < best:
+            best = val["val_mpjpe_mm"]
+            checkpoint(out / "best.pt", val)
+        return val
+
+    deadline = time.time() + 60 * float(cfg["max_minutes"]) if cfg.get("max_minutes") else math.inf
+    training.train()
+    t_log, n_log, acc, t_start = time.time(), 0, {}, time.time()
+    val_every, val = int(cfg.get("val_every", 200)), None
+    while step < max_steps and time.time() < deadline:
+        batch = pool_batch(pool, np.sort(rng.choice(frames, size=bs, replace=len(frames) < bs)), n)
+        lr = cosine_lr(step, float(cfg["lr"]), int(cfg.get("warmup_steps", 0)), max_steps)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        loss, parts, _ = training(batch)
+        if not optimizer_step(training, opt, loss, cfg.get("grad_clip", 1.0)):
+            log("warning", step=step, message="non-finite loss; batch skipped")
+            continue
+        step += 1
+        n_log += 1
+        accumulate(acc, loss.item(), parts)
+        if step % int(cfg.get("log_every", 20)) == 0 or step == max_steps:
+            dt = time.time() - t_log
+            log("train", step=step, lr=lr, steps_per_s=n_log / max(dt, 1e-9),
+                elapsed_min=(time.time() - t_start) / 60, **{k: v / n_log for k, v in acc.items()})
+            t_log, n_log, acc = time.time(), 0, {}
+        val = None
+        if val_idx is not None and (step % val_every == 0 or step == max_steps):
+            val = validate()
+        if step % int(cfg.get("ckpt_every", 200)) == 0:
+            checkpoint(last, val)
+    if val_idx is not None and step % val_every != 0 and step != max_steps:
+        validate()                                          # stopped by the clock
+    checkpoint(last)
+    log("end", step=step, best_val_mpjpe_mm=best, minutes=(time.time() - t_start) / 60)
+    return step
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="Train the seed-0 D2A-HMR refinement network")
+    ap.add_argument("--config", required=True)
+    ap.add_argument("--ablation", help="an ablation row (training.models.d2a.ABLATION_ROWS) or switch")
+    ap.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    ap.add_argument("--out", help="override out_dir (before the row suffix)")
+    ap.add_argument("--max-steps", type=int)
+    ap.add_argument("--max-minutes", type=float, help="stop (and checkpoint) after this wall time")
+    a = ap.parse_args(argv)
+    over = {k: v for k, v in (("out_dir", a.out), ("max_steps", a.max_steps), ("max_minutes", a.max_minutes))
+            if v is not None}
+    cfg = load_config(a.config, over)
+    if a.ablation:
+        cfg = apply_ablation(cfg, a.ablation)
+    train(cfg, resume=a.resume)
+
+
+if __name__ == "__main__":
+    main()
