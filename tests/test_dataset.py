@@ -69,3 +69,17 @@ def test_load_clips_by_split(tmp_path):
     assert [c[0] for c in load_clips(cache, "val")] == ["13_01"]
     with pytest.raises(FileNotFoundError):
         load_clips(tmp_path / "nothing", "train")
+
+
+def test_a_stale_retarget_cache_is_refused(tmp_path):
+    """Clips retargeted by an older retargeter would train the model on other joints than the
+    benchmarks score: loading them fails with the rebuild command."""
+    from seed2_helpers import write_cache
+    from training.dataset import load_clips
+    cache = write_cache(tmp_path / "c")
+    assert len(load_clips(cache, "train")) == 2
+    z = dict(np.load(cache / "01_01.npz"))
+    z.pop("retarget_version")
+    np.savez(cache / "01_01.npz", **z)
+    with pytest.raises(ValueError, match="rebuild the cache"):
+        load_clips(cache, "train")

@@ -45,7 +45,11 @@ DEFAULTS = dict(window=32, seq_len=48, views=2, windows_per_view=2, shuffle=64, 
 
 
 def load_clips(cache, split):
-    """[(clip, poses (T,72), trans (T,3), betas (10,))] of one split from a retarget cache."""
+    """[(clip, poses (T,72), trans (T,3), betas (10,))] of one split from a retarget cache.
+
+    Refuses clips cached by another version of the retargeter (their joints would not be the
+    ones H1/H2 score against): rebuild with ``python -m training.data.retarget --cache``."""
+    from .data.retarget import RETARGET_VERSION
     out = []
     for f in sorted(Path(cache).glob("*.npz")):
         try:
@@ -54,6 +58,10 @@ def load_clips(cache, split):
             continue
         if s == split:
             z = np.load(f)
+            v = int(z["retarget_version"]) if "retarget_version" in z.files else None
+            if v != RETARGET_VERSION:
+                raise ValueError(f"{f} was retargeted by version {v}, not the current {RETARGET_VERSION}: "
+                                 f"rebuild the cache (python -m training.data.retarget --cache {cache})")
             out.append((f.stem, z["poses"].astype(np.float64), z["trans"].astype(np.float64),
                         z["betas"].astype(np.float64)))
     if not out:
