@@ -26,6 +26,9 @@ def build_parser():
                         "$MOCAP_TEMPORAL_WEIGHTS), baseline (analytic IK on MediaPipe's world "
                         "landmarks, no learned weights), or auto (default: temporal when its weights "
                         "are found, else baseline)")
+    p.add_argument("--no-refine", action="store_true",
+                   help="temporal estimator: skip the per-frame D2A refinement (used when its d2a.onnx "
+                        "is in the weights folder)")
     p.add_argument("--device", default="auto", choices=("auto", "gpu", "cpu"))
     g = p.add_argument_group("clean-up")
     g.add_argument("--smoothing", default="light", choices=("none", "light", "animation", "analysis"),
@@ -78,7 +81,7 @@ def main(argv=None):
     out = Path(args.output) if args.output else Path(args.video).with_suffix(".motion.npz")
     options = PipelineOptions(device=args.device, body_model_path=args.body_model,
                               frame_range=(args.start, args.end) if (args.start or args.end) else None,
-                              focal=args.focal, estimator=args.estimator, subject=args.subject,
+                              focal=args.focal, estimator=args.estimator, refine=not args.no_refine, subject=args.subject,
                               subject_point=tuple(args.point) if args.point else None,
                               subject_frame=args.subject_frame, stride=args.stride,
                               max_side=args.max_side, num_poses=args.num_poses,

@@ -49,6 +49,7 @@ class PipelineOptions:
     num_poses: int = 4                # people detected per frame (the subject is chosen among them)
     use_cache: bool = True            # reuse detections of the same clip + options ($MOCAP_CACHE_DIR)
     recover_gaps: float = 1.0         # re-detect the subject on rotated crops in gaps up to this (s); 0 = off
+    refine: bool = True               # temporal estimator: apply the D2A refinement when d2a.onnx is present
 
 
 @contextmanager
@@ -164,12 +165,20 @@ def run(video_path, options=None, progress=None, detector=None, timings=None):
             recovered = recover_gaps(video_path, obs, max_gap_s=options.recover_gaps)
     report(0.92, "fitting the body")
     t_fit = time.perf_counter()
+    pred = {}
     if estimator == "temporal":
-        fields = temporal.fit(obs, body, focal=options.focal, device=options.device)
+        fields = temporal.fit(obs, body, focal=options.focal, device=options.device, prediction_out=pred)
     else:
         from . import baseline
         fields = baseline.fit(obs, body, focal=options.focal)
     _lap(timings, "fit", t_fit)
+    if estimator == "temporal" and options.refine:
+        from . import refine
+        if refine.available():
+            report(0.94, "refining each frame")
+            with _stage(timings, "refinement"):
+                fields = refine.refine(obs, body, fields, device=options.device, prediction=pred)
+            estimator = "temporal+d2a"
     report(0.96, "cleaning the motion")
     first = int(obs.frame_index[0])
     motion = Motion(fps=obs.fps, keypoints2d=obs.keypoints,

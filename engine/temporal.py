@@ -171,8 +171,11 @@ def get_runner(path=None, device=None):
 
 
 def fit(obs, body, focal=None, device=None, weights=None, runner=None, min_visibility=0.5,
-        compensate_camera=True):
-    """Observations → dict of Motion fields (as ``engine.baseline.fit``) from the temporal model."""
+        compensate_camera=True, prediction_out=None):
+    """Observations → dict of Motion fields (as ``engine.baseline.fit``) from the temporal model.
+
+    ``prediction_out``: a dict that receives the network's raw stitched outputs (rot6d, cam,
+    betas), which the refinement stage (``engine.refine``) takes as its input."""
     from .baseline import camera_model, contacts_from_joints, smpl_targets_from_landmarks
     from .body.kinematics import forward_kinematics, matrix_to_axis_angle
     from .body.skeleton import JOINT_INDEX as J, NUM_JOINTS
@@ -196,6 +199,8 @@ def fit(obs, body, focal=None, device=None, weights=None, runner=None, min_visib
     mu, sig = runner.embed(nk)
     prior = ik_prior(obs.world, kp[..., 2]) if runner.uses_ik_prior else None
     pred = runner.predict(feats, mu, sig, hom, prior)
+    if prediction_out is not None:
+        prediction_out.update(pred)
 
     betas = np.zeros(10)
     nb = min(len(pred["betas"]), 10)

@@ -162,3 +162,18 @@ def test_confident_refined_joints_move_the_fitted_motion(weights, body):
     assert np.all(np.abs(d[:, 20, 0] - 0.05) < 0.01)                        # the wrist followed
     assert np.abs(d[:, [J["left_ankle"], J["right_ankle"]]]).max() < 0.005   # the legs held
     assert np.linalg.norm(d[:, J["head"]], axis=-1).max() < 0.03              # the trunk gave a little
+
+
+def test_pipeline_refines_after_the_temporal_model(weights, tmp_path, monkeypatch):
+    """With d2a.onnx beside the temporal model the engine refines by default; --no-refine (and
+    the baseline) skip it; the Motion file says which ran."""
+    from engine.pipeline import PipelineOptions, run
+    from test_observe import CountingDetector
+    from test_video import write_clip
+    monkeypatch.setenv(temporal.WEIGHTS_ENV, str(weights))
+    clip = write_clip(tmp_path / "c.mp4", [np.full((120, 160, 3), 60 + 10 * i, np.uint8) for i in range(10)])
+    opts = dict(use_cache=False, recover_gaps=0, smoothing="none", foot_lock=False)
+    m = run(clip, PipelineOptions(**opts), detector=CountingDetector())
+    assert m.estimator == "temporal+d2a" and m.valid.all() and np.isfinite(m.joints).all()
+    assert run(clip, PipelineOptions(refine=False, **opts), detector=CountingDetector()).estimator == "temporal"
+    assert run(clip, PipelineOptions(estimator="baseline", **opts), detector=CountingDetector()).estimator == "baseline"
