@@ -2,8 +2,8 @@
 
 Loads ``temporal.onnx`` (the part-based uncertainty-aware temporal model) and ``prvipe.onnx``
 (its frozen view-invariant pose embedding) from a weights folder — ``$MOCAP_TEMPORAL_WEIGHTS``
-when set, else the shipped ``engine/data/temporal/`` (no trained weights ship yet: the
-estimator is then unavailable and says so). Export a trained checkpoint with
+when set, else the shipped ``engine/data/temporal/`` (trained on CMU through synthetic
+observations: ``training/MODEL_CARD_temporal.md``). Export a trained checkpoint with
 ``python -m training.models.export``.
 
 Per clip: the per-frame features (``engine.features``, the same code as in training), the
@@ -51,8 +51,9 @@ def find_weights(path=None):
         src = f"${WEIGHTS_ENV}={d}" if (path or os.environ.get(WEIGHTS_ENV)) else f"the shipped folder {d}"
         raise EngineError(
             f"the 'temporal' estimator needs trained weights ({TEMPORAL_FILE}, {PRVIPE_FILE}) and none were "
-            f"found in {src}. No trained temporal model ships yet: use --estimator baseline, or export "
-            f"your own (python -m training.models.export) and set {WEIGHTS_ENV} to its folder.")
+            f"found in {src}. The extension ships them in engine/data/temporal (a partial install?); "
+            f"use --estimator baseline, or export your own (python -m training.models.export) and set "
+            f"{WEIGHTS_ENV} to its folder.")
     return d
 
 

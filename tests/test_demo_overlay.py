@@ -1,10 +1,11 @@
-"""The baseline on 3 frames of the real demo clip: projected joints fall inside the person's mask."""
+"""Both estimators on the real demo clip: projected joints fall inside the person's mask on 3
+frames (the overlay PNGs land in tests/artifacts for a look)."""
 import cv2
 import numpy as np
 import pytest
 
 from conftest import DEMO_VIDEO
-from engine import baseline
+from engine import baseline, temporal
 from engine.body.model import load_body_model
 from engine.motion import Motion
 from engine.observe import observe_frames
@@ -14,13 +15,22 @@ from engine.video import iter_frames, open_video
 FRAMES = (30, 60, 90)
 
 
-@pytest.mark.slow
-def test_projected_joints_lie_in_the_person_mask(artifacts):
+@pytest.fixture(scope="module")
+def demo_obs():
     cap, info = open_video(DEMO_VIDEO)
     cap.release()
-    obs = observe_frames(iter_frames(DEMO_VIDEO, (0, max(FRAMES) + 1)), (info.width, info.height), info.fps)
+    return observe_frames(iter_frames(DEMO_VIDEO, (0, max(FRAMES) + 1)), (info.width, info.height), info.fps), info
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("estimator", ["baseline", "temporal"])
+def test_projected_joints_lie_in_the_person_mask(artifacts, demo_obs, estimator):
+    obs, info = demo_obs
     assert obs.valid[list(FRAMES)].all()
-    fields = baseline.fit(obs, load_body_model())
+    if estimator == "temporal":
+        fields = temporal.fit(obs, load_body_model(), weights=temporal.SHIPPED_DIR, device="cpu")
+    else:
+        fields = baseline.fit(obs, load_body_model())
     m = Motion(fps=obs.fps, keypoints2d=obs.keypoints, frame_size=np.array(obs.frame_size),
                source={"video": str(DEMO_VIDEO), "frame_range": [0, obs.num_frames]}, **fields).astype_file()
     inside = total = 0
@@ -31,7 +41,8 @@ def test_projected_joints_lie_in_the_person_mask(artifacts):
         # a joint within one mask cell of the silhouette counts as on it.
         cell = int(np.ceil(info.width / obs.masks.shape[2]))
         mask = cv2.dilate(mask.astype(np.uint8), np.ones((2 * cell + 1, 2 * cell + 1), np.uint8)) > 0
-        # joints the detector saw (visibility > 0.5 on the landmarks the joint comes from)
+        # joints the detector saw (visibility > 0.5 on the landmarks the joint comes from; both
+        # estimators report σ by the same visibility rule)
         seen = m.joint_sigma[t] < 0.03 + 0.15 * 0.5
         xy = np.round(px[seen]).astype(int)
         ok = (xy[:, 0] >= 0) & (xy[:, 0] < info.width) & (xy[:, 1] >= 0) & (xy[:, 1] < info.height)
@@ -39,7 +50,7 @@ def test_projected_joints_lie_in_the_person_mask(artifacts):
         hit[ok] = mask[xy[ok, 1], xy[ok, 0]]
         inside += hit.sum()
         total += len(xy)
-    cv2.imwrite(str(artifacts / "demo_overlay_baseline.png"),
+    cv2.imwrite(str(artifacts / f"demo_overlay_{estimator}.png"),
                 overlay_frames(m, DEMO_VIDEO, FRAMES, masks=obs.masks, width=600))
     assert total >= 3 * 15, total
     assert inside / total >= 0.8, f"{inside}/{total} visible joints inside the mask"

@@ -41,7 +41,7 @@ from .data.synth import Synthesizer
 from .models.temporal import EMBED_DIM
 
 DEFAULTS = dict(window=32, seq_len=48, views=2, windows_per_view=2, shuffle=64, mirror_prob=0.5,
-                focal_known_prob=0.5)
+                focal_known_prob=0.5, speed_range=(1.0, 1.0))
 
 
 def load_clips(cache, split):
@@ -175,18 +175,27 @@ class WindowSampler:
         self.prvipe = prvipe
 
     def sequence(self, rng):
-        """One posed window → list of windows (views × windows_per_view)."""
+        """One posed window → list of windows (views × windows_per_view).
+
+        With ``speed_range`` (lo, hi) the motion is first played faster or slower by a factor
+        drawn log-uniformly in it (``synth.change_speed``; all views share it), so the model
+        sees fast limbs that are real and not detector noise to smooth away."""
         c = self.cfg
         clip, poses, trans, betas = self.clips[rng.choice(len(self.clips), p=self.p)]
-        L = min(c["seq_len"], len(poses))
+        lo, hi = c.get("speed_range") or (1.0, 1.0)
+        speed = float(np.exp(rng.uniform(np.log(lo), np.log(hi)))) if hi > lo else float(lo)
+        L = min(int(np.ceil(c["seq_len"] * speed)), len(poses))
+        if round(L / speed) < c["window"]:       # too short a clip for this speed: play it as is
+            speed, L = 1.0, min(c["seq_len"], len(poses))
         a = int(rng.integers(0, len(poses) - L + 1))
         mirror = bool(rng.random() < c["mirror_prob"])
         out = []
         for _ in range(c["views"]):
-            s = self.synth(poses[a:a + L], trans[a:a + L], betas, rng, mirror=mirror, render=False)
+            s = self.synth(poses[a:a + L], trans[a:a + L], betas, rng, mirror=mirror, render=False, speed=speed)
             arr = sequence_arrays(s, rng, self.prvipe, c["focal_known_prob"])
+            n = len(arr["features"])
             for _ in range(c["windows_per_view"]):
-                b = int(rng.integers(0, L - c["window"] + 1))
+                b = int(rng.integers(0, n - c["window"] + 1))
                 w = crop(arr, betas, b, c["window"])
                 w["camera_type"] = s["camera_type"]
                 out.append(w)
