@@ -83,3 +83,14 @@ def test_a_stale_retarget_cache_is_refused(tmp_path):
     np.savez(cache / "01_01.npz", **z)
     with pytest.raises(ValueError, match="rebuild the cache"):
         load_clips(cache, "train")
+
+
+def test_speed_augmentation_plays_motions_faster():
+    """speed_range: windows keep their length; at 3× the same 16 frames span more motion."""
+    clips = [(f"0{i}_01", *smooth_motion(120, seed=i)) for i in range(2)]
+    slow = WindowSampler(clips, BODY, **{**CFG, "speed_range": (1.0, 1.0)})
+    fast = WindowSampler(clips, BODY, **{**CFG, "speed_range": (2.9, 3.0)})
+    ws, wf = slow.sequence(np.random.default_rng(0)), fast.sequence(np.random.default_rng(0))
+    assert wf and all(w["features"].shape[0] == CFG["window"] for w in wf)
+    step = lambda w: np.linalg.norm(np.diff(w["joints_cam"] - w["joints_cam"][:, :1], axis=0), axis=-1).mean()  # noqa: E731
+    assert np.mean([step(w) for w in wf]) > 2 * np.mean([step(w) for w in ws])

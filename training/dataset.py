@@ -184,7 +184,7 @@ class WindowSampler:
         clip, poses, trans, betas = self.clips[rng.choice(len(self.clips), p=self.p)]
         lo, hi = c.get("speed_range") or (1.0, 1.0)
         speed = float(np.exp(rng.uniform(np.log(lo), np.log(hi)))) if hi > lo else float(lo)
-        L = min(int(np.ceil(c["seq_len"] * speed)), len(poses))
+        L = min(int(np.ceil(c["seq_len"] * speed)) + int(np.ceil(speed)), len(poses))
         if round(L / speed) < c["window"]:       # too short a clip for this speed: play it as is
             speed, L = 1.0, min(c["seq_len"], len(poses))
         a = int(rng.integers(0, len(poses) - L + 1))
@@ -194,6 +194,8 @@ class WindowSampler:
             s = self.synth(poses[a:a + L], trans[a:a + L], betas, rng, mirror=mirror, render=False, speed=speed)
             arr = sequence_arrays(s, rng, self.prvipe, c["focal_known_prob"])
             n = len(arr["features"])
+            if n < c["window"]:                  # resampling rounded below a window: skip it
+                continue
             for _ in range(c["windows_per_view"]):
                 b = int(rng.integers(0, n - c["window"] + 1))
                 w = crop(arr, betas, b, c["window"])
@@ -230,8 +232,9 @@ class SyntheticWindows(torch.utils.data.IterableDataset):
 
 
 def fixed_windows(clips, body, n, seed=0, prvipe=None, **cfg):
-    """A deterministic list of ``n`` windows (validation): one view, one window per draw."""
-    cfg = {**cfg, "views": 1, "windows_per_view": 1}
+    """A deterministic list of ``n`` windows (validation): one view, one window per draw, motions
+    at their recorded speed (so runs with and without speed augmentation are compared alike)."""
+    cfg = {**cfg, "views": 1, "windows_per_view": 1, "speed_range": (1.0, 1.0)}
     sampler = WindowSampler(clips, body, prvipe, **cfg)
     rng = np.random.default_rng(seed)
     return [sampler.sequence(rng)[0] for _ in range(n)]
