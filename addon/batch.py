@@ -74,9 +74,16 @@ def _unique_stems(paths):
 
 
 def _pipeline_options(opts):
-    """The engine's options for a batch clip (a dict: it travels to worker processes)."""
+    """The engine's options for a batch clip (a dict: it travels to worker processes).
+
+    Pitch batches default to the baseline estimator: on H2 (OBP pitches) the learned temporal
+    model smooths the throwing arm to about half its peak angular velocity (README, model card),
+    the baseline keeps it; a named estimator is always used."""
+    estimator = opts.estimator
+    if opts.pitch and estimator == "auto":
+        estimator = "baseline"
     return dict(device=opts.device, smoothing=opts.smoothing, body_model_path=opts.body_model_path,
-                frame_range=tuple(opts.frame_range) if opts.frame_range else None, estimator=opts.estimator)
+                frame_range=tuple(opts.frame_range) if opts.frame_range else None, estimator=estimator)
 
 
 def process_clip(path, stem, out_dir, opts, progress=None, engine_motion=None):
@@ -241,7 +248,8 @@ def parse_args(argv):
     p.add_argument("inputs", nargs="+", help="videos or Motion files (.npz)")
     p.add_argument("-o", "--out", required=True, help="output folder")
     p.add_argument("--device", choices=("auto", "gpu", "cpu"), default="auto")
-    p.add_argument("--smoothing", choices=("none", "light", "animation", "analysis"), default="light")
+    p.add_argument("--smoothing", choices=("none", "light", "animation", "analysis"), default=None,
+                   help="smoothing preset (default light; analysis with --pitch, which keeps fast peaks)")
     p.add_argument("--estimator", choices=("auto", "temporal", "baseline"), default="auto",
                    help="temporal (learned), baseline (analytic IK) or auto (default: temporal when "
                         "its weights are installed)")
@@ -275,7 +283,8 @@ def main(argv):
     except SystemExit as exc:
         return int(exc.code or 0)
     frames = tuple(int(v) for v in a.frames.split(":")) if a.frames else None
-    rows = batch(a.inputs, a.out, dict(device=a.device, smoothing=a.smoothing, body_model_path=a.body_model,
+    smoothing = a.smoothing or ("analysis" if a.pitch else "light")
+    rows = batch(a.inputs, a.out, dict(device=a.device, smoothing=smoothing, body_model_path=a.body_model,
                                        estimator=a.estimator,
                                        frame_range=frames, with_mesh=not a.no_mesh,
                                        video_reference=not a.no_video, pitch=a.pitch,

@@ -89,3 +89,11 @@ def test_batch_cli_has_workers_option():
     a = parse_args(["x.mp4", "-o", "out", "--workers", "3", "--backend", "dask", "--address", "tcp://h:8786"])
     assert (a.workers, a.backend, a.address) == (3, "dask", "tcp://h:8786")
     assert parse_args(["x.mp4", "-o", "out"]).workers == 1
+
+
+def test_pitch_batches_default_to_the_baseline(blender_addon):
+    from addon import batch
+    opts = lambda **k: batch._pipeline_options(batch._options(k))  # noqa: E731
+    assert opts()["estimator"] == "auto"
+    assert opts(pitch=True)["estimator"] == "baseline"
+    assert opts(pitch=True, estimator="temporal")["estimator"] == "temporal"
