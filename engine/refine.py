@@ -165,22 +165,10 @@ def get_runner(path=None, device=None):
 # ---------------------------------------------------------------- inputs from the temporal model
 def temporal_prediction(obs, runner, K):
     """The temporal model's raw per-frame outputs (rot6d, cam, betas, ...) on ``obs`` with the
-    intrinsics K — the same inputs ``engine.temporal.fit`` builds. The refinement needs the
+    intrinsics K (``engine.temporal.predict_observations``). The refinement needs the
     weak-perspective camera, which ``fit``'s Motion fields do not carry."""
-    from .camera_motion import FEATURE_DIM, homography_feature
-    from .features import frame_features, ik_prior, normalized_keypoints
-    T = obs.num_frames
-    w, h = obs.frame_size
-    kp = np.asarray(obs.keypoints, np.float64)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        feats = frame_features(kp, obs.world, (w, h), K[0, 0])
-        nk = normalized_keypoints(kp).reshape(T, -1)
-    hom = homography_feature(obs.homographies, (w, h)) if obs.homographies is not None \
-        else np.zeros((T, FEATURE_DIM), np.float32)
-    mu, sig = runner.embed(nk)
-    prior = ik_prior(obs.world, kp[..., 2]) if runner.uses_ik_prior else None
-    return runner.predict(feats, mu, sig, hom, prior)
+    from .temporal import predict_observations
+    return predict_observations(obs, runner, float(np.asarray(K)[0, 0]))
 
 
 def camera_frame_rot6d(poses, extrinsics):

@@ -171,6 +171,25 @@ def get_runner(path=None, device=None):
     return _RUNNERS[key]
 
 
+def predict_observations(obs, runner, focal_px):
+    """The network's stitched raw outputs on ``obs``, its inputs built by the same functions as
+    in training (features, Pr-VIPE embedding, IK prior, camera-motion feature)."""
+    from .camera_motion import FEATURE_DIM, homography_feature
+    from .features import frame_features, ik_prior, normalized_keypoints
+    T = obs.num_frames
+    w, h = obs.frame_size
+    kp = np.asarray(obs.keypoints, np.float64)
+    with warnings.catch_warnings():          # undetected frames are NaN: their features are zeros
+        warnings.simplefilter("ignore", RuntimeWarning)
+        feats = frame_features(kp, obs.world, (w, h), focal_px)
+        nk = normalized_keypoints(kp).reshape(T, -1)
+    hom = homography_feature(obs.homographies, (w, h)) if obs.homographies is not None \
+        else np.zeros((T, FEATURE_DIM), np.float32)
+    mu, sig = runner.embed(nk)
+    prior = ik_prior(obs.world, kp[..., 2]) if runner.uses_ik_prior else None
+    return runner.predict(feats, mu, sig, hom, prior)
+
+
 def fit(obs, body, focal=None, device=None, weights=None, runner=None, min_visibility=0.5,
         compensate_camera=True, prediction_out=None):
     """Observations → dict of Motion fields (as ``engine.baseline.fit``) from the temporal model.
@@ -181,8 +200,6 @@ def fit(obs, body, focal=None, device=None, weights=None, runner=None, min_visib
     from .body.kinematics import forward_kinematics, matrix_to_axis_angle
     from .body.skeleton import JOINT_INDEX as J, NUM_JOINTS
     from .camera import default_intrinsics, solve_translation
-    from .camera_motion import FEATURE_DIM, homography_feature
-    from .features import frame_features, ik_prior, normalized_keypoints
     from .observe import LM
 
     runner = runner or get_runner(weights, device)
@@ -191,15 +208,7 @@ def fit(obs, body, focal=None, device=None, weights=None, runner=None, min_visib
     w, h = obs.frame_size
     K = default_intrinsics(w, h, focal)
     kp = np.asarray(obs.keypoints, np.float64)
-    with warnings.catch_warnings():          # undetected frames are NaN: their features are zeros
-        warnings.simplefilter("ignore", RuntimeWarning)
-        feats = frame_features(kp, obs.world, (w, h), K[0, 0])
-        nk = normalized_keypoints(kp).reshape(T, -1)
-    hom = homography_feature(obs.homographies, (w, h)) if obs.homographies is not None \
-        else np.zeros((T, FEATURE_DIM), np.float32)
-    mu, sig = runner.embed(nk)
-    prior = ik_prior(obs.world, kp[..., 2]) if runner.uses_ik_prior else None
-    pred = runner.predict(feats, mu, sig, hom, prior)
+    pred = predict_observations(obs, runner, K[0, 0])
     if prediction_out is not None:
         prediction_out.update(pred)
 
