@@ -117,11 +117,8 @@ def find_weights(path=None):
 
 
 def available(path=None):
-    try:
-        find_weights(path)
-        return True
-    except EngineError:
-        return False
+    from .temporal import weights_found
+    return weights_found(find_weights, path)
 
 
 class D2ARunner:

@@ -57,12 +57,18 @@ def find_weights(path=None):
     return d
 
 
-def available(path=None):
+def weights_found(find, path=None):
+    """Whether ``find(path)`` (a ``find_weights``: returns the folder or raises EngineError)
+    locates its weights."""
     try:
-        find_weights(path)
+        find(path)
         return True
     except EngineError:
         return False
+
+
+def available(path=None):
+    return weights_found(find_weights, path)
 
 
 def providers(device="auto"):

@@ -87,6 +87,27 @@ def test_pool_keys_shapes_and_order(setup):
     assert float(b["silhouette_in"].max()) <= 1.0
 
 
+def test_speed_range_plays_motion_faster_with_the_same_frame_count(setup, body):
+    """speed_range (as the temporal model's pool): about as many frames (the resampling margin
+    may add one), more motion per frame."""
+    from training.models.coarse_mesh import load
+    model, pv, window = D.load_temporal(setup["temporal"])
+    clips = load_clips(setup["cache"], "train")
+    idx = load(body=body).indices
+
+    def frames(speed):
+        s = D.D2ASampler(clips, body, model, pv, window, idx, seq_len=12, views=1, speed_range=speed)
+        fr, info = s.sequence(np.random.default_rng(5))[0]
+        return fr, info
+
+    slow, i_slow = frames((1.0, 1.0))
+    fast, i_fast = frames((2.9, 3.0))
+    assert len(slow["features"]) == 12 and 12 <= len(fast["features"]) <= 14
+    assert i_slow["speed"] == 1.0 and 2.9 <= i_fast["speed"] <= 3.0
+    step = lambda f: np.linalg.norm(np.diff(f["joints3d"], axis=0), axis=-1).mean()  # noqa: E731
+    assert step(fast) > 1.5 * step(slow)
+
+
 def test_silhouette_input_is_the_run_time_crop_of_the_observed_mask(setup):
     sampler = setup["sampler"]
     rng = np.random.default_rng(5)

@@ -49,7 +49,7 @@ import torch
 
 from engine.refine import SIL_SIZE, crop_boxes, silhouette_crops
 
-from .dataset import ViewSynthesizer, load_clips, sequence_arrays
+from .dataset import ViewSynthesizer, draw_speed, load_clips, sequence_arrays
 
 DEFAULTS = dict(seq_len=48, views=2, mirror_prob=0.5, focal_known_prob=0.5, sil_size=SIL_SIZE)
 KEYS = {"features": np.float32, "silhouette_in": np.uint8, "init_rot6d": np.float32, "init_betas": np.float32,
@@ -217,13 +217,16 @@ class D2ASampler:
         """One posed window → [(per-frame dict, window info)] for each view."""
         c = self.cfg
         clip, poses, trans, betas = self.clips[rng.choice(len(self.clips), p=self.p)]
-        L = min(c["seq_len"], len(poses))
+        speed, L = draw_speed(rng, len(poses), c["seq_len"], min(c["seq_len"], self.window), c.get("speed_range"))
+        if speed == 1.0:                          # recorded speed: exactly seq_len frames
+            L = min(c["seq_len"], len(poses))
         a = int(rng.integers(0, len(poses) - L + 1))
         mirror = bool(rng.random() < c["mirror_prob"])
         out = []
         for _ in range(c["views"]):
-            s = self.synth(poses[a:a + L], trans[a:a + L], betas, rng, mirror=mirror, render=True)
-            out.append((self.view(s, rng), dict(clip=clip, start=a, camera=s["camera_type"], mirror=mirror)))
+            s = self.synth(poses[a:a + L], trans[a:a + L], betas, rng, mirror=mirror, render=True, speed=speed)
+            out.append((self.view(s, rng), dict(clip=clip, start=a, camera=s["camera_type"], mirror=mirror,
+                                                speed=round(speed, 4))))
         return out
 
 
@@ -326,10 +329,12 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--views", type=int, default=DEFAULTS["views"])
     ap.add_argument("--seq-len", type=int, default=DEFAULTS["seq_len"])
+    ap.add_argument("--speed-range", type=float, nargs=2, metavar=("LO", "HI"),
+                    help="play motions faster/slower by a log-uniform factor in [LO, HI] (as training.dataset)")
     a = ap.parse_args(argv)
     t0 = time.time()
     n = build_pool(a.cache, a.split, a.temporal, a.sequences, a.out, a.seed, a.workers, a.prvipe,
-                   views=a.views, seq_len=a.seq_len)
+                   views=a.views, seq_len=a.seq_len, **({"speed_range": tuple(a.speed_range)} if a.speed_range else {}))
     print(f"{n} frames ({a.split}) from {a.sequences} sequences in {(time.time() - t0) / 60:.1f} min → {a.out}")
 
 

@@ -160,6 +160,19 @@ def crop(arrays, betas, a, n):
     return out
 
 
+def draw_speed(rng, n_frames, seq_len, min_len, speed_range=None):
+    """(speed, source frames) of one training sequence: a speed factor drawn log-uniformly in
+    ``speed_range`` (lo, hi) and the number of source frames that, played at that speed, give
+    ``seq_len`` frames (+ a margin for resampling); a clip too short for the speed (fewer than
+    ``min_len`` frames after resampling) is played as is."""
+    lo, hi = speed_range or (1.0, 1.0)
+    speed = float(np.exp(rng.uniform(np.log(lo), np.log(hi)))) if hi > lo else float(lo)
+    L = min(int(np.ceil(seq_len * speed)) + int(np.ceil(speed)), n_frames)
+    if round(L / speed) < min_len:
+        speed, L = 1.0, min(seq_len, n_frames)
+    return speed, L
+
+
 class WindowSampler:
     """Draws windows (dicts of numpy arrays) from clips with a seeded generator."""
 
@@ -182,11 +195,7 @@ class WindowSampler:
         sees fast limbs that are real and not detector noise to smooth away."""
         c = self.cfg
         clip, poses, trans, betas = self.clips[rng.choice(len(self.clips), p=self.p)]
-        lo, hi = c.get("speed_range") or (1.0, 1.0)
-        speed = float(np.exp(rng.uniform(np.log(lo), np.log(hi)))) if hi > lo else float(lo)
-        L = min(int(np.ceil(c["seq_len"] * speed)) + int(np.ceil(speed)), len(poses))
-        if round(L / speed) < c["window"]:       # too short a clip for this speed: play it as is
-            speed, L = 1.0, min(c["seq_len"], len(poses))
+        speed, L = draw_speed(rng, len(poses), c["seq_len"], c["window"], c.get("speed_range"))
         a = int(rng.integers(0, len(poses) - L + 1))
         mirror = bool(rng.random() < c["mirror_prob"])
         out = []

@@ -45,6 +45,12 @@ Coordinates: joints and vertices in metres, camera frame (OpenCV axes), relative
 temporal estimate's pelvis (≈ root-centred; the pelvis itself is predicted too). Rotations are
 local, the root's is the global orientation in the camera frame (as in the temporal model).
 
+Residual scale (ours): the residual heads' outputs are multiplied by ``residual_scale`` (0.02,
+i.e. heads predict in units of 2 cm / 0.02 6D units). Their inputs are layer-normalised 128-d
+tokens, so one Adam step of lr 1e-3 on an unscaled head moves an output by up to ~0.1 m, ten
+times the residuals to learn (~1.5 cm): unscaled, the network could not even overfit 16 frames
+(joint L1 0.0136 → 0.0124 m in 120 steps, oscillating), scaled by 0.02 it fell to 0.0060.
+
 Choices where the papers are silent (ours): pre-norm transformer layers, d_model 128, 4 heads,
 3 encoder + 3 decoder layers, FFN ×2 (FastMETRO: ×4; halved for CPU run time and a ~5.5 MB
 ONNX), dropout 0.1; the depth tokens are a fixed memory (not updated by the encoder); no attention masks from the mesh adjacency (FastMETRO uses them in its
@@ -70,7 +76,7 @@ PATCH = 8
 
 DEFAULTS = dict(d_model=128, heads=4, enc_layers=3, dec_layers=3, ffn_mult=2, dropout=0.1, use_depth=True,
                 use_depth_map=False, use_silhouette_input=True, use_silhouette_decoder=True, mask_ratio=0.3,
-                sil_size=SIL_SIZE, patch=PATCH, num_betas=10)
+                sil_size=SIL_SIZE, patch=PATCH, num_betas=10, residual_scale=0.02)
 
 # Loss weights, FastMETRO's (3D joints 1000, vertices 100, 2D 100; L1 losses, metres and the
 # [-1,1] crop) with SEEDS.md's λd≈1, λs≈10, scaled to our units:
@@ -80,10 +86,12 @@ DEFAULTS = dict(d_model=128, heads=4, enc_layers=3, dec_layers=3, ffn_mult=2, dr
 #   is 1/1.6 of the same error in theirs: weight 100 × 1.6 = 160;
 # - RLE (nats per joint) 1 and silhouette BCE (per pixel) 10 are unitless: unchanged.
 # Ours: rotations (rotation-matrix-entry MSE) 100 and shape (MSE) 1 — the papers supervise SMPL
-# parameters through the mesh instead; ImpHMR's auxiliary term 0.1 (its parts use the same
-# per-quantity weights, see imphmr.py).
+# parameters through the mesh instead; ImpHMR's auxiliary term 0.02 (its parts use the same
+# per-quantity weights, see imphmr.py). It was 0.1: its sum (canonical + imagined + consistency,
+# ~300–580 early in training) then outweighed the refinement's own losses (~40–80) on the shared
+# encoder code.
 WEIGHTS = {"rle": 1.0, "vertices": 100.0, "joints3d": 1000.0, "joints2d": 160.0, "silhouette": 10.0,
-           "rotations": 100.0, "betas": 1.0, "imphmr": 0.1}
+           "rotations": 100.0, "betas": 1.0, "imphmr": 0.02}
 
 # Ablation switches (each off alone), as model-argument and training overrides.
 SWITCHES = {
@@ -235,6 +243,7 @@ class D2AHMR(nn.Module):
         self.use_depth, self.use_depth_map = cfg["use_depth"], cfg["use_depth_map"] and cfg["use_depth"]
         self.use_sil_in, self.use_sil_dec = cfg["use_silhouette_input"], cfg["use_silhouette_decoder"]
         self.mask_ratio = float(cfg["mask_ratio"])
+        self.residual_scale = float(cfg["residual_scale"])
         nb = cfg["num_betas"]
         self.body = CoarseBody(body, coarse, nb)
         # rest-pose template (mean shape) = the residual base of masked queries
@@ -349,13 +358,14 @@ class D2AHMR(nn.Module):
             q = layer(q, x)
         q = self.dec_norm(q)
         hj, hv = q[:, :NUM_JOINTS], q[:, NUM_JOINTS:]
+        k = self.residual_scale
         out = {
-            "joints": base_j + self.joint_head(hj),
+            "joints": base_j + k * self.joint_head(hj),
             "sigma": torch.sigmoid(self.sigma_head(hj))[..., 0],
-            "vertices": base_v + self.vert_head(hv),
-            "rot6d": base_r + self.rot_head(hj),
-            "betas": init_betas + self.betas_head(x[:, 0]),
-            "cam": init_cam + self.cam_head(x[:, 0]),
+            "vertices": base_v + k * self.vert_head(hv),
+            "rot6d": base_r + k * self.rot_head(hj),
+            "betas": init_betas + k * self.betas_head(x[:, 0]),
+            "cam": init_cam + k * self.cam_head(x[:, 0]),
             "global_code": torch.cat([x[:, 0], x.mean(1)], -1),
             "query_mask": qmask,
         }
