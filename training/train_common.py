@@ -96,3 +96,53 @@ def read_log(out_dir, kind=None):
         return []
     recs = [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
     return [r for r in recs if kind is None or r["kind"] == kind]
+
+
+class StepBook:
+    """The bookkeeping after each optimiser step, shared by the training scripts: running means
+    logged every ``log_every`` steps, validation every ``val_every`` steps (``best.pt`` on a new
+    lowest ``val_mpjpe_mm``), ``last.pt`` every ``ckpt_every`` steps; ``finish`` validates once
+    more when the clock stopped the run between validations and writes ``last.pt``.
+
+    ``validate()`` → dict with ``val_mpjpe_mm`` (None: no validation configured);
+    ``checkpoint(path, step, best, val)`` writes a checkpoint."""
+
+    def __init__(self, cfg, log, out_dir, checkpoint, validate=None, best=math.inf, log_every=20, val_every=200,
+                 ckpt_every=200):
+        self.log, self.out, self.save, self.validate_fn = log, Path(out_dir), checkpoint, validate
+        self.best = best
+        self.log_every = int(cfg.get("log_every", log_every))
+        self.val_every = int(cfg.get("val_every", val_every))
+        self.ckpt_every = int(cfg.get("ckpt_every", ckpt_every))
+        self.max_steps = int(cfg["max_steps"])
+        self.t_start = self.t_log = time.time()
+        self.n_log, self.acc = 0, {}
+
+    def validate(self, step):
+        val = self.validate_fn()
+        self.log("val", step=step, **val)
+        if val["val_mpjpe_mm"] < self.best:
+            self.best = val["val_mpjpe_mm"]
+            self.save(self.out / "best.pt", step, self.best, val)
+        return val
+
+    def after_step(self, step, lr, loss, parts):
+        self.n_log += 1
+        accumulate(self.acc, loss, parts)
+        if step % self.log_every == 0 or step == self.max_steps:
+            dt = time.time() - self.t_log
+            self.log("train", step=step, lr=lr, steps_per_s=self.n_log / max(dt, 1e-9),
+                     elapsed_min=(time.time() - self.t_start) / 60,
+                     **{k: v / self.n_log for k, v in self.acc.items()})
+            self.t_log, self.n_log, self.acc = time.time(), 0, {}
+        val = None
+        if self.validate_fn and (step % self.val_every == 0 or step == self.max_steps):
+            val = self.validate(step)
+        if step % self.ckpt_every == 0:
+            self.save(self.out / "last.pt", step, self.best, val)
+
+    def finish(self, step):
+        if self.validate_fn and step % self.val_every != 0 and step != self.max_steps:
+            self.validate(step)                               # stopped by the clock
+        self.save(self.out / "last.pt", step, self.best, None)
+        self.log("end", step=step, best_val_mpjpe_mm=self.best, minutes=(time.time() - self.t_start) / 60)

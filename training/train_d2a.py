@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .train_common import (Logger, accumulate, cosine_lr, load_checkpoint, load_config, optimizer_step,
+from .train_common import (Logger, StepBook, cosine_lr, load_checkpoint, load_config, optimizer_step,
                            save_checkpoint, set_threads)
 
 
@@ -177,25 +177,17 @@ def train(cfg, resume=False, log=None, body=None):
         s = joint_scores(val_pool["temporal_joints"][val_idx], val_pool["joints3d"][val_idx], v)
         log("val_temporal", frames=int(v.sum()), val_mpjpe_mm=s["mpjpe_mm"], val_pa_mpjpe_mm=s["pa_mpjpe_mm"])
 
-    def checkpoint(path, val=None):
+    def checkpoint(path, at, best_, val=None):
         save_checkpoint(path, model=training.model.state_dict(), training=training.state_dict(),
-                        optimizer=opt.state_dict(), step=step, best=best, config=cfg,
+                        optimizer=opt.state_dict(), step=at, best=best_, config=cfg,
                         model_args=cfg.get("model", {}), train_args=cfg.get("train", {}),
                         coarse_vertices=cfg.get("coarse_vertices"), ablation=cfg.get("ablation", "full"), val=val)
 
-    def validate():
-        nonlocal best
-        val = evaluate(training, val_pool, val_idx, bs)
-        log("val", step=step, **val)
-        if val["val_mpjpe_mm"] < best:
-            best = val["val_mpjpe_mm"]
-            checkpoint(out / "best.pt", val)
-        return val
-
+    book = StepBook(cfg, log, out, checkpoint,
+                    (lambda: evaluate(training, val_pool, val_idx, bs)) if val_idx is not None else None, best,
+                    val_every=200)
     deadline = time.time() + 60 * float(cfg["max_minutes"]) if cfg.get("max_minutes") else math.inf
     training.train()
-    t_log, n_log, acc, t_start = time.time(), 0, {}, time.time()
-    val_every, val = int(cfg.get("val_every", 200)), None
     while step < max_steps and time.time() < deadline:
         batch = pool_batch(pool, np.sort(rng.choice(frames, size=bs, replace=len(frames) < bs)), n)
         lr = cosine_lr(step, float(cfg["lr"]), int(cfg.get("warmup_steps", 0)), max_steps)
@@ -206,22 +198,8 @@ def train(cfg, resume=False, log=None, body=None):
             log("warning", step=step, message="non-finite loss; batch skipped")
             continue
         step += 1
-        n_log += 1
-        accumulate(acc, loss.item(), parts)
-        if step % int(cfg.get("log_every", 20)) == 0 or step == max_steps:
-            dt = time.time() - t_log
-            log("train", step=step, lr=lr, steps_per_s=n_log / max(dt, 1e-9),
-                elapsed_min=(time.time() - t_start) / 60, **{k: v / n_log for k, v in acc.items()})
-            t_log, n_log, acc = time.time(), 0, {}
-        val = None
-        if val_idx is not None and (step % val_every == 0 or step == max_steps):
-            val = validate()
-        if step % int(cfg.get("ckpt_every", 200)) == 0:
-            checkpoint(last, val)
-    if val_idx is not None and step % val_every != 0 and step != max_steps:
-        validate()                                          # stopped by the clock
-    checkpoint(last)
-    log("end", step=step, best_val_mpjpe_mm=best, minutes=(time.time() - t_start) / 60)
+        book.after_step(step, lr, loss.item(), parts)
+    book.finish(step)
     return step
 
 

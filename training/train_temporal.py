@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .train_common import Logger, accumulate, cosine_lr, load_checkpoint, load_config, optimizer_step, save_checkpoint, set_threads
+from .train_common import (Logger, StepBook, cosine_lr, load_checkpoint, load_config, optimizer_step, save_checkpoint,
+                           set_threads)
 
 
 def load_prvipe(path):
@@ -144,14 +145,14 @@ def train(cfg, resume=False, log=None):
     log("start", step=step, max_steps=max_steps, params=nparams, train_clips=len(train_clips),
         val_clips=len(val_clips), out=str(out))
 
-    def checkpoint(path, val=None):
-        save_checkpoint(path, model=model.state_dict(), optimizer=opt.state_dict(), step=step, best=best,
+    def checkpoint(path, at, best_, val=None):
+        save_checkpoint(path, model=model.state_dict(), optimizer=opt.state_dict(), step=at, best=best_,
                         config=cfg, model_args=cfg["model"], val=val, window=int(cfg["data"]["window"]))
 
+    book = StepBook(cfg, log, out, checkpoint,
+                    (lambda: evaluate(model, val_batches, joint_model, weights)) if val_batches else None, best)
     deadline = time.time() + 60 * float(cfg["max_minutes"]) if cfg.get("max_minutes") else math.inf
     model.train()
-    t_log, n_log, acc = time.time(), 0, {}
-    t_start = time.time()
     it = iter(loader)
     while step < max_steps and time.time() < deadline:
         batch = next(it)
@@ -166,30 +167,8 @@ def train(cfg, resume=False, log=None):
             log("warning", step=step, message="non-finite loss; batch skipped")
             continue
         step += 1
-        n_log += 1
-        accumulate(acc, loss.item(), parts)
-        if step % int(cfg.get("log_every", 20)) == 0 or step == max_steps:
-            dt = time.time() - t_log
-            log("train", step=step, lr=lr, steps_per_s=n_log / max(dt, 1e-9),
-                elapsed_min=(time.time() - t_start) / 60, **{k: v / n_log for k, v in acc.items()})
-            t_log, n_log, acc = time.time(), 0, {}
-        val = None
-        if val_batches and (step % int(cfg.get("val_every", 200)) == 0 or step == max_steps):
-            val = evaluate(model, val_batches, joint_model, weights)
-            log("val", step=step, **val)
-            if val["val_mpjpe_mm"] < best:
-                best = val["val_mpjpe_mm"]
-                checkpoint(out / "best.pt", val)
-        if step % int(cfg.get("ckpt_every", 200)) == 0:
-            checkpoint(last, val)
-    if val_batches and step % int(cfg.get("val_every", 200)) != 0 and step != max_steps:
-        val = evaluate(model, val_batches, joint_model, weights)   # stopped by the clock
-        log("val", step=step, **val)
-        if val["val_mpjpe_mm"] < best:
-            best = val["val_mpjpe_mm"]
-            checkpoint(out / "best.pt", val)
-    checkpoint(last)
-    log("end", step=step, best_val_mpjpe_mm=best, minutes=(time.time() - t_start) / 60)
+        book.after_step(step, lr, loss.item(), parts)
+    book.finish(step)
     return step
 
 
