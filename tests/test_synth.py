@@ -1,5 +1,6 @@
 """The synthetic observation generator: shapes, determinism, noise, mirroring, homographies."""
 import numpy as np
+import pytest
 from scipy.spatial.transform import Rotation
 
 from engine.body import kinematics as K
@@ -154,3 +155,23 @@ def test_world_landmark_noise_is_temporally_correlated_and_calibrated():
     e3 = s["world"] - (lm_cam - hip[:, None])
     c = np.corrcoef(e3[1:][ok].ravel(), e3[:-1][ok].ravel())[0, 1]
     assert 0.4 < c < 0.8
+
+
+def test_multiview_noise_reference_changes_only_what_it_measured():
+    """reference="multiview": 2D σ, outliers and world depth error from the multi-view block;
+    visibility, blur, swaps and the world x/y noise stay as in the self-consistency model."""
+    import json
+    from training.data.noise import NOISE_PATH, load_noise_model, world_noise_sigma
+    block = json.loads(NOISE_PATH.read_text())["multiview_reference"]
+    sc, mv = load_noise_model(), load_noise_model(reference="multiview")
+    want = np.mean(np.asarray(block["keypoints2d"]["sigma_per_box_height_detector_estimate"]), axis=1)
+    assert np.allclose(mv["sigma_rel"], want) and not np.allclose(sc["sigma_rel"], want)
+    assert np.median(mv["sigma_rel"] / sc["sigma_rel"]) > 1.2            # the reference finds more error
+    w_sc, w_mv = world_noise_sigma(sc), world_noise_sigma(mv)
+    assert np.allclose(w_mv[:, :2], w_sc[:, :2])
+    assert np.allclose(w_mv[:, 2], block["depth"]["sigma_m"]) and np.median(w_mv[:, 2]) > 2 * np.median(w_sc[:, 2])
+    for k in ("swap_rate", "blur_gain", "vis_visible", "world_temporal_rho", "world_depth_scale"):
+        assert mv[k] == sc[k], k
+    assert mv["version"].endswith("+multiview")
+    with pytest.raises(ValueError, match="unknown noise reference"):
+        load_noise_model(reference="mocap")

@@ -36,12 +36,13 @@ import torch
 from engine.body import kinematics as K
 from engine.features import L_HIP, R_HIP, frame_features, ik_prior, normalized_keypoints, person_scale
 
+from .data.noise import load_noise_model
 from .data.splits import split_of
 from .data.synth import Synthesizer
 from .models.temporal import EMBED_DIM
 
 DEFAULTS = dict(window=32, seq_len=48, views=2, windows_per_view=2, shuffle=64, mirror_prob=0.5,
-                focal_known_prob=0.5, speed_range=(1.0, 1.0))
+                focal_known_prob=0.5, speed_range=(1.0, 1.0), noise_reference="self_consistency")
 
 
 def load_clips(cache, split):
@@ -184,7 +185,9 @@ class WindowSampler:
             raise ValueError(f"no clip has ≥ {W} frames")
         lens = np.array([len(c[1]) for c in self.clips], np.float64)
         self.p = lens / lens.sum()           # uniform over frames
-        self.synth = synth or ViewSynthesizer(body)
+        # the data config's "noise_reference" (default: the self-consistency model the shipped
+        # models were trained with; "multiview": training.data.noise.load_noise_model)
+        self.synth = synth or ViewSynthesizer(body, noise=load_noise_model(reference=self.cfg["noise_reference"]))
         self.prvipe = prvipe
 
     def sequence(self, rng):

@@ -133,7 +133,44 @@ def world_noise_sigma(model):
     return s
 
 
-def load_noise_model(path=NOISE_PATH):
+def _from_multiview_reference(d, model):
+    """Overrides from the ``multiview_reference`` block (``scripts/measure_detector_noise_multiview.py``:
+    MediaPipe against a leave-one-view-out triangulation of a 4-camera clip). 2D σ: the
+    detector estimate (reference's own share removed), mean of x/y; outlier rates as measured.
+    World landmarks: x/y keep the self-consistency jitter (converted to the AR(1) σ), z becomes
+    the measured hip-relative depth error (an error, not a jitter: no conversion). Not taken
+    (ours): the swap rate (one 25-frame burst in one view: 6 % of view-frames, but the generator
+    draws swaps per frame independently, so it stays provisional), the temporal correlation of
+    the depth error (unmeasured: ``world_temporal_rho`` stays) and the depth scale."""
+    kp, dep = d["keypoints2d"], d["depth"]
+    out = {"sigma_rel": np.mean(np.asarray(kp["sigma_per_box_height_detector_estimate"], np.float64), axis=1),
+           "outlier_rate": np.asarray(kp["outlier_rate"], np.float64)}
+    xy = np.asarray(world_noise_sigma(model), np.float64)
+    xy = np.broadcast_to(xy, (len(out["sigma_rel"]), 3)).copy()
+    xy[:, 2] = np.asarray(dep["sigma_m"], np.float64)
+    out["world_sigma_m"], out["world_sigma_is_jitter"] = xy, False
+    return out
+
+
+def load_noise_model(path=NOISE_PATH, reference="self_consistency"):
+    """The noise model: ``reference`` "self_consistency" (what the shipped models were trained
+    with: σ from the jitter of one clip) or "multiview" (2D σ, outliers and world depth error
+    measured against a calibrated 4-view reference; see docs/detector_noise.md)."""
+    if reference not in ("self_consistency", "multiview"):
+        raise ValueError(f"unknown noise reference {reference!r} (self_consistency | multiview)")
+    model = _load_self_consistency(path)
+    if reference == "multiview":
+        measured = json.loads(Path(path).read_text()) if Path(path).is_file() else {}
+        if "multiview_reference" not in measured:
+            raise ValueError(f"{path} has no multiview_reference block "
+                             "(scripts/measure_detector_noise_multiview.py writes it)")
+        model.update(_from_multiview_reference(measured["multiview_reference"], model))
+        model["version"] += "+multiview"
+        model["source"] += "; 2D sigma, outliers and world depth error from the multi-view reference"
+    return model
+
+
+def _load_self_consistency(path=NOISE_PATH):
     model = dict(PROVISIONAL)
     model["source"] = "provisional (training/data/noise.py)"
     path = Path(path)
