@@ -94,3 +94,40 @@ def test_speed_augmentation_plays_motions_faster():
     assert wf and all(w["features"].shape[0] == CFG["window"] for w in wf)
     step = lambda w: np.linalg.norm(np.diff(w["joints_cam"] - w["joints_cam"][:, :1], axis=0), axis=-1).mean()  # noqa: E731
     assert np.mean([step(w) for w in wf]) > 2 * np.mean([step(w) for w in ws])
+
+
+def test_body_scale_augmentation_grows_the_world_landmarks_not_the_targets():
+    """body_scale_range: the observed world landmarks grow with the body; the rotation and
+    shape targets (what the model predicts) do not change."""
+    clips = _clips()
+    cfg = {**CFG, "views": 1, "windows_per_view": 1}
+    plain = WindowSampler(clips, BODY, **cfg).sequence(np.random.default_rng(3))[0]
+    tall = WindowSampler(clips, BODY, **{**cfg, "body_scale_range": (1.3, 1.3)}).sequence(np.random.default_rng(3))[0]
+    np.testing.assert_allclose(tall["rotmats"], plain["rotmats"], atol=1e-6)
+    np.testing.assert_array_equal(tall["betas"], plain["betas"])
+    spread = lambda w: np.nanmean(np.abs(w["features"][:, 99:198]))  # noqa: E731
+    assert 1.15 < spread(tall) / spread(plain) < 1.45
+
+
+def test_pose_augmentation_changes_joint_angles_and_keeps_hinges():
+    """perturb_pose: listed ball joints turn, knees/elbows keep their flexion axis, joints not
+    listed (wrists, ankles, neck) are untouched; with probability 0 nothing changes."""
+    from engine.body.kinematics import axis_angle_to_matrix
+    from engine.body.skeleton import JOINT_INDEX as J
+    from training.data.synth import perturb_pose
+    from training.dataset import draw_body_variation
+    rng = np.random.default_rng(0)
+    poses = rng.normal(0, 0.3, (30, 72))
+    out = perturb_pose(poses, np.random.default_rng(1)).reshape(30, 24, 3)
+    p = poses.reshape(30, 24, 3)
+    for name in ("left_wrist", "right_ankle", "neck", "head"):
+        np.testing.assert_array_equal(out[:, J[name]], p[:, J[name]])
+    for name in ("left_knee", "right_elbow"):      # same axis, another angle
+        a, b = p[:, J[name]], out[:, J[name]]
+        np.testing.assert_allclose(np.cross(a, b), 0, atol=1e-9)
+        assert not np.allclose(a, b)
+    R0, R1 = axis_angle_to_matrix(p[:, J["right_shoulder"]]), axis_angle_to_matrix(out[:, J["right_shoulder"]])
+    turn = np.degrees(np.arccos(np.clip((np.trace(R1 @ np.swapaxes(R0, 1, 2), axis1=1, axis2=2) - 1) / 2, -1, 1)))
+    assert 0.5 < turn.mean() < 90 and turn.std() > 0       # an offset that drifts over the sequence
+    scale, same = draw_body_variation(np.random.default_rng(2), poses, {})
+    assert scale == 1.0 and same is poses

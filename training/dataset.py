@@ -38,11 +38,12 @@ from engine.features import L_HIP, R_HIP, frame_features, ik_prior, normalized_k
 
 from .data.noise import load_noise_model
 from .data.splits import split_of
-from .data.synth import Synthesizer
+from .data.synth import Synthesizer, perturb_pose
 from .models.temporal import EMBED_DIM
 
 DEFAULTS = dict(window=32, seq_len=48, views=2, windows_per_view=2, shuffle=64, mirror_prob=0.5,
-                focal_known_prob=0.5, speed_range=(1.0, 1.0), noise_reference="self_consistency")
+                focal_known_prob=0.5, speed_range=(1.0, 1.0), noise_reference="self_consistency",
+                body_scale_range=(1.0, 1.0), pose_aug_prob=0.0, pose_aug_scale=1.0)
 
 
 def load_clips(cache, split):
@@ -174,6 +175,20 @@ def draw_speed(rng, n_frames, seq_len, min_len, speed_range=None):
     return speed, L
 
 
+def draw_body_variation(rng, poses, cfg):
+    """(body_scale, poses) of one training sequence: a uniform body scale drawn log-uniformly in
+    ``body_scale_range`` (taller/shorter people than CMU's: the world landmarks grow with them)
+    and, with probability ``pose_aug_prob``, the joint-angle augmentation ``perturb_pose``
+    (spreads × ``pose_aug_scale``). With the defaults nothing changes and no random number is
+    drawn, so pools made before these options are reproduced exactly."""
+    lo, hi = cfg.get("body_scale_range") or (1.0, 1.0)
+    scale = float(np.exp(rng.uniform(np.log(lo), np.log(hi)))) if hi > lo else float(lo)
+    p = float(cfg.get("pose_aug_prob") or 0.0)
+    if p > 0 and rng.random() < p:
+        poses = perturb_pose(poses, rng, float(cfg.get("pose_aug_scale", 1.0)))
+    return scale, poses
+
+
 class WindowSampler:
     """Draws windows (dicts of numpy arrays) from clips with a seeded generator."""
 
@@ -201,9 +216,11 @@ class WindowSampler:
         speed, L = draw_speed(rng, len(poses), c["seq_len"], c["window"], c.get("speed_range"))
         a = int(rng.integers(0, len(poses) - L + 1))
         mirror = bool(rng.random() < c["mirror_prob"])
+        body_scale, seq = draw_body_variation(rng, poses[a:a + L], c)
         out = []
         for _ in range(c["views"]):
-            s = self.synth(poses[a:a + L], trans[a:a + L], betas, rng, mirror=mirror, render=False, speed=speed)
+            s = self.synth(seq, trans[a:a + L], betas, rng, mirror=mirror, render=False, speed=speed,
+                           body_scale=body_scale)
             arr = sequence_arrays(s, rng, self.prvipe, c["focal_known_prob"])
             n = len(arr["features"])
             if n < c["window"]:                  # resampling rounded below a window: skip it
@@ -245,8 +262,10 @@ class SyntheticWindows(torch.utils.data.IterableDataset):
 
 def fixed_windows(clips, body, n, seed=0, prvipe=None, **cfg):
     """A deterministic list of ``n`` windows (validation): one view, one window per draw, motions
-    at their recorded speed (so runs with and without speed augmentation are compared alike)."""
-    cfg = {**cfg, "views": 1, "windows_per_view": 1, "speed_range": (1.0, 1.0)}
+    at their recorded speed and poses, bodies at their own size (so runs with and without the
+    augmentations are compared alike)."""
+    cfg = {**cfg, "views": 1, "windows_per_view": 1, "speed_range": (1.0, 1.0),
+           "body_scale_range": (1.0, 1.0), "pose_aug_prob": 0.0}
     sampler = WindowSampler(clips, body, prvipe, **cfg)
     rng = np.random.default_rng(seed)
     return [sampler.sequence(rng)[0] for _ in range(n)]

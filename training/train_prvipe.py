@@ -296,6 +296,37 @@ def load_model(path):
     return m.eval(), ck
 
 
+def checkpoint_from_onnx(onnx_path, out_path, width=256, dim=32, blocks=2):
+    """Recover a frozen Pr-VIPE checkpoint from an exported ``prvipe.onnx`` (its initializers
+    keep the module's names), so a new temporal model can be trained against the very Pr-VIPE
+    that ships without re-training it. The match-probability scalars (a, b: training only) are
+    not in the ONNX and stay at their initial values. Returns the max |torch − onnxruntime| on
+    random inputs."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import numpy_helper
+    from .models.prvipe import IN_FEATURES, PrVIPE
+    m = onnx.load(str(onnx_path))
+    meta = {p.key: p.value for p in m.metadata_props}
+    state = {i.name.removeprefix("model."): torch.as_tensor(numpy_helper.to_array(i).copy())
+             for i in m.graph.initializer if i.name.startswith("model.")}
+    args = dict(width=width, dim=dim, blocks=blocks, dropout=0.0)
+    model = PrVIPE(**args)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if unexpected or set(missing) - {"a", "b"} - {k for k in missing if k.endswith("num_batches_tracked")}:
+        raise ValueError(f"{onnx_path} does not match PrVIPE({args}): missing {missing}, unexpected {unexpected}")
+    model.eval()
+    x = torch.randn(64, IN_FEATURES, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        ref = model(x)
+    got = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"]).run(["mu", "sigma"], {"keypoints": x.numpy()})
+    diff = max(float(np.abs(r.numpy() - g).max()) for r, g in zip(ref, got))
+    save_checkpoint(out_path, model=model.state_dict(), step=int(meta.get("step", 0)), best=-1.0,
+                    config={"from_onnx": str(onnx_path)}, model_args=args,
+                    kappa=float(meta.get("kappa", 0.1)), metrics=None)
+    return diff
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description="Train / evaluate Pr-VIPE")
     ap.add_argument("--config", default="training/configs/prvipe_cpu.json")
@@ -307,6 +338,7 @@ def main(argv=None):
     ap.add_argument("--kappa-stats", action="store_true", help="print the NP-MPJPE distribution of the train bank")
     ap.add_argument("--ckpt", help="checkpoint for --eval (default OUT/best.pt)")
     ap.add_argument("--split", default="test", choices=("train", "val", "test"))
+    ap.add_argument("--from-onnx", metavar="ONNX", help="write OUT/best.pt from an exported prvipe.onnx (no training)")
     a = ap.parse_args(argv)
     over = {k: v for k, v in (("out_dir", a.out), ("max_steps", a.max_steps), ("max_minutes", a.max_minutes)) if v is not None}
     cfg = load_config(a.config, over)
@@ -322,6 +354,11 @@ def main(argv=None):
         for k in (0.05, 0.1, 0.15, 0.2):
             print(f"κ = {k}: random pairs match {100 * (m < k).mean():.2f} %, "
                   f"frames {cfg['bank']['stride']} apart match {100 * (succ[same_clip] < k).mean():.1f} %")
+        return
+    if a.from_onnx:
+        path = Path(cfg["out_dir"]) / "best.pt"
+        diff = checkpoint_from_onnx(a.from_onnx, path)
+        print(f"wrote {path} from {a.from_onnx}: max |torch − onnxruntime| {diff:.2e}")
         return
     if a.eval:
         model, ck = load_model(a.ckpt or Path(cfg["out_dir"]) / "best.pt")

@@ -21,7 +21,7 @@ real video (``engine.observe.Observations`` fields) plus the ground truth:
 
 ``mirror_motion`` gives the mirror (left/right-handed) variant of a motion; ``change_speed``,
 ``arm_angle_motion`` and ``augment_motion`` the speed and arm-slot variants (throwing data is
-scarce: two baseball pitches). World-landmark noise is AR(1) in time (``noise.py``).
+scarce: two baseball pitches); ``perturb_pose`` the joint-angle variant. World-landmark noise is AR(1) in time (``noise.py``).
 """
 import numpy as np
 
@@ -80,6 +80,42 @@ def arm_angle_motion(poses, angle_deg, side="right"):
     Lc = K.axis_angle_to_matrix(rv[:, col])
     Ls = K.axis_angle_to_matrix(rv[:, sh])
     rv[:, sh] = K.matrix_to_axis_angle(np.swapaxes(Lc, -1, -2) @ Rz @ Lc @ Ls)
+    return rv.reshape(T, -1)
+
+
+# joint name → (kind, sd in degrees) of ``perturb_pose``: ball joints get a random rotation
+# offset, hinges (knees, elbows) a scaled flexion. Magnitudes are our choice: about the spread
+# between CMU's everyday poses and a pitcher's leg lift / stride / layback.
+POSE_PERTURBATION = {"left_hip": ("ball", 15.0), "right_hip": ("ball", 15.0),
+                     "spine1": ("ball", 5.0), "spine2": ("ball", 5.0), "spine3": ("ball", 5.0),
+                     "left_collar": ("ball", 5.0), "right_collar": ("ball", 5.0),
+                     "left_shoulder": ("ball", 20.0), "right_shoulder": ("ball", 20.0),
+                     "left_knee": ("hinge", 0.2), "right_knee": ("hinge", 0.2),
+                     "left_elbow": ("hinge", 0.2), "right_elbow": ("hinge", 0.2)}
+
+
+def perturb_pose(poses, rng, scale=1.0, spec=None):
+    """Joint-angle augmentation: the motion with each listed joint's local rotation changed,
+    so a model cannot lean on CMU's pose statistics where the observation says otherwise.
+
+    Ball joints: L' = R(t)·L with R an axis-angle offset drawn per sequence, ~N(0, sd²) per
+    axis, plus a linear drift of the same size over the sequence (the offset itself moves).
+    Hinges (``sd`` = relative spread): the flexion angle scaled by exp(N(0, sd²)) about its own
+    axis, so knees and elbows stay hinges. ``scale`` multiplies every spread. Returns poses
+    (T,72)."""
+    from engine.body.skeleton import JOINT_INDEX
+    poses = np.array(poses, np.float64)
+    T = len(poses)
+    rv = poses.reshape(T, NUM_JOINTS, 3)
+    ramp = (np.arange(T) / max(T - 1, 1) - 0.5)[:, None]
+    for name, (kind, sd) in (spec or POSE_PERTURBATION).items():
+        j = JOINT_INDEX[name]
+        if kind == "hinge":
+            rv[:, j] *= float(np.exp(rng.normal(0.0, sd * scale)))
+            continue
+        a, b = rng.normal(0.0, np.radians(sd * scale), (2, 3))
+        R = K.axis_angle_to_matrix(a[None] + ramp * b[None])
+        rv[:, j] = K.matrix_to_axis_angle(R @ K.axis_angle_to_matrix(rv[:, j]))
     return rv.reshape(T, -1)
 
 
