@@ -126,9 +126,97 @@ def fit_frame(target, sigma, init_rot, rest_joints, prior_sigma=PRIOR_SIGMA, sig
     return rv, tr, p, res
 
 
+def fk_jacobian_batch(rv, rest, trans):
+    """``fk_jacobian`` for many frames at once: rv (T,24,3), trans (T,3) → joints (T,24,3),
+    Jacobian (T,72,75)."""
+    g = K.global_transforms(K.axis_angle_to_matrix(rv), rest)
+    G, p = g[..., :3, :3], g[..., :3, 3] + trans[:, None]
+    M = G @ right_jacobian(rv)                                   # (T,24,3,3)
+    diff = p[:, :, None, :] - p[:, None, :, :]                   # [t, i, k] = p_i − p_k
+    blocks = -_skew(diff) @ M[:, None]                           # (T, i, k, 3, 3)
+    blocks *= DESC.T[None, ..., None, None]
+    T = len(rv)
+    J = np.zeros((T, NUM_JOINTS, 3, NUM_JOINTS + 1, 3))
+    J[:, :, :, :NUM_JOINTS] = blocks.transpose(0, 1, 3, 2, 4)
+    J[:, :, :, NUM_JOINTS] = np.eye(3)
+    return p, J.reshape(T, 3 * NUM_JOINTS, 3 * NUM_JOINTS + 3)
+
+
+def fit_frames(target, sigma, init_rv, rest_joints, prior_sigma=PRIOR_SIGMA, sigma_floor=SIGMA_FLOOR,
+               iterations=30, tol=1e-10):
+    """``fit_frame``'s problem for T frames at once by a batched Levenberg–Marquardt (numpy;
+    every frame keeps its own damping and stops improving on its own), so a clip costs a few
+    vectorised solves instead of one scipy call per frame (our choice, for speed: the same
+    minimum as ``fit_frame`` on the tests, ~100× faster on a clip).
+
+    target (T,24,3), sigma (T,24) (NaN/inf = ignore), init_rv (T,24,3) axis-angle, rest (24,3).
+    Returns rotvec (T,24,3), trans (T,3), fitted joints (T,24,3), weighted joint residuals
+    (T,72)."""
+    target = np.asarray(target, np.float64)
+    sig = np.asarray(sigma, np.float64)
+    rv0 = np.asarray(init_rv, np.float64).reshape(-1, NUM_JOINTS, 3)
+    rest = np.asarray(rest_joints, np.float64)
+    T, n = len(rv0), 3 * NUM_JOINTS
+    use = np.isfinite(sig) & np.isfinite(target).all(-1)
+    w = np.where(use, 1.0 / np.maximum(np.where(use, sig, 1.0), sigma_floor), 0.0)      # (T,24)
+    y = np.where(use[..., None], target, 0.0)
+    wr2 = np.repeat(w ** 2, 3, axis=1)                                                     # (T,72)
+    ps2 = 1.0 / prior_sigma ** 2
+    _, p0 = _pose_batch(rv0, rest, np.zeros((T, 3)))
+    ww = w ** 2
+    tr0 = ((y - p0) * ww[..., None]).sum(1) / np.maximum(ww.sum(1), 1e-12)[:, None]
+    x0 = np.concatenate([rv0.reshape(T, n), tr0], 1)
+    prior_mask = np.r_[np.ones(n), np.zeros(3)]
+
+    def cost(x):
+        _, p = _pose_batch(x[:, :n].reshape(T, NUM_JOINTS, 3), rest, x[:, n:])
+        r = (p - y).reshape(T, n)
+        return (wr2 * r ** 2).sum(1) + ps2 * ((x[:, :n] - x0[:, :n]) ** 2).sum(1), r
+
+    x = x0.copy()
+    c, r = cost(x)
+    lam = np.full(T, 1e-3)
+    active = np.ones(T, bool)
+    eye = np.eye(n + 3)
+    for _ in range(iterations):
+        if not active.any():
+            break
+        a = np.where(active)[0]
+        _, Jp = fk_jacobian_batch(x[a, :n].reshape(-1, NUM_JOINTS, 3), rest, x[a, n:])
+        JW = Jp * wr2[a, :, None]
+        H = np.swapaxes(JW, 1, 2) @ Jp + ps2 * np.diag(prior_mask)
+        g = (np.swapaxes(JW, 1, 2) @ r[a][..., None])[..., 0] + ps2 * prior_mask * (x[a] - x0[a])
+        d = np.einsum("tii->ti", H)
+        step = -np.linalg.solve(H + lam[a, None, None] * (d[:, :, None] * eye + 1e-9 * eye), g[..., None])[..., 0]
+        xn = x[a] + step
+        full = x.copy()
+        full[a] = xn
+        cn, rn = cost(full)
+        better = cn[a] < c[a]
+        idx = a[better]
+        gain = c[idx] - cn[idx]
+        x[idx], r[idx] = xn[better], rn[idx]
+        lam[idx] = np.maximum(lam[idx] / 3, 1e-9)
+        lam[a[~better]] *= 4
+        done = np.zeros(T, bool)
+        done[idx] = gain <= tol * np.maximum(c[idx], 1e-30)
+        done[a[~better]] = lam[a[~better]] > 1e8
+        c[idx] = cn[idx]
+        active &= ~done
+    rv = Rotation.from_rotvec(x[:, :n].reshape(-1, 3)).as_rotvec().reshape(T, NUM_JOINTS, 3)
+    _, p = _pose_batch(rv, rest, x[:, n:])
+    return rv, x[:, n:], p, (p - y).reshape(T, n) * np.sqrt(wr2)
+
+
+def _pose_batch(rv, rest, trans):
+    g = K.global_transforms(K.axis_angle_to_matrix(rv), rest)
+    return g[..., :3, :3], g[..., :3, 3] + trans[:, None]
+
+
 def fit_sequence(joints, sigma, init_rot, rest_joints, valid=None, prior_sigma=PRIOR_SIGMA, loss="linear",
-                 max_nfev=100, progress=None):
-    """Fit every frame independently, each from its own temporal estimate.
+                 max_nfev=100, progress=None, chunk=256):
+    """Fit every frame independently, each from its own temporal estimate (all frames at once
+    by ``fit_frames``; a robust ``loss`` falls back to scipy per frame).
 
     joints (T,24,3), sigma (T,24), init_rot (T,24,3,3) or (T,24,3) axis-angle or (T,72),
     rest_joints (24,3) (``body.rest_joints(betas)``), valid (T,) bool — invalid frames keep
@@ -146,18 +234,28 @@ def fit_sequence(joints, sigma, init_rot, rest_joints, valid=None, prior_sigma=P
     trans = np.full((T, 3), np.nan)
     fitted = np.full((T, NUM_JOINTS, 3), np.nan)
     rms = np.full(T, np.nan)
-    for t in range(T):
-        r0 = init_rot[t]
-        rv0 = K.matrix_to_axis_angle(r0) if r0.shape[-2:] == (3, 3) else r0
-        if not valid[t]:
-            poses[t] = rv0
-            continue
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            rv, tr, p, res = fit_frame(joints[t], sigma[t], r0, rest_joints, prior_sigma, loss=loss, max_nfev=max_nfev)
-        poses[t], trans[t], fitted[t] = rv, tr, p
-        n = max(int(np.isfinite(np.asarray(sigma[t])).sum()), 1)
-        rms[t] = float(np.sqrt(np.sum(res.fun[:3 * NUM_JOINTS] ** 2) / (3 * n)))
-        if progress:
-            progress(t + 1, T)
+    rv0 = init_rot if init_rot.shape[-1] == 3 and init_rot.ndim == 3 else K.matrix_to_axis_angle(init_rot)
+    poses[:] = rv0
+    ok = np.where(np.asarray(valid, bool))[0]
+    if loss != "linear":           # a robust loss: scipy per frame
+        for i, t in enumerate(ok):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                rv, tr, p, res = fit_frame(joints[t], sigma[t], rv0[t], rest_joints, prior_sigma, loss=loss, max_nfev=max_nfev)
+            poses[t], trans[t], fitted[t] = rv, tr, p
+            n = max(int(np.isfinite(np.asarray(sigma[t])).sum()), 1)
+            rms[t] = float(np.sqrt(np.sum(res.fun[:3 * NUM_JOINTS] ** 2) / (3 * n)))
+            if progress:
+                progress(i + 1, len(ok))
+    else:
+        for c in range(0, len(ok), chunk):
+            idx = ok[c:c + chunk]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                rv, tr, p, res = fit_frames(joints[idx], sigma[idx], rv0[idx], rest_joints, prior_sigma)
+            poses[idx], trans[idx], fitted[idx] = rv, tr, p
+            n = np.maximum(np.isfinite(np.asarray(sigma, np.float64)[idx]).sum(1), 1)
+            rms[idx] = np.sqrt((res ** 2).sum(1) / (3 * n))
+            if progress:
+                progress(min(c + chunk, len(ok)), len(ok))
     return {"poses": poses.reshape(T, -1), "trans": trans, "joints": fitted, "rms": rms}

@@ -86,3 +86,23 @@ def test_fit_sequence(rest):
     ok = [0, 1, 3]
     assert np.nanmax(np.abs(out["joints"][ok] - joints[ok])) < 1e-3
     assert (out["rms"][ok] < 0.1).all()
+
+
+def test_batched_fit_matches_the_per_frame_fit(rest):
+    """fit_frames (batched LM, what fit_sequence uses) reaches the same minimum as scipy's
+    per-frame fit_frame, also with noisy targets, an ignored joint and uneven σ."""
+    from engine.refine_fit import fit_frames
+    T = 6
+    truths = [_truth(rest, 30 + t, 0.5) for t in range(T)]
+    rng = np.random.default_rng(5)
+    target = np.stack([t[2] for t in truths]) + rng.normal(scale=0.02, size=(T, 24, 3))
+    sigma = rng.uniform(0.01, 0.2, (T, 24))
+    sigma[1, 7] = np.inf
+    init = np.stack([t[0] for t in truths]) + rng.normal(scale=0.2, size=(T, 24, 3))
+    rv, tr, p, res = fit_frames(target, sigma, init, rest)
+    for t in range(T):
+        _, _, p_ref, r_ref = fit_frame(target[t], sigma[t], init[t], rest)
+        cost_ref = float(np.sum(r_ref.fun ** 2))
+        cost = float(np.sum(res[t] ** 2) + np.sum((rv[t] - init[t]) ** 2))      # prior σ = 1 rad
+        assert cost <= cost_ref * (1 + 1e-3) + 1e-9, (t, cost, cost_ref)
+        assert np.abs(p[t] - p_ref).max() < 5e-3
