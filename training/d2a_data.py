@@ -49,7 +49,7 @@ import torch
 
 from engine.refine import SIL_SIZE, crop_boxes, silhouette_crops
 
-from .dataset import ViewSynthesizer, draw_speed, load_clips, sequence_arrays
+from .dataset import ViewSynthesizer, draw_body_variation, draw_speed, load_clips, sequence_arrays
 
 DEFAULTS = dict(seq_len=48, views=2, mirror_prob=0.5, focal_known_prob=0.5, sil_size=SIL_SIZE)
 KEYS = {"features": np.float32, "silhouette_in": np.uint8, "init_rot6d": np.float32, "init_betas": np.float32,
@@ -222,9 +222,12 @@ class D2ASampler:
             L = min(c["seq_len"], len(poses))
         a = int(rng.integers(0, len(poses) - L + 1))
         mirror = bool(rng.random() < c["mirror_prob"])
+        # joint-angle augmentation only (pose_aug_prob / pose_aug_scale): a body scale would
+        # not reach the recorded mesh that the vertex targets come from
+        _, seq = draw_body_variation(rng, poses[a:a + L], {k: c[k] for k in ("pose_aug_prob", "pose_aug_scale") if k in c})
         out = []
         for _ in range(c["views"]):
-            s = self.synth(poses[a:a + L], trans[a:a + L], betas, rng, mirror=mirror, render=True, speed=speed)
+            s = self.synth(seq, trans[a:a + L], betas, rng, mirror=mirror, render=True, speed=speed)
             out.append((self.view(s, rng), dict(clip=clip, start=a, camera=s["camera_type"], mirror=mirror,
                                                 speed=round(speed, 4))))
         return out
@@ -331,10 +334,14 @@ def main(argv=None):
     ap.add_argument("--seq-len", type=int, default=DEFAULTS["seq_len"])
     ap.add_argument("--speed-range", type=float, nargs=2, metavar=("LO", "HI"),
                     help="play motions faster/slower by a log-uniform factor in [LO, HI] (as training.dataset)")
+    ap.add_argument("--pose-aug", type=float, nargs=2, metavar=("PROB", "SCALE"),
+                    help="joint-angle augmentation (training.data.synth.perturb_pose) in a share PROB of the "
+                         "sequences, spreads x SCALE: the temporal model's errors on poses it was not fitted to")
     a = ap.parse_args(argv)
     t0 = time.time()
     n = build_pool(a.cache, a.split, a.temporal, a.sequences, a.out, a.seed, a.workers, a.prvipe,
-                   views=a.views, seq_len=a.seq_len, **({"speed_range": tuple(a.speed_range)} if a.speed_range else {}))
+                   views=a.views, seq_len=a.seq_len, **({"speed_range": tuple(a.speed_range)} if a.speed_range else {}),
+                   **({"pose_aug_prob": a.pose_aug[0], "pose_aug_scale": a.pose_aug[1]} if a.pose_aug else {}))
     print(f"{n} frames ({a.split}) from {a.sequences} sequences in {(time.time() - t0) / 60:.1f} min → {a.out}")
 
 
