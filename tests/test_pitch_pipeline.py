@@ -44,3 +44,14 @@ def test_validation2_one_run_through_the_pipeline():
     ev, me = V.compare(res, pitch, rows, poi)
     assert abs(ev["pkh"]) < 0.1                  # measured: within a few frames (docs)
     assert set(me) == set(V.V1.METRICS)
+
+
+def test_validation2_runs_the_learned_estimator_too():
+    """--estimator temporal: the same run through the shipped temporal model (its Motion says so)."""
+    obp = shared_path("data", "obp")
+    V = _script()
+    pitch, cam, s, t0, body = next(V.observe_pitches(60.0, 1, 0, obp, ["1097_2"]))
+    base, learned = V.run_pipeline(s, body), V.run_pipeline(s, body, estimator="temporal")
+    assert learned.estimator == "temporal" and base.estimator == "baseline"
+    assert learned.num_frames == base.num_frames and learned.valid.mean() > 0.8
+    assert not np.allclose(np.nan_to_num(learned.poses), np.nan_to_num(base.poses))
