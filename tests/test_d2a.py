@@ -187,3 +187,23 @@ def test_onnx_export_parity_and_no_training_parts(body, small, tmp_path):
 def test_no_untrained_onnx_ships():
     from engine.coarse_mesh import COARSE_MESH_PATH as p
     assert not list(p.parent.glob("**/d2a*.onnx")), "shipped D2A weights must come from a training run"
+
+
+def test_imphmr_on_a_subset_of_the_batch(body, small):
+    """imphmr_frames = k: the ImpHMR term is the one of the first k frames alone; the other
+    terms still use the whole batch."""
+    torch.manual_seed(0)
+    m = D2AHMR(body, small, **TINY).eval()
+    full = D2ATraining(m, imphmr_args=TINY_IMP).eval()
+    part = D2ATraining(m, imphmr_args=TINY_IMP, imphmr_frames=2).eval()
+    part.imphmr.load_state_dict(full.imphmr.state_dict())
+    part.flow.load_state_dict(full.flow.state_dict())
+    b4, b2 = toy_batch(m, 4, seed=5), None
+    b2 = {k: v[:2] for k, v in b4.items()}
+    with torch.no_grad():
+        _, p_part, _ = part(b4, generator=torch.Generator().manual_seed(1))
+        _, p_first, _ = full(b2, generator=torch.Generator().manual_seed(1))
+        _, p_full, _ = full(b4, generator=torch.Generator().manual_seed(1))
+    assert p_part["imphmr"] == pytest.approx(p_first["imphmr"], rel=1e-5)
+    assert p_part["joints3d"] == pytest.approx(p_full["joints3d"], rel=1e-6)
+    assert p_part["imphmr"] != pytest.approx(p_full["imphmr"], rel=1e-3)

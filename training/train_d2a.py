@@ -76,7 +76,7 @@ def build_training(cfg, body=None):
     model = build_model(cfg.get("model", {}), body, cfg.get("coarse_vertices"))
     return D2ATraining(model, use_rle=tr.get("use_rle", True), use_imphmr=tr.get("use_imphmr", True),
                        weights=cfg.get("loss_weights"), imphmr_args=tr.get("imphmr_args"),
-                       rle_mc_samples=int(tr.get("rle_mc_samples", 0)))
+                       rle_mc_samples=int(tr.get("rle_mc_samples", 0)), imphmr_frames=tr.get("imphmr_frames"))
 
 
 def model_from_checkpoint(ck, body=None):
