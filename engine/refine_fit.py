@@ -61,22 +61,36 @@ def right_jacobian(rv):
     return np.eye(3) - a * Km + b * (Km @ Km)
 
 
-def _pose(rv, rest, trans):
+def _pose_batch(rv, rest, trans):
+    """Global rotations (T,24,3,3) and joint positions (T,24,3) of rotvecs (T,24,3)."""
     g = K.global_transforms(K.axis_angle_to_matrix(rv), rest)
-    return g[:, :3, :3], g[:, :3, 3] + trans
+    return g[..., :3, :3], g[..., :3, 3] + np.asarray(trans)[:, None]
+
+
+def _pose(rv, rest, trans):
+    G, p = _pose_batch(np.asarray(rv)[None], rest, np.asarray(trans)[None])
+    return G[0], p[0]
+
+
+def fk_jacobian_batch(rv, rest, trans):
+    """Joint positions (T,24,3) and their Jacobian (T,72,75) w.r.t. (θ (72), τ (3)) of every
+    frame: rv (T,24,3), trans (T,3)."""
+    G, p = _pose_batch(rv, rest, trans)
+    M = G @ right_jacobian(rv)                                   # (T,24,3,3)
+    diff = p[:, :, None, :] - p[:, None, :, :]                   # [t, i, k] = p_i − p_k
+    blocks = -_skew(diff) @ M[:, None]                           # (T, i, k, 3, 3)
+    blocks *= DESC.T[None, ..., None, None]                      # only k ancestors of i
+    T = len(rv)
+    J = np.zeros((T, NUM_JOINTS, 3, NUM_JOINTS + 1, 3))
+    J[:, :, :, :NUM_JOINTS] = blocks.transpose(0, 1, 3, 2, 4)
+    J[:, :, :, NUM_JOINTS] = np.eye(3)
+    return p, J.reshape(T, 3 * NUM_JOINTS, 3 * NUM_JOINTS + 3)
 
 
 def fk_jacobian(rv, rest, trans=np.zeros(3)):
-    """Joint positions (24,3) and their Jacobian (72, 75) w.r.t. (θ (72), τ (3))."""
-    G, p = _pose(rv, rest, trans)
-    M = G @ right_jacobian(rv)                                   # (24,3,3)
-    diff = p[:, None, :] - p[None, :, :]                         # [i, k] = p_i − p_k
-    blocks = -_skew(diff) @ M[None]                              # (i, k, 3, 3)
-    blocks *= DESC.T[..., None, None]                            # only k ancestors of i
-    J = np.zeros((NUM_JOINTS, 3, NUM_JOINTS + 1, 3))
-    J[:, :, :NUM_JOINTS] = blocks.transpose(0, 2, 1, 3)
-    J[:, :, NUM_JOINTS] = np.eye(3)
-    return p, J.reshape(3 * NUM_JOINTS, 3 * NUM_JOINTS + 3)
+    """Joint positions (24,3) and their Jacobian (72, 75) w.r.t. (θ (72), τ (3)) of one frame."""
+    p, J = fk_jacobian_batch(np.asarray(rv)[None], rest, np.asarray(trans)[None])
+    return p[0], J[0]
 
 
 def fit_frame(target, sigma, init_rot, rest_joints, prior_sigma=PRIOR_SIGMA, sigma_floor=SIGMA_FLOOR,
@@ -126,28 +140,13 @@ def fit_frame(target, sigma, init_rot, rest_joints, prior_sigma=PRIOR_SIGMA, sig
     return rv, tr, p, res
 
 
-def fk_jacobian_batch(rv, rest, trans):
-    """``fk_jacobian`` for many frames at once: rv (T,24,3), trans (T,3) → joints (T,24,3),
-    Jacobian (T,72,75)."""
-    g = K.global_transforms(K.axis_angle_to_matrix(rv), rest)
-    G, p = g[..., :3, :3], g[..., :3, 3] + trans[:, None]
-    M = G @ right_jacobian(rv)                                   # (T,24,3,3)
-    diff = p[:, :, None, :] - p[:, None, :, :]                   # [t, i, k] = p_i − p_k
-    blocks = -_skew(diff) @ M[:, None]                           # (T, i, k, 3, 3)
-    blocks *= DESC.T[None, ..., None, None]
-    T = len(rv)
-    J = np.zeros((T, NUM_JOINTS, 3, NUM_JOINTS + 1, 3))
-    J[:, :, :, :NUM_JOINTS] = blocks.transpose(0, 1, 3, 2, 4)
-    J[:, :, :, NUM_JOINTS] = np.eye(3)
-    return p, J.reshape(T, 3 * NUM_JOINTS, 3 * NUM_JOINTS + 3)
-
-
 def fit_frames(target, sigma, init_rv, rest_joints, prior_sigma=PRIOR_SIGMA, sigma_floor=SIGMA_FLOOR,
                iterations=30, tol=1e-10):
     """``fit_frame``'s problem for T frames at once by a batched Levenberg–Marquardt (numpy;
     every frame keeps its own damping and stops improving on its own), so a clip costs a few
     vectorised solves instead of one scipy call per frame (our choice, for speed: the same
-    minimum as ``fit_frame`` on the tests, ~100× faster on a clip).
+    minimum as ``fit_frame`` in the tests; measured ~5 ms a frame on a 230-frame clip against
+    ~30 ms for scipy's per-frame fit).
 
     target (T,24,3), sigma (T,24) (NaN/inf = ignore), init_rv (T,24,3) axis-angle, rest (24,3).
     Returns rotvec (T,24,3), trans (T,3), fitted joints (T,24,3), weighted joint residuals
@@ -206,11 +205,6 @@ def fit_frames(target, sigma, init_rv, rest_joints, prior_sigma=PRIOR_SIGMA, sig
     rv = Rotation.from_rotvec(x[:, :n].reshape(-1, 3)).as_rotvec().reshape(T, NUM_JOINTS, 3)
     _, p = _pose_batch(rv, rest, x[:, n:])
     return rv, x[:, n:], p, (p - y).reshape(T, n) * np.sqrt(wr2)
-
-
-def _pose_batch(rv, rest, trans):
-    g = K.global_transforms(K.axis_angle_to_matrix(rv), rest)
-    return g[..., :3, :3], g[..., :3, 3] + trans[:, None]
 
 
 def fit_sequence(joints, sigma, init_rot, rest_joints, valid=None, prior_sigma=PRIOR_SIGMA, loss="linear",
