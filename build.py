@@ -320,7 +320,8 @@ def check_zip(path, variant, wheels):
         raise BuildError(f"{path.name} contains what must not ship: {bad[:10]}")
     need = ["__init__.py", "enginepath.py", "blender_manifest.toml", f"{LIB}/engine/__init__.py",
             f"{LIB}/engine/pipeline.py", f"{LIB}/engine/data/open_body.npz",
-            f"{LIB}/engine/data/temporal/temporal.onnx", f"{LIB}/engine/data/temporal/prvipe.onnx", "LICENSE"]
+            f"{LIB}/engine/data/temporal/temporal.onnx", f"{LIB}/engine/data/temporal/prvipe.onnx",
+            f"{LIB}/engine/data/temporal/d2a.onnx", "LICENSE"]
     need += [f"wheels/{p.name}" for p in wheels.values()]
     need += [f"{LIB}/presets/{p.relative_to(ROOT / 'presets').as_posix()}" for p in (ROOT / "presets").rglob("*.json")]
     if any(n.startswith(("engine/", "presets/")) for n in names):

@@ -37,7 +37,7 @@ CLI_COMMAND = "mocap"
 SUMMARY_NAME = "summary.csv"
 SUMMARY_FIELDS = ("clip", "status", "frames", "valid_frames", "fps", "blend", "motion", "seconds", "message")
 _DEFAULTS = dict(device="auto", smoothing="light", body_model_path=None, frame_range=None, estimator="auto",
-                 with_mesh=True, video_reference=True, pitch=False, pitch_handedness="AUTO",
+                 refine=True, with_mesh=True, video_reference=True, pitch=False, pitch_handedness="AUTO",
                  pitch_home="AUTO", pitch_plots=True,
                  export=(), rig_blend=None, rig_object=None, rig_preset=None, root_motion="hips")
 
@@ -83,7 +83,8 @@ def _pipeline_options(opts):
     if opts.pitch and estimator == "auto":
         estimator = "baseline"
     return dict(device=opts.device, smoothing=opts.smoothing, body_model_path=opts.body_model_path,
-                frame_range=tuple(opts.frame_range) if opts.frame_range else None, estimator=estimator)
+                frame_range=tuple(opts.frame_range) if opts.frame_range else None, estimator=estimator,
+                refine=bool(opts.refine))
 
 
 def process_clip(path, stem, out_dir, opts, progress=None, engine_motion=None):
@@ -253,6 +254,8 @@ def parse_args(argv):
     p.add_argument("--estimator", choices=("auto", "temporal", "baseline"), default="auto",
                    help="temporal (learned), baseline (analytic IK) or auto (default: temporal when "
                         "its weights are installed)")
+    p.add_argument("--no-refine", action="store_true",
+                   help="learned estimator: skip the per-frame D2A refinement (a little faster)")
     p.add_argument("--body-model", default=None, help="your SMPL .pkl/.npz (default: the open body)")
     p.add_argument("--frames", default=None, help="frame range FIRST:LAST (last exclusive)")
     p.add_argument("--no-mesh", action="store_true", help="armature only")
@@ -285,7 +288,7 @@ def main(argv):
     frames = tuple(int(v) for v in a.frames.split(":")) if a.frames else None
     smoothing = a.smoothing or ("analysis" if a.pitch else "light")
     rows = batch(a.inputs, a.out, dict(device=a.device, smoothing=smoothing, body_model_path=a.body_model,
-                                       estimator=a.estimator,
+                                       estimator=a.estimator, refine=not a.no_refine,
                                        frame_range=frames, with_mesh=not a.no_mesh,
                                        video_reference=not a.no_video, pitch=a.pitch,
                                        pitch_handedness=a.handedness.upper(), pitch_home=a.home.upper(),

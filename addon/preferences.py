@@ -1,8 +1,9 @@
-"""Add-on preferences: device, the user's SMPL file, the default smoothing preset, the estimator."""
+"""Add-on preferences: device, the user's SMPL file, the default smoothing preset, the estimator
+and its per-frame refinement."""
 from types import SimpleNamespace
 
 import bpy
-from bpy.props import EnumProperty, StringProperty
+from bpy.props import BoolProperty, EnumProperty, StringProperty
 
 DEVICE_ITEMS = (("auto", "Auto", "GPU when onnxruntime finds one, else CPU"),
                 ("gpu", "GPU", "Run the networks on the GPU (CUDA)"),
@@ -14,7 +15,7 @@ SMOOTHING_ITEMS = (("none", "None", "Raw per-frame estimates"),
 ESTIMATOR_ITEMS = (("auto", "Auto", "The learned temporal model when its weights are installed, else the baseline"),
                    ("temporal", "Learned (temporal)", "The learned temporal model (part-based, uncertainty-aware)"),
                    ("baseline", "Baseline (IK)", "Analytic inverse kinematics on the detector's 3D landmarks"))
-DEFAULTS = SimpleNamespace(device="auto", smpl_path="", smoothing="light", estimator="auto")
+DEFAULTS = SimpleNamespace(device="auto", smpl_path="", smoothing="light", estimator="auto", refine=True)
 
 
 class MOCAP_AP_preferences(bpy.types.AddonPreferences):
@@ -29,6 +30,10 @@ class MOCAP_AP_preferences(bpy.types.AddonPreferences):
                             description="Default smoothing preset for new imports")
     estimator: EnumProperty(name="Estimator", items=ESTIMATOR_ITEMS, default="auto",
                             description="Which model turns the detected keypoints into motion")
+    refine: BoolProperty(name="Per-frame refinement", default=True,
+                         description="Learned estimator: refine each frame with the D2A-HMR network on top of "
+                                     "the temporal model (also gives a per-joint confidence); off is a little "
+                                     "faster")
 
     def draw(self, context):
         col = self.layout.column()
@@ -36,6 +41,9 @@ class MOCAP_AP_preferences(bpy.types.AddonPreferences):
         col.prop(self, "smpl_path")
         col.prop(self, "smoothing")
         col.prop(self, "estimator")
+        row = col.row()
+        row.active = self.estimator != "baseline"
+        row.prop(self, "refine")
 
 
 def get_prefs(context=None):

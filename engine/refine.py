@@ -17,8 +17,9 @@ takes the temporal model's weak-perspective camera, which those fields do not ca
 ``refine`` recomputes the temporal prediction unless it is handed one (``prediction=``).
 
 ``d2a.onnx`` lives in the same weights folder as the temporal model (``engine.temporal
-.weights_dir()``: ``$MOCAP_TEMPORAL_WEIGHTS`` or the shipped ``engine/data/temporal/``). No
-trained D2A weights ship yet: ``refine`` then raises an EngineError saying so.
+.weights_dir()``: ``$MOCAP_TEMPORAL_WEIGHTS`` or the shipped ``engine/data/temporal/``, which
+holds the trained full model, training/MODEL_CARD_d2a.md). A folder without it: ``refine``
+raises an EngineError saying so, and the pipeline skips the stage.
 
 The crop convention (``crop_boxes``) is shared with training (``training.d2a_data`` calls these
 same functions on the synthetic observations), so the network sees at run time the crop it was
@@ -111,8 +112,8 @@ def find_weights(path=None):
     if not (d / D2A_FILE).is_file():
         raise EngineError(
             f"the D2A refinement needs trained weights ({D2A_FILE}) next to the temporal model, and none "
-            f"were found in {d}. No trained refinement model ships yet: export one "
-            f"(python -m training.models.d2a_export) into the folder ${WEIGHTS_ENV} points to.")
+            f"were found in {d}. The extension ships one in engine/data/temporal; for "
+            f"another folder, export one (python -m training.models.d2a_export) into it.")
     return d
 
 

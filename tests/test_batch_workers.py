@@ -97,3 +97,16 @@ def test_pitch_batches_default_to_the_baseline(blender_addon):
     assert opts()["estimator"] == "auto"
     assert opts(pitch=True)["estimator"] == "baseline"
     assert opts(pitch=True, estimator="temporal")["estimator"] == "temporal"
+
+
+def test_refinement_switch_reaches_the_engine(blender_addon):
+    """The per-frame refinement is on by default and off with --no-refine / refine=False, in the
+    batch and through the add-on preferences (addon.jobs.pipeline_options)."""
+    from types import SimpleNamespace
+    from addon import batch, jobs
+    assert batch._pipeline_options(batch._options({}))["refine"] is True
+    assert batch._pipeline_options(batch._options({"refine": False}))["refine"] is False
+    assert batch.parse_args(["x.mp4", "-o", "o", "--no-refine"]).no_refine
+    prefs = SimpleNamespace(device="cpu", smoothing="light", smpl_path="", estimator="temporal", refine=False)
+    assert jobs.pipeline_options(prefs).refine is False
+    assert jobs.pipeline_options(SimpleNamespace(**{**vars(prefs), "refine": True})).refine is True

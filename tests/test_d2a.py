@@ -184,11 +184,6 @@ def test_onnx_export_parity_and_no_training_parts(body, small, tmp_path):
     assert not any(len(i.dims) == 4 for i in g.initializer)    # no conv weights: silhouette decoder, ImpHMR
 
 
-def test_no_untrained_onnx_ships():
-    from engine.coarse_mesh import COARSE_MESH_PATH as p
-    assert not list(p.parent.glob("**/d2a*.onnx")), "shipped D2A weights must come from a training run"
-
-
 def test_imphmr_on_a_subset_of_the_batch(body, small):
     """imphmr_frames = k: the ImpHMR term is the one of the first k frames alone; the other
     terms still use the whole batch."""

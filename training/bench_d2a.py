@@ -7,17 +7,39 @@
 (``--estimators temporal+d2a`` loads this plugin automatically.) The weights folder holds
 ``temporal.onnx`` + ``prvipe.onnx`` (``python -m training.models.export``) and ``d2a.onnx``
 (``python -m training.models.d2a_export``); without them the import fails with the engine's
-message.
+message (``require``, before any work). ``register_refinement(name, DIR)`` adds the refinement exported in DIR on top of the
+same (memoised) temporal estimate: ``training.d2a_ablation --bench`` scores its rows that way.
 """
 from engine import refine, temporal
-from training.bench import register
-
-temporal.find_weights()
-refine.find_weights()
+from training.bench import once, register
 
 
-def _temporal_d2a(obs, body):
-    return refine.refine(obs, body, temporal.fit(obs, body))
+def require():
+    """The default temporal and refinement weights, or the engine's error."""
+    temporal.find_weights()
+    refine.find_weights()
 
 
-register("temporal+d2a", _temporal_d2a)
+def _temporal_and_prediction(obs, body):
+    pred = {}
+    return temporal.fit(obs, body, prediction_out=pred), pred
+
+
+temporal_once = once(_temporal_and_prediction)
+
+
+def register_refinement(name, weights=None, sink=None):
+    """Register ``name``: the default temporal estimate refined by ``weights``/d2a.onnx (the
+    default weights folder when None). ``sink``: a list that receives each result (with its
+    ``joint_sigma``), in the bench's sample order, for σ calibration."""
+
+    def fn(obs, body):
+        fields, pred = temporal_once(obs, body)
+        out = refine.refine(obs, body, fields, weights=weights, prediction=pred)
+        if sink is not None:
+            sink.append(out)
+        return out
+    register(name, fn)
+
+
+register_refinement("temporal+d2a")

@@ -15,6 +15,12 @@ the 14 LSP joints (root = hip midpoint) over detected frames, and the accelerati
 (mm/frame², second difference of the root-aligned LSP joints) over triplets of consecutive
 detected frames of one window (the pool keeps each window's frames in order).
 
+``--bench h1`` / ``--bench h2`` scores the same rows through the whole engine pipeline on the H1
+or H2 benchmark instead (``training.bench``; each row exported to ONNX and run by
+``engine.refine`` on the shipped temporal estimate, the σ-weighted rotation fit included):
+
+    .venv/bin/python -m training.d2a_ablation --runs out/d2a_cpu_fast --bench h1 --plot PNG
+
 σ calibration (the full model, "+imphmr"): the Spearman rank correlation between the predicted
 σ and the actual error of every joint of every detected frame, and a reliability plot: frames ×
 joints binned by predicted σ (equal-count bins), mean σ against the mean observed error, with
@@ -176,6 +182,95 @@ def run(runs, pool_path, plot=None, rows=None, include_seen=False, batch_size=16
     return res
 
 
+def export_rows(runs, rows, out_dir):
+    """Each trained row's checkpoint → ``out_dir/<row>/d2a.onnx`` → {row: folder}."""
+    from .models.d2a import ABLATION_ROWS
+    from .models.d2a_export import export_checkpoint
+    from .train_d2a import row_slug
+    dirs = {}
+    for name, _ in ABLATION_ROWS:
+        if rows and name not in rows:
+            continue
+        ck = checkpoint_of(runs, name)
+        if ck is not None:
+            d = Path(out_dir) / (row_slug(name) or "full")
+            export_checkpoint(ck, d, f"ablation row {name}")
+            dirs[name] = d
+    return dirs
+
+
+def joint_errors_cam(pred, sample):
+    """Per-joint error (frames, 24) of a bench estimate against the truth, both in the camera
+    frame relative to their hip midpoint, over the estimate's valid frames; and those frames."""
+    from .bench import HIPS, _to_cam
+    E = np.asarray(pred["camera_extrinsics"], np.float64)
+    pj = _to_cam(np.nan_to_num(np.asarray(pred["joints"], np.float64)), E)
+    gt = np.asarray(sample["gt_joints_cam"], np.float64)
+    pj = pj - pj[:, HIPS].mean(1, keepdims=True)
+    gt = gt - gt[:, HIPS].mean(1, keepdims=True)
+    ok = np.asarray(pred["valid"], bool) & np.isfinite(np.asarray(pred["joint_sigma"], np.float64)).all(1)
+    return np.linalg.norm(pj - gt, axis=-1)[ok], ok
+
+
+def run_bench(runs, which, rows=None, plot=None, out=print, seed=0, work_dir=None):
+    """The ablation table through the whole engine pipeline on H1 or H2 (``training.bench``):
+    every trained row exported to ONNX and run as ``temporal+d2a`` on top of the same shipped
+    temporal estimate (computed once per sequence), σ → rotations fit included. On H1 the full
+    row's σ is scored against its per-joint error (Spearman, reliability plot)."""
+    import tempfile
+    from training import bench, bench_d2a
+    from training.data.retarget import default_body
+    from .models.d2a import ABLATION_ROWS
+    bench.ESTIMATORS.clear()
+    bench.register("temporal only (seed 2)", lambda obs, body: bench_d2a.temporal_once(obs, body)[0])
+    tmp = tempfile.TemporaryDirectory(prefix="d2a_rows_") if work_dir is None else None
+    dirs = export_rows(runs, rows, work_dir or tmp.name)
+    sink = []
+    for name, d in dirs.items():
+        bench_d2a.register_refinement(f"{ROW_LABELS.get(name, name)} `{name}`", d, sink if name == "+imphmr" else None)
+    for name, _ in ABLATION_ROWS:
+        if name not in dirs and (not rows or name in rows):
+            out(f"(row {name}: not trained, left out)")
+    body = default_body()
+    names = list(bench.ESTIMATORS)
+    if which == "h1":
+        samples = bench.h1_samples(body, seed)
+        res = bench.run_estimators(names, samples, body, bench.LSP14, True)
+        clean = {n: [(s, r) for s, r in v if not s["seen_subject"]] for n, v in res.items()}
+        metrics = [("mpjpe", "MPJPE"), ("pa_mpjpe", "PA-MPJPE"), ("pve", "PVE"), ("accel", "Accel")]
+        out(bench.table(clean, f"D2A-HMR ablation on H1 (CMU held-out subjects, seed {seed}, body {body.name}; "
+                               "the whole engine pipeline; mm, mm/frame² for accel)", metrics))
+    else:
+        samples = bench.h2_samples(body, seed)
+        res = bench.run_estimators(names, samples, body, bench.OBP_JOINTS, False)
+        clean = res
+        metrics = [("mpjpe", "MPJPE"), ("pa_mpjpe", "PA-MPJPE"), ("accel", "Accel")]
+        out(bench.table(res, f"D2A-HMR ablation on H2 (OBP pitches × broadcast cameras, 12 limb joints, seed {seed}; "
+                             "mm, mm/frame² for accel)", metrics))
+    result = {"table": clean}
+    if sink:
+        errs, sig = [], []
+        for s, pred in zip(samples, sink):
+            if which == "h1" and s["seen_subject"]:
+                continue
+            e, ok = joint_errors_cam(pred, s)
+            errs.append(e)
+            sig.append(np.asarray(pred["joint_sigma"], np.float64)[ok])
+        err, sigma = np.concatenate(errs), np.concatenate(sig)
+        rho = spearman(sigma, err)
+        result["spearman_sigma_error"] = rho
+        out(f"\nσ vs actual per-joint error of the full pipeline (full row, {err.size} joint-frames, "
+            f"24 joints relative to the hip midpoint): Spearman ρ = {rho:.3f}")
+        if plot:
+            tab = reliability(sigma, err)
+            reliability_plot(plot, tab, f"D2A-HMR full row on {which.upper()}: σ reliability (Spearman ρ = {rho:.2f})")
+            result["reliability"] = tab
+            out(f"reliability plot → {plot}")
+    if tmp is not None:
+        tmp.cleanup()
+    return result
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description="D2A-HMR ablation table on the held-out test pool")
     ap.add_argument("--runs", default="out/d2a_cpu", help="the full model's out_dir; rows live in RUNS_<row>")
@@ -186,8 +281,15 @@ def main(argv=None):
     ap.add_argument("--max-windows", type=int, help="score only the first N windows (run time: ~50 ms per frame "
                     "per row for the default-size model on one CPU core)")
     ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--bench", choices=["h1", "h2"], help="score the rows through the whole engine pipeline on "
+                    "H1 or H2 (training.bench) instead of the pool: each row exported to ONNX, σ → rotations fit "
+                    "included")
+    ap.add_argument("--seed", type=int, default=0, help="--bench: the benchmark's seed")
     a = ap.parse_args(argv)
     set_threads(1)
+    if a.bench:
+        run_bench(a.runs, a.bench, a.rows.split(",") if a.rows else None, a.plot, seed=a.seed)
+        return
     run(a.runs, a.pool, a.plot, a.rows.split(",") if a.rows else None, a.include_seen, a.batch_size,
         max_windows=a.max_windows)
 
