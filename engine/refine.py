@@ -136,6 +136,8 @@ class D2ARunner:
         self.size = s if isinstance(s, int) else SIL_SIZE
         self.outputs = [o.name for o in self.session.get_outputs()]
         self.providers = self.session.get_providers()
+        meta = self.session.get_modelmeta().custom_metadata_map
+        self.sigma_scale = float(meta.get("sigma_scale", 1.0))   # network σ → metres per coordinate
 
     def predict(self, features, silhouette, init_rot6d, init_betas, init_cam, batch=MAX_BATCH):
         """Arrays over N frames → dict of outputs (N, ...) (``D2A_OUTPUTS``)."""
@@ -203,7 +205,8 @@ def refine(obs, body, temporal, device=None, weights=None, runner=None, temporal
            prediction=None, prior_sigma=None, max_nfev=100, progress=None):
     """Observations + the temporal estimate (``engine.temporal.fit``'s dict) → dict of Motion
     fields (the same contract as ``engine.temporal.fit``): poses, trans, betas, joints,
-    joint_sigma (the network's σ, metres), valid, contacts, camera_intrinsics/extrinsics.
+    joint_sigma (the network's σ × its export's ``sigma_scale``: a per-coordinate error scale in
+    metres, ``training.models.d2a_export``; the fit weighs by the raw σ), valid, contacts, camera_intrinsics/extrinsics.
 
     The network starts from the temporal rotations (root turned back into the camera frame by
     the temporal extrinsics) and shape; its features use the temporal intrinsics' focal; its
@@ -247,6 +250,7 @@ def refine(obs, body, temporal, device=None, weights=None, runner=None, temporal
     res = repose(axis_angle_to_matrix(fit["poses"].reshape(T, 24, 3)), betas, body, temporal)
     for a in res.values():
         a[~valid] = np.nan
-    return dict(poses=res["poses"], trans=res["trans"], betas=betas, joints=res["joints"], joint_sigma=sigma,
+    return dict(poses=res["poses"], trans=res["trans"], betas=betas, joints=res["joints"],
+                joint_sigma=sigma * getattr(runner, "sigma_scale", 1.0),
                 valid=valid, contacts=contacts_from_joints(res["joints"], obs.fps),
                 camera_intrinsics=temporal["camera_intrinsics"], camera_extrinsics=temporal["camera_extrinsics"])

@@ -93,18 +93,23 @@ def observe_pitches(fps=60.0, cameras=4, seed=0, obp_dir=None, pitches=None):
 
 def run_pipeline(sample, body, smoothing="analysis", focal=None, estimator="baseline"):
     """A synthetic observation sample through the engine's estimate + clean stages → Motion.
-    ``estimator``: baseline (the pitch default) or temporal (the shipped learned model)."""
+    ``estimator``: baseline (the pitch default), temporal (the shipped learned model alone) or
+    temporal+d2a (refined per frame, as the engine runs it by default)."""
     from engine import __version__
     from engine.clean import clean_motion
     from engine.motion import Motion
     from training.data.synth import to_observations
-    if estimator == "temporal":
-        from engine.temporal import fit
-    else:
-        from engine.baseline import fit
     obs = to_observations(sample)
     obs.homographies = sample.get("homographies")
-    fields = fit(obs, body, focal=focal)
+    if estimator == "baseline":
+        from engine.baseline import fit
+        fields = fit(obs, body, focal=focal)
+    else:
+        from engine import refine, temporal
+        pred = {}
+        fields = temporal.fit(obs, body, focal=focal, prediction_out=pred)
+        if estimator == "temporal+d2a":
+            fields = refine.refine(obs, body, fields, prediction=pred)
     m = Motion(fps=obs.fps, keypoints2d=obs.keypoints, frame_size=list(obs.frame_size),
                body_model=body.name, estimator=estimator, engine_version=__version__,
                source={"video": "", "frame_range": [0, obs.num_frames]}, **fields).astype_file()
@@ -198,8 +203,9 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--focal", choices=("guess", "true"), default="guess")
     ap.add_argument("--smoothing", default="analysis")
-    ap.add_argument("--estimator", choices=("baseline", "temporal"), default="baseline",
-                    help="baseline (the pitch default) or the shipped temporal model")
+    ap.add_argument("--estimator", choices=("baseline", "temporal", "temporal+d2a"), default="baseline",
+                    help="baseline (the pitch default), the shipped temporal model alone, or refined per "
+                         "frame (temporal+d2a, the engine's default for the learned estimator)")
     ap.add_argument("--home", choices=("auto", "camera"), default="auto",
                     help="home-plate direction: estimated from the throw (auto), or the center-field "
                          "camera's viewing direction (camera; side-view runs stay auto)")

@@ -218,6 +218,28 @@ def test_export_cli(setup, tmp_path, capsys):
     meta = {p.key: p.value for p in onnx.load(str(tmp_path / "onnx" / "d2a.onnx")).metadata_props}
     assert json.loads(meta["model_args"])["d_model"] == TINY["d_model"] and meta["step"] == "1"
     assert D2ARunner(tmp_path / "onnx", device="cpu").size == 56
+    assert float(meta["sigma_scale"]) == 1.0                          # no calibration pool given
+
+
+def test_export_calibrates_sigma_on_a_pool(setup, tmp_path):
+    """``--calibration-pool``: sigma_scale = sqrt(Σ‖error‖² / (3 Σ σ²)) over the pool's detected
+    joint-frames, stored in the ONNX and read by the engine's runner."""
+    from engine.refine import D2ARunner
+    from training.models.d2a_export import export_checkpoint
+    from training.train_common import load_checkpoint
+    from training.train_d2a import model_from_checkpoint, predict
+    cfg = tiny_config(setup, tmp_path / "run", max_steps=2, val_frames=0, ckpt_every=2)
+    train(cfg)
+    pool_path = setup["pools"]["test"]
+    rep = export_checkpoint(tmp_path / "run" / "last.pt", tmp_path / "onnx", calibration_pool=pool_path)
+    pool = D.load_pool(pool_path)
+    idx = np.flatnonzero(pool["valid"])
+    with torch.no_grad():
+        j, s = predict(model_from_checkpoint(load_checkpoint(tmp_path / "run" / "last.pt")), pool, idx)
+    err = np.linalg.norm(j - pool["joints3d"][idx], axis=-1)
+    want = np.sqrt((err ** 2).sum() / (3 * (s.astype(np.float64) ** 2).sum()))
+    assert rep["sigma_scale"] == pytest.approx(want, rel=1e-4) and 0 < want != 1.0
+    assert D2ARunner(tmp_path / "onnx", device="cpu").sigma_scale == pytest.approx(want, rel=1e-4)
 
 
 def test_cpu_config_rows_write_to_their_own_folders():

@@ -124,6 +124,25 @@ def test_untrained_refinement_returns_the_temporal_estimate(weights, body):
     np.testing.assert_allclose(body.joints(r["poses"][ok], r["betas"], r["trans"][ok]), r["joints"][ok], atol=1e-6)
 
 
+def test_sigma_scale_scales_the_motion_sigma_not_the_fit(weights, body):
+    """The export's ``sigma_scale`` (σ calibration) multiplies the Motion's joint_sigma; the
+    rotation fit weighs by the network's own σ, so the pose does not change with it."""
+    obs = _observations(body, T=8, seed=2)
+    trun = temporal.TemporalRunner(weights, device="cpu")
+    runner = R.D2ARunner(weights, device="cpu")
+    assert runner.sigma_scale == 1.0                                # no calibration stored
+    t = temporal.fit(obs, body, runner=trun)
+    a = R.refine(obs, body, t, runner=runner, temporal_runner=trun)
+    runner.sigma_scale = 0.06
+    try:
+        b = R.refine(obs, body, t, runner=runner, temporal_runner=trun)
+    finally:
+        runner.sigma_scale = 1.0
+    ok = a["valid"]
+    np.testing.assert_allclose(b["joint_sigma"][ok], 0.06 * a["joint_sigma"][ok], rtol=1e-6)
+    np.testing.assert_allclose(b["poses"][ok], a["poses"][ok])
+
+
 def test_camera_frame_rotations_undo_the_temporal_world_turn(weights, body):
     """The 6D input rebuilt from the Motion poses is what the temporal model predicted."""
     obs = _observations(body, T=10, seed=1)
