@@ -137,7 +137,7 @@ class D2ARunner:
         self.outputs = [o.name for o in self.session.get_outputs()]
         self.providers = self.session.get_providers()
         meta = self.session.get_modelmeta().custom_metadata_map
-        self.sigma_scale = float(meta.get("sigma_scale", 1.0))   # network σ → metres per coordinate
+        self.sigma_scale = float(meta.get("sigma_scale", 1.0))   # network σ → metres of expected error
 
     def predict(self, features, silhouette, init_rot6d, init_betas, init_cam, batch=MAX_BATCH):
         """Arrays over N frames → dict of outputs (N, ...) (``D2A_OUTPUTS``)."""
@@ -205,8 +205,8 @@ def refine(obs, body, temporal, device=None, weights=None, runner=None, temporal
            prediction=None, prior_sigma=None, max_nfev=100, progress=None):
     """Observations + the temporal estimate (``engine.temporal.fit``'s dict) → dict of Motion
     fields (the same contract as ``engine.temporal.fit``): poses, trans, betas, joints,
-    joint_sigma (the network's σ × its export's ``sigma_scale``: a per-coordinate error scale in
-    metres, ``training.models.d2a_export``; the fit weighs by the raw σ), valid, contacts, camera_intrinsics/extrinsics.
+    joint_sigma (the network's σ × its export's ``sigma_scale``: metres of expected joint
+    error, ``training.models.d2a_export``; the fit weighs by the raw σ), valid, contacts, camera_intrinsics/extrinsics.
 
     The network starts from the temporal rotations (root turned back into the camera frame by
     the temporal extrinsics) and shape; its features use the temporal intrinsics' focal; its

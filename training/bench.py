@@ -42,7 +42,8 @@ def register(name, fn):
 
 # estimators registered by a plugin module (loaded when named in --estimators)
 PLUGINS = {"temporal": "training.bench_temporal", "temporal+light": "training.bench_temporal",
-           "temporal+analysis": "training.bench_temporal", "temporal+d2a": "training.bench_d2a"}
+           "temporal+analysis": "training.bench_temporal", "temporal+d2a": "training.bench_d2a",
+           "temporal+d2a+light": "training.bench_d2a", "temporal+d2a+analysis": "training.bench_d2a"}
 
 
 def _baseline(obs, body):

@@ -7,11 +7,12 @@
 (``--estimators temporal+d2a`` loads this plugin automatically.) The weights folder holds
 ``temporal.onnx`` + ``prvipe.onnx`` (``python -m training.models.export``) and ``d2a.onnx``
 (``python -m training.models.d2a_export``); without them the import fails with the engine's
-message (``require``, before any work). ``register_refinement(name, DIR)`` adds the refinement exported in DIR on top of the
+message (``require``, before any work). ``temporal+d2a+light`` / ``temporal+d2a+analysis``
+are its output through the clean-motion presets (smoothing reads the refined σ). ``register_refinement(name, DIR)`` adds the refinement exported in DIR on top of the
 same (memoised) temporal estimate: ``training.d2a_ablation --bench`` scores its rows that way.
 """
 from engine import refine, temporal
-from training.bench import once, register
+from training.bench import cleaned, once, register
 
 
 def require():
@@ -40,6 +41,9 @@ def register_refinement(name, weights=None, sink=None):
             sink.append(out)
         return out
     register(name, fn)
+    return fn
 
 
-register_refinement("temporal+d2a")
+_refined_once = once(register_refinement("temporal+d2a"))
+register("temporal+d2a+light", cleaned("light", source=_refined_once))
+register("temporal+d2a+analysis", cleaned("analysis", source=_refined_once))
