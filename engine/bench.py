@@ -13,12 +13,14 @@ What one run prints (all measured in that run, on this machine):
 2. **the pipeline end to end** (``engine.pipeline.run`` with the cache off, then writing the
    Motion file), with the seconds of each stage: detector set-up, detection (MediaPipe's own
    time), masks + appearance, flow / homographies, tracking, gap recovery, the temporal model
-   (its networks, when the ``temporal`` estimator runs), refinement (``n/a``: seed 0 does not
-   exist yet), fit, smoothing (the clean-motion stage) and write; decoding runs in a producer
+   (its networks, when the ``temporal`` estimator runs), refinement (seed 0, when ``d2a.onnx``
+   is installed and ``--no-refine`` is not given: its network and its σ-weighted rotation fit,
+   the network's share printed beside it), fit, smoothing (the clean-motion stage) and write; decoding runs in a producer
    thread overlapped with detection, so its busy time is printed but not part of the sum.
 3. **end-to-end frames/s** and the ratio **end-to-end / (decode alone + detection)**.
 4. **networks alone** (when temporal weights are found, or ``--random-weights``): the
-   temporal model's ONNX graph on batches of windows and Pr-VIPE on batches of frames, through
+   temporal model's ONNX graph on batches of windows, Pr-VIPE on batches of frames and the D2A
+   refinement network on batches of frames (when ``d2a.onnx`` is there), through
    ``engine.runtime`` sessions on ``--device``.
 5. **peak RSS** of the process (``resource.getrusage``) and, along the run, the resident memory
    sampled against the frame count, with its growth per frame.
@@ -136,12 +138,13 @@ def _time_runs(fn, min_seconds=2.0, min_runs=3, max_runs=200):
     return (time.perf_counter() - t0) / runs
 
 
-def bench_networks(folder, device="auto", batches=(1, 16, 64), seed=0, threads=None):
+def bench_networks(folder, device="auto", batches=(1, 16, 64), seed=0, threads=None, d2a_batches=(1, 64, 256)):
     """Throughput of the exported networks alone on random inputs → dict of results.
 
     temporal: ``B`` windows of the model's window length per run → window frames/s and clip
     frames/s (each clip frame is covered by window/(window − overlap) windows in
-    ``engine.temporal``'s sliding windows). prvipe: ``B × window`` frames per run.
+    ``engine.temporal``'s sliding windows). prvipe: ``B × window`` frames per run. d2a (when
+    ``d2a.onnx`` is in the folder): ``d2a_batches`` frames per run.
     """
     from .runtime import create_session, describe
     folder = Path(folder)
@@ -170,6 +173,16 @@ def bench_networks(folder, device="auto", batches=(1, 16, 64), seed=0, threads=N
             x = rng.standard_normal((B * W, dim if isinstance(dim, int) else 99)).astype(np.float32)
             dt = _time_runs(lambda: ps.run(None, {ps.get_inputs()[0].name: x}))
             out["prvipe"].append({"frames": B * W, "ms_per_run": 1000 * dt, "frames_per_s": B * W / dt})
+    out["d2a"] = []
+    if (folder / "d2a.onnx").is_file():
+        ds = create_session(folder / "d2a.onnx", device, threads=threads)
+        for B in d2a_batches:            # frames per run (the engine runs up to 256 at once)
+            feed = {}
+            for i in ds.get_inputs():
+                shape = [B] + [d if isinstance(d, int) else 1 for d in i.shape[1:]]
+                feed[i.name] = rng.random(shape).astype(np.float32)
+            dt = _time_runs(lambda: ds.run(None, feed))
+            out["d2a"].append({"frames": B, "ms_per_run": 1000 * dt, "frames_per_s": B / dt})
     return out
 
 
@@ -181,6 +194,8 @@ def print_networks(res, folder):
               f"{r['window_frames_per_s']:9.0f} window frames/s  {r['clip_frames_per_s']:9.0f} clip frames/s")
     for r in res["prvipe"]:
         print(f"  Pr-VIPE       {r['frames']:5d} frames/run  {r['ms_per_run']:8.2f} ms  {r['frames_per_s']:9.0f} frames/s")
+    for r in res.get("d2a", []):
+        print(f"  D2A refinement {r['frames']:4d} frames/run  {r['ms_per_run']:8.2f} ms  {r['frames_per_s']:9.0f} frames/s")
 
 
 # ------------------------------------------------------------------------------- long clips
@@ -262,7 +277,7 @@ class ReplayDetector:
 
 # ------------------------------------------------------------------------------- one clip
 def bench_clip(video, max_side=None, frames=None, estimator="auto", device="auto", detect_first=0,
-               num_poses=4, prefetch=4, log=print):
+               num_poses=4, prefetch=4, log=print, refine=True):
     """Run the decode pass and the pipeline; returns a dict of results (see ``print_clip``)."""
     from . import pipeline
     from .observe import detect_people
@@ -297,8 +312,26 @@ def bench_clip(video, max_side=None, frames=None, estimator="auto", device="auto
                     timings["temporal_model"] = timings.get("temporal_model", 0.0) + time.perf_counter() - t0
             setattr(runner, name, timed)
         res["temporal_providers"] = list(runner.session.get_providers())
+        from . import refine as refine_stage
+        res["refinement"] = ("off (--no-refine)" if not refine else
+                             "on" if refine_stage.available() else "no d2a.onnx")
+        if refine and refine_stage.available():   # its session is set-up too; time its network
+            t_setup = time.perf_counter()
+            d2a = refine_stage.get_runner(None, device)
+            timings["setup"] += time.perf_counter() - t_setup
+            fn = d2a.predict
+
+            def timed_d2a(*a, _fn=fn, **k):
+                t0 = time.perf_counter()
+                try:
+                    return _fn(*a, **k)
+                finally:
+                    timings["refinement_network"] = timings.get("refinement_network", 0.0) + time.perf_counter() - t0
+            d2a.predict = timed_d2a
+    else:
+        res["refinement"] = "baseline estimator"
     opts = pipeline.PipelineOptions(max_side=max_side, frame_range=rng, use_cache=False, estimator=estimator,
-                                    device=device, num_poses=num_poses)
+                                    device=device, num_poses=num_poses, refine=refine)
     detector = ReplayDetector(detect_first, num_poses) if detect_first else None
     last = [0]
 
@@ -368,8 +401,13 @@ def print_clip(res):
         if res["prefetch"] else "(same thread)")
     staged = 0.0
     for key, name in STAGES:
+        if key == "refinement" and key not in t:
+            row(name, None, res.get("refinement", ""))
+            continue
         if key == "refinement":
-            row(name, None, "seed 0 (D2A-HMR refinement) does not exist yet")
+            row(name, t[key], f"(its network {t.get('refinement_network', 0.0):.2f} s, the rest the σ-weighted "
+                              "rotation fit and the silhouette crops)")
+            staged += t[key]
             continue
         if key == "temporal_model" and key not in t:
             row(name, None, "baseline estimator (see networks alone)" if res["estimator"] == "baseline" else "")
@@ -405,6 +443,7 @@ def main(argv=None):
     ap.add_argument("--frames", type=int, default=None, help="only the first N frames")
     ap.add_argument("--estimator", default="auto", choices=("auto", "temporal", "baseline"))
     ap.add_argument("--device", default="auto", choices=("auto", "gpu", "cpu"))
+    ap.add_argument("--no-refine", action="store_true", help="temporal estimator without the D2A refinement")
     ap.add_argument("--num-poses", type=int, default=4)
     ap.add_argument("--prefetch", type=int, default=4, help="frames decoded ahead in a thread (0 = off)")
     ap.add_argument("--random-weights", action="store_true",
@@ -441,7 +480,7 @@ def main(argv=None):
     try:
         if not a.networks_only:
             res = bench_clip(a.video, a.max_side, a.frames, a.estimator, a.device, a.detect_first,
-                             a.num_poses, a.prefetch, log=lambda m: None)
+                             a.num_poses, a.prefetch, log=lambda m: None, refine=not a.no_refine)
             print_clip(res)
             out["clip"] = res
         from . import temporal

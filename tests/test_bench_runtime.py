@@ -125,6 +125,29 @@ def test_print_clip_table(capsys):
     assert "peak RSS: 400 MiB" in out
 
 
+def test_print_clip_counts_the_refinement_stage(capsys):
+    from engine import bench
+    res = {"video": "x.mp4", "source_size": (1280, 720), "size": (1280, 720), "estimator": "temporal",
+           "frames": 100, "valid": 100, "recovered": 0, "prefetch": 4, "detect_first": 0, "refinement": "on",
+           "cores_load_before": (2, (1.0, 1.0, 1.0)), "cores_load_after": (2, (1.0, 1.0, 1.0)),
+           "decode_s": 1.0, "end_to_end_s": 7.0, "rss_samples": [], "rss_end_mb": 1.0,
+           "rss_growth_kib_per_frame": 0.0, "peak_rss_mb": 1.0,
+           "timings": {"setup": 0.5, "detection": 4.0, "temporal_model": 0.1, "refinement": 1.0,
+                       "refinement_network": 0.4, "fit": 0.1, "smoothing": 0.2, "write": 0.05}}
+    bench.print_clip(res)
+    out = capsys.readouterr().out
+    line = next(ln for ln in out.splitlines() if ln.startswith("refinement"))
+    assert "1.00" in line and "its network 0.40 s" in line
+    other = next(ln for ln in out.splitlines() if ln.startswith("other"))
+    assert float(other.split()[1]) == pytest.approx(7.0 - 5.95, abs=0.01)   # the refinement is in the sum
+
+
+def test_networks_alone_include_the_shipped_refinement():
+    from engine import bench, temporal
+    res = bench.bench_networks(temporal.SHIPPED_DIR, "cpu", batches=(1,), d2a_batches=(2,))
+    assert [r["frames"] for r in res["d2a"]] == [2] and res["d2a"][0]["frames_per_s"] > 0
+
+
 def test_replay_detector_follows_the_pingpong_clip(monkeypatch):
     from engine import bench, observe
 
