@@ -36,6 +36,7 @@ D2A_FILE = "d2a.onnx"
 SIL_SIZE = 56
 CROP_SCALE = 1.2            # crop side = 1.2 × the longer side of the keypoints' box (synth's convention)
 MAX_BATCH = 256             # frames per onnxruntime call
+CHUNK = 1024                # frames whose silhouette crops exist at once (the crop's gather needs ~60 KB/frame)
 D2A_INPUTS = ("features", "silhouette", "init_rot6d", "init_betas", "init_cam")
 D2A_OUTPUTS = ("joints", "sigma", "vertices", "rot6d", "betas", "cam")
 
@@ -235,15 +236,16 @@ def refine(obs, body, temporal, device=None, weights=None, runner=None, temporal
     nb = min(len(temporal["betas"]), 10)
     betas[:nb] = np.asarray(temporal["betas"], np.float64)[:nb]
     R0, rot6d = camera_frame_rot6d(temporal["poses"], temporal["camera_extrinsics"])
-    sil = silhouette_crops(obs.masks, (w, h), kp, runner.size)
     joints = np.full((T, 24, 3), np.nan)
     sigma = np.full((T, 24), np.nan)
-    if valid.any():
-        n = int(valid.sum())
-        out = runner.predict(feats[valid], sil[valid], rot6d[valid], np.repeat(betas[None], n, 0),
-                             np.asarray(prediction["cam"], np.float64)[valid])
-        joints[valid] = out["joints"]
-        sigma[valid] = out["sigma"]
+    cam = np.asarray(prediction["cam"], np.float64)
+    idx = np.flatnonzero(valid)
+    for a in range(0, len(idx), CHUNK):     # crops and network in chunks: memory stays flat on long clips
+        i = idx[a:a + CHUNK]
+        sil = silhouette_crops(obs.masks[i], (w, h), kp[i], runner.size)
+        out = runner.predict(feats[i], sil, rot6d[i], np.repeat(betas[None], len(i), 0), cam[i])
+        joints[i] = out["joints"]
+        sigma[i] = out["sigma"]
     fit = fit_sequence(joints, sigma, R0, body.rest_joints(betas), valid,
                        PRIOR_SIGMA if prior_sigma is None else prior_sigma, max_nfev=max_nfev, progress=progress)
     from .body.kinematics import axis_angle_to_matrix

@@ -143,6 +143,26 @@ def test_sigma_scale_scales_the_motion_sigma_not_the_fit(weights, body):
     np.testing.assert_allclose(b["poses"][ok], a["poses"][ok])
 
 
+def test_chunked_refinement_equals_one_pass(weights, body, monkeypatch):
+    """Long clips run the crops and the network in chunks of CHUNK valid frames: the same
+    result as one pass (here chunks of 3 across an invalid frame)."""
+    obs = _observations(body, T=10, seed=3)
+    obs.valid[5] = False
+    obs.keypoints[5] = np.nan
+    trun = temporal.TemporalRunner(weights, device="cpu")
+    runner = R.D2ARunner(weights, device="cpu")
+    t = temporal.fit(obs, body, runner=trun)
+    one = R.refine(obs, body, t, runner=runner, temporal_runner=trun)
+    monkeypatch.setattr(R, "CHUNK", 3)
+    calls = []
+    real = runner.predict
+    monkeypatch.setattr(runner, "predict", lambda *a, **k: calls.append(len(a[0])) or real(*a, **k))
+    chunked = R.refine(obs, body, t, runner=runner, temporal_runner=trun)
+    assert calls == [3, 3, 3]
+    for k in ("joints", "joint_sigma", "poses"):
+        np.testing.assert_allclose(chunked[k], one[k], rtol=1e-6, atol=1e-7, equal_nan=True)
+
+
 def test_camera_frame_rotations_undo_the_temporal_world_turn(weights, body):
     """The 6D input rebuilt from the Motion poses is what the temporal model predicted."""
     obs = _observations(body, T=10, seed=1)
