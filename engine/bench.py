@@ -276,6 +276,19 @@ class ReplayDetector:
 
 
 # ------------------------------------------------------------------------------- one clip
+def _time_method(obj, name, timings, key):
+    """Replace ``obj.name`` by a wrapper that adds its run time to ``timings[key]``."""
+    fn = getattr(obj, name)
+
+    def timed(*a, **k):
+        t0 = time.perf_counter()
+        try:
+            return fn(*a, **k)
+        finally:
+            timings[key] = timings.get(key, 0.0) + time.perf_counter() - t0
+    setattr(obj, name, timed)
+
+
 def bench_clip(video, max_side=None, frames=None, estimator="auto", device="auto", detect_first=0,
                num_poses=4, prefetch=4, log=print, refine=True):
     """Run the decode pass and the pipeline; returns a dict of results (see ``print_clip``)."""
@@ -302,15 +315,7 @@ def bench_clip(video, max_side=None, frames=None, estimator="auto", device="auto
         runner = temporal.get_runner(None, device)
         timings["setup"] = time.perf_counter() - t_setup
         for name in ("embed", "predict"):
-            fn = getattr(runner, name)
-
-            def timed(*a, _fn=fn, **k):
-                t0 = time.perf_counter()
-                try:
-                    return _fn(*a, **k)
-                finally:
-                    timings["temporal_model"] = timings.get("temporal_model", 0.0) + time.perf_counter() - t0
-            setattr(runner, name, timed)
+            _time_method(runner, name, timings, "temporal_model")
         res["temporal_providers"] = list(runner.session.get_providers())
         from . import refine as refine_stage
         res["refinement"] = ("off (--no-refine)" if not refine else
@@ -319,15 +324,7 @@ def bench_clip(video, max_side=None, frames=None, estimator="auto", device="auto
             t_setup = time.perf_counter()
             d2a = refine_stage.get_runner(None, device)
             timings["setup"] += time.perf_counter() - t_setup
-            fn = d2a.predict
-
-            def timed_d2a(*a, _fn=fn, **k):
-                t0 = time.perf_counter()
-                try:
-                    return _fn(*a, **k)
-                finally:
-                    timings["refinement_network"] = timings.get("refinement_network", 0.0) + time.perf_counter() - t0
-            d2a.predict = timed_d2a
+            _time_method(d2a, "predict", timings, "refinement_network")
     else:
         res["refinement"] = "baseline estimator"
     opts = pipeline.PipelineOptions(max_side=max_side, frame_range=rng, use_cache=False, estimator=estimator,
