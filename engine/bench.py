@@ -176,7 +176,7 @@ def bench_networks(folder, device="auto", batches=(1, 16, 64), seed=0, threads=N
     out["d2a"] = []
     if (folder / "d2a.onnx").is_file():
         ds = create_session(folder / "d2a.onnx", device, threads=threads)
-        for B in d2a_batches:            # frames per run (the engine runs up to 256 at once)
+        for B in d2a_batches:            # frames per run (the engine runs 64 at once: refine.MAX_BATCH)
             feed = {}
             for i in ds.get_inputs():
                 shape = [B] + [d if isinstance(d, int) else 1 for d in i.shape[1:]]

@@ -222,7 +222,7 @@ def test_export_cli(setup, tmp_path, capsys):
 
 
 def test_export_calibrates_sigma_on_a_pool(setup, tmp_path):
-    """``--calibration-pool``: sigma_scale = Σ‖error‖ / Σσ over the pool's detected
+    """``--calibration-pool``: sigma_scale = sqrt(Σ‖error‖² / (3 Σ σ²)) over the pool's detected
     joint-frames, stored in the ONNX and read by the engine's runner."""
     from engine.refine import D2ARunner
     from training.models.d2a_export import export_checkpoint
@@ -237,7 +237,7 @@ def test_export_calibrates_sigma_on_a_pool(setup, tmp_path):
     with torch.no_grad():
         j, s = predict(model_from_checkpoint(load_checkpoint(tmp_path / "run" / "last.pt")), pool, idx)
     err = np.linalg.norm(j - pool["joints3d"][idx], axis=-1)
-    want = err.sum() / s.astype(np.float64).sum()
+    want = np.sqrt((err ** 2).sum() / (3 * (s.astype(np.float64) ** 2).sum()))
     assert rep["sigma_scale"] == pytest.approx(want, rel=1e-4) and 0 < want != 1.0
     assert D2ARunner(tmp_path / "onnx", device="cpu").sigma_scale == pytest.approx(want, rel=1e-4)
 

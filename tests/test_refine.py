@@ -118,15 +118,17 @@ def test_untrained_refinement_returns_the_temporal_estimate(weights, body):
     np.testing.assert_allclose(r["joints"][ok], t["joints"][ok], atol=1e-4)
     np.testing.assert_allclose(r["trans"][ok], t["trans"][ok], atol=1e-4)
     np.testing.assert_allclose(r["camera_extrinsics"], t["camera_extrinsics"])
-    # σ is the network's (its head starts at 0.1 m)
-    assert np.all(np.abs(r["joint_sigma"][ok] - 0.1) < 0.02)
+    # σ is the network's (its head starts at 0.1 m); the pelvis keeps the temporal root's σ
+    assert np.all(np.abs(r["joint_sigma"][ok][:, 1:] - 0.1) < 0.02)
+    np.testing.assert_allclose(r["joint_sigma"][ok][:, 0], t["joint_sigma"][ok][:, 0])
     # the Motion contract: joints = FK(poses, rest(betas)) + trans
     np.testing.assert_allclose(body.joints(r["poses"][ok], r["betas"], r["trans"][ok]), r["joints"][ok], atol=1e-6)
 
 
 def test_sigma_scale_scales_the_motion_sigma_not_the_fit(weights, body):
-    """The export's ``sigma_scale`` (σ calibration) multiplies the Motion's joint_sigma; the
-    rotation fit weighs by the network's own σ, so the pose does not change with it."""
+    """The export's ``sigma_scale`` (σ calibration) scales the Motion's σ (but the pelvis's, the
+    temporal root σ: ``motion_sigma``); the rotation fit weighs by the network's own σ, so the
+    pose does not change with it."""
     obs = _observations(body, T=8, seed=2)
     trun = temporal.TemporalRunner(weights, device="cpu")
     runner = R.D2ARunner(weights, device="cpu")
@@ -139,8 +141,15 @@ def test_sigma_scale_scales_the_motion_sigma_not_the_fit(weights, body):
     finally:
         runner.sigma_scale = 1.0
     ok = a["valid"]
-    np.testing.assert_allclose(b["joint_sigma"][ok], 0.06 * a["joint_sigma"][ok], rtol=1e-6)
+    np.testing.assert_allclose(b["joint_sigma"][ok][:, 1:], 0.06 * a["joint_sigma"][ok][:, 1:], rtol=1e-6)
+    np.testing.assert_allclose(b["joint_sigma"][ok][:, 0], t["joint_sigma"][ok][:, 0])
     np.testing.assert_allclose(b["poses"][ok], a["poses"][ok])
+
+
+def test_motion_sigma_takes_the_root_from_the_temporal_estimate():
+    rel = np.array([[0.001, 0.04, 0.03]])
+    root = np.array([[0.03, 0.5, 0.5]])                  # only the root column is used
+    np.testing.assert_allclose(R.motion_sigma(rel, root), [[0.03, 0.04, 0.03]])
 
 
 def test_chunked_refinement_equals_one_pass(weights, body, monkeypatch):

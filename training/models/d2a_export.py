@@ -11,14 +11,13 @@ camera frame; ``sigma`` (B,24) metres; ``vertices`` (B,431,3) coarse vertices (u
 ``engine.coarse_mesh``); ``rot6d`` (B,24,6); ``betas`` (B,10); ``cam`` (B,3).
 
 σ calibration (ours): the RLE σ is a scale the flow can absorb (the flow learns the density of
-error/σ, so only σ's ranking is pinned down); measured on the val pool it is ~10× the mean 3D
-joint error (~17× the per-coordinate RMS), with about the same factor at every joint. The
-export stores one factor ``sigma_scale`` = Σ‖error‖ / Σσ over the val pool's detected
-joint-frames (``--calibration-pool``), and ``engine.refine`` multiplies σ by it, so the Motion's
-``joint_sigma`` is in metres of expected joint error, as the smoother (``engine.smooth``), the
-contact detection and the add-on read it. Chosen between two definitions on H1 with the
-``light`` preset (training/MODEL_CARD_d2a.md): matching the per-coordinate RMS instead gave
-smaller σ, less smoothing and 22 % more accel error. The rotation fit keeps the network's σ.
+error/σ, so only σ's ranking is pinned down); measured on the val pool it is ~17× the
+per-coordinate RMS error, with about the same factor at every joint (0.046–0.072). The export
+stores one factor ``sigma_scale`` = sqrt(Σ‖error‖² / (3 Σ σ²)) over the val pool's detected
+joint-frames (``--calibration-pool``): scaled, σ is a per-coordinate standard deviation in
+metres of the joint's position relative to the pelvis, the unit the engine's RTS smoothers take
+as observation noise (``engine.refine.motion_sigma``; the pelvis keeps the temporal estimate's
+root σ). The rotation fit keeps the network's raw σ (its weights are relative).
 
 Shipped weights must be trained: never write an untrained export into ``engine/data``.
 """
@@ -93,7 +92,7 @@ def sigma_calibration(model, pool_path, batch_size=64):
     with torch.no_grad():
         joints, sigma = predict(model, pool, idx, batch_size)
     err = np.linalg.norm(joints - np.asarray(pool["joints3d"], np.float64)[idx], axis=-1)
-    return float(err.sum() / np.asarray(sigma, np.float64).sum()), int(err.size)
+    return float(np.sqrt((err ** 2).sum() / (3 * (np.asarray(sigma, np.float64) ** 2).sum()))), int(err.size)
 
 
 def export_checkpoint(ckpt, out_dir, note="", calibration_pool=None):
