@@ -14,9 +14,10 @@ What one run prints (all measured in that run, on this machine):
    Motion file), with the seconds of each stage: detector set-up, detection (MediaPipe's own
    time), masks + appearance, flow / homographies, tracking, gap recovery, the temporal model
    (its networks, when the ``temporal`` estimator runs), refinement (seed 0, when ``d2a.onnx``
-   is installed and ``--no-refine`` is not given: its network and its σ-weighted rotation fit,
-   the network's share printed beside it), fit, smoothing (the clean-motion stage) and write; decoding runs in a producer
-   thread overlapped with detection, so its busy time is printed but not part of the sum.
+   is installed and ``--no-refine`` is not given: its network and its σ-weighted rotation
+   fit, the network's share printed beside it), fit, smoothing (the clean-motion stage) and
+   write; decoding runs in a producer thread overlapped with detection, so its busy time is
+   printed but not part of the sum.
 3. **end-to-end frames/s** and the ratio **end-to-end / (decode alone + detection)**.
 4. **networks alone** (when temporal weights are found, or ``--random-weights``): the
    temporal model's ONNX graph on batches of windows, Pr-VIPE on batches of frames and the D2A

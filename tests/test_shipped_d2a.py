@@ -49,5 +49,4 @@ def test_shipped_refinement_moves_joints_and_its_sigma_ranks_the_error():
     sigma = out["joint_sigma"][ok]
     assert np.isfinite(sigma).all() and (sigma > 0).all()
     rho = spearmanr(sigma.ravel(), err.ravel()).statistic
-    print(f"moved {moved * 1000:.1f} mm, spearman {rho:.3f}")
     assert rho > 0.3, rho

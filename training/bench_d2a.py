@@ -8,8 +8,9 @@
 ``temporal.onnx`` + ``prvipe.onnx`` (``python -m training.models.export``) and ``d2a.onnx``
 (``python -m training.models.d2a_export``); without them the import fails with the engine's
 message (``require``, before any work). ``temporal+d2a+light`` / ``temporal+d2a+analysis``
-are its output through the clean-motion presets (smoothing reads the refined σ). ``register_refinement(name, DIR)`` adds the refinement exported in DIR on top of the
-same (memoised) temporal estimate: ``training.d2a_ablation --bench`` scores its rows that way.
+are its output through the clean-motion presets (smoothing reads the refined σ).
+``register_refinement(name, DIR)`` adds the refinement exported in DIR on top of the same
+(memoised) temporal estimate: ``training.d2a_ablation --bench`` scores its rows that way.
 """
 from engine import refine, temporal
 from training.bench import cleaned, once, register
@@ -31,8 +32,9 @@ temporal_once = once(_temporal_and_prediction)
 
 def register_refinement(name, weights=None, sink=None):
     """Register ``name``: the default temporal estimate refined by ``weights``/d2a.onnx (the
-    default weights folder when None). ``sink``: a list that receives each result (with its
-    ``joint_sigma``), in the bench's sample order, for σ calibration."""
+    default weights folder when None), memoised per sequence so cleaned variants reuse it;
+    returns it. ``sink``: a list that receives each result (with its ``joint_sigma``), in the
+    bench's sample order, for σ calibration."""
 
     def fn(obs, body):
         fields, pred = temporal_once(obs, body)
@@ -40,10 +42,11 @@ def register_refinement(name, weights=None, sink=None):
         if sink is not None:
             sink.append(out)
         return out
+    fn = once(fn)
     register(name, fn)
     return fn
 
 
-_refined_once = once(register_refinement("temporal+d2a"))
-register("temporal+d2a+light", cleaned("light", source=_refined_once))
-register("temporal+d2a+analysis", cleaned("analysis", source=_refined_once))
+_refined = register_refinement("temporal+d2a")
+register("temporal+d2a+light", cleaned("light", source=_refined))
+register("temporal+d2a+analysis", cleaned("analysis", source=_refined))

@@ -231,19 +231,20 @@ def run_bench(runs, which, rows=None, plot=None, out=print, seed=0, work_dir=Non
     from training.data.retarget import default_body
     from .models.d2a import ABLATION_ROWS
     bench.ESTIMATORS.clear()
-    bench.register("temporal only (seed 2)", lambda obs, body: bench_d2a.temporal_once(obs, body)[0])
+
+    def temporal_only(obs, body):
+        return bench_d2a.temporal_once(obs, body)[0]
+    bench.register("temporal only (seed 2)", temporal_only)
     tmp = tempfile.TemporaryDirectory(prefix="d2a_rows_") if work_dir is None else None
     dirs = export_rows(runs, rows, work_dir or tmp.name, calibration_pool)
     sink, full = [], None
     for name, d in dirs.items():
-        label = f"{ROW_LABELS.get(name, name)} `{name}`"
-        fn = bench_d2a.register_refinement(label, d, sink if name == "+imphmr" else None)
+        fn = bench_d2a.register_refinement(f"{ROW_LABELS.get(name, name)} `{name}`", d,
+                                           sink if name == "+imphmr" else None)
         if name == "+imphmr":
-            full = bench.once(fn)           # one call per sequence: the cleaned row reuses it
-            bench.register(label, full)
+            full = fn                       # memoised: the cleaned row reuses its result
     if full is not None:    # what the user gets: both through the default clean-up (light smoothing)
-        bench.register(f"temporal only (seed 2) {CLEANED}",
-                       bench.cleaned("light", source=lambda obs, body: bench_d2a.temporal_once(obs, body)[0]))
+        bench.register(f"temporal only (seed 2) {CLEANED}", bench.cleaned("light", source=temporal_only))
         bench.register(f"{ROW_LABELS['+imphmr']} `+imphmr` {CLEANED}", bench.cleaned("light", source=full))
     for name, _ in ABLATION_ROWS:
         if name not in dirs and (not rows or name in rows):
