@@ -1,18 +1,26 @@
 """Validation 1: our pitch metrics on OBP's own joint centres vs OBP's official values.
 
     .venv/bin/python scripts/validate_pitch_obp.py [--obp DIR] [--plots docs/img] [--auto-home]
+                                                   [--obp-torso]
 
 Feeds the 5 OBP pitches' landmarks (joint centres, 360 Hz) through engine.pitch and prints, for
 every event and metric, ours vs OBP (poi_subset.csv / the event columns) and the error, with the
 issue's tolerance and a pass/miss flag, plus a summary. OBP data is CC BY-NC-SA and is used here
 only as test data. By default home plate is OBP's lab +x (a definitions test); ``--auto-home``
 estimates it as for video. Columns "@OBP ev" re-evaluate event-bound metrics at OBP's official
-event frames, which separates definition error from event-timing error.
+event frames (foot plant: the frame OBP's POI foot-plant values come from, found in OBP's angle
+series), which separates definition error from event-timing error. ``--obp-torso`` (a
+diagnostic) replaces the thorax frame built from the three exported thorax points with OBP's own
+tracked torso orientation (its ``torso_angle`` series in joint_angles_subset.csv), to show which
+misses come from the thorax points alone.
 """
 import argparse
 import csv
 import sys
 from pathlib import Path
+
+import numpy as np
+from scipy.spatial.transform import Rotation
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -71,15 +79,83 @@ def load(obp_dir):
     return rows, poi, meta
 
 
-def evaluate(rows, poi, meta, pitch, auto_home=False):
-    """(analysis, analysis-at-OBP-events, event rows, metric rows) for one pitch."""
+def obp_torso_frames(angle_rows):
+    """OBP's torso orientation (T,3,3) in the lab frame from its ``torso_angle`` Z-Y-X Cardan
+    angles (Visual3D: RTA relative to the lab, AXIS1=Z, AXIS3=X; OBP's CMO.v3s). Its axes follow
+    the same convention as ours (x to the glove side, z up the spine) — checked: at OBP's event
+    frames it reproduces OBP's torso POI values to 0.1° through our code."""
+    zyx = np.array([[float(r[f"torso_angle_{a}"]) for a in "zyx"] for r in angle_rows])
+    return Rotation.from_euler("ZYX", zyx, degrees=True).as_matrix()
+
+
+def obp_humerus_frames(angle_rows, torso):
+    """OBP's throwing-arm humerus orientation (T,3,3): its torso times the shoulder's Z-Y-Z angles
+    (Visual3D angles = (-x, y, -z) of OBP's shoulder_angle columns, as our shoulder_angles
+    reproduces them on OBP's frames)."""
+    xyz = np.array([[float(r[f"shoulder_angle_{a}"]) for a in "xyz"] for r in angle_rows])
+    rel = Rotation.from_euler("ZYZ", xyz * [-1, 1, -1], degrees=True).as_matrix()
+    return np.einsum("tij,tjk->tik", torso, rel)
+
+
+def forearm_out_of_plane(js, humerus):
+    """Angle (deg, per frame) of the elbow → wrist direction out of the humerus's y-z plane (the
+    flexion plane of OBP's elbow, which has no varus/valgus freedom), and the angle between the
+    humerus's z axis and the elbow → shoulder direction."""
+    f = js["right_wrist"] - js["right_elbow"]
+    u = js["right_shoulder"] - js["right_elbow"]
+    f = f / np.linalg.norm(f, axis=1, keepdims=True)
+    u = u / np.linalg.norm(u, axis=1, keepdims=True)
+    out = np.degrees(np.arcsin(np.clip(np.einsum("ti,ti->t", humerus[:, :, 0], f), -1, 1)))
+    axis = np.degrees(np.arccos(np.clip(np.einsum("ti,ti->t", humerus[:, :, 2], u), -1, 1)))
+    return out, axis
+
+
+# OBP angle series (joint_angles_subset.csv) → the POI value it gives at foot plant (sign)
+FP_POI = {"torso_angle_x": ("torso_anterior_tilt_fp", 1), "torso_angle_y": ("torso_lateral_tilt_fp", 1),
+          "torso_angle_z": ("torso_rotation_fp", 1), "pelvis_angle_z": ("pelvis_rotation_fp", 1),
+          "elbow_angle_x": ("elbow_flexion_fp", 1), "shoulder_angle_x": ("shoulder_horizontal_abduction_fp", 1),
+          "shoulder_angle_y": ("shoulder_abduction_fp", -1),
+          "shoulder_angle_z": ("shoulder_external_rotation_fp", 1),
+          "torso_pelvis_angle_z": ("rotation_hip_shoulder_separation_fp", -1)}
+
+
+def poi_foot_plant_frame(angle_rows, poi_row, near, search=4):
+    """The frame (within ``search`` of ``near``) at which OBP's own angle series give its
+    foot-plant POI values, and the median |difference| there (degrees): OBP's POI table reads
+    its foot-plant angles on a frame that is not always the exported fp_100_time."""
+    best = None
+    for f in range(max(0, near - search), min(len(angle_rows), near + search + 1)):
+        d = [abs(sign * float(angle_rows[f][c]) - float(poi_row[k])) for c, (k, sign) in FP_POI.items()]
+        if best is None or np.median(d) < best[1]:
+            best = (f, float(np.median(d)))
+    return best
+
+
+def p_throws(poi, pitch):
+    return poi[pitch]["p_throws"].upper()
+
+
+def load_angles(obp_dir):
+    """OBP's joint-angle series per pitch, or None when joint_angles_subset.csv is absent."""
+    path = Path(obp_dir) / "joint_angles_subset.csv"
+    return read_obp_csv(path) if path.exists() else None
+
+
+def evaluate(rows, poi, meta, pitch, auto_home=False, thorax_frames=None, angle_rows=None):
+    """(analysis, analysis-at-OBP-events, event rows, metric rows) for one pitch.
+
+    The at-OBP-events analysis uses OBP's exported event frames, except foot plant when OBP's
+    angle series (``angle_rows``) are given: then the frame its POI foot-plant values come from.
+    """
     rs = rows[pitch]
     js = from_obp_landmarks(rs, throws=poi[pitch]["p_throws"],
                             height=float(meta[pitch]["session_height_m"]))
     home = None if auto_home else 0.0
-    a = analyze(js, home_azimuth_deg=home)
+    a = analyze(js, home_azimuth_deg=home, thorax_frames=thorax_frames)
     obp_frames = {k: int(round((float(rs[0][c]) - js.t0) * js.fps)) for k, (c, _) in EVENTS.items()}
-    b = analyze(js, home_azimuth_deg=home, events=obp_frames)
+    if angle_rows is not None:
+        obp_frames["foot_plant"] = poi_foot_plant_frame(angle_rows, poi[pitch], obp_frames["foot_plant"])[0]
+    b = analyze(js, home_azimuth_deg=home, events=obp_frames, thorax_frames=thorax_frames)
     ev_rows = []
     for k, (c, tol) in EVENTS.items():
         ours, ref = a.event_time(k), float(rs[0][c])
@@ -109,15 +185,39 @@ def main(argv=None):
     ap.add_argument("--obp", default=str(ROOT.parent / "shared" / "data" / "obp"))
     ap.add_argument("--plots", default=None, help="write report PNGs of the first pitch here")
     ap.add_argument("--auto-home", action="store_true", help="estimate home plate's direction")
+    ap.add_argument("--obp-torso", action="store_true",
+                    help="diagnostic: use OBP's own torso orientation instead of the thorax points'")
     a = ap.parse_args(argv)
     rows, poi, meta = load(a.obp)
+    angles = load_angles(a.obp)
+    if a.obp_torso and angles is None:
+        ap.error("--obp-torso needs joint_angles_subset.csv in the OBP folder")
     pitches = sorted(rows)
     misses, passes = {}, {}
     print(f"# Validation 1 on {len(pitches)} OBP pitches "
-          f"(home direction: {'estimated' if a.auto_home else 'OBP lab +x'})\n")
+          f"(home direction: {'estimated' if a.auto_home else 'OBP lab +x'}"
+          f"{'; torso: OBP' + chr(39) + 's own orientation (diagnostic)' if a.obp_torso else ''})\n")
     for i, p in enumerate(pitches):
-        res, _, ev_rows, m_rows = evaluate(rows, poi, meta, p, a.auto_home)
+        torso = obp_torso_frames(angles[p]) if a.obp_torso else None
+        res, _, ev_rows, m_rows = evaluate(rows, poi, meta, p, a.auto_home, torso,
+                                           None if angles is None else angles[p])
         print(f"## {p} ({res.handedness}HP detected, home azimuth {res.home_azimuth_deg:+.1f}°)\n")
+        if angles is not None:
+            fp100 = int(round((float(rows[p][0]["fp_100_time"]) - res.t0) * res.fps))
+            f, d = poi_foot_plant_frame(angles[p], poi[p], fp100)
+            ours = res.clip_frame("foot_plant")
+            print(f"OBP's POI foot-plant values are its angle series at frame {f} (fp_100_time "
+                  f"{f - fp100:+d} frames; median difference {d:.2f}°); our foot plant is "
+                  f"{ours - f:+d} frames ({1000 * (ours - f) / res.fps:+.1f} ms) from it.\n")
+        if a.obp_torso and p_throws(poi, p) == "R":
+            js = from_obp_landmarks(rows[p])
+            out, axis = forearm_out_of_plane(js, obp_humerus_frames(angles[p], torso))
+            ev = {k: int(round((float(rows[p][0][c]) - js.t0) * js.fps))
+                  for k, c in (("pkh", "pkh_time"), ("mer", "MER_time"), ("br", "BR_time"))}
+            w = slice(ev["mer"], ev["br"] + 1)
+            print(f"Elbow → wrist out of OBP's humerus flexion plane: max |angle| {np.abs(out[w]).max():.1f}° "
+                  f"from MER to BR ({np.abs(out[ev['pkh']:ev['mer']]).max():.1f}° from PKH to MER); "
+                  f"humerus axis vs elbow → shoulder: max {axis[ev['pkh']:ev['br'] + 1].max():.1f}°.\n")
         print("| event | ours (s) | OBP (s) | error (ms) | tolerance (ms) | ok |")
         print("|---|---|---|---|---|---|")
         for k, ours, ref, err, tol, ok in ev_rows:

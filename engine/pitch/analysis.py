@@ -135,6 +135,20 @@ def to_pitch_frame(points, azimuth_deg, handedness):
     return out
 
 
+def frames_to_pitch_frame(R, azimuth_deg, handedness):
+    """Segment frames (T,3,3, columns = axes in the world) into the pitch frame, as
+    :func:`to_pitch_frame` does for points: rotate about z, and mirror a left-hander (S R S with
+    S = diag(1, -1, 1), which keeps the frame right-handed and its x on the glove side)."""
+    a = np.radians(azimuth_deg)
+    c, s = np.cos(a), np.sin(a)
+    Rz = np.array([[c, s, 0], [-s, c, 0], [0, 0, 1.0]])
+    out = np.einsum("ij,tjk->tik", Rz, np.asarray(R, dtype=np.float64))
+    if handedness == "L":
+        S = np.diag([1.0, -1.0, 1.0])
+        out = S @ out @ S
+    return out
+
+
 def roles(p):
     """Pitch roles for a (mirrored-to-)right-hander: throwing arm, glove arm, rear/lead leg."""
     r = {"shoulder": p["right_shoulder"], "elbow": p["right_elbow"], "wrist": p["right_wrist"],
@@ -191,14 +205,18 @@ def _rot_branch(a):
 
 
 def analyze(js: JointSet, handedness="auto", height=None, cutoff_hz="auto", home_azimuth_deg=None,
-            events=None):
+            events=None, thorax_frames=None):
     """Analyse one delivery. ``handedness``: 'auto', 'R' or 'L'; ``height`` in metres overrides
     ``js.height``; ``cutoff_hz``: low-pass cutoff ('auto' = 20 Hz, at most 0.4·fps; None = off);
     ``home_azimuth_deg``: direction of home plate in the world frame when known (degrees), None to
     estimate it from the motion, or "camera" when the camera looks toward home (a center-field
     view: the camera's horizontal viewing direction, ``js.meta["camera_azimuth_deg"]``);
     ``events``: frame indices that replace detected ones (e.g. force-plate foot plant), used by
-    the validation to separate definition errors from event-timing errors.
+    the validation to separate definition errors from event-timing errors;
+    ``thorax_frames``: (T,3,3) measured torso orientations in the world frame (columns x toward
+    the glove side, y = z × x, z up the spine), used instead of the frame built from the three
+    thorax points — e.g. a marker-cluster fit; the validation uses OBP's own torso to show which
+    misses come from the thorax points alone.
     """
     fps = float(js.fps)
     warnings = []
@@ -254,7 +272,12 @@ def analyze(js: JointSet, handedness="auto", height=None, cutoff_hz="auto", home
 
     # --- segment frames and time series --------------------------------------------------
     Rp = M.pelvis_frame(r["rear_hip"], r["lead_hip"])
-    Rt = M.thorax_frame(r["thorax_prox"], r["thorax_dist"], r["thorax_right"])
+    if thorax_frames is None:
+        Rt = M.thorax_frame(r["thorax_prox"], r["thorax_dist"], r["thorax_right"])
+    else:
+        if len(thorax_frames) != js.num_frames:
+            raise ValueError(f"thorax_frames has {len(thorax_frames)} frames, the joints {js.num_frames}")
+        Rt = frames_to_pitch_frame(np.asarray(thorax_frames)[lo:hi], az, hand)
     Ru = M.upper_arm_frame(r["shoulder"], r["elbow"], r["wrist"])
     pelvis_rot = _rot_branch(M.cardan_zyx(Rp)[:, 0])
     tz = M.cardan_zyx(Rt)
