@@ -97,3 +97,25 @@ def test_root_does_not_follow_a_depth_outlier_in_analysis():
     m.joints[45] += [0, 1.0, 0]
     out = smooth_motion(m, REST, load_preset("analysis"))
     assert abs(out.trans[45, 1] - np.median(out.trans[:, 1])) < 0.25
+
+
+def test_presets_order_from_light_to_smooth():
+    """light keeps more of the motion's fast moments than animation (lower process noise
+    smooths harder); both were tuned on the validation split (docs/clean_motion.md)."""
+    assert load_preset("light").rotation_accel > load_preset("animation").rotation_accel
+    assert load_preset("light").translation_accel > load_preset("animation").translation_accel
+
+
+def test_peak_limb_speed_of_a_swinging_wrist():
+    from training.tune_smoothing import END_EFFECTORS, peak_limb_speed
+    fps, T = 30.0, 300
+    t = np.arange(T) / fps
+    joints = np.zeros((T, 24, 3))
+    joints[:, :, 0] = 2.0 * t[:, None]                       # the whole body walks at 2 m/s
+    w = END_EFFECTORS[0]
+    joints[:, w, 2] += 0.5 * np.sin(2 * np.pi * t)           # one wrist swings: peak 0.5·2π m/s
+    got = peak_limb_speed(joints, fps)
+    assert 0.95 * np.pi < got <= np.pi + 1e-9                 # relative to the hips, not the walk
+    valid = np.ones(T, bool)
+    valid[::2] = False                                       # no two consecutive valid frames
+    assert np.isnan(peak_limb_speed(joints, fps, valid))

@@ -241,13 +241,15 @@ def arm_table(results, samples):
 
 
 # ------------------------------------------------------------------ H1
-def h1_samples(body, seed=0, windows_per_clip=2, length=64, cache=None):
+def h1_samples(body, seed=0, windows_per_clip=2, length=64, cache=None, split="test"):
+    """H1's sequences: windows of the ``split``'s CMU clips (``test`` for the reported numbers,
+    ``val`` for tuning, e.g. ``training.tune_smoothing``) through synthetic observations."""
     from training.data.bvh import read_bvh
     from training.data.retarget import clip_table, retarget_bvh
     from training.data.splits import SEEN_SUBJECT_TEST_CLIPS, split_of
     from training.data.synth import CAMERA_TYPES, Synthesizer
     cmu = SHARED / "cmu"
-    rows = [r for r in clip_table(cmu) if split_of(r["clip"]) == "test"]
+    rows = [r for r in clip_table(cmu) if split_of(r["clip"]) == split]
     S = Synthesizer(body)
     rng = np.random.default_rng(seed)
     samples = []
