@@ -83,7 +83,7 @@ def obp_torso_frames(angle_rows):
     """OBP's torso orientation (T,3,3) in the lab frame from its ``torso_angle`` Z-Y-X Cardan
     angles (Visual3D: RTA relative to the lab, AXIS1=Z, AXIS3=X; OBP's CMO.v3s). Its axes follow
     the same convention as ours (x to the glove side, z up the spine) — checked: at OBP's event
-    frames it reproduces OBP's torso POI values to 0.1° through our code."""
+    frames it reproduces OBP's torso POI values exactly through our code (tests/test_pitch.py)."""
     zyx = np.array([[float(r[f"torso_angle_{a}"]) for a in "zyx"] for r in angle_rows])
     return Rotation.from_euler("ZYX", zyx, degrees=True).as_matrix()
 
@@ -129,10 +129,6 @@ def poi_foot_plant_frame(angle_rows, poi_row, near, search=4):
         if best is None or np.median(d) < best[1]:
             best = (f, float(np.median(d)))
     return best
-
-
-def p_throws(poi, pitch):
-    return poi[pitch]["p_throws"].upper()
 
 
 def load_angles(obp_dir):
@@ -194,9 +190,9 @@ def main(argv=None):
         ap.error("--obp-torso needs joint_angles_subset.csv in the OBP folder")
     pitches = sorted(rows)
     misses, passes = {}, {}
+    torso_note = "; torso: OBP's own orientation (diagnostic)" if a.obp_torso else ""
     print(f"# Validation 1 on {len(pitches)} OBP pitches "
-          f"(home direction: {'estimated' if a.auto_home else 'OBP lab +x'}"
-          f"{'; torso: OBP' + chr(39) + 's own orientation (diagnostic)' if a.obp_torso else ''})\n")
+          f"(home direction: {'estimated' if a.auto_home else 'OBP lab +x'}{torso_note})\n")
     for i, p in enumerate(pitches):
         torso = obp_torso_frames(angles[p]) if a.obp_torso else None
         res, _, ev_rows, m_rows = evaluate(rows, poi, meta, p, a.auto_home, torso,
@@ -209,7 +205,7 @@ def main(argv=None):
             print(f"OBP's POI foot-plant values are its angle series at frame {f} (fp_100_time "
                   f"{f - fp100:+d} frames; median difference {d:.2f}°); our foot plant is "
                   f"{ours - f:+d} frames ({1000 * (ours - f) / res.fps:+.1f} ms) from it.\n")
-        if a.obp_torso and p_throws(poi, p) == "R":
+        if a.obp_torso and poi[p]["p_throws"].upper() == "R":
             js = from_obp_landmarks(rows[p])
             out, axis = forearm_out_of_plane(js, obp_humerus_frames(angles[p], torso))
             ev = {k: int(round((float(rows[p][0][c]) - js.t0) * js.fps))
