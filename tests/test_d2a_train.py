@@ -249,3 +249,41 @@ def test_cpu_config_rows_write_to_their_own_folders():
     outs = [apply_ablation(cfg, name)["out_dir"] for name, _ in ABLATION_ROWS]
     assert outs[-1] == cfg["out_dir"] == "out/d2a_cpu" and len(set(outs)) == len(outs)
     assert all(o.startswith("out/d2a_cpu") for o in outs)
+
+
+def test_ablation_bench_runs_rows_through_the_engine(setup, body, tmp_path, monkeypatch):
+    """``d2a_ablation --bench``: each trained row is exported (σ calibrated) and run as a
+    refinement on top of the same temporal estimate, the full row and temporal-only also
+    through the `light` clean-up, and the full row's σ is ranked against its per-joint error.
+    Two tiny synthetic sequences stand in for H1's (the real run needs ../shared)."""
+    from training import bench
+    from training import d2a_ablation as A
+    from training.data.synth import Synthesizer
+    base = tiny_config(setup, tmp_path / "d2a", max_steps=1, val_frames=0, ckpt_every=1)
+    for name in ("refine", "+imphmr"):
+        assert train(apply_ablation(base, name)) == 1
+
+    def tiny_h1(body_, seed=0, **_):
+        rng = np.random.default_rng(seed)
+        S = Synthesizer(body_)
+        out = []
+        for i, (clip, poses, trans, betas) in enumerate(load_clips(setup["cache"], "test") * 2):
+            s = S(poses[:16], trans[:16], betas, rng, camera=("tripod", "handheld")[i % 2])
+            s.update(gt_joints_cam=s["joints_cam"], clip=clip, seen_subject=False)
+            out.append(s)
+        return out
+    monkeypatch.setattr(bench, "h1_samples", tiny_h1)
+    monkeypatch.setattr(bench, "ESTIMATORS", dict(bench.ESTIMATORS))   # run_bench clears the registry
+    lines = []
+    res = A.run_bench(base["out_dir"], "h1", rows=["refine", "+imphmr"], out=lines.append,
+                      work_dir=tmp_path / "rows", calibration_pool=setup["pools"]["train"],
+                      plot=tmp_path / "rel.png")
+    text = "\n".join(lines)
+    names = list(res["table"])
+    assert names[0] == "temporal only (seed 2)" and len(names) == 5    # + 2 rows + 2 cleaned
+    assert sum("`refine`" in n for n in names) == 1 and sum("`+imphmr`" in n for n in names) == 2
+    for rows in res["table"].values():
+        assert len(rows) == 2 and all(np.isfinite(r["mpjpe"]) and r["mpjpe"] > 0 for _, r in rows)
+    assert (tmp_path / "rows" / "full" / "d2a.onnx").exists()
+    assert -1 <= res["spearman_sigma_error"] <= 1 and "Spearman" in text
+    assert (tmp_path / "rel.png").stat().st_size > 1000
