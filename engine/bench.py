@@ -201,10 +201,12 @@ def print_networks(res, folder):
 
 # ------------------------------------------------------------------------------- long clips
 def make_clip(out, seconds=600.0, size=(1920, 1080), source=DEMO, fps=None, fourcc="mp4v", log=print,
-              pingpong=True):
+              pingpong=True, frames=None):
     """Write a clip of ``seconds`` by looping ``source``'s frames (resized to ``size``): for memory
     tests of long inputs. ``pingpong``: forward, backward, forward … so the motion stays
-    continuous and the tracker keeps the subject for the whole clip. The source is decoded once;
+    continuous; else forward only (a cut at each loop; MediaPipe loses the demo's jumper for
+    seconds in its backward-played stretches, so forward loops keep the subject in more frames).
+    ``frames``: (start, stop) source frames to loop (default: all). The source is decoded once;
     its resized frames are kept JPEG-encoded (a few MB) for the later loops."""
     import cv2
 
@@ -226,7 +228,7 @@ def make_clip(out, seconds=600.0, size=(1920, 1080), source=DEMO, fps=None, four
         if log and n % 1800 == 0:
             log(f"  {n}/{total} frames written ({time.perf_counter() - t0:.0f} s)")
     try:
-        for _, _, f in iter_frames(source):
+        for _, _, f in iter_frames(source, frame_range=frames):
             if n >= total:
                 break
             f = cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA)
@@ -456,13 +458,18 @@ def main(argv=None):
                     help="write a long clip by looping VIDEO (then exit); see --seconds, --size")
     ap.add_argument("--seconds", type=float, default=600.0)
     ap.add_argument("--size", default="1920x1080")
+    ap.add_argument("--clip-frames", default=None, metavar="A:B",
+                    help="--make-clip: loop only source frames A..B-1 (e.g. 5:160, the demo's jumper in view)")
+    ap.add_argument("--forward", action="store_true",
+                    help="--make-clip: loop forward only (default: forward, backward, forward …)")
     ap.add_argument("--json", default=None, help="also write the results here")
     a = ap.parse_args(argv)
 
     if a.make_clip:
         w, h = (int(v) for v in a.size.lower().split("x"))
         t0 = time.perf_counter()
-        n = make_clip(a.make_clip, a.seconds, (w, h), a.video)
+        frames = tuple(int(v) for v in a.clip_frames.split(":")) if a.clip_frames else None
+        n = make_clip(a.make_clip, a.seconds, (w, h), a.video, pingpong=not a.forward, frames=frames)
         print(f"wrote {a.make_clip}: {n} frames at {w}×{h} in {time.perf_counter() - t0:.0f} s")
         return 0
 

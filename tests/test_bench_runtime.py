@@ -178,3 +178,28 @@ def test_bench_runs_on_a_few_frames(capsys):
     for s in ("decode alone", "detection", "flow / homographies", "gap recovery", "END TO END",
               "end-to-end / (decode + detection)", "peak RSS"):
         assert s in out
+
+
+def test_make_clip_loops_a_frame_range_forward(tmp_path):
+    """--make-clip --clip-frames 2:5 --forward: source frames 2, 3, 4, 2, 3, 4, … (pingpong:
+    2, 3, 4, 4, 3, 2, …); each written frame is identified by the gray level it carries."""
+    import cv2
+    from engine import bench
+    src = tmp_path / "src.avi"
+    wr = cv2.VideoWriter(str(src), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (32, 16))
+    for k in range(7):
+        wr.write(np.full((16, 32, 3), 30 * k, np.uint8))
+    wr.release()
+
+    def levels(path):
+        cap, out = cv2.VideoCapture(str(path)), []
+        while True:
+            ok, f = cap.read()
+            if not ok:
+                return out
+            out.append(int(round(f.mean() / 30)))
+    for pingpong, expect in ((False, [2, 3, 4, 2, 3, 4, 2, 3]), (True, [2, 3, 4, 4, 3, 2, 2, 3])):
+        out = tmp_path / f"loop_{pingpong}.avi"
+        n = bench.make_clip(out, seconds=0.8, size=(32, 16), source=src, fourcc="MJPG", log=None,
+                            pingpong=pingpong, frames=(2, 5))
+        assert n == 8 and levels(out) == expect
