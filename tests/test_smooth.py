@@ -119,3 +119,35 @@ def test_peak_limb_speed_of_a_swinging_wrist():
     valid = np.ones(T, bool)
     valid[::2] = False                                       # no two consecutive valid frames
     assert np.isnan(peak_limb_speed(joints, fps, valid))
+
+
+def test_tune_smoothing_cli_scores_every_setting(monkeypatch, capsys):
+    """training.tune_smoothing: the source once, then one cleaned row per (accel, floor), with the
+    peak-speed ratio; two tiny synthetic sequences stand in for the val split."""
+    from seed2_helpers import smooth_motion
+    from training import bench, tune_smoothing
+    from training.data.synth import Synthesizer
+
+    def tiny_h1(body, seed=0, split="test", **_):
+        assert split == "val"                                   # tuning never reads the test split
+        rng = np.random.default_rng(seed)
+        out = []
+        for i in range(2):
+            p, t, b = smooth_motion(24, seed=i)
+            s = Synthesizer(body)(p, t, b, rng, camera="tripod")
+            s.update(gt_joints_cam=s["joints_cam"], clip=f"13_0{i}", seen_subject=False)
+            out.append(s)
+        return out
+    monkeypatch.setattr(bench, "h1_samples", tiny_h1)
+    monkeypatch.setattr(bench, "score", bench.score)            # main wraps it; undone after
+    monkeypatch.setattr(bench, "ESTIMATORS", dict(bench.ESTIMATORS))
+    assert tune_smoothing.main(["--source", "baseline", "--rotation-accel", "50,300"]) == 0
+    out = capsys.readouterr().out
+    for accel in (50, 300):
+        assert f"baseline+light[rotation_accel={accel},min_angle_sigma=0.02] | 2 |" in out
+    rows = [line for line in out.splitlines() if line.startswith("| baseline") and line.count("|") == 4]
+    assert len(rows) == 3                                        # raw + 2 settings in the peak table
+    ratios = {r.split("|")[1].strip(): float(r.split("|")[2]) for r in rows}
+    assert all(0 < v < 10 for v in ratios.values())
+    # harder smoothing keeps less of the peak speed
+    assert ratios["baseline+light[rotation_accel=50,min_angle_sigma=0.02]"] < ratios["baseline"]
