@@ -99,7 +99,8 @@ class MOCAP_PT_pitch(bpy.types.Panel):
     bl_category = "Mocap"
 
     def draw(self, context):
-        from engine.pitch.report import EVENT_LABELS, EVENT_NAMES, METRIC_GROUPS, format_metric
+        from engine.pitch.report import (CAVEAT_TEXT, EVENT_LABELS, EVENT_NAMES, METRIC_CAVEATS,
+                                         METRIC_GROUPS, format_metric)
         layout = self.layout
         rig = _rig(context)
         if rig is None:
@@ -148,8 +149,14 @@ class MOCAP_PT_pitch(bpy.types.Panel):
             box.label(text=group)
             grid = box.grid_flow(row_major=True, columns=2, even_columns=False, align=True)
             for name, label, unit in items:
-                grid.label(text=label)
+                grid.label(text=label, icon="INFO" if name in METRIC_CAVEATS else "NONE")
                 grid.label(text=format_metric(metrics.get(name), unit))
+        shown = [k for k in CAVEAT_TEXT if any(METRIC_CAVEATS.get(n) == k for n in metrics)]
+        if shown:   # why the marked metrics miss marker-based values (docs/pitch_validation.md)
+            box = layout.box()
+            box.label(text="Marked: beyond tolerance vs marker mocap", icon="INFO")
+            for k in shown:
+                box.label(text=CAVEAT_TEXT[k])
         if h:
             layout.label(text=f"Height {h:.2f} m ({res.get('height_source', '')})")
         col = layout.column(align=True)

@@ -135,7 +135,9 @@ def test_analyse_pitch_operator_markers_panel_plots(blender_addon, toy_loader, t
     img = next(im for im in bpy.data.images if im.filepath == res["plots"][1])
     assert img.size[0] > 500 and img.size[1] > 500
     # the panel draws (with a recording stand-in for the layout)
-    _draw_panel(bpy.types.MOCAP_PT_pitch, bpy.context)
+    text = _draw_panel(bpy.types.MOCAP_PT_pitch, bpy.context)
+    from engine.pitch.report import CAVEAT_TEXT
+    assert "Marked: beyond tolerance vs marker mocap" in text and CAVEAT_TEXT["torso"] in text
     # handedness override + re-analyse: the user's choice is used and flagged
     rig.mocap_pitch_handedness = "L"
     assert bpy.ops.mocap.analyse_pitch() == {"FINISHED"}
