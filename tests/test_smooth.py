@@ -151,3 +151,31 @@ def test_tune_smoothing_cli_scores_every_setting(monkeypatch, capsys):
     assert all(0 < v < 10 for v in ratios.values())
     # harder smoothing keeps less of the peak speed
     assert ratios["baseline+light[rotation_accel=50,min_angle_sigma=0.02]"] < ratios["baseline"]
+
+
+def test_tune_smoothing_pitch_protocol_varies_the_gate(monkeypatch, capsys):
+    """--protocol pitch --peak-gate 0,2: keep_peaks off and on as two rows, scored like H2 with
+    the throwing arm's peaks (tiny synthetic stand-ins for the training pitch)."""
+    from seed2_helpers import smooth_motion
+    from training import bench, tune_smoothing
+    from training.data.synth import Synthesizer
+
+    def tiny_pitch(body, seed=0, **_):
+        rng = np.random.default_rng(seed)
+        out = []
+        for i in range(2):
+            p, t, b = smooth_motion(24, seed=i)
+            s = Synthesizer(body)(p, t, b, rng, camera="broadcast")
+            s.update(gt_joints_cam=s["joints_cam"], clip="124_01", seen_subject=False,
+                     arm_gt=bench.arm_peaks(s["joints"], float(s["fps"])))
+            out.append(s)
+        return out
+    monkeypatch.setattr(tune_smoothing, "pitch_dev_samples", tiny_pitch)
+    monkeypatch.setattr(bench, "score", bench.score)
+    monkeypatch.setattr(bench, "ESTIMATORS", dict(bench.ESTIMATORS))
+    assert tune_smoothing.main(["--protocol", "pitch", "--source", "baseline", "--base", "analysis",
+                                "--rotation-accel", "400", "--peak-gate", "0,2"]) == 0
+    out = capsys.readouterr().out
+    assert "### Throwing arm" in out and "ground truth" in out
+    for gate in (0, 2):
+        assert out.count(f"baseline+analysis[rotation_accel=400,min_angle_sigma=0.02,peak_gate={gate}]") == 2

@@ -12,6 +12,15 @@ and every setting, and how much of the motion's fast moments each keeps: the pea
 wrists and ankles relative to the hips (99th percentile over frames) as a ratio to the ground
 truth's, median (and 10th percentile) over sequences — noise lifts it above 1 in the raw
 estimate, over-smoothing drops it below.
+
+``--protocol pitch`` checks a pitching preset without the test data: CMU 124_01 (the training
+split's baseball pitch; docs/data_splits.md) through H2's camera mix (3 broadcast center-field : 1
+side) at 30 fps, several draws, scored like H2 (12 limb joints, MPJPE, PA-MPJPE, accel, and the
+throwing arm's peak angular velocities against the rendered truth). ``--peak-gate`` varies the
+base preset's manoeuvre gate (``0`` = keep_peaks off):
+
+    .venv/bin/python -m training.tune_smoothing --protocol pitch --source baseline --base analysis \
+        --rotation-accel 400 --peak-gate 0,1,2,4,16
 """
 import argparse
 import dataclasses
@@ -49,8 +58,41 @@ def _score_with_peaks(score):
     return fn
 
 
-def setting_name(source, base, accel, floor):
-    return f"{source}+{base}[rotation_accel={accel:g},min_angle_sigma={floor:g}]"
+def setting_name(source, base, accel, floor, gate=None):
+    extra = "" if gate is None else f",peak_gate={gate:g}"
+    return f"{source}+{base}[rotation_accel={accel:g},min_angle_sigma={floor:g}{extra}]"
+
+
+PITCH_DEV_CLIP = "124_01"
+
+
+def pitch_dev_samples(body, seed=0, draws=8, window=48):
+    """H2-like sequences from the training split's pitch (CMU 124_01): the ``window`` frames
+    (30 fps) around the throwing wrist's peak speed, through broadcast cameras (3 center-field :
+    1 side), each with its truth's throwing-arm peaks (``bench.arm_peaks``)."""
+    from training.data.bvh import read_bvh
+    from training.data.retarget import clip_table, retarget_bvh
+    from training.data.splits import split_of
+    from training.data.synth import Synthesizer
+    row = next(r for r in clip_table(bench.SHARED / "cmu") if r["clip"] == PITCH_DEV_CLIP)
+    assert split_of(row["clip"]) == "train"
+    m = retarget_bvh(read_bvh(bench.SHARED / "cmu" / row["path"]), body)
+    fps = float(m["fps"])
+    j = m["joints"]
+    side = max(("left", "right"), key=lambda s_: np.nanmax(np.linalg.norm(np.diff(j[:, J[f"{s_}_wrist"]], axis=0), axis=1)))
+    peak = int(np.argmax(np.linalg.norm(np.diff(j[:, J[f"{side}_wrist"]], axis=0), axis=1)))
+    a = int(np.clip(peak - 2 * window // 3, 0, len(j) - window))
+    S = Synthesizer(body)
+    rng = np.random.default_rng(seed)
+    out = []
+    for k in range(draws):
+        cam = "broadcast" if k % 4 < 3 else "broadcast_side"
+        s = S(m["poses"][a:a + window], m["trans"][a:a + window], m["betas"], rng, fps=fps, camera=cam,
+              mirror=side == "left")          # a right-hander, as the arm metrics assume
+        s.update(gt_joints_cam=s["joints_cam"], clip=PITCH_DEV_CLIP, seen_subject=False,
+                 arm_gt=bench.arm_peaks(s["joints"], fps))
+        out.append(s)
+    return out
 
 
 def main(argv=None):
@@ -59,7 +101,10 @@ def main(argv=None):
     ap.add_argument("--base", default="light", help="the preset whose other settings are kept")
     ap.add_argument("--rotation-accel", default="150,200,300", help="comma list (rad/s²)")
     ap.add_argument("--min-angle-sigma", default=None, help="comma list (rad; default: the base preset's)")
-    ap.add_argument("--split", default="val", choices=["val", "test"])
+    ap.add_argument("--peak-gate", default=None, help="comma list (0 = keep_peaks off; default: the base's)")
+    ap.add_argument("--split", default="val", choices=["val", "test"], help="H1 protocol: the CMU split")
+    ap.add_argument("--protocol", default="h1", choices=["h1", "pitch"],
+                    help="h1: H1's windows of the split; pitch: the training split's pitch, H2's cameras")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
     if a.source in bench.PLUGINS:
@@ -70,16 +115,31 @@ def main(argv=None):
     names = [a.source]
     for accel in [float(x) for x in a.rotation_accel.split(",")]:
         floors = [base.min_angle_sigma] if a.min_angle_sigma is None else a.min_angle_sigma.split(",")
+        gates = [None] if a.peak_gate is None else [float(x) for x in a.peak_gate.split(",")]
         for floor in [float(x) for x in floors]:
-            s = dataclasses.replace(base, rotation_accel=accel, min_angle_sigma=floor)
-            name = setting_name(a.source, a.base, accel, floor)
-            bench.register(name, bench.cleaned(s, source=bench.ESTIMATORS[a.source]))
-            names.append(name)
+            for gate in gates:
+                s = dataclasses.replace(base, rotation_accel=accel, min_angle_sigma=floor)
+                if gate is not None:
+                    s = dataclasses.replace(s, keep_peaks=gate > 0, peak_gate=gate if gate > 0 else s.peak_gate)
+                name = setting_name(a.source, a.base, accel, floor, gate)
+                bench.register(name, bench.cleaned(s, source=bench.ESTIMATORS[a.source]))
+                names.append(name)
     from training.data.retarget import default_body
     body = default_body()
     t0 = time.time()
-    samples = bench.h1_samples(body, a.seed, split=a.split)
     bench.score = _score_with_peaks(bench.score)
+    if a.protocol == "pitch":
+        samples = pitch_dev_samples(body, a.seed)
+        res = bench.run_estimators(names, samples, body, bench.OBP_JOINTS, False)
+        print(bench.table(res, f"Pitch protocol: CMU {PITCH_DEV_CLIP} (training split) × H2's cameras, "
+                               f"{len(samples)} draws, seed {a.seed}, base preset {a.base} (12 limb joints; "
+                               "mm, mm/frame² for accel)",
+                          [("mpjpe", "MPJPE"), ("pa_mpjpe", "PA-MPJPE"), ("accel", "Accel")]))
+        print()
+        print(bench.arm_table(res, samples).replace("### H2 throwing arm", "### Throwing arm"))
+        print(f"\n({len(samples)} sequences, {time.time() - t0:.0f} s)", file=sys.stderr)
+        return 0
+    samples = bench.h1_samples(body, a.seed, split=a.split)
     res = bench.run_estimators(names, samples, body, bench.LSP14, True)
     metrics = [("mpjpe", "MPJPE"), ("pa_mpjpe", "PA-MPJPE"), ("pve", "PVE"), ("accel", "Accel"),
                ("skate", "Skate (mm/s)")]
