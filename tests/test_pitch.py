@@ -352,3 +352,20 @@ def test_report_files(obp, tmp_path):
     report.write_summary([report.summary_row(res, "a"), report.summary_row(results["1097_1"][0], "b")],
                          tmp_path / "summary.csv")
     assert (tmp_path / "summary.csv").read_text().count("\n") == 3
+
+
+def test_throw_is_found_relative_to_the_pelvis():
+    """A whole-body jump (a video estimate's root re-estimated after a gap) moves the hand as
+    fast as a throw; the throw is located by the hand's speed relative to the pelvis."""
+    from engine.pitch import events as E
+    fps, T = 60.0, 120
+    t = np.arange(T)
+    throw = 12.0 * np.exp(-0.5 * ((t - 90) / 2.0) ** 2)        # the real throw at frame 90
+    jump = np.zeros(T)
+    jump[40] = 15.0                                              # a one-frame body jump at 40
+    world = throw + jump + 0.5
+    relative = throw + 0.3                                       # the jump cancels against the pelvis
+    assert E.peak_hand_speed(world, fps) == 40                  # world speed alone is fooled
+    assert E.peak_hand_speed(world, fps, relative) == 90
+    shifted = np.roll(relative, 2)                               # relative peak 2 frames late
+    assert E.peak_hand_speed(world, fps, shifted) == 90          # the frame is the world peak

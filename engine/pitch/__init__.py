@@ -5,7 +5,7 @@ PNG plots; ``python -m engine.pitch`` runs it on Motion files. Pure numpy/scipy 
 only for the plots); never imports bpy.
 """
 from .analysis import PitchAnalysis, analyze, detect_handedness
-from .joints import JointSet, from_motion, from_obp_landmarks, read_obp_csv
+from .joints import JointSet, from_motion, from_obp_landmarks, from_smpl_joints, read_obp_csv
 
 __all__ = ["PitchAnalysis", "analyze", "detect_handedness", "JointSet", "from_motion",
-           "from_obp_landmarks", "read_obp_csv"]
+           "from_obp_landmarks", "from_smpl_joints", "read_obp_csv"]

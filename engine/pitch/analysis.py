@@ -318,7 +318,9 @@ def analyze(js: JointSet, handedness="auto", height=None, cutoff_hz="auto", home
 
     # --- events -----------------------------------------------------------------------------
     ev = {}
-    hp = E.peak_hand_speed(hand_speed, fps)
+    pelvis_centre = 0.5 * (r["rear_hip"] + r["lead_hip"])
+    hand_rel_speed = np.linalg.norm(M.derivative(r["hand"] - pelvis_centre, fps), axis=1)
+    hp = E.peak_hand_speed(hand_speed, fps, hand_rel_speed)
     ev["pkh"] = E.peak_knee_height(r["lead_knee"][:, 2], hp)
     if ev["pkh"] == 0:
         warnings.append("the clip starts at or after peak knee height: PKH is the first frame")

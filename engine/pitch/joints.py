@@ -93,21 +93,26 @@ class JointSet:
         return self.points[name]
 
 
-def from_motion(motion, height=None):
-    """SMPL-24 ``Motion.joints`` (T,24,3) → a :class:`JointSet` (see the table above)."""
+def from_smpl_joints(joints, fps, valid=None, height=None, source="", meta=None):
+    """SMPL-24 joints (T,24,3) → a :class:`JointSet` (see the table above)."""
     from ..body.skeleton import JOINT_INDEX
-    J = np.asarray(motion.joints, dtype=np.float64)
+    J = np.asarray(joints, dtype=np.float64)
     pts = {name: J[:, JOINT_INDEX[smpl]] for name, smpl in SMPL_MAP.items()}
     lateral = J[:, JOINT_INDEX["right_collar"]] - J[:, JOINT_INDEX["left_collar"]]
     lateral /= np.maximum(np.linalg.norm(lateral, axis=1, keepdims=True), 1e-9)
     pts["thorax_right"] = pts["thorax_prox"] + THORAX_LATERAL_OFFSET * lateral
+    return JointSet(pts, float(fps), valid=None if valid is None else np.asarray(valid, bool),
+                    height=height, source=str(source), meta=dict(meta or {}))
+
+
+def from_motion(motion, height=None):
+    """SMPL-24 ``Motion.joints`` (T,24,3) → a :class:`JointSet` (see the table above)."""
     src = motion.source.get("video", "") if isinstance(motion.source, dict) else ""
     meta = {"body_model": motion.body_model}
     az = camera_azimuth(getattr(motion, "camera_extrinsics", None))
     if az is not None:
         meta["camera_azimuth_deg"] = az
-    return JointSet(pts, float(motion.fps), valid=np.asarray(motion.valid, bool), height=height,
-                    source=str(src), meta=meta)
+    return from_smpl_joints(motion.joints, motion.fps, motion.valid, height, src, meta)
 
 
 def camera_azimuth(extrinsics):
