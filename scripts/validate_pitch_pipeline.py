@@ -91,10 +91,11 @@ def observe_pitches(fps=60.0, cameras=4, seed=0, obp_dir=None, pitches=None):
             yield pitch, cam, s, float(d["time"][0]), body
 
 
-def run_pipeline(sample, body, smoothing="analysis", focal=None, estimator="baseline"):
+def run_pipeline(sample, body, smoothing="analysis", focal=None, estimator="baseline", foot_lock=True):
     """A synthetic observation sample through the engine's estimate + clean stages → Motion.
     ``estimator``: baseline (the pitch default), temporal (the shipped learned model alone) or
-    temporal+d2a (refined per frame, as the engine runs it by default)."""
+    temporal+d2a (refined per frame, as the engine runs it by default); ``foot_lock``: pin
+    planted feet in the clean stage (``--no-foot-lock`` in the engine)."""
     from engine import __version__
     from engine.clean import clean_motion
     from engine.motion import Motion
@@ -113,7 +114,7 @@ def run_pipeline(sample, body, smoothing="analysis", focal=None, estimator="base
     m = Motion(fps=obs.fps, keypoints2d=obs.keypoints, frame_size=list(obs.frame_size),
                body_model=body.name, estimator=estimator, engine_version=__version__,
                source={"video": "", "frame_range": [0, obs.num_frames]}, **fields).astype_file()
-    return clean_motion(m, body.rest_joints(m.betas), smoothing, True)
+    return clean_motion(m, body.rest_joints(m.betas), smoothing, foot_lock)
 
 
 def compare(res, pitch, rows, poi):
