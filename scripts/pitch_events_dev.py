@@ -33,16 +33,12 @@ def main(argv=None):
     ap.add_argument("--no-foot-lock", action="store_true", help="clean without pinning planted feet")
     a = ap.parse_args(argv)
     from engine.pitch import analyze, from_motion, from_smpl_joints
-    from training.bench import SHARED
-    from training.data.bvh import read_bvh
-    from training.data.retarget import clip_table, default_body, retarget_bvh
-    from training.data.splits import split_of
+    from training.bench import training_pitch
+    from training.data.retarget import default_body
     from training.data.synth import Synthesizer
     from validate_pitch_pipeline import run_pipeline
     body = default_body()
-    row = next(r for r in clip_table(SHARED / "cmu") if r["clip"] == "124_01")
-    assert split_of(row["clip"]) == "train"
-    m = retarget_bvh(read_bvh(SHARED / "cmu" / row["path"]), body, stride=int(round(120 / a.fps)))
+    m = training_pitch(body, a.fps)
     fps = float(m["fps"])
     home = analyze(from_smpl_joints(m["joints"], fps)).home_azimuth_deg
     S = Synthesizer(body)

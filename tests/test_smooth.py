@@ -139,7 +139,6 @@ def test_tune_smoothing_cli_scores_every_setting(monkeypatch, capsys):
             out.append(s)
         return out
     monkeypatch.setattr(bench, "h1_samples", tiny_h1)
-    monkeypatch.setattr(bench, "score", bench.score)            # main wraps it; undone after
     monkeypatch.setattr(bench, "ESTIMATORS", dict(bench.ESTIMATORS))
     assert tune_smoothing.main(["--source", "baseline", "--rotation-accel", "50,300"]) == 0
     out = capsys.readouterr().out
@@ -171,7 +170,6 @@ def test_tune_smoothing_pitch_protocol_varies_the_gate(monkeypatch, capsys):
             out.append(s)
         return out
     monkeypatch.setattr(tune_smoothing, "pitch_dev_samples", tiny_pitch)
-    monkeypatch.setattr(bench, "score", bench.score)
     monkeypatch.setattr(bench, "ESTIMATORS", dict(bench.ESTIMATORS))
     assert tune_smoothing.main(["--protocol", "pitch", "--source", "baseline", "--base", "analysis",
                                 "--rotation-accel", "400", "--peak-gate", "0,2"]) == 0

@@ -152,8 +152,11 @@ def score(pred, sample, body, joints_eval, gt_joints_cam, with_pve=True, gt_vert
     return r
 
 
-def run_estimators(names, samples, body, joints_eval, with_pve):
+def run_estimators(names, samples, body, joints_eval, with_pve, score_fn=None):
+    """Every estimator on every sample → {name: [(sample, scores)]}; ``score_fn`` (default
+    ``score``) may add scores of its own (``training.tune_smoothing``)."""
     from training.data.synth import to_observations
+    score_fn = score_fn or score
     out = {n: [] for n in names}
     for s in samples:
         obs = to_observations(s)
@@ -164,7 +167,7 @@ def run_estimators(names, samples, body, joints_eval, with_pve):
             gt_v = _to_cam(body.vertices(s["poses"], s["betas"], s["trans"]), s["extrinsics"].astype(np.float64))
         for n in names:
             pred = ESTIMATORS[n](obs, body)
-            out[n].append((s, score(pred, s, body, joints_eval, s["gt_joints_cam"].astype(np.float64), with_pve, gt_v)))
+            out[n].append((s, score_fn(pred, s, body, joints_eval, s["gt_joints_cam"].astype(np.float64), with_pve, gt_v)))
     return out
 
 
@@ -269,6 +272,20 @@ def h1_samples(body, seed=0, windows_per_clip=2, length=64, cache=None, split="t
             s["seen_subject"] = r["clip"] in SEEN_SUBJECT_TEST_CLIPS
             samples.append(s)
     return samples
+
+
+TRAINING_PITCH = "124_01"   # the training split's only baseball pitch (docs/data_splits.md)
+
+
+def training_pitch(body, fps=30.0):
+    """CMU 124_01 retargeted to ``body`` at ``fps`` (120 / an integer): a pitch for tuning and
+    dev checks that leaves the OBP test pitches alone (``retarget_bvh``'s dict)."""
+    from training.data.bvh import read_bvh
+    from training.data.retarget import clip_table, retarget_bvh
+    from training.data.splits import split_of
+    row = next(r for r in clip_table(SHARED / "cmu") if r["clip"] == TRAINING_PITCH)
+    assert split_of(row["clip"]) == "train"
+    return retarget_bvh(read_bvh(SHARED / "cmu" / row["path"]), body, stride=int(round(120 / fps)))
 
 
 # ------------------------------------------------------------------ H2 (OBP)

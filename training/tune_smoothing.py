@@ -63,24 +63,17 @@ def setting_name(source, base, accel, floor, gate=None):
     return f"{source}+{base}[rotation_accel={accel:g},min_angle_sigma={floor:g}{extra}]"
 
 
-PITCH_DEV_CLIP = "124_01"
-
-
 def pitch_dev_samples(body, seed=0, draws=8, window=48):
-    """H2-like sequences from the training split's pitch (CMU 124_01): the ``window`` frames
-    (30 fps) around the throwing wrist's peak speed, through broadcast cameras (3 center-field :
-    1 side), each with its truth's throwing-arm peaks (``bench.arm_peaks``)."""
-    from training.data.bvh import read_bvh
-    from training.data.retarget import clip_table, retarget_bvh
-    from training.data.splits import split_of
+    """H2-like sequences from the training split's pitch (``bench.training_pitch``): the
+    ``window`` frames (30 fps) around the throwing wrist's peak speed, through broadcast cameras
+    (3 center-field : 1 side), each with its truth's throwing-arm peaks (``bench.arm_peaks``)."""
     from training.data.synth import Synthesizer
-    row = next(r for r in clip_table(bench.SHARED / "cmu") if r["clip"] == PITCH_DEV_CLIP)
-    assert split_of(row["clip"]) == "train"
-    m = retarget_bvh(read_bvh(bench.SHARED / "cmu" / row["path"]), body)
+    m = bench.training_pitch(body)
     fps = float(m["fps"])
     j = m["joints"]
-    side = max(("left", "right"), key=lambda s_: np.nanmax(np.linalg.norm(np.diff(j[:, J[f"{s_}_wrist"]], axis=0), axis=1)))
-    peak = int(np.argmax(np.linalg.norm(np.diff(j[:, J[f"{side}_wrist"]], axis=0), axis=1)))
+    speed = {s_: np.linalg.norm(np.diff(j[:, J[f"{s_}_wrist"]], axis=0), axis=1) for s_ in ("left", "right")}
+    side = max(speed, key=lambda s_: np.nanmax(speed[s_]))
+    peak = int(np.argmax(speed[side]))
     a = int(np.clip(peak - 2 * window // 3, 0, len(j) - window))
     S = Synthesizer(body)
     rng = np.random.default_rng(seed)
@@ -89,7 +82,7 @@ def pitch_dev_samples(body, seed=0, draws=8, window=48):
         cam = "broadcast" if k % 4 < 3 else "broadcast_side"
         s = S(m["poses"][a:a + window], m["trans"][a:a + window], m["betas"], rng, fps=fps, camera=cam,
               mirror=side == "left")          # a right-hander, as the arm metrics assume
-        s.update(gt_joints_cam=s["joints_cam"], clip=PITCH_DEV_CLIP, seen_subject=False,
+        s.update(gt_joints_cam=s["joints_cam"], clip=bench.TRAINING_PITCH, seen_subject=False,
                  arm_gt=bench.arm_peaks(s["joints"], fps))
         out.append(s)
     return out
@@ -127,11 +120,11 @@ def main(argv=None):
     from training.data.retarget import default_body
     body = default_body()
     t0 = time.time()
-    bench.score = _score_with_peaks(bench.score)
+    score_fn = _score_with_peaks(bench.score)
     if a.protocol == "pitch":
         samples = pitch_dev_samples(body, a.seed)
-        res = bench.run_estimators(names, samples, body, bench.OBP_JOINTS, False)
-        print(bench.table(res, f"Pitch protocol: CMU {PITCH_DEV_CLIP} (training split) × H2's cameras, "
+        res = bench.run_estimators(names, samples, body, bench.OBP_JOINTS, False, score_fn)
+        print(bench.table(res, f"Pitch protocol: CMU {bench.TRAINING_PITCH} (training split) × H2's cameras, "
                                f"{len(samples)} draws, seed {a.seed}, base preset {a.base} (12 limb joints; "
                                "mm, mm/frame² for accel)",
                           [("mpjpe", "MPJPE"), ("pa_mpjpe", "PA-MPJPE"), ("accel", "Accel")]))
@@ -140,7 +133,7 @@ def main(argv=None):
         print(f"\n({len(samples)} sequences, {time.time() - t0:.0f} s)", file=sys.stderr)
         return 0
     samples = bench.h1_samples(body, a.seed, split=a.split)
-    res = bench.run_estimators(names, samples, body, bench.LSP14, True)
+    res = bench.run_estimators(names, samples, body, bench.LSP14, True, score_fn)
     metrics = [("mpjpe", "MPJPE"), ("pa_mpjpe", "PA-MPJPE"), ("pve", "PVE"), ("accel", "Accel"),
                ("skate", "Skate (mm/s)")]
     print(bench.table(res, f"H1 protocol on the {a.split} split, seed {a.seed}, base preset {a.base} "

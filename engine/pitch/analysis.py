@@ -114,11 +114,16 @@ def home_azimuth(points, fps, throw_side, com=None):
     return float(np.degrees(np.arctan2(d[1], d[0])))
 
 
-def to_pitch_frame(points, azimuth_deg, handedness):
-    """Rotate about z so home is +x; mirror a left-hander (y → -y, left ↔ right names)."""
+def _world_to_pitch(azimuth_deg):
+    """The rotation about z that turns home plate's direction into +x."""
     a = np.radians(azimuth_deg)
     c, s = np.cos(a), np.sin(a)
-    Rz = np.array([[c, s, 0], [-s, c, 0], [0, 0, 1.0]])   # world → pitch
+    return np.array([[c, s, 0], [-s, c, 0], [0, 0, 1.0]])
+
+
+def to_pitch_frame(points, azimuth_deg, handedness):
+    """Rotate about z so home is +x; mirror a left-hander (y → -y, left ↔ right names)."""
+    Rz = _world_to_pitch(azimuth_deg)
     out = {}
     for name, p in points.items():
         q = p @ Rz.T
@@ -139,10 +144,7 @@ def frames_to_pitch_frame(R, azimuth_deg, handedness):
     """Segment frames (T,3,3, columns = axes in the world) into the pitch frame, as
     :func:`to_pitch_frame` does for points: rotate about z, and mirror a left-hander (S R S with
     S = diag(1, -1, 1), which keeps the frame right-handed and its x on the glove side)."""
-    a = np.radians(azimuth_deg)
-    c, s = np.cos(a), np.sin(a)
-    Rz = np.array([[c, s, 0], [-s, c, 0], [0, 0, 1.0]])
-    out = np.einsum("ij,tjk->tik", Rz, np.asarray(R, dtype=np.float64))
+    out = np.einsum("ij,tjk->tik", _world_to_pitch(azimuth_deg), np.asarray(R, dtype=np.float64))
     if handedness == "L":
         S = np.diag([1.0, -1.0, 1.0])
         out = S @ out @ S
