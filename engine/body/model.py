@@ -105,11 +105,42 @@ class _ChumpyStub:
         raise EngineError("the SMPL file holds a chumpy object this loader cannot read")
 
 
-class _NoChumpyUnpickler(pickle.Unpickler):
+# What a SMPL ``.pkl`` may contain: numpy arrays and dtypes, scipy.sparse matrices (the joint
+# regressor), chumpy arrays (read through the stand-in) and plain containers. Everything else is
+# refused *before* it is constructed, so a crafted file cannot run code (pickle's ``__reduce__``
+# can call any importable function; the allow-list is the defence, not the later layout check).
+_ALLOWED_GLOBALS = {
+    ("numpy", "ndarray"), ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "scalar"),
+    ("copyreg", "_reconstructor"), ("copy_reg", "_reconstructor"),
+    ("builtins", "object"), ("__builtin__", "object"),
+    ("builtins", "set"), ("builtins", "frozenset"), ("builtins", "complex"),
+    ("collections", "OrderedDict"),
+    ("_codecs", "encode"),  # protocol-2 pickles written by Python 3 encode bytes with it
+}
+_SPARSE_CLASSES = {"csc_matrix", "csr_matrix", "coo_matrix", "csc_array", "csr_array", "coo_array"}
+
+
+def _allowed_global(module, name):
+    if (module, name) in _ALLOWED_GLOBALS:
+        return True
+    return module.split(".")[:2] == ["scipy", "sparse"] and name in _SPARSE_CLASSES
+
+
+class BodyModelUnpickler(pickle.Unpickler):
+    """Unpickles a SMPL ``.pkl`` from an allow-list; chumpy classes become ``_ChumpyStub``."""
+
     def find_class(self, module, name):
-        if module.startswith("chumpy"):
+        if module == "chumpy" or module.startswith("chumpy."):
             return _ChumpyStub
+        if not _allowed_global(module, name):
+            raise _Refused(f"{module}.{name}")
         return super().find_class(module, name)
+
+
+class _Refused(pickle.UnpicklingError):
+    """A global outside the allow-list (its dotted name is the message)."""
 
 
 def _plain(value):
@@ -132,9 +163,14 @@ def _read_arrays(path):
             raise EngineError(f"cannot read body model {path.name}: {exc}") from exc
     if path.suffix == ".pkl":
         try:
-            raw = _NoChumpyUnpickler(io.BytesIO(path.read_bytes()), encoding="latin1").load()
+            raw = BodyModelUnpickler(io.BytesIO(path.read_bytes()), encoding="latin1").load()
+        except _Refused as exc:
+            raise EngineError(f"{path.name} is not a SMPL body model (it contains {exc})") from None
         except Exception as exc:
             raise EngineError(f"cannot read body model {path.name}: {exc}") from exc
+        if not isinstance(raw, dict):
+            raise EngineError(f"{path.name} is not a SMPL body model (it holds a {type(raw).__name__}, "
+                              "not a dict of arrays)")
         return {k: _plain(v) for k, v in raw.items()}
     raise EngineError(f"body model must be a .npz or .pkl file, not {path.name}")
 
