@@ -1,23 +1,24 @@
 """``python -m engine VIDEO -o motion.npz``: the engine alone, with a progress bar."""
-import argparse
+import os
 import sys
 import time
 from pathlib import Path
 
 from . import __version__
+from .argtypes import OneLineParser, int_at_least, positive_float, subject_rule
 from .errors import EngineError
 
 
 def build_parser():
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="python -m engine",
         description="Estimate the 3D body motion of the person in a video and write a Motion "
                     "file (.npz: SMPL-24 rotations, shape, root translation, per-joint confidence).")
     p.add_argument("video", help="input video file")
     p.add_argument("-o", "--output", help="Motion file to write (default: VIDEO's name + .motion.npz)")
-    p.add_argument("--start", type=int, default=0, help="first frame (default 0)")
-    p.add_argument("--end", type=int, default=None, help="stop before this frame (default: end of clip)")
-    p.add_argument("--focal", type=float, default=None,
+    p.add_argument("--start", type=int_at_least(0), default=0, help="first frame (default 0)")
+    p.add_argument("--end", type=int_at_least(1), default=None, help="stop before this frame (default: end of clip)")
+    p.add_argument("--focal", type=positive_float, default=None,
                    help="focal length in pixels (default: the longer image side)")
     p.add_argument("--body-model", default=None,
                    help="your own SMPL model file (.pkl or .npz); default: the bundled open body")
@@ -35,25 +36,26 @@ def build_parser():
                    help="smoothing preset (presets/smoothing; default light; 'analysis' keeps fast peaks)")
     g.add_argument("--no-foot-lock", action="store_true", help="do not pin planted feet")
     g = p.add_argument_group("subject (when several people are in view)")
-    g.add_argument("--subject", default="largest",
+    g.add_argument("--subject", default="largest", type=subject_rule,
                    help="largest (default: biggest over the clip), central, point (see --point), "
                         "or a track id from --list-people")
     g.add_argument("--point", type=float, nargs=2, metavar=("X", "Y"), default=None,
                    help="the subject is the person under this pixel (full-resolution, upright) "
                         "on --subject-frame")
-    g.add_argument("--subject-frame", type=int, default=0, help="frame number --point refers to (default 0)")
+    g.add_argument("--subject-frame", type=int_at_least(0), default=0, help="frame number --point refers to (default 0)")
     g.add_argument("--list-people", action="store_true",
                    help="detect and track everyone, print the tracks (id, frames, box) and exit")
     g = p.add_argument_group("decoding")
-    g.add_argument("--stride", type=int, default=1, help="process every n-th frame (default 1)")
-    g.add_argument("--max-side", type=int, default=None,
+    g.add_argument("--stride", type=int_at_least(1), default=1, help="process every n-th frame (default 1)")
+    g.add_argument("--max-side", type=int_at_least(16), default=None,
                    help="processing resolution: downscale so the longer side is at most this "
                         "(e.g. 1280 for 4K input; default: full resolution)")
-    g.add_argument("--num-poses", type=int, default=4, help="people detected per frame (default 4)")
+    g.add_argument("--num-poses", type=int_at_least(1), default=4, help="people detected per frame (default 4)")
     g.add_argument("--no-cache", action="store_true",
                    help="re-run detection even if this clip was processed with the same options "
                         "(cache: $MOCAP_CACHE_DIR or ~/.cache/mocap-engine)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="print only warnings and errors (no progress bar, no summary line)")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return p
 
@@ -75,20 +77,67 @@ def _list_people(video, options):
     return 0
 
 
+def _check_args(p, args):
+    """Checks that need more than one argument or the file system; all before any decoding."""
+    if args.end is not None and args.end <= args.start:
+        p.error(f"argument --end: must be after --start ({args.start}), got {args.end}")
+    if args.subject == "point" and args.point is None:
+        p.error("argument --subject point needs --point X Y")
+    video = Path(args.video)
+    if video.is_dir():
+        p.error(f"input {video} is a folder, not a video file")
+    if not video.is_file():
+        p.error(f"input video not found: {video}")
+    if args.list_people:
+        return None
+    out = Path(args.output) if args.output else video.with_suffix(".motion.npz")
+    from .outputs import check_output_file
+    inputs = [video] + ([args.body_model] if args.body_model else [])
+    try:
+        out = check_output_file(out, inputs=inputs, what="output")
+    except EngineError as exc:
+        p.error(str(exc))
+    if out.suffix.lower() != ".npz":
+        p.error(f"argument -o: a Motion file ends in .npz, got {out.name}")
+    return out
+
+
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    p = build_parser()
+    args = p.parse_args(argv)
+    out = _check_args(p, args)
+    try:
+        return _run(args, out)
+    except KeyboardInterrupt:
+        print("error: interrupted; nothing written", file=sys.stderr)
+        return 130
+    except EngineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a bug: one line unless asked for the traceback
+        if os.environ.get("MOCAP_DEBUG"):
+            raise
+        print(f"error: unexpected {type(exc).__name__}: {exc} (MOCAP_DEBUG=1 shows the traceback)",
+              file=sys.stderr)
+        return 1
+
+
+def _run(args, out):
     from .pipeline import PipelineOptions, run
-    out = Path(args.output) if args.output else Path(args.video).with_suffix(".motion.npz")
     options = PipelineOptions(device=args.device, body_model_path=args.body_model,
                               frame_range=(args.start, args.end) if (args.start or args.end) else None,
-                              focal=args.focal, estimator=args.estimator, refine=not args.no_refine, subject=args.subject,
+                              focal=args.focal, estimator=args.estimator, refine=not args.no_refine,
+                              subject=args.subject,
                               subject_point=tuple(args.point) if args.point else None,
                               subject_frame=args.subject_frame, stride=args.stride,
                               max_side=args.max_side, num_poses=args.num_poses,
                               use_cache=not args.no_cache, smoothing=args.smoothing,
-                              foot_lock=not args.no_foot_lock)
+                              foot_lock=not args.no_foot_lock).check()
     if args.list_people:
         return _list_people(args.video, options)
+    if args.body_model:  # a bad body model fails now, in one line, not under the progress bar
+        from .body.model import load_body_model
+        load_body_model(args.body_model)
     bar = None
     if not args.quiet:
         from tqdm import tqdm
@@ -105,18 +154,13 @@ def main(argv=None):
     try:
         motion = run(args.video, options, progress=progress)
         motion.save(out)
-    except EngineError as exc:
+    finally:
         if bar is not None:
             bar.close()
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        if bar is not None:
-            bar.close()
-        print("error: interrupted; nothing written", file=sys.stderr)
-        return 130
-    if bar is not None:
-        bar.close()
+    for w in motion.source.get("warnings", []):
+        print(f"warning: {w}", file=sys.stderr)
+    if args.quiet:
+        return 0
     dt = time.perf_counter() - t0
     n, v = motion.num_frames, int(motion.valid.sum())
     print(f"{out}: {n} frames, {v} valid ({100.0 * v / max(n, 1):.0f}%), "

@@ -51,6 +51,39 @@ class PipelineOptions:
     recover_gaps: float = 1.0         # re-detect the subject on rotated crops in gaps up to this (s); 0 = off
     refine: bool = True               # temporal estimator: apply the D2A refinement when d2a.onnx is present
 
+    def check(self):
+        """Raise one clear EngineError for an option the engine cannot honour (before any work).
+
+        Callers other than the CLI (the add-on, the batch, scripts) build options directly, so
+        the ranges are checked here as well as in the CLI's argparse types."""
+        import math
+        from numbers import Integral, Real
+        from .smooth import PRESETS
+        if self.device not in ("auto", "gpu", "cpu"):
+            raise EngineError(f"unknown device '{self.device}' (choose from auto, gpu, cpu)")
+        if self.smoothing not in PRESETS:
+            raise EngineError(f"unknown smoothing preset '{self.smoothing}' (choose from {', '.join(PRESETS)})")
+        if self.estimator not in ESTIMATORS:
+            raise EngineError(f"unknown estimator '{self.estimator}' (choose from {', '.join(ESTIMATORS)})")
+        if self.focal is not None and not (isinstance(self.focal, Real) and math.isfinite(self.focal)
+                                           and self.focal > 0):
+            raise EngineError(f"focal length must be a number of pixels > 0, got {self.focal}")
+        for name, lo in (("stride", 1), ("num_poses", 1), ("subject_frame", 0)):
+            v = getattr(self, name)
+            if not isinstance(v, Integral) or isinstance(v, bool) or v < lo:
+                raise EngineError(f"{name} must be an integer >= {lo}, got {v!r}")
+        if self.max_side is not None and (not isinstance(self.max_side, Integral) or self.max_side < 16):
+            raise EngineError(f"max_side must be at least 16 pixels, got {self.max_side!r}")
+        if self.frame_range is not None:
+            first, last = self.frame_range
+            first = 0 if first is None else first
+            if not isinstance(first, Integral) or first < 0 or (last is not None and (not isinstance(last, Integral)
+                                                                                   or last <= first)):
+                raise EngineError(f"frame range must be FIRST >= 0 and LAST > FIRST, got {first}:{last}")
+        from .track import check_subject_rule
+        check_subject_rule(self.subject, self.subject_point)
+        return self
+
 
 @contextmanager
 def _stage(timings, key):
@@ -75,6 +108,40 @@ def _reporter(progress):
     return report
 
 
+def frame_plan(video_path, options):
+    """(VideoInfo, first, last_exclusive or None, stride, expected frame count or None).
+
+    ``expected`` is what the container declares for the range; the decoder may deliver fewer
+    (a truncated file), which ``run`` reports as a shortfall."""
+    cap, info = open_video(video_path)
+    cap.release()
+    first, last = options.frame_range or (0, None)
+    first = int(first or 0)
+    last = info.frame_count or None if last is None else int(last)
+    if info.frame_count and first >= info.frame_count:
+        raise EngineError(f"frame range starts at {first} but the clip has {info.frame_count} frames")
+    stride = int(options.stride)
+    processing_scale(info.width, info.height, options.max_side)  # validates max_side
+    end = min(last, info.frame_count) if (last and info.frame_count) else last
+    expected = -(-(end - first) // stride) if end else None
+    return info, first, last, stride, expected
+
+
+SHORTFALL_FRAMES = 3  # fewer decoded frames than declared by more than this is reported
+
+
+def decode_shortfall(info, expected, decoded, stride=1):
+    """A warning (str) when the decoder delivered clearly fewer frames than the container
+    declares for the range, else None. A few frames' difference is normal (container counts
+    are estimates for some formats)."""
+    if not expected or expected - decoded <= SHORTFALL_FRAMES:
+        return None
+    fps = info.fps / max(int(stride), 1)
+    return (f"{Path(info.path).name}: decoded {decoded} of the {expected} frames the container declares "
+            f"({decoded / fps:.1f} s of {expected / fps:.1f} s); the file may be truncated or damaged — "
+            "the Motion covers only the decoded frames")
+
+
 def detect(video_path, options=None, progress=None, detector=None, timings=None):
     """Every person in the clip (cached) → (Detections, VideoInfo).
 
@@ -84,21 +151,8 @@ def detect(video_path, options=None, progress=None, detector=None, timings=None)
     """
     from . import cache
 
-    options = options or PipelineOptions()
-    cap, info = open_video(video_path)
-    cap.release()
-    first, last = options.frame_range or (0, None)
-    first = int(first or 0)
-    last = info.frame_count or None if last is None else int(last)
-    if first < 0 or (last is not None and last <= first):
-        raise EngineError(f"empty frame range {first}–{last}")
-    if info.frame_count and first >= info.frame_count:
-        raise EngineError(f"frame range starts at {first} but the clip has {info.frame_count} frames")
-    stride = int(options.stride or 1)
-    if stride < 1:
-        raise EngineError(f"stride must be ≥ 1 (got {options.stride})")
-    processing_scale(info.width, info.height, options.max_side)  # validates max_side
-    expected = -(-(last - first) // stride) if last else None
+    options = (options or PipelineOptions()).check()
+    info, first, last, stride, expected = frame_plan(video_path, options)
     own = detector is None
     if own:
         with _stage(timings, "setup"):
@@ -134,7 +188,7 @@ def run(video_path, options=None, progress=None, detector=None, timings=None):
     """Estimate the motion of the subject in ``video_path``; returns a Motion (not yet saved).
 
     ``timings``: a dict that collects seconds per stage (``python -m engine.bench``)."""
-    options = options or PipelineOptions()
+    options = (options or PipelineOptions()).check()
     estimator = resolve_estimator(options.estimator)
     if estimator == "temporal":
         from . import temporal
@@ -151,9 +205,12 @@ def run(video_path, options=None, progress=None, detector=None, timings=None):
     name = Path(video_path).name
     if dets.num_frames == 0:
         raise EngineError(f"{name}: no frames could be decoded")
+    expected = frame_plan(video_path, options)[-1]
+    warnings = [w for w in [decode_shortfall(info, expected, dets.num_frames, options.stride)] if w]
     report(0.9, "tracking the subject")
     with _stage(timings, "tracking"):
         obs = track_and_select(dets, options.subject, options.subject_point, options.subject_frame)
+    dets_frames = dets.num_frames
     del dets  # every person's masks: the subject's own are in obs
     if not obs.valid.any():
         raise EngineError(f"{name}: no person found in any of {obs.num_frames} frames")
@@ -195,7 +252,9 @@ def run(video_path, options=None, progress=None, detector=None, timings=None):
                                       "frame": int(options.subject_frame)},
                           "rotation": int(info.rotation),
                           "timestamps_s": [round(float(t), 6) for t in obs.timestamps],
-                          "recovered_frames": int(recovered), "smoothing": options.smoothing, "foot_lock": bool(options.foot_lock)},
+                          "recovered_frames": int(recovered), "smoothing": options.smoothing, "foot_lock": bool(options.foot_lock),
+                          "declared_frames": expected, "decoded_frames": int(dets_frames),
+                          "warnings": warnings},
                   **fields).astype_file()
     from .clean import clean_motion
     with _stage(timings, "smoothing"):

@@ -212,6 +212,20 @@ def _nearest_ordinal(dets, frame):
     return int(np.argmin(np.abs(dets.frame_index - int(frame))))
 
 
+def check_subject_rule(subject, subject_point=None):
+    """Raise EngineError for a rule ``select_subject`` would refuse (checked before detection)."""
+    if subject_point is not None and subject in (None, "largest", "point"):
+        return
+    if isinstance(subject, (int, np.integer)) or (isinstance(subject, str) and (
+            subject.isdigit() or (subject.startswith("track:") and subject[6:].isdigit()))):
+        return
+    if subject == "point":
+        raise EngineError("subject 'point' needs a point (x, y) in pixels (--point X Y)")
+    if subject not in SUBJECT_RULES or subject == "track":
+        raise EngineError(f"unknown subject rule '{subject}' (choose from largest, central, point "
+                          "or a track id from --list-people)")
+
+
 def select_subject(dets, track_id, subject="largest", subject_point=None, subject_frame=0):
     """The subject's track id.
 
