@@ -130,16 +130,25 @@ class MediaPipePoseDetector(PoseDetector):
 
     def __init__(self, model_complexity=1, min_detection_confidence=0.5):
         from mediapipe.python.solutions import pose as mp_pose  # heavy import, only when used
-        self._pose = mp_pose.Pose(static_image_mode=False, model_complexity=model_complexity,
-                                  smooth_landmarks=True, enable_segmentation=True,
-                                  smooth_segmentation=True,
-                                  min_detection_confidence=min_detection_confidence,
-                                  min_tracking_confidence=0.5)
+        from .native_log import quiet_native_logs
+        with quiet_native_logs():
+            self._pose = mp_pose.Pose(static_image_mode=False, model_complexity=model_complexity,
+                                      smooth_landmarks=True, enable_segmentation=True,
+                                      smooth_segmentation=True,
+                                      min_detection_confidence=min_detection_confidence,
+                                      min_tracking_confidence=0.5)
+        self._first = True
         self.cache_key = f"mediapipe-solution-c{model_complexity}-d{min_detection_confidence}"
 
     def __call__(self, rgb):
         h, w = rgb.shape[:2]
-        res = self._pose.process(rgb)
+        if self._first:  # the first inference logs the graph's start-up lines
+            from .native_log import quiet_native_logs
+            with quiet_native_logs():
+                res = self._pose.process(rgb)
+            self._first = False
+        else:
+            res = self._pose.process(rgb)
         if res.pose_landmarks is None or res.pose_world_landmarks is None:
             return None
         kp = np.array([(l.x * w, l.y * h, l.visibility) for l in res.pose_landmarks.landmark],
@@ -201,7 +210,10 @@ class MediaPipePoseLandmarker(PoseDetector):
             min_pose_detection_confidence=min_detection_confidence,
             min_pose_presence_confidence=min_presence_confidence,
             min_tracking_confidence=min_tracking_confidence, output_segmentation_masks=True)
-        self._lm = vision.PoseLandmarker.create_from_options(opts)
+        from .native_log import quiet_native_logs
+        with quiet_native_logs():
+            self._lm = vision.PoseLandmarker.create_from_options(opts)
+        self._warm = False
         self._last_ms = -1
         self.cache_key = (f"mediapipe-tasks-full-n{num_poses}-d{min_detection_confidence}"
                           f"-p{min_presence_confidence}-t{min_tracking_confidence}")
@@ -211,8 +223,14 @@ class MediaPipePoseLandmarker(PoseDetector):
         h, w = rgb.shape[:2]
         ms = max(int(round(1000.0 * timestamp_s)), self._last_ms + 1)  # strictly increasing
         self._last_ms = ms
-        res = self._lm.detect_for_video(mp.Image(image_format=mp.ImageFormat.SRGB,
-                                                 data=np.ascontiguousarray(rgb)), ms)
+        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
+        if not self._warm:
+            from .native_log import quiet_native_logs
+            with quiet_native_logs():  # the first inference logs the graph's start-up lines
+                res = self._lm.detect_for_video(image, ms)
+            self._warm = True
+        else:
+            res = self._lm.detect_for_video(image, ms)
         segs = res.segmentation_masks or []
         out = []
         for i, (lms, wl) in enumerate(zip(res.pose_landmarks, res.pose_world_landmarks)):

@@ -56,13 +56,23 @@ class ImagePoseDetector:
             base_options=BaseOptions(model_asset_buffer=pose_landmarker_bundle()),
             running_mode=vision.RunningMode.IMAGE, num_poses=1,
             min_pose_detection_confidence=min_detection_confidence, output_segmentation_masks=True)
-        self._lm = vision.PoseLandmarker.create_from_options(opts)
+        from .native_log import quiet_native_logs
+        with quiet_native_logs():
+            self._lm = vision.PoseLandmarker.create_from_options(opts)
+        self._warm = False
 
     def __call__(self, rgb):
         """(keypoints (33,3) px, world (33,3), segmentation (h,w) float) or None."""
         import mediapipe as mp
+        from .native_log import quiet_native_logs
         h, w = rgb.shape[:2]
-        res = self._lm.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb)))
+        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
+        if not self._warm:  # the first inference logs the graph's start-up lines
+            with quiet_native_logs():
+                res = self._lm.detect(image)
+            self._warm = True
+        else:
+            res = self._lm.detect(image)
         if not res.pose_landmarks:
             return None
         kp = np.array([(l.x * w, l.y * h, l.visibility) for l in res.pose_landmarks[0]], np.float32)

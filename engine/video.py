@@ -6,10 +6,15 @@ metadata is applied here, by us, not left to the opencv backend's default), opti
 processing resolution). Timestamps are the container's presentation times, so variable-frame-rate
 clips keep their real timing.
 """
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
+# FFmpeg's own messages ("partial file", "Invalid NAL unit…") are read by opencv from this variable
+# when a capture opens; the engine reports what matters itself (a shortfall of decoded frames).
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+
+import cv2  # noqa: E402
 import numpy as np
 
 from .errors import EngineError

@@ -1,0 +1,53 @@
+"""Keep MediaPipe's native start-up chatter off the user's terminal, pass everything else through.
+
+MediaPipe 0.10.21's C++ side logs through absl before ``absl::InitializeLog()`` is called, straight
+to file descriptor 2: "GPU suport is not available…", "Created TensorFlow Lite XNNPACK delegate",
+"Feedback manager requires…", one set per graph and per first inference. GLOG_minloglevel,
+TF_CPP_MIN_LOG_LEVEL and absl's Python verbosity do not reach those lines (checked with 0.10.21),
+so the calls that print them run with fd 2 captured; afterwards the captured lines that are not
+this INFO/WARNING chatter (errors, anything from Python) are written back to stderr.
+``MOCAP_NATIVE_LOGS=1`` turns the filter off (for debugging the detector).
+"""
+import os
+import re
+import sys
+import tempfile
+from contextlib import contextmanager
+
+_NOISE = re.compile(rb"^(?:WARNING: All log messages before absl::InitializeLog\(\) is called"
+                    rb"|INFO: Created TensorFlow Lite"
+                    rb"|[IW]\d{4} \d\d:\d\d:[\d.]+\s+\d+ \S+:\d+\])")
+
+
+def is_noise(line: bytes) -> bool:
+    """True for MediaPipe/absl/TFLite INFO and WARNING lines (errors are never noise)."""
+    return bool(_NOISE.match(line))
+
+
+@contextmanager
+def quiet_native_logs():
+    """Run the block with fd 2 captured; re-emit the captured lines that are not noise."""
+    if os.environ.get("MOCAP_NATIVE_LOGS"):
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no real fd 2 (some embedded consoles)
+        yield
+        return
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            try:
+                sys.stderr.flush()
+            except (OSError, ValueError):
+                pass
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            kept = b"".join(ln for ln in captured if not is_noise(ln))
+            if kept:
+                os.write(2, kept)
