@@ -9,6 +9,15 @@ Entry points, all backed by ``batch()``:
 Inputs may be videos (run through the engine) or Motion files (``.npz``, imported as they are).
 A clip that fails is written to the summary with its error and the batch goes on.
 
+Safety: arguments and the output folder are checked before any clip runs (``prepare``; the CLI
+gives one ``error:`` line and exit code 2). No output replaces an input: a clip whose
+``<stem>.npz`` / ``.blend`` / exports would land on an input (or on another clip's files) is
+written as ``<stem>_1``, ...; a Motion input already in the output folder under its own name
+is imported as it is and not rewritten. summary.csv is merged by clip into an existing one (a
+clip's new row replaces its old row; the others stay). Ctrl-C stops the running clip (and the
+worker processes), writes the summary with ``interrupted`` for the clips not finished, and
+the CLI exits 130. The .blend refers to its video by absolute path.
+
 Parallel (``workers=N`` / ``--workers N``): the engine runs for N clips at a time in worker
 processes (``engine.distributed``: spawned interpreters that import only the engine, never
 ``bpy``; each writes the clip's Motion file ``<stem>.npz``), and this Blender process builds the
@@ -23,6 +32,8 @@ extra summary columns (``pitch_status`` says when the analysis failed; the clip 
 """
 import argparse
 import csv
+import os
+import sys
 import time
 import traceback
 from pathlib import Path
@@ -35,6 +46,7 @@ from .enginepath import ensure_engine
 
 CLI_COMMAND = "mocap"
 SUMMARY_NAME = "summary.csv"
+INTERRUPTED = "interrupted"
 SUMMARY_FIELDS = ("clip", "status", "frames", "valid_frames", "fps", "blend", "motion", "seconds", "message")
 _DEFAULTS = dict(device="auto", smoothing="light", body_model_path=None, frame_range=None, estimator="auto",
                  refine=True, with_mesh=True, video_reference=True, pitch=False, pitch_handedness="AUTO",
@@ -63,14 +75,132 @@ def _fresh_file():
     bpy.ops.wm.read_homefile(use_empty=True)
 
 
-def _unique_stems(paths):
-    seen, out = {}, []
-    for p in paths:
-        stem = Path(p).stem
-        n = seen.get(stem, 0)
-        seen[stem] = n + 1
-        out.append(stem if n == 0 else f"{stem}_{n}")
+def _abs(path):
+    return Path(os.path.expanduser(str(path))).resolve()
+
+
+def clip_outputs(out_dir, stem, opts):
+    """What one clip writes in ``out_dir``: Motion file, .blend, exports, pitch report folder."""
+    paths = [out_dir / f"{stem}.npz", out_dir / f"{stem}.blend"]
+    paths += [out_dir / f"{stem}.{fmt.lower()}" for fmt in opts.export or ()]
+    if opts.pitch:
+        paths.append(out_dir / f"{stem}_pitch")
+    return paths
+
+
+def _row_files(row):
+    """The output paths a summary row names."""
+    names = [row.get("blend"), row.get("motion"), row.get("pitch_report")] + (row.get("exports") or "").split(";")
+    return {_abs(n) for n in names if n}
+
+
+def plan_stems(inputs, out_dir, opts, previous=()):
+    """One output stem per input (absolute paths) such that no output replaces an input or the
+    output of another clip, of this batch or of an earlier one listed in ``previous`` (summary rows).
+
+    A clip keeps the stem of its earlier row, else takes its file's stem, else ``stem_1``,
+    ``stem_2``, ... A Motion input that already is its own Motion output (``out/clip.npz`` with
+    ``-o out``) is allowed: it is imported as it is and not rewritten."""
+    inputs = [Path(p) for p in inputs]
+    input_set = set(inputs)
+    prev = {_abs(r["clip"]): r for r in previous if r.get("clip")}
+    taken = set()
+    for clip, row in prev.items():
+        if clip not in input_set:
+            taken |= _row_files(row)
+    stems = []
+    for p in inputs:
+        old = prev.get(p, {}).get("blend")
+        names = ([Path(old).stem] if old else []) + [p.stem] + [f"{p.stem}_{n}" for n in range(1, 100000)]
+        for stem in names:
+            outs = {_abs(o) for o in clip_outputs(out_dir, stem, opts)}
+            own = {p} if p.suffix.lower() == ".npz" else set()
+            if not outs & taken and not (outs & input_set) - own:
+                break
+        stems.append(stem)
+        taken |= outs
+    return stems
+
+
+def read_summary(path):
+    """The rows and columns of an existing summary.csv (empty when there is none).
+
+    EngineError when the file is there but is not a batch summary: it is the user's, and a
+    re-run must not replace it."""
+    ensure_engine()
+    from engine.errors import EngineError
+    path = Path(path)
+    if not path.exists():
+        return [], []
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            rows = [{k: v for k, v in r.items() if k is not None} for r in reader]
+            fields = list(reader.fieldnames or ())
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise EngineError(f"{path} cannot be read as a batch summary ({exc}): move it or choose another "
+                          "output folder") from None
+    if not {"clip", "status"} <= set(fields):
+        raise EngineError(f"{path} is not a batch summary (no clip and status columns): move it or "
+                          "choose another output folder")
+    return rows, fields
+
+
+def merge_rows(old_rows, new_rows):
+    """Earlier summary rows with this run's rows merged in by clip: a clip's new row replaces
+    its old one in place, other old rows stay, new clips are appended."""
+    new = {_abs(r["clip"]): r for r in new_rows}
+    out, used = [], set()
+    for r in old_rows:
+        key = _abs(r["clip"]) if r.get("clip") else None
+        if key in new:
+            if key not in used:
+                out.append(new[key])
+                used.add(key)
+        else:
+            out.append(r)
+    out += [r for r in new_rows if _abs(r["clip"]) not in used]
     return out
+
+
+def write_summary(path, rows, fields=()):
+    """Write ``rows`` to ``path`` atomically (a Ctrl-C mid-write leaves the old file whole).
+
+    Columns: ``fields`` (the old file's order), then the fixed ones, then any others (pitch,
+    retargeting) in first-seen order."""
+    cols = list(fields) + [f for f in SUMMARY_FIELDS if f not in fields]
+    for r in rows:
+        cols += [k for k in r if k not in cols]
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.part")
+    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=cols, restval="")
+        w.writeheader()
+        w.writerows(rows)
+    os.replace(tmp, path)
+    return path
+
+
+def prepare(videos, out_dir, options=None):
+    """Everything checked before any clip runs: the output folder (``engine.outputs``), an
+    existing summary.csv, and one stem per clip whose outputs replace no input.
+
+    Returns a namespace: ``inputs`` (absolute, each once), ``out_dir`` (absolute), ``stems``,
+    ``summary`` (its path), ``previous`` / ``fields`` (the existing summary's rows and columns).
+    Raises EngineError with a message for the user."""
+    ensure_engine()
+    from engine.outputs import check_output_dir, check_output_file, check_output_names
+    opts = _options(options)
+    inputs = list(dict.fromkeys(_abs(v) for v in videos))  # a clip given twice runs once
+    out = check_output_dir(out_dir, inputs=inputs)
+    summary = check_output_file(out / SUMMARY_NAME, inputs=inputs, what="summary file")
+    previous, fields = read_summary(summary)
+    stems = plan_stems(inputs, out, opts, previous)
+    files = [f for p, s in zip(inputs, stems) for f in clip_outputs(out, s, opts)
+             if f != p and not f.name.endswith("_pitch")]
+    check_output_names(files, inputs=inputs)
+    return SimpleNamespace(inputs=inputs, out_dir=out, stems=stems, summary=summary, previous=previous,
+                           fields=fields)
 
 
 def _pipeline_options(opts):
@@ -99,15 +229,15 @@ def process_clip(path, stem, out_dir, opts, progress=None, engine_motion=None):
     body = build.load_body(opts.body_model_path)  # fail fast, before the engine runs
     if engine_motion is not None:
         motion = load_motion(engine_motion)
-        video = str(path)
+        video = str(_abs(path))
     elif path.suffix.lower() == ".npz":
         motion = load_motion(path)
         video = (motion.source or {}).get("video")
-        video = video if video and Path(video).is_file() else None
+        video = str(_abs(video)) if video and _abs(video).is_file() else None
     else:
         from engine.pipeline import PipelineOptions, run
         motion = run(str(path), PipelineOptions(**_pipeline_options(opts)), progress=progress)
-        video = str(path)
+        video = str(_abs(path))
     _fresh_file()
     scene = bpy.context.scene
     scene.name = stem
@@ -118,7 +248,9 @@ def process_clip(path, stem, out_dir, opts, progress=None, engine_motion=None):
                                  with_mesh=opts.with_mesh, with_camera=add_video, motion_path=motion_path)
     pitch_cols = pitch_columns(result.armature, scene, motion, out_dir / f"{stem}_pitch", opts) if opts.pitch else {}
     rig_cols = retarget_columns(result.armature, scene, motion, stem, out_dir, opts)
-    bpy.ops.wm.save_as_mainfile(filepath=str(blend_path), check_existing=False, copy=True)
+    # relative_remap=False: the video stays the absolute path it was loaded from (a remap turns a
+    # path into a "//../.." one relative to the .blend, wrong when it was given relative to the cwd)
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend_path), check_existing=False, copy=True, relative_remap=False)
     if motion_path.resolve() != path.resolve() and (engine_motion is None or
                                                     Path(engine_motion).resolve() != motion_path.resolve()):
         motion.save(motion_path)
@@ -197,56 +329,111 @@ def run_engine_parallel(videos, stems, out_dir, opts, workers=2, backend="proces
     return dict(zip(todo, results))
 
 
+class BatchInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped the batch; ``rows`` are this run's rows (finished ones and "interrupted"),
+    already written to ``summary``."""
+
+    def __init__(self, rows, summary):
+        super().__init__("batch interrupted")
+        self.rows, self.summary = rows, summary
+
+
+def _interrupted_row(path, old):
+    """The row of a clip that did not finish; an earlier run's files (its row said ok) stay
+    named, since they are still on disk."""
+    row = dict.fromkeys(SUMMARY_FIELDS, "")
+    row.update(clip=str(path), status=INTERRUPTED, message="the batch was interrupted (Ctrl-C) before this clip finished")
+    if old and old.get("status") == "ok":
+        row.update(blend=old.get("blend", ""), motion=old.get("motion", ""))
+        row["message"] += "; the files named are from an earlier run"
+    return row
+
+
 def batch(videos, out_dir, options=None, log=print, workers=1, backend="processes", address=None):
-    """Process every clip; write ``out_dir/summary.csv``; return the summary rows (dicts).
+    """Process every clip; write ``out_dir/summary.csv``; return this run's summary rows (dicts).
+
+    Checked first (``prepare``, EngineError before any clip runs): the output folder can be
+    written and is no input, no output of a clip replaces an input (a clip whose names would
+    clash gets the next free stem, ``clip_1``). An existing summary.csv is merged by clip: a
+    clip's new row replaces its old one, other rows are kept. Ctrl-C (KeyboardInterrupt) stops
+    the running clip (and the worker processes), writes the summary with the finished rows and
+    ``interrupted`` for the rest, then raises ``BatchInterrupted``.
 
     ``workers`` > 1 (or a ``dask`` / ``ray`` ``backend``): run the engine for several clips at
     once in worker processes, then build the .blend files here (see the module doc)."""
     opts = _options(options)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    rows = []
-    stems = _unique_stems(videos)
-    engine = {}
-    if int(workers or 1) > 1 or backend != "processes":
-        engine = run_engine_parallel(videos, stems, out_dir, opts, workers, backend, address, log)
-    for k, (path, stem) in enumerate(zip(videos, stems)):
-        t0 = time.perf_counter()
-        row = dict.fromkeys(SUMMARY_FIELDS, "")
-        row["clip"] = str(path)
-        pre = engine.get(k)
-        try:
-            if pre is not None and pre["status"] != "ok":
-                row["status"], row["message"] = "failed", pre["message"]
-            else:
-                row.update(process_clip(path, stem, out_dir, opts,
-                                        engine_motion=None if pre is None else pre["motion"]))
-                row["status"] = "ok"
-        except Exception as exc:  # report and go on with the next clip
-            ensure_engine()
-            from engine.errors import EngineError
-            row["status"] = "failed"
-            row["message"] = str(exc) if isinstance(exc, EngineError) else f"{type(exc).__name__}: {exc}"
-            if not isinstance(exc, EngineError) and log:
-                log(traceback.format_exc())
-        row["seconds"] = f"{time.perf_counter() - t0 + (pre or {}).get('seconds', 0.0):.2f}"
-        rows.append(row)
-        if log:
-            log(f"[mocap] {row['status']:6s} {path}" + (f": {row['message']}" if row["message"] else ""))
-    fields = list(SUMMARY_FIELDS)
-    for r in rows:  # pitch columns (``--pitch``) after the fixed ones, in first-seen order
-        fields += [k for k in r if k not in fields]
-    with open(out_dir / SUMMARY_NAME, "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=fields, restval="")
-        w.writeheader()
-        w.writerows(rows)
+    plan = prepare(videos, out_dir, opts)
+    out_dir, stems = plan.out_dir, plan.stems
+    previous = {_abs(r["clip"]): r for r in plan.previous if r.get("clip")}
+    rows = [_interrupted_row(p, previous.get(p)) for p in plan.inputs]
+    interrupted = False
+    try:
+        engine = {}
+        if int(workers or 1) > 1 or backend != "processes":
+            engine = run_engine_parallel(plan.inputs, stems, out_dir, opts, workers, backend, address, log)
+        for k, (path, stem) in enumerate(zip(plan.inputs, stems)):
+            rows[k] = _run_clip(path, stem, out_dir, opts, engine.get(k), log)
+    except KeyboardInterrupt:
+        interrupted = True
+    write_summary(plan.summary, merge_rows(plan.previous, rows), plan.fields)
+    if interrupted:
+        raise BatchInterrupted(rows, plan.summary)
     return rows
 
 
+def _run_clip(path, stem, out_dir, opts, pre, log):
+    """One clip's summary row; a failure is the row's message (KeyboardInterrupt goes through)."""
+    t0 = time.perf_counter()
+    row = dict.fromkeys(SUMMARY_FIELDS, "")
+    row["clip"] = str(path)
+    try:
+        if pre is not None and pre["status"] != "ok":
+            row["status"], row["message"] = "failed", pre["message"]
+        else:
+            row.update(process_clip(path, stem, out_dir, opts, engine_motion=None if pre is None else pre["motion"]))
+            row["status"] = "ok"
+    except Exception as exc:  # report and go on with the next clip
+        ensure_engine()
+        from engine.errors import EngineError
+        row["status"] = "failed"
+        row["message"] = str(exc) if isinstance(exc, EngineError) else f"{type(exc).__name__}: {exc}"
+        if not isinstance(exc, EngineError) and log:
+            log(traceback.format_exc())
+    row["seconds"] = f"{time.perf_counter() - t0 + (pre or {}).get('seconds', 0.0):.2f}"
+    if log:
+        log(f"[mocap] {row['status']:6s} {path}" + (f": {row['message']}" if row["message"] else ""))
+    return row
+
+
+def _input_file(text):
+    """argparse type: a file that exists (videos, Motion files, a body model)."""
+    p = Path(os.path.expanduser(text))
+    if not p.is_file():
+        raise argparse.ArgumentTypeError(f"{text} is not a file" if p.exists() else f"{text} not found")
+    return text
+
+
+def _split_rig(text):
+    """``FILE[.blend][:Object]`` → (the .blend path, the object name or None)."""
+    rig_blend, _, rig_object = text.partition(".blend:")
+    rig_blend = rig_blend if rig_blend.endswith(".blend") else rig_blend + ".blend"
+    return rig_blend, rig_object or None
+
+
+def _rig_file(text):
+    """argparse type for ``--rig``: its .blend file exists."""
+    _input_file(_split_rig(text)[0])
+    return text
+
+
 def parse_args(argv):
-    p = argparse.ArgumentParser(prog=f"blender -b -c {CLI_COMMAND}",
-                                description="Video (or Motion .npz) → .blend per clip + summary.csv")
-    p.add_argument("inputs", nargs="+", help="videos or Motion files (.npz)")
+    """The batch's arguments, each checked by its argparse type; a bad one exits 2 with one line."""
+    ensure_engine()
+    from engine.argtypes import OneLineParser, frame_range, int_at_least
+    p = OneLineParser(prog=f"blender -b -c {CLI_COMMAND}",
+                      description="Video (or Motion .npz) → .blend per clip + summary.csv (merged by "
+                                  "clip into an existing one)")
+    p.add_argument("inputs", nargs="+", type=_input_file, help="videos or Motion files (.npz)")
     p.add_argument("-o", "--out", required=True, help="output folder")
     p.add_argument("--device", choices=("auto", "gpu", "cpu"), default="auto")
     p.add_argument("--smoothing", choices=("none", "light", "animation", "analysis"), default=None,
@@ -256,8 +443,10 @@ def parse_args(argv):
                         "its weights are installed)")
     p.add_argument("--no-refine", action="store_true",
                    help="learned estimator: skip the per-frame D2A refinement (a little faster)")
-    p.add_argument("--body-model", default=None, help="your SMPL .pkl/.npz (default: the open body)")
-    p.add_argument("--frames", default=None, help="frame range FIRST:LAST (last exclusive)")
+    p.add_argument("--body-model", default=None, type=_input_file,
+                   help="your SMPL .pkl/.npz (default: the open body)")
+    p.add_argument("--frames", default=None, type=frame_range,
+                   help="frame range FIRST:LAST (last exclusive, may be empty: to the end)")
     p.add_argument("--no-mesh", action="store_true", help="armature only")
     p.add_argument("--no-video", action="store_true", help="no camera / video reference plane")
     p.add_argument("--pitch", action="store_true",
@@ -267,10 +456,11 @@ def parse_args(argv):
     p.add_argument("--home", choices=("auto", "camera"), default="auto",
                    help="home plate for --pitch: estimated, or along the camera's view (center field)")
     p.add_argument("--export", default="", help="also export each clip: bvh, fbx or bvh,fbx")
-    p.add_argument("--rig", default=None, help="retarget onto the armature in this .blend (FILE or FILE:Object)")
+    p.add_argument("--rig", default=None, type=_rig_file,
+                   help="retarget onto the armature in this .blend (FILE or FILE:Object)")
     p.add_argument("--rig-preset", default=None, help="rig preset id or JSON file (default: detected)")
     p.add_argument("--root-motion", choices=("hips", "root_bone", "object", "in_place"), default="hips")
-    p.add_argument("--workers", type=int, default=1,
+    p.add_argument("--workers", type=int_at_least(1), default=1,
                    help="clips whose engine runs at once, in worker processes (default 1)")
     p.add_argument("--backend", choices=("processes", "dask", "ray"), default="processes",
                    help="where the parallel engine jobs run: local processes (default), or a Dask / "
@@ -279,21 +469,41 @@ def parse_args(argv):
     return p.parse_args(argv)
 
 
+def _error(message):
+    sys.stderr.write(f"error: {message}\n")
+    return 2
+
+
 def main(argv):
-    """CLI body shared by ``-c mocap`` and scripts/blender_batch.py; returns the exit code."""
+    """CLI body shared by ``-c mocap`` and scripts/blender_batch.py; returns the exit code:
+    0 all clips ok, 1 some failed, 2 a bad argument (one ``error:`` line, nothing written),
+    130 interrupted (Ctrl-C; the summary has the finished rows)."""
     try:
-        a = parse_args(list(argv))
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    frames = tuple(int(v) for v in a.frames.split(":")) if a.frames else None
-    smoothing = a.smoothing or ("analysis" if a.pitch else "light")
-    rows = batch(a.inputs, a.out, dict(device=a.device, smoothing=smoothing, body_model_path=a.body_model,
-                                       estimator=a.estimator, refine=not a.no_refine,
-                                       frame_range=frames, with_mesh=not a.no_mesh,
-                                       video_reference=not a.no_video, pitch=a.pitch,
-                                       pitch_handedness=a.handedness.upper(), pitch_home=a.home.upper(),
-                                       **_rig_options(a)),
-                 workers=a.workers, backend=a.backend, address=a.address)
+        try:
+            a = parse_args(list(argv))
+        except SystemExit as exc:  # argparse: --help (0) or one error line already printed (2)
+            return exc.code if isinstance(exc.code, int) else 2
+        from engine.errors import EngineError
+        try:
+            rig = _rig_options(a)
+        except SystemExit as exc:
+            return _error(str(exc.code).removeprefix("error: "))
+        smoothing = a.smoothing or ("analysis" if a.pitch else "light")
+        options = dict(device=a.device, smoothing=smoothing, body_model_path=a.body_model, estimator=a.estimator,
+                       refine=not a.no_refine, frame_range=a.frames, with_mesh=not a.no_mesh,
+                       video_reference=not a.no_video, pitch=a.pitch, pitch_handedness=a.handedness.upper(),
+                       pitch_home=a.home.upper(), **rig)
+        try:
+            rows = batch(a.inputs, a.out, options, workers=a.workers, backend=a.backend, address=a.address)
+        except EngineError as exc:  # found by prepare() before any clip ran
+            return _error(str(exc))
+    except BatchInterrupted as exc:
+        done = sum(r["status"] != INTERRUPTED for r in exc.rows)
+        sys.stderr.write(f"[mocap] interrupted: {done}/{len(exc.rows)} clips finished; summary: {exc.summary}\n")
+        return 130
+    except KeyboardInterrupt:
+        sys.stderr.write("[mocap] interrupted before any clip ran; nothing written\n")
+        return 130
     failed = sum(r["status"] != "ok" for r in rows)
     print(f"[mocap] {len(rows) - failed}/{len(rows)} clips ok; summary: {Path(a.out) / SUMMARY_NAME}")
     return 1 if failed else 0
@@ -302,9 +512,7 @@ def main(argv):
 def _rig_options(a):
     rig_blend, rig_object = None, None
     if a.rig:
-        rig_blend, _, rig_object = a.rig.partition(".blend:")
-        rig_blend = rig_blend if rig_blend.endswith(".blend") else rig_blend + ".blend"
-        rig_object = rig_object or None
+        rig_blend, rig_object = _split_rig(a.rig)
     export = tuple(f for f in a.export.lower().split(",") if f)
     bad = set(export) - {"bvh", "fbx"}
     if bad:

@@ -236,6 +236,14 @@ def build_camera(tx, coll, name, motion, scene, frame_start=1):
     return ob
 
 
+def video_abspath(path):
+    """The absolute path of a video given relative to the cwd or to the open .blend (``//``).
+
+    Loaded as given, a cwd-relative path resolves only from that cwd, and Blender's save turns it
+    into a wrong ``//../..`` path: the plane shows the missing-texture pink when reopened."""
+    return str(Path(bpy.path.abspath(str(path))).expanduser().resolve())
+
+
 def build_video_plane(tx, coll, name, motion, video_path, cam_ob, frame_offset):
     depth = convert.plane_depth(motion.joints, motion.valid, motion.camera_extrinsics)
     corners, uv = convert.video_plane(motion.camera_intrinsics, motion.frame_size, depth)
@@ -245,7 +253,7 @@ def build_video_plane(tx, coll, name, motion, video_path, cam_ob, frame_offset):
     uvl = me.uv_layers.new(name="UVMap")
     uvl.data.foreach_set("uv", uv.ravel().astype(np.float32))
     me.update()
-    image = tx.add(bpy.data.images.load(str(video_path), check_existing=False))
+    image = tx.add(bpy.data.images.load(video_abspath(video_path), check_existing=False))
     if image.source != "MOVIE":
         image.source = "MOVIE"
     frames = max(int(image.frame_duration), motion.num_frames)

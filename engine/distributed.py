@@ -59,7 +59,8 @@ def engine_job(job):
 
 def run_jobs(jobs, workers=1, backend="processes", address=None, on_done=None):
     """Run ``engine_job`` over ``jobs``; results in the jobs' order. ``on_done(result)`` is
-    called as each finishes (in completion order)."""
+    called as each finishes (in completion order). On Ctrl-C (KeyboardInterrupt) the local
+    worker processes are terminated and the KeyboardInterrupt goes on to the caller."""
     jobs = list(jobs)
     if backend not in BACKENDS:
         raise EngineError(f"unknown backend '{backend}' (choose from {', '.join(BACKENDS)})")
@@ -84,7 +85,8 @@ def run_jobs(jobs, workers=1, backend="processes", address=None, on_done=None):
 
     results = [None] * len(jobs)
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx) as pool:
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx, initializer=_ignore_sigint)
+    try:
         futs = {pool.submit(engine_job, j): k for k, j in enumerate(jobs)}
         for f in as_completed(futs):
             k = futs[f]
@@ -96,7 +98,30 @@ def run_jobs(jobs, workers=1, backend="processes", address=None, on_done=None):
                               "seconds": 0.0}
             if on_done:
                 on_done(results[k])
+    except BaseException:  # Ctrl-C (KeyboardInterrupt) or a failing on_done: stop the workers now
+        _stop_pool(pool)
+        raise
+    pool.shutdown()
     return results
+
+
+def _ignore_sigint():
+    """Worker initializer: Ctrl-C in a terminal reaches the whole process group; the parent
+    alone handles it (it stops the workers), so no worker prints its own traceback."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _stop_pool(pool):
+    """Cancel the queued jobs and terminate the running worker processes (``shutdown`` alone
+    would wait for each running clip to finish; the executor has no public terminate)."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+    for p in procs:
+        p.join(5)
 
 
 def _missing(backend, pip):

@@ -4,9 +4,11 @@
             [--smoothing light] [--body-model SMPL.pkl] [--frames 0:120] [--no-mesh] [--no-video]
 
 Same as ``blender -b -c mocap ...`` (the extension's CLI command) and ``addon.batch.batch()``:
-one .blend and one Motion file per clip in OUT_DIR, plus OUT_DIR/summary.csv; a clip that
-fails is reported there and the batch goes on. Also runs with a plain Python that has the
-``bpy`` module: ``python scripts/blender_batch.py VIDEO... -o OUT_DIR``.
+one .blend and one Motion file per clip in OUT_DIR, plus OUT_DIR/summary.csv (merged by clip
+into an existing one); a clip that fails is reported there and the batch goes on. A bad
+argument is one ``error:`` line and exit code 2 before any work; Ctrl-C writes the summary
+(finished rows, ``interrupted`` for the rest) and exits 130. Also runs with a plain Python
+that has the ``bpy`` module: ``python scripts/blender_batch.py VIDEO... -o OUT_DIR``.
 """
 import os
 import sys
@@ -30,6 +32,9 @@ def _argv():
 
 
 if __name__ == "__main__":
-    from addon.batch import main
-    code = main(_argv())
-    sys.exit(code)
+    try:
+        from addon.batch import main
+    except KeyboardInterrupt:  # Ctrl-C while Blender loads: nothing ran yet
+        sys.stderr.write("[mocap] interrupted before any clip ran; nothing written\n")
+        sys.exit(130)
+    sys.exit(main(_argv()))

@@ -86,9 +86,9 @@ def test_bad_backend_and_workers(tmp_path):
 def test_batch_cli_has_workers_option():
     pytest.importorskip("bpy")
     from addon.batch import parse_args
-    a = parse_args(["x.mp4", "-o", "out", "--workers", "3", "--backend", "dask", "--address", "tcp://h:8786"])
+    a = parse_args([str(DEMO_VIDEO), "-o", "out", "--workers", "3", "--backend", "dask", "--address", "tcp://h:8786"])
     assert (a.workers, a.backend, a.address) == (3, "dask", "tcp://h:8786")
-    assert parse_args(["x.mp4", "-o", "out"]).workers == 1
+    assert parse_args([str(DEMO_VIDEO), "-o", "out"]).workers == 1
 
 
 def test_pitch_batches_default_to_the_baseline(blender_addon):
@@ -106,7 +106,7 @@ def test_refinement_switch_reaches_the_engine(blender_addon):
     from addon import batch, jobs
     assert batch._pipeline_options(batch._options({}))["refine"] is True
     assert batch._pipeline_options(batch._options({"refine": False}))["refine"] is False
-    assert batch.parse_args(["x.mp4", "-o", "o", "--no-refine"]).no_refine
+    assert batch.parse_args([str(DEMO_VIDEO), "-o", "o", "--no-refine"]).no_refine
     prefs = SimpleNamespace(device="cpu", smoothing="light", smpl_path="", estimator="temporal", refine=False)
     assert jobs.pipeline_options(prefs).refine is False
     assert jobs.pipeline_options(SimpleNamespace(**{**vars(prefs), "refine": True})).refine is True
