@@ -28,7 +28,9 @@ per-clip jobs to many machines; those packages are optional and installed only w
 Results are the same as one clip at a time (the engine is deterministic per clip).
 With ``pitch=True`` (``--pitch``) every clip also gets a pitch analysis: timeline markers in its
 .blend, a report folder ``<stem>_pitch/`` (JSON, CSV, PNG) and the event times and metrics as
-extra summary columns (``pitch_status`` says when the analysis failed; the clip stays ok).
+extra summary columns. ``pitch_status``: ok; check (a metric outside its plausible range or an
+event missing, listed in ``pitch_flags``); not_a_pitch (no delivery, reason in
+``pitch_message``, no metrics); failed. The clip itself stays ok.
 """
 import argparse
 import csv
@@ -51,7 +53,7 @@ SUMMARY_FIELDS = ("clip", "status", "frames", "valid_frames", "fps", "blend", "m
 _DEFAULTS = dict(device="auto", smoothing="light", body_model_path=None, frame_range=None, estimator="auto",
                  refine=True, with_mesh=True, video_reference=True, pitch=False, pitch_handedness="AUTO",
                  pitch_home="AUTO", pitch_plots=True,
-                 export=(), rig_blend=None, rig_object=None, rig_preset=None, root_motion="hips")
+                 export=(), rig_blend=None, rig_object=None, rig_preset=None, root_motion="hips", reduce=None)
 
 
 def _options(options):
@@ -259,35 +261,58 @@ def process_clip(path, stem, out_dir, opts, progress=None, engine_motion=None):
 
 
 def retarget_columns(smpl_rig, scene, motion, stem, out_dir, opts):
-    """``rig_blend``: append the target armature, retarget the clip onto it (``rig_preset``,
-    detected when absent); ``export``: write ``stem.bvh`` / ``stem.fbx`` of the retargeted rig
-    (else of the SMPL armature) with Blender's own exporters. Returns summary columns."""
+    """``rig_blend``: append the target armature (and the objects it carries), retarget the clip
+    onto it (``rig_preset``, detected when absent; ``reduce``: key reduction tolerance in cm);
+    ``export``: write ``stem.bvh`` / ``stem.fbx`` of the retargeted rig (else of the SMPL
+    armature). Returns summary columns."""
     from . import retarget
     cols = {}
     target = smpl_rig
     if opts.rig_blend:
-        with bpy.data.libraries.load(str(opts.rig_blend), link=False) as (src, dst):
-            names = [n for n in src.objects if opts.rig_object in (None, n)]
-            dst.objects = names
-        arms = [o for o in dst.objects if o is not None and o.type == "ARMATURE"]
-        if not arms:
-            raise ValueError(f"no armature {opts.rig_object or ''} in {opts.rig_blend}")
-        for o in dst.objects:
-            if o is not None:
-                scene.collection.objects.link(o)
-        target = arms[0]
-        preset = opts.rig_preset or retarget.detect_preset(target)
-        if preset is None:
-            raise ValueError(f"no rig preset matches {target.name}; pass --rig-preset")
-        res = retarget.retarget_motion(motion, target, preset, retarget.RetargetOptions(root_motion=opts.root_motion),
-                                       scene, name=stem)
-        cols.update(rig=target.name, rig_preset=str(preset), rig_scale=f"{res.scale:.4f}")
+        target, preset = load_rig(opts.rig_blend, opts.rig_object, opts.rig_preset, scene)
+        ropts = retarget.RetargetOptions(root_motion=opts.root_motion, reduce=opts.reduce is not None)
+        if opts.reduce is not None:
+            ropts.tolerance_cm = float(opts.reduce)
+        res = retarget.retarget_motion(motion, target, preset, ropts, scene, name=stem)
+        cols.update(rig=target.name, rig_preset=str(preset), rig_scale=f"{res.scale:.4f}", rig_keys=str(res.keys))
     files = []
     for fmt in opts.export or ():
         files.append(str(retarget.export_armature(target, out_dir / f"{stem}.{fmt.lower()}", fmt, scene=scene)))
     if files:
         cols["exports"] = ";".join(files)
     return cols
+
+
+def load_rig(blend, object_name, preset, scene):
+    """Append the target armature from ``blend`` into ``scene``: the named object, else the
+    armature a rig preset matches (most bones first). Only it and the objects it carries
+    (children, meshes it deforms) are linked into the scene; the file's other objects (a
+    Rigify metarig, widgets) are removed again. Returns (armature, preset)."""
+    from . import retarget
+    with bpy.data.libraries.load(str(blend), link=False) as (src, dst):
+        dst.objects = [n for n in src.objects if object_name in (None, n)]
+    loaded = [o for o in dst.objects if o is not None]
+    arms = [o for o in loaded if o.type == "ARMATURE"]
+    if not arms:
+        for o in loaded:
+            bpy.data.objects.remove(o)
+        raise ValueError(f"no armature {object_name or ''} in {blend}".replace("  ", " "))
+    found = {o: preset or retarget.detect_preset(o) for o in arms}
+    cands = sorted((o for o in arms if found[o]), key=lambda o: -len(o.data.bones)) or arms
+    target = cands[0]
+    if found[target] is None:
+        for o in loaded:
+            bpy.data.objects.remove(o)
+        raise ValueError(f"no rig preset matches {target.name}; pass --rig-preset")
+    keep = {target}
+    for o in loaded:
+        if o.parent == target or any(m.type == "ARMATURE" and m.object == target for m in o.modifiers):
+            keep.add(o)
+    for o in [o for o in loaded if o not in keep]:
+        bpy.data.objects.remove(o)
+    for o in keep:
+        scene.collection.objects.link(o)
+    return target, found[target]
 
 
 def pitch_columns(rig, scene, motion, report_dir, opts):
@@ -297,10 +322,13 @@ def pitch_columns(rig, scene, motion, report_dir, opts):
     try:
         res, _ = pitch.analyse_rig(rig, scene, handedness=opts.pitch_handedness, home=opts.pitch_home,
                                    out_dir=report_dir, plots=opts.pitch_plots, motion=motion)
+    except pitch.NotAPitch as exc:     # no delivery in the motion: no events, no metrics
+        return {"pitch_status": "not_a_pitch", "pitch_message": str(exc)}
     except pitch.PitchError as exc:
         return {"pitch_status": "failed", "pitch_message": str(exc)}
     row = report.summary_row(res, rig.name)
-    out = {"pitch_status": "ok", "pitch_handedness": row.pop("handedness"),
+    out = {"pitch_status": row.pop("status"), "pitch_flags": row.pop("flags"),
+           "pitch_handedness": row.pop("handedness"),
            "pitch_height_m": row.pop("height_m"), "pitch_warnings": row.pop("warnings"),
            "pitch_report": str(report_dir)}
     for k in ("clip", "fps"):
@@ -429,7 +457,8 @@ def _rig_file(text):
 def parse_args(argv):
     """The batch's arguments, each checked by its argparse type; a bad one exits 2 with one line."""
     ensure_engine()
-    from engine.argtypes import OneLineParser, frame_range, int_at_least
+    from engine.argtypes import OneLineParser, frame_range, int_at_least, positive_float
+    from .keyreduce import DEFAULT_TOLERANCE_CM
     p = OneLineParser(prog=f"blender -b -c {CLI_COMMAND}",
                       description="Video (or Motion .npz) → .blend per clip + summary.csv (merged by "
                                   "clip into an existing one)")
@@ -460,6 +489,9 @@ def parse_args(argv):
                    help="retarget onto the armature in this .blend (FILE or FILE:Object)")
     p.add_argument("--rig-preset", default=None, help="rig preset id or JSON file (default: detected)")
     p.add_argument("--root-motion", choices=("hips", "root_bone", "object", "in_place"), default="hips")
+    p.add_argument("--reduce", nargs="?", type=positive_float, const=DEFAULT_TOLERANCE_CM, default=None, metavar="CM",
+                   help="key reduction of the retargeted rig: every bone within CM centimetres in world space "
+                        f"(default {DEFAULT_TOLERANCE_CM:g}; off without --reduce)")
     p.add_argument("--workers", type=int_at_least(1), default=1,
                    help="clips whose engine runs at once, in worker processes (default 1)")
     p.add_argument("--backend", choices=("processes", "dask", "ray"), default="processes",
@@ -518,7 +550,7 @@ def _rig_options(a):
     if bad:
         raise SystemExit(f"--export: unknown format(s) {', '.join(sorted(bad))}")
     return dict(export=export, rig_blend=rig_blend, rig_object=rig_object, rig_preset=a.rig_preset,
-                root_motion=a.root_motion)
+                root_motion=a.root_motion, reduce=a.reduce)
 
 
 def register_cli():

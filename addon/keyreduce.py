@@ -20,6 +20,7 @@ third of each neighbouring segment): animators get smooth curves they can edit.
 import numpy as np
 
 METRICS = ("abs", "dist", "quat")
+DEFAULT_TOLERANCE_CM = 1.0  # retarget key reduction: worst world deviation of any bone point (API, panel, batch)
 
 
 def slopes(x, y):
@@ -54,7 +55,7 @@ def error(ref, rec, metric="abs"):
     raise ValueError(f"unknown metric {metric!r}")
 
 
-def _runs(ok):
+def runs(ok):
     """[start, stop) index ranges of consecutive True values."""
     d = np.diff(np.r_[0, ok.astype(np.int8), 0])
     return list(zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)))
@@ -72,7 +73,7 @@ def reduce(x, y, tol, metric="abs"):
     y2 = y[:, None] if squeeze else y
     ok = np.isfinite(y2).all(1)
     keys, ms = [], []
-    for a, b in _runs(ok):
+    for a, b in runs(ok):
         xs, ys = x[a:b], y2[a:b]
         m = slopes(xs, ys)
         keep = {0, len(xs) - 1}

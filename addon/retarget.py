@@ -26,6 +26,8 @@ from .build import Transaction, key_channels
 
 HERE = Path(__file__).resolve().parent
 CONF_PROP = "mocap_confidence"
+CONF_GROUP = "Confidence"  # F-curve group of all confidence curves (apart from the bones' own groups)
+FLOOR_RAMP_S = 0.2  # seconds over which a contact segment's floor correction fades in and out
 CONF_SIGMA = 0.05  # metres: confidence 0.5 at this uncertainty
 SKIP_PREFIXES = ("DEF-", "ORG-", "MCH-", "VIS", "WGT-")
 
@@ -265,10 +267,8 @@ class RetargetOptions:
     root_motion: str = "hips"
     scale: float = None            # None: target leg length / source leg length
     floor: bool = True             # feet meet the floor during contacts
-    reduce: bool = False           # key reduction
-    tolerance_deg: float = 0.5     # rotation tolerance of the key reduction
-    tolerance_m: float = 0.002     # location tolerance of the key reduction
-    nla: bool = True               # push the action to an NLA strip (one per clip)
+    reduce: bool = False           # key reduction (same default in the panel and the batch)
+    tolerance_cm: float = keyreduce.DEFAULT_TOLERANCE_CM  # reduction: largest world deviation of any bone point
     confidence: bool = True        # animated custom property per mapped bone
     bone_colors: bool = False      # colour mapped bones by their mean confidence
     ik: bool = True                # key IK controls of chains that are in IK (presets with "ik")
@@ -280,8 +280,8 @@ class RetargetOptions:
 
 @dataclass
 class RetargetResult:
-    action: object
-    strip: object
+    action: object                   # the new action, active on the rig
+    stashed: object                  # NLA strip (muted track) holding the rig's previous action, or None
     bones: dict                      # {target bone: SMPL joint}
     missing: list
     scale: float
@@ -291,6 +291,8 @@ class RetargetResult:
     refined: bool = False
     max_error_deg: float = 0.0       # after refinement (driven bones vs wanted, evaluated)
     ik_chains: list = field(default_factory=list)
+    inactive: list = field(default_factory=list)  # mapped controls left unkeyed (FK of limbs in IK)
+    reduce_error_cm: float = 0.0     # worst world deviation of a bone point after key reduction
 
 
 def confidence_from_sigma(sigma):
@@ -299,10 +301,24 @@ def confidence_from_sigma(sigma):
 
 
 # --------------------------------------------------------------------------- main entry
+def update_world(scene=None):
+    """Let Blender evaluate the scene, so object world matrices are current.
+
+    An object appended or linked a moment ago (the batch's ``--rig``) reads an identity
+    ``matrix_world`` until the view layer is evaluated; a rig imported from FBX (+90° X, 0.01)
+    would then be retargeted as if it stood unrotated at scale 1."""
+    scene = scene or bpy.context.scene
+    layer = bpy.context.view_layer if bpy.context.scene == scene else scene.view_layers[0]
+    layer.update()
+
+
 def retarget_motion(motion, target, preset, options=None, scene=None, name=None):
     """Retarget ``motion`` onto the armature object ``target`` with ``preset`` (id, path or dict).
 
-    Everything created is removed again if anything fails. Returns RetargetResult.
+    The result becomes the rig's active action (the Graph Editor shows it); the action the rig
+    had is kept on its own muted NLA track; rig settings the retarget needs (pole switches) are
+    keyed in the new action, never changed on the rig. Everything created is removed again if
+    anything fails. Returns RetargetResult.
     """
     opts = options or RetargetOptions()
     scene = scene or bpy.context.scene
@@ -314,6 +330,7 @@ def retarget_motion(motion, target, preset, options=None, scene=None, name=None)
         raise ValueError(f"the armature {target.name!r} has no bone for the SMPL pelvis "
                          f"(preset {preset.get('name', '?')!r}; missing: {', '.join(missing[:6])})")
     mapping = rm.Mapping(bones, rules, preset.get("default_rule"))
+    update_world(scene)
     skel = skeleton_from_armature(target)
     T = motion.num_frames
     F = rm.smpl_world_rotations(motion.poses)
@@ -324,15 +341,17 @@ def retarget_motion(motion, target, preset, options=None, scene=None, name=None)
     origin = np.array(target.matrix_world.translation)
     res = rm.retarget(F, joints, skel, mapping, contacts=motion.contacts, valid=valid,
                       root_motion=opts.root_motion, scale=opts.scale, floor=opts.floor,
-                      root_bone=root_bone, origin=origin)
+                      root_bone=root_bone, origin=origin, sole_offset=_sole_offset(),
+                      ramp=max(1, int(round(FLOOR_RAMP_S * float(motion.fps)))))
     W, H = res["W"].copy(), res["H"].copy()
     rot_bones = list(res["driven"]) + [b for b in res["basis_loc"] if b not in res["driven"]]
     loc_bones = set(res["basis_loc"])
 
-    # IK chains (Rigify): key the IK controls where the rig is in IK
-    ik_done, ik_links = [], []
+    # IK chains (Rigify): key the IK controls where the rig is in IK, not its hidden FK controls
+    ik_done, ik_links, inactive, switches = [], [], set(), []
     extra_rot, extra_loc = {}, {}
     if opts.ik:
+        names = [b.name for b in target.data.bones]
         for chain in preset.get("ik", ()):
             got = _ik_chain(chain, target, skel, W, H)
             if got is None:
@@ -344,6 +363,11 @@ def retarget_motion(motion, target, preset, options=None, scene=None, name=None)
                 extra_loc[b] = True
             ik_done.append(got["name"])
             ik_links += got["links"]
+            inactive |= {skel.index[n] for n in (resolve_name(f, names) for f in chain.get("fk", ())) if n}
+            if chain.get("pole_switch"):
+                pb_name = resolve_name(chain["pole_switch"][0], names)
+                if pb_name and chain["pole_switch"][1] in target.pose.bones[pb_name]:
+                    switches.append((pb_name, chain["pole_switch"][1]))
     for b in extra_loc:
         if b not in rot_bones:
             rot_bones.append(b)
@@ -359,28 +383,31 @@ def retarget_motion(motion, target, preset, options=None, scene=None, name=None)
         probe = {res["hips"]: thighs} if len(thighs) == 2 else {}
         basis, err = _refine(target, skel, W, H, rot_bones, loc_bones, basis, valid, probe, ik_links)
         refined = True
+    keyed = [b for b in rot_bones if b not in inactive]
 
     action_name = opts.action_name or f"{target.name} {name or 'Motion'}"
+    ad = target.animation_data
+    previous = (ad.action, compat.assigned_slot(target)) if ad is not None and ad.action is not None else None
+    frames = opts.frame_start + np.arange(T, dtype=np.float64)
     with Transaction(scene) as tx:
-        for chain in preset.get("ik", ()):
-            if chain.get("name") in ik_done and chain.get("pole_switch"):
-                pb_name, prop = chain["pole_switch"]
-                pb_name = resolve_name(pb_name, [b.name for b in target.data.bones])
-                if pb_name:
-                    pbone = target.pose.bones[pb_name]
-                    pbone[prop] = type(pbone[prop])(1) if prop in pbone else 1
-        channels = compat.new_action_for(target, action_name)
-        tx.add(channels.action)
-        frames = opts.frame_start + np.arange(T, dtype=np.float64)
-        curves, groups = _curves(target, skel, basis, rot_bones, loc_bones, pole_only, valid, res, motion, bones, opts)
-        written, samples = _write(channels, frames, curves, opts)
+        try:
+            channels = compat.new_action_for(target, action_name)
+            tx.add(channels.action)
+            curves = _curves(target, skel, basis, keyed, loc_bones, pole_only, valid, res, motion, bones, opts)
+            curves += [(f'pose.bones["{pb}"]["{prop}"]', np.ones((T, 1)), "abs", pb, "switch")
+                       for pb, prop in switches]
+            written, samples, red_err = _write(channels, frames, curves, opts,
+                                               _reduce_context(target, skel, basis, keyed))
+            channels.action["mocap_clip"] = name or ""
+            stashed = _stash(target, *previous) if previous else None
+        except BaseException:
+            if previous is not None:
+                _assign(target, *previous)
+            raise
         if opts.confidence:
             _confidence_props(target, bones)
         if opts.bone_colors:
             _bone_colors(target, bones, motion, valid)
-        strip = None
-        if opts.nla:
-            strip = _push_to_nla(target, channels, opts.frame_start, name or action_name)
         if opts.set_scene:
             from .convert import scene_fps
             scene.render.fps, scene.render.fps_base = scene_fps(motion.fps)
@@ -388,8 +415,8 @@ def retarget_motion(motion, target, preset, options=None, scene=None, name=None)
             scene.frame_end = opts.frame_start + T - 1
         target["mocap_retarget_preset"] = preset.get("name", "")
         target["mocap_retarget_scale"] = res["scale"]
-    return RetargetResult(channels.action, strip, bones, missing, res["scale"], int(valid.sum()), written, samples,
-                          refined, err, ik_done)
+    return RetargetResult(channels.action, stashed, bones, missing, res["scale"], int(valid.sum()), written, samples,
+                          refined, err, ik_done, sorted(skel.names[b] for b in inactive), red_err)
 
 
 # --------------------------------------------------------------------------- pieces
@@ -592,7 +619,8 @@ def _rotation_channels(pb, Mrot, valid):
 
 
 def _curves(ob, skel, basis, rot_bones, loc_bones, pole_only, valid, res, motion, bones, opts):
-    curves = []  # (data_path, values (T,C), metric, group, kind)
+    """[(data_path, values (T,C), metric, group, kind)]: one group per bone, confidence apart."""
+    curves = []
     for b in rot_bones:
         name = skel.names[b]
         pb = ob.pose.bones[name]
@@ -613,30 +641,128 @@ def _curves(ob, skel, basis, rot_bones, loc_bones, pole_only, valid, res, motion
         for name, joint in bones.items():
             c = confidence_from_sigma(sigma[:, rm.SMPL_INDEX[joint]])
             c = np.where(valid & np.isfinite(c), c, 0.0)
-            curves.append((f'pose.bones["{name}"]["{CONF_PROP}"]', c[:, None], "abs", name, "conf"))
-    return curves, None
+            curves.append((f'pose.bones["{name}"]["{CONF_PROP}"]', c[:, None], "abs", CONF_GROUP, "conf"))
+    return curves
 
 
-def _write(channels, frames, curves, opts):
-    """Key every curve in bulk; reduced (Bezier, aligned handles) when ``opts.reduce``."""
+def _write(channels, frames, curves, opts, ctx):
+    """Key every curve in bulk; reduced (Bezier, aligned handles) when ``opts.reduce``.
+
+    Returns (keys written, samples, worst world deviation in cm after reduction)."""
     written = samples = 0
-    tol = {"rot": np.radians(opts.tolerance_deg), "loc": opts.tolerance_m, "objloc": opts.tolerance_m,
-           "conf": 0.02}
-    for path, vals, metric, group, kind in curves:
+    picks, err_cm = ({}, 0.0)
+    if opts.reduce:
+        picks, err = _reduce_world(curves, frames, ctx, opts.tolerance_cm / 100.0)
+        err_cm = 100.0 * err
+    for k, (path, vals, metric, group, kind) in enumerate(curves):
         C = vals.shape[1]
+        if kind == "switch":  # a rig setting this action needs: one constant key
+            for i in range(C):
+                _constant_key(channels.new_fcurve(path, i, group), frames[0], float(vals[0, i]))
+            written += C
+            samples += C
+            continue
         ok = np.isfinite(vals).all(1)
         samples += int(ok.sum()) * C
-        if not opts.reduce:
+        if k not in picks:
             key_channels(channels, frames, [(path, i, group, vals[:, i]) for i in range(C)])
             written += int(ok.sum()) * C
             continue
-        t = tol[kind] if metric != "abs" or kind == "conf" else np.radians(opts.tolerance_deg) / 3.0
-        keys, m = keyreduce.reduce(frames, vals, t, metric)
+        keys, m = picks[k]
         for i in range(C):
             fc = channels.new_fcurve(path, i, group)
             write_bezier(fc, frames[keys], vals[keys, i], m[:, i])
         written += len(keys) * C
-    return written, samples
+    return written, samples, err_cm
+
+
+def _constant_key(fc, frame, value):
+    kp = fc.keyframe_points
+    kp.add(1)
+    kp[0].co = (float(frame), value)
+    kp[0].interpolation = "CONSTANT"
+    fc.update()
+    return fc
+
+
+def _reduce_context(ob, skel, basis, keyed):
+    """What the world-space key reduction needs: the rest in armature space and the full basis."""
+    rest = np.array([np.array(b.matrix_local) for b in ob.data.bones])
+    lengths = np.array([b.length for b in ob.data.bones])
+    return {"skel": skel, "rest": rest, "lengths": lengths, "basis": {b: basis[b] for b in keyed},
+            "modes": {b: ob.pose.bones[skel.names[b]].rotation_mode for b in keyed}}
+
+
+def _curve_matrix(vals, metric, mode):
+    """Rotation matrices (T,3,3) from a rotation curve's values (quaternion or Euler)."""
+    if metric == "quat":
+        q = np.nan_to_num(vals)
+        q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
+        return rm.quat_to_matrix(q)
+    from scipy.spatial.transform import Rotation
+    return Rotation.from_euler(mode.lower(), np.nan_to_num(vals)).as_matrix()
+
+
+def _reduce_world(curves, frames, ctx, tol_m, max_rounds=8):
+    """Key reduction with a world-space bound: every bone's head and tail stays within
+    ``tol_m`` (metres) of the unreduced pose, as the bone hierarchy composes the reduced
+    channels (errors add up along a chain, so each bone's angular tolerance starts at tol / its
+    lever arm and is halved on the chains that still miss, until none does).
+
+    Returns ({curve index: (keys, slopes)}, worst deviation in metres)."""
+    skel = ctx["skel"]
+    s = skel.object_scale
+    valid = None
+    lever = rm.lever_arms(skel)
+    tol = {}
+    for k, (path, vals, metric, group, kind) in enumerate(curves):
+        if kind == "rot":
+            tol[k] = tol_m / max(lever[skel.index[group]], 0.05)
+        elif kind == "loc":
+            tol[k] = 0.5 * tol_m / s
+        elif kind == "objloc":
+            tol[k] = tol_m
+        elif kind == "conf":
+            tol[k] = 0.02
+        if kind == "rot" and metric != "quat":
+            tol[k] /= 3.0  # per Euler component
+        if valid is None and kind in ("rot", "loc"):
+            valid = np.isfinite(vals).all(1)
+    picks, rec = {}, {}
+    todo = set(tol)
+    full = rm.pose_points(ctx["rest"], skel.parents, skel.order, ctx["lengths"], ctx["basis"])
+    err = 0.0
+    for _ in range(max_rounds):
+        for k in todo:
+            vals, metric = curves[k][1], curves[k][2]
+            keys, m = keyreduce.reduce(frames, vals, tol[k], metric)
+            picks[k] = (keys, m)
+            rec[k] = keyreduce.evaluate(frames[keys], vals[keys], m, frames) if len(keys) else vals
+        basis = {b: M.copy() for b, M in ctx["basis"].items()}
+        for k, (path, vals, metric, group, kind) in enumerate(curves):
+            if kind == "rot":
+                b = skel.index[group]
+                basis[b][:, :3, :3] = _curve_matrix(rec[k], metric, ctx["modes"][b])
+            elif kind == "loc":
+                basis[skel.index[group]][:, :3, 3] = rec[k]
+        if not basis:
+            break
+        got = rm.pose_points(ctx["rest"], skel.parents, skel.order, ctx["lengths"], basis)
+        dev = np.linalg.norm(got - full, axis=-1).max(-1) * s  # (T,B) worst of head/tail
+        dev = dev[valid] if valid is not None and valid.any() else dev
+        worst = dev.max(0)
+        err = float(worst.max()) if worst.size else 0.0
+        bad = np.flatnonzero(worst > tol_m)
+        if not len(bad):
+            break
+        hit = set()
+        for b in bad:
+            hit |= {b, *skel.ancestors(b)}
+        names = {skel.names[b] for b in hit}
+        todo = {k for k, c in enumerate(curves) if c[4] in ("rot", "loc") and c[3] in names}
+        for k in todo:
+            tol[k] *= 0.5
+    return picks, err
 
 
 _ENUM_CODES = {}
@@ -708,47 +834,275 @@ def _bone_colors(ob, bones, motion, valid):
         col.custom.active = (1.0, 1.0, 1.0)
 
 
-def _push_to_nla(ob, channels, start, name):
+def _assign(ob, action, slot):
+    ad = ob.animation_data or ob.animation_data_create()
+    ad.action = action
+    if slot is not None and hasattr(ad, "action_slot"):
+        ad.action_slot = slot
+
+
+def _unique_track_name(ad, base):
+    names = {t.name for t in ad.nla_tracks}
+    name, n = base, 1
+    while name in names:
+        name, n = f"{base}.{n:03d}", n + 1
+    return name
+
+
+def _stash(ob, action, slot):
+    """Keep ``action`` (the rig's previous active action) as a strip on its own muted NLA track,
+    so it has a user, survives saving and can be brought back; returns the strip."""
     ad = ob.animation_data
     track = ad.nla_tracks.new()
-    track.name = name
-    strip = track.strips.new(name, int(start), channels.action)
-    if channels.slot is not None and hasattr(strip, "action_slot"):
+    track.name = _unique_track_name(ad, action.name)
+    track.mute = True
+    strip = track.strips.new(action.name, int(np.floor(action.frame_range[0])), action)
+    if slot is not None and hasattr(strip, "action_slot"):
         try:
-            strip.action_slot = channels.slot
+            strip.action_slot = slot
         except (TypeError, AttributeError, RuntimeError):
             pass
-    ad.action = None
     return strip
 
 
+def _sole_offset():
+    """Heights of the heel/toe contact points below their SMPL joints (engine.contacts)."""
+    from .enginepath import ensure_engine
+    ensure_engine()
+    from engine.contacts import SOLE_OFFSET
+    return np.asarray(SOLE_OFFSET, dtype=np.float64)
+
+
 # --------------------------------------------------------------------------- export
-def export_armature(ob, path, fmt, frame_start=None, frame_end=None, scene=None):
-    """Export ``ob``'s animation with Blender's own exporters (BVH: io_anim_bvh; FBX: io_scene_fbx)."""
+# Blender world (Z up, −Y forward) → BVH file axes (Y up, −Z forward): Blender's BVH importer
+# with its default axes (forward −Z, up Y) and scale 1 maps the file back onto the same place.
+BVH_AXES = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
+EXPORT_BONES = ("deform", "all")
+
+
+def export_skeleton(ob, bones="deform"):
+    """[(bone name, parent name or None)] in hierarchy order: the deform bones (``"deform"``;
+    all bones when the rig has none) or every bone (``"all"``).
+
+    A deform bone's parent is its nearest deform ancestor, or the deform twin of a control
+    ancestor (Rigify parents ``DEF-thigh.L`` to ``ORG-spine``: its parent here is ``DEF-spine``),
+    so a control rig exports as one deform hierarchy; tops that remain are joined under their
+    lowest common ancestor."""
+    if bones not in EXPORT_BONES:
+        raise ValueError(f"bones must be one of {EXPORT_BONES}, not {bones!r}")
+    arm = ob.data.bones
+    keep = [b for b in arm if b.use_deform] if bones == "deform" else list(arm)
+    keep = keep or list(arm)
+    names = {b.name for b in keep}
+
+    def twin(a):
+        for pre in ("ORG-", "MCH-"):
+            if a.name.startswith(pre) and "DEF-" + a.name[len(pre):] in names:
+                return "DEF-" + a.name[len(pre):]
+        return None
+
+    parent = {}
+    for b in keep:
+        parent[b.name] = None
+        for a in b.parent_recursive:
+            cand = a.name if a.name in names else twin(a)
+            if cand is not None and cand != b.name and b not in arm[cand].parent_recursive:
+                parent[b.name] = cand
+                break
+    tops = [n for n, p in parent.items() if p is None]
+    if len(tops) > 1:
+        common = set(p.name for p in arm[tops[0]].parent_recursive)
+        for n in tops[1:]:
+            common &= {p.name for p in arm[n].parent_recursive}
+        if common:
+            low = max((arm[n] for n in common), key=lambda b: len(b.parent_recursive)).name
+            parent.update({n: low for n in tops})
+            parent[low] = None
+    depth = {}
+
+    def level(n):
+        if n not in depth:
+            depth[n] = 0 if parent[n] is None else level(parent[n]) + 1
+        return depth[n]
+    order = {b.name: i for i, b in enumerate(arm)}
+    return sorted(((n, p) for n, p in parent.items()), key=lambda np_: (level(np_[0]), order[np_[0]]))
+
+
+def _bvh_frames(ob, names, scene, frames):
+    """World pose matrices (F,n,4,4) of the named bones over ``frames`` (Blender evaluates)."""
+    current = scene.frame_current
+    pbs = [ob.pose.bones[n] for n in names]
+    out = np.empty((len(frames), len(names), 4, 4))
+    try:
+        for k, f in enumerate(frames):
+            scene.frame_set(int(f))
+            Mw = np.array(ob.matrix_world)
+            out[k] = Mw @ np.array([np.array(pb.matrix) for pb in pbs])
+    finally:
+        scene.frame_set(current)
+    return out
+
+
+def write_bvh(ob, path, scene, frame_start, frame_end, bones="deform"):
+    """A BVH of ``ob``'s animation over [frame_start, frame_end]: the chosen skeleton (see
+    ``export_skeleton``) in metres, Y up, so that Blender's importer with its defaults puts every
+    joint back where it was. Rotations ZXY in world-aligned joint frames; the root has position
+    channels, other joints only where their offset from the parent changes (stretch)."""
+    from scipy.spatial.transform import Rotation
+    skel = export_skeleton(ob, bones)
+    names = [n for n, _ in skel]
+    index = {n: i for i, n in enumerate(names)}
+    parent = [index[p] if p is not None else -1 for _, p in skel]
+    Mw = np.array(ob.matrix_world)
+    rest = np.array([Mw @ np.array(ob.data.bones[n].matrix_local) for n in names])
+    tails = np.array([Mw @ np.r_[np.array(ob.data.bones[n].tail_local), 1.0] for n in names])[:, :3]
+    frames = np.arange(int(frame_start), int(frame_end) + 1)
+    P = _bvh_frames(ob, names, scene, frames)
+    C = BVH_AXES
+
+    def rot(M):
+        u, _, vt = np.linalg.svd(M[..., :3, :3])
+        return u @ vt
+
+    G = C @ np.einsum("fnab,ncb->fnac", rot(P), rot(rest)) @ C.T      # world-aligned rotation change
+    head = P[..., :3, 3] @ C.T
+    rest_head = rest[:, :3, 3] @ C.T
+    local_rot = np.empty_like(G)
+    local_pos = np.empty_like(head)
+    for i, p in enumerate(parent):
+        if p < 0:
+            local_rot[:, i], local_pos[:, i] = G[:, i], head[:, i]
+        else:
+            local_rot[:, i] = np.swapaxes(G[:, p], -1, -2) @ G[:, i]
+            local_pos[:, i] = np.einsum("fba,fb->fa", G[:, p], head[:, i] - head[:, p])
+    offsets = np.array([rest_head[i] - (rest_head[p] if p >= 0 else 0.0) for i, p in enumerate(parent)])
+    moves = [p < 0 or float(np.abs(local_pos[:, i] - offsets[i]).max()) > 1e-3 for i, p in enumerate(parent)]
+    euler = np.degrees(Rotation.from_matrix(local_rot.reshape(-1, 3, 3)).as_euler("ZXY")).reshape(len(frames), -1, 3)
+    kids = {i: [k for k, p in enumerate(parent) if p == i] for i in range(len(names))}
+    lines = ["HIERARCHY"]
+
+    def joint(i, depth):
+        pad = "\t" * depth
+        lines.append(f"{pad}{'ROOT' if parent[i] < 0 else 'JOINT'} {names[i]}")
+        lines.append(pad + "{")
+        lines.append(f"{pad}\tOFFSET {offsets[i][0]:.6f} {offsets[i][1]:.6f} {offsets[i][2]:.6f}")
+        ch = "Xposition Yposition Zposition Zrotation Xrotation Yrotation" if moves[i] else "Zrotation Xrotation Yrotation"
+        lines.append(f"{pad}\tCHANNELS {6 if moves[i] else 3} {ch}")
+        for k in kids[i]:
+            joint(k, depth + 1)
+        if not kids[i]:
+            end = (tails[i] @ C.T) - rest_head[i]
+            lines.extend([f"{pad}\tEnd Site", pad + "\t{",
+                          f"{pad}\t\tOFFSET {end[0]:.6f} {end[1]:.6f} {end[2]:.6f}", pad + "\t}"])
+        lines.append(pad + "}")
+    order = []
+
+    def visit(i):
+        order.append(i)
+        for k in kids[i]:
+            visit(k)
+    for i, p in enumerate(parent):
+        if p < 0:
+            joint(i, 0)
+            visit(i)
+    fps = scene.render.fps / scene.render.fps_base
+    lines += ["MOTION", f"Frames: {len(frames)}", f"Frame Time: {1.0 / fps:.6f}"]
+    for f in range(len(frames)):
+        vals = []
+        for i in order:
+            if moves[i]:
+                vals += [f"{v:.6f}" for v in local_pos[f, i]]
+            vals += [f"{v:.5f}" for v in euler[f, i]]
+        lines.append(" ".join(vals))
+    path = Path(path)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+class _ShiftedOneFrame:
+    """While exporting FBX: the rig's active action plays one frame early (in a temporary NLA
+    strip, the rig's other tracks muted), so frame ``frame_start`` lands at FBX time 0 and
+    Blender's FBX importer (animation offset 1 by default) puts it back on ``frame_start``."""
+
+    def __init__(self, ob):
+        self.ob = ob
+
+    def __enter__(self):
+        ad = self.ob.animation_data
+        self.saved = None
+        if ad is None or ad.action is None:
+            return 0
+        self.saved = (ad.action, compat.assigned_slot(self.ob), [(t, t.mute) for t in ad.nla_tracks])
+        action, slot, tracks = self.saved
+        for t, _ in tracks:
+            t.mute = True
+        self.track = ad.nla_tracks.new()
+        self.track.name = _unique_track_name(ad, "FBX export")
+        start = int(np.floor(action.frame_range[0]))
+        strip = self.track.strips.new("FBX export", start - 1, action)
+        if slot is not None and hasattr(strip, "action_slot"):
+            strip.action_slot = slot
+        ad.action = None
+        return 1
+
+    def __exit__(self, *exc):
+        if self.saved is None:
+            return False
+        action, slot, tracks = self.saved
+        ad = self.ob.animation_data
+        ad.nla_tracks.remove(self.track)
+        for t, mute in tracks:
+            t.mute = mute
+        _assign(self.ob, action, slot)
+        return False
+
+
+def export_armature(ob, path, fmt, frame_start=None, frame_end=None, scene=None, bones="deform"):
+    """Export ``ob``'s animation so it re-imports in place with Blender's default import settings.
+
+    BVH: ``write_bvh`` (the deform skeleton, or ``bones="all"``; metres, Y up). FBX: Blender's
+    own exporter (io_scene_fbx), deform bones only unless ``bones="all"``, the frame range
+    shifted so the importer's default offset lands every key on its frame."""
     import addon_utils
     scene = scene or bpy.context.scene
     fmt = fmt.lower()
-    module = {"bvh": "io_anim_bvh", "fbx": "io_scene_fbx"}[fmt]
-    if not addon_utils.check(module)[1]:
-        addon_utils.enable(module, default_set=False)
+    if fmt not in ("bvh", "fbx"):
+        raise ValueError(f"unknown export format {fmt!r} (bvh or fbx)")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fs = scene.frame_start if frame_start is None else int(frame_start)
     fe = scene.frame_end if frame_end is None else int(frame_end)
+    update_world(scene)
+    if fmt == "bvh":
+        return write_bvh(ob, path, scene, fs, fe, bones)
+    if bones not in EXPORT_BONES:
+        raise ValueError(f"bones must be one of {EXPORT_BONES}, not {bones!r}")
+    if not addon_utils.check("io_scene_fbx")[1]:
+        addon_utils.enable("io_scene_fbx", default_set=False)
     view_layer = bpy.context.view_layer
-    for o in view_layer.objects:
+    selected = [o for o in view_layer.objects if o.select_get()]
+    active = view_layer.objects.active
+    saved_range = scene.frame_start, scene.frame_end
+    for o in selected:
         o.select_set(False)
     ob.select_set(True)
     view_layer.objects.active = ob
-    with bpy.context.temp_override(active_object=ob, object=ob, selected_objects=[ob], scene=scene,
-                                   view_layer=view_layer):
-        if fmt == "bvh":
-            r = bpy.ops.export_anim.bvh(filepath=str(path), frame_start=fs, frame_end=fe, check_existing=False)
-        else:
-            r = bpy.ops.export_scene.fbx(filepath=str(path), check_existing=False, use_selection=True,
-                                         object_types={"ARMATURE", "MESH"}, add_leaf_bones=False,
-                                         bake_anim=True, bake_anim_use_all_actions=False,
-                                         bake_anim_use_nla_strips=False, bake_anim_simplify_factor=0.0)
+    try:
+        with _ShiftedOneFrame(ob) as shift:
+            scene.frame_start, scene.frame_end = fs - shift, fe - shift
+            with bpy.context.temp_override(active_object=ob, object=ob, selected_objects=[ob], scene=scene,
+                                           view_layer=view_layer):
+                r = bpy.ops.export_scene.fbx(filepath=str(path), check_existing=False, use_selection=True,
+                                             object_types={"ARMATURE", "MESH"}, add_leaf_bones=False,
+                                             use_armature_deform_only=bones == "deform",
+                                             bake_anim=True, bake_anim_use_all_actions=False,
+                                             bake_anim_use_nla_strips=False, bake_anim_simplify_factor=0.0)
+    finally:
+        scene.frame_start, scene.frame_end = saved_range
+        ob.select_set(False)
+        for o in selected:
+            o.select_set(True)
+        view_layer.objects.active = active
     if "FINISHED" not in r:
-        raise RuntimeError(f"{fmt.upper()} export failed: {r}")
+        raise RuntimeError(f"FBX export failed: {r}")
     return path

@@ -369,28 +369,116 @@ def basis_locations(skel, W, H, b, pos):
     return np.einsum("tba,tb->ta", zero_rot, pos - zero_head) / skel.object_scale
 
 
-def floor_correction(heights, contacts):
-    """Vertical offset (T,) that brings the contacting points to the floor.
+def _segment_values(values, on):
+    """Per run of ``on`` frames, the median of ``values`` there (T,), NaN elsewhere."""
+    from .keyreduce import runs
+    out = np.full(len(on), np.nan)
+    for a, b in runs(on):
+        out[a:b] = np.median(values[a:b])
+    return out
+
+
+def source_floor(joints, contacts, sole_offset=None):
+    """Height (T,) of the floor the source stands on: per contact segment the median sole
+    height of the contacting heel/toe points; linear between segments, held at the ends;
+    0 (the engine's levelled floor) without contacts."""
+    x = np.asarray(joints, dtype=np.float64)
+    T = len(x)
+    if contacts is None:
+        return np.zeros(T)
+    off = np.zeros(4) if sole_offset is None else np.asarray(sole_offset, dtype=np.float64)
+    z = x[:, CONTACT_JOINTS, 2] - off
+    c = np.asarray(contacts, bool) & np.isfinite(z)
+    on = c.any(1)
+    if not on.any():
+        return np.zeros(T)
+    mean = np.where(c, z, 0.0).sum(1) / np.maximum(c.sum(1), 1)
+    seg = _segment_values(mean, on)
+    idx = np.flatnonzero(on)
+    return np.interp(np.arange(T), idx, seg[idx])
+
+
+def floor_correction(heights, contacts, ramp=6):
+    """Vertical offset (T,) that brings the contacting points to the floor, segment by segment.
 
     heights (T,4): the target's contact points above their rest height (left heel, left toe,
     right heel, right toe); contacts (T,4) bool. Contact frames get minus the mean height of
-    their contacting points; other frames are interpolated linearly (held at the ends).
+    their contacting points. Between two contact segments less than ``2 * ramp`` frames apart
+    the offset is linear; otherwise it fades to zero over ``ramp`` frames on either side, so a
+    few contact frames never shift the rest of the clip.
     """
+    from .keyreduce import runs
     heights = np.asarray(heights, dtype=np.float64)
     contacts = np.asarray(contacts, dtype=bool) & np.isfinite(heights)
     T = len(heights)
-    c = np.full(T, np.nan)
+    out = np.zeros(T)
     any_c = contacts.any(1)
     if not any_c.any():
-        return np.zeros(T)
+        return out
     h = np.where(contacts, heights, 0.0).sum(1) / np.maximum(contacts.sum(1), 1)
-    c[any_c] = -h[any_c]
-    idx = np.flatnonzero(any_c)
-    return np.interp(np.arange(T), idx, c[idx])
+    out[any_c] = -h[any_c]
+    segs = runs(any_c)
+    ramp = max(int(ramp), 1)
+    fade = np.arange(1, ramp + 1) / (ramp + 1.0)
+
+    def fade_out(start, value, stop):  # frames start.. (at most ramp), towards 0
+        n = min(ramp, stop - start)
+        out[start:start + n] = value * (1.0 - fade[:n])
+
+    def fade_in(stop, value, start):  # frames ..stop-1 (at most ramp), from 0
+        n = min(ramp, stop - start)
+        out[stop - n:stop] = value * fade[ramp - n:]
+    fade_in(segs[0][0], out[segs[0][0]], 0)
+    for (a0, b0), (a1, b1) in zip(segs, segs[1:]):
+        gap = a1 - b0
+        if gap <= 2 * ramp:
+            out[b0:a1] = np.interp(np.arange(b0, a1), [b0 - 1, a1], [out[b0 - 1], out[a1]])
+        else:
+            fade_out(b0, out[b0 - 1], a1)
+            fade_in(a1, out[a1], b0)
+    fade_out(segs[-1][1], out[segs[-1][1] - 1], T)
+    return out
+
+
+def lever_arms(skel):
+    """Per bone (B,), the farthest head or tail of itself and its descendants from its head
+    (world units): how far a rotation error of the bone carries."""
+    out = np.linalg.norm(skel.tails - skel.heads, axis=1)
+    for d in range(len(skel.names)):
+        for a in skel.ancestors(d):
+            out[a] = max(out[a], np.linalg.norm(skel.heads[d] - skel.heads[a]),
+                         np.linalg.norm(skel.tails[d] - skel.heads[a]))
+    return out
+
+
+def pose_points(rest, parents, order, lengths, basis, inherit=None):
+    """Armature-space heads and tails (T,B,2,3) of every bone posed by ``basis`` {bone index:
+    (T,4,4)} (other bones at rest), composed by Blender's parenting (constraints ignored).
+
+    rest (B,4,4): bones' rest matrices in armature space (``Bone.matrix_local``)."""
+    rest = np.asarray(rest, dtype=np.float64)
+    T = next(iter(basis.values())).shape[0]
+    B = len(parents)
+    inherit = np.ones(B, bool) if inherit is None else np.asarray(inherit, bool)
+    inv = np.linalg.inv(rest)
+    P = np.empty((T, B, 4, 4))
+    for b in order:
+        p = parents[b]
+        if p >= 0:
+            base = P[:, p] @ (inv[p] @ rest[b])
+            if not inherit[b]:
+                base[:, :3, :3] = rest[b][:3, :3]
+        else:
+            base = np.broadcast_to(rest[b], (T, 4, 4))
+        P[:, b] = base @ basis[b] if b in basis else base
+    heads = P[..., :3, 3]
+    tails = heads + P[..., :3, 1] * np.asarray(lengths, dtype=np.float64)[None, :, None]
+    return np.stack([heads, tails], 2)
 
 
 def retarget(F, joints, skel, mapping, *, contacts=None, valid=None, root_motion="hips",
-             scale=None, floor=True, root_bone=None, origin=(0.0, 0.0, 0.0), rest_offsets=None):
+             scale=None, floor=True, root_bone=None, origin=(0.0, 0.0, 0.0), rest_offsets=None,
+             sole_offset=None, ramp=6):
     """Retarget source motion onto ``skel``.
 
     F (T,24,3,3) source global rotations, joints (T,24,3) source world positions.
@@ -399,7 +487,9 @@ def retarget(F, joints, skel, mapping, *, contacts=None, valid=None, root_motion
     it) or ``object`` (the ground projection is returned as ``object_offset`` for the armature
     object; the bones move in place). scale: metres of target per metre of source (default:
     leg-length ratio). origin: world point where the source's origin lands (the rig's object
-    location).
+    location). Heights are scaled about the source's floor (``source_floor``: the contact
+    segments' sole height, ``sole_offset`` below the heel/toe joints), which lands at the origin's
+    height; the floor correction (``floor_correction``, ``ramp`` frames) works per segment.
 
     Returns a dict with ``W`` (T,B,3,3), ``H`` (T,B,3) world poses, ``driven`` (bone indices),
     ``basis_rot`` {bone index: (T,3,3)}, ``basis_loc`` {bone index: (T,3)}, ``object_offset``
@@ -442,8 +532,9 @@ def retarget(F, joints, skel, mapping, *, contacts=None, valid=None, root_motion
     delta0 = Fv[:, 0] @ (A.T @ G)  # hips' world rotation change from the (facing-aligned) rest
     ground = np.zeros((T, 3))
     ground[:, :2] = scale * m_src[:, :2]
+    pivot = source_floor(xv, None if contacts is None else np.asarray(contacts, bool) & valid[:, None], sole_offset)
     height = np.zeros((T, 3))
-    height[:, 2] = scale * m_src[:, 2]
+    height[:, 2] = pivot + scale * (m_src[:, 2] - pivot)
     if root_motion == "in_place":
         ground[:] = 0.0
     carry = np.zeros((T, 3)) if root_motion == "object" else ground  # what the bones carry
@@ -462,11 +553,11 @@ def retarget(F, joints, skel, mapping, *, contacts=None, valid=None, root_motion
     if floor and contacts is not None:
         pts = contact_points(skel, mapping)
         if pts is not None:
-            floor_z = origin[2]
-            rest_h = contact_rest(skel, pts)[:, 2] - floor_z
-            heights = contact_positions(skel, pts, W, H)[..., 2] - floor_z - rest_h
+            rest_h = contact_rest(skel, pts)[:, 2] - origin[2]
+            floor_z = origin[2] + pivot
+            heights = contact_positions(skel, pts, W, H)[..., 2] - floor_z[:, None] - rest_h
             heights[~valid] = np.nan
-            floor_offset = floor_correction(heights, np.asarray(contacts, bool) & valid[:, None])
+            floor_offset = floor_correction(heights, np.asarray(contacts, bool) & valid[:, None], ramp)
             H = H + floor_offset[:, None, None] * np.array([0.0, 0.0, 1.0])
             hips_pos = hips_pos + floor_offset[:, None] * np.array([0.0, 0.0, 1.0])
             for rb, (rot, head) in fixed.items():  # the root bone stays on the floor
@@ -482,7 +573,7 @@ def retarget(F, joints, skel, mapping, *, contacts=None, valid=None, root_motion
         basis_rot[rb] = np.broadcast_to(np.eye(3), (T, 3, 3)).copy()
     return {"W": W, "H": H, "driven": driven_idx, "hips": hips, "basis_rot": basis_rot, "basis_loc": basis_loc,
             "object_offset": object_offset, "scale": float(scale), "aligned": aligned, "alignment": Q,
-            "facing": G, "floor_offset": floor_offset, "valid": valid}
+            "facing": G, "floor_offset": floor_offset, "floor": pivot, "valid": valid}
 
 
 def contact_points(skel, mapping):

@@ -11,6 +11,8 @@ from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProp
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
 from . import retarget_math as rm
+from .keyreduce import DEFAULT_TOLERANCE_CM
+from .retarget import RetargetOptions
 
 JOINT_ITEMS = tuple((j, j, "") for j in rm.SMPL_JOINTS)
 RULE_ITEMS = (("AUTO", "Auto", "none for the pelvis, parent for leaves, swing otherwise"),
@@ -51,10 +53,11 @@ class MOCAP_PG_retarget(bpy.types.PropertyGroup):
                                   ("in_place", "In Place", "No horizontal translation"))), default="hips")
     floor: BoolProperty(name="Feet on Floor", default=True,
                         description="Move the hips so the feet meet the floor during foot contacts")
-    reduce: BoolProperty(name="Reduce Keys", default=True, description="Fewer Bezier keys within the tolerance")
-    tolerance: FloatProperty(name="Tolerance", default=0.5, min=0.01, max=10.0, subtype="NONE",
-                             description="Largest rotation error of the reduced keys (degrees)")
-    nla: BoolProperty(name="NLA Strip", default=True, description="Push the clip's action to an NLA strip")
+    reduce: BoolProperty(name="Reduce Keys", default=RetargetOptions.reduce,
+                         description="Fewer Bezier keys, every bone within the tolerance in world space")
+    tolerance: FloatProperty(name="Tolerance (cm)", default=DEFAULT_TOLERANCE_CM, min=0.01, max=20.0,
+                             description="Largest world-space deviation of any bone (head or tail) "
+                                         "that the reduced keys may cause (centimetres)")
     confidence: BoolProperty(name="Confidence", default=True,
                              description="Animated custom property mocap_confidence per mapped bone")
     bone_colors: BoolProperty(name="Bone Colours", default=False,
@@ -226,7 +229,7 @@ class MOCAP_OT_retarget(bpy.types.Operator):
             return {"CANCELLED"}
         preset = custom_preset(s) if s.preset == CUSTOM else s.preset
         opts = retarget.RetargetOptions(root_motion=s.root_motion, floor=s.floor, reduce=s.reduce,
-                                        tolerance_deg=s.tolerance, nla=s.nla, confidence=s.confidence,
+                                        tolerance_cm=s.tolerance, confidence=s.confidence,
                                         bone_colors=s.bone_colors, ik=s.ik)
         try:
             motion = load_motion(path)
@@ -244,13 +247,16 @@ class MOCAP_OT_retarget(bpy.types.Operator):
 
 
 class MOCAP_OT_export_anim(bpy.types.Operator, ExportHelper):
-    """Export the target armature's animation with Blender's BVH or FBX exporter"""
+    """Export the target armature's animation as BVH or FBX (re-imports in place with default settings)"""
     bl_idname = "mocap.export_anim"
     bl_label = "Export Animation"
 
     filename_ext = ".fbx"
     filter_glob: StringProperty(default="*.fbx;*.bvh", options={"HIDDEN"})
     format: EnumProperty(name="Format", items=(("BVH", "BVH", ""), ("FBX", "FBX", "")), default="FBX")
+    deform_only: BoolProperty(name="Deform Bones Only", default=True,
+                              description="The deform skeleton (what a game engine or another program "
+                                          "expects); off: every bone of the rig")
 
     def invoke(self, context, event):
         self.format = settings(context).export_format
@@ -264,7 +270,7 @@ class MOCAP_OT_export_anim(bpy.types.Operator, ExportHelper):
             self.report({"ERROR"}, "choose a target armature")
             return {"CANCELLED"}
         path = Path(self.filepath).with_suffix("." + self.format.lower())
-        retarget.export_armature(ob, path, self.format)
+        retarget.export_armature(ob, path, self.format, bones="deform" if self.deform_only else "all")
         self.report({"INFO"}, f"exported {path}")
         return {"FINISHED"}
 
@@ -319,7 +325,6 @@ class MOCAP_PT_retarget(bpy.types.Panel):
         sub = row.row(align=True)
         sub.active = s.reduce
         sub.prop(s, "tolerance")
-        col.prop(s, "nla")
         row = col.row(align=True)
         row.prop(s, "confidence")
         row.prop(s, "bone_colors")

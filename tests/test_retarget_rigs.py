@@ -138,6 +138,8 @@ def check_directions(ob, motion, result, preset, extra=None, frames=CHECK_FRAMES
     for k, f in enumerate(frames):
         scene.frame_set(int(start) + f)
         for name, joint in result.bones.items():
+            if name in result.inactive:
+                continue
             rule = rules.get(name) or preset.get("default_rule") or rm.default_rule(joint)
             if rule == "swing":
                 d, _ = _world_dir(ob, name)
@@ -156,12 +158,14 @@ def check_directions(ob, motion, result, preset, extra=None, frames=CHECK_FRAMES
     return worst_dir, worst_rel
 
 
-def check_feet(ob, motion, result, frames=None, tol=0.02):
-    """During contacts the target's heel (ankle) / toe (ball) points sit at their rest height."""
+def check_feet(ob, motion, result, frames=None, tol=0.02, bones=None, floor_height=0.0):
+    """During contacts the target's heel (ankle) / toe (ball) points sit at their rest height
+    above the floor (``floor_height`` above the rig's origin; the ankle/toe bones of ``bones``
+    {bone: SMPL joint}, default the mapped ones)."""
     from addon import retarget_math as rm
     from addon.retarget import skeleton_from_armature
     skel = skeleton_from_armature(ob)
-    mapping = rm.Mapping(result.bones)
+    mapping = rm.Mapping(bones or result.bones)
     pts = [(skel.names[b], tail) for b, tail in rm.contact_points(skel, mapping)]
     floor = float(ob.matrix_world.translation[2])
     rest_h = np.array([(skel.tails if tail else skel.heads)[skel.index[p], 2] - floor for p, tail in pts])
@@ -177,7 +181,7 @@ def check_feet(ob, motion, result, frames=None, tol=0.02):
         for k, (p, tail) in enumerate(pts):
             if contacts[f, k]:
                 pb = ob.pose.bones[p]
-                z = (Mw @ np.r_[np.array(pb.tail if tail else pb.head), 1.0])[2] - floor
+                z = (Mw @ np.r_[np.array(pb.tail if tail else pb.head), 1.0])[2] - floor - floor_height
                 worst = max(worst, abs(z - rest_h[k]))
                 n += 1
     assert n > 10, "the motion has too few contacts to check"
@@ -204,7 +208,7 @@ def test_retarget_rig_directions_and_feet(builder, preset_id, walk):
     assert retarget.detect_preset(ob) == preset_id
     res = _retarget(ob, walk, preset_id)
     assert not res.missing and not res.refined
-    assert res.action.name.startswith(ob.name) and res.strip is not None  # one NLA strip per clip
+    assert res.action.name.startswith(ob.name) and ob.animation_data.action == res.action  # the Graph Editor's
     preset = retarget.load_preset(preset_id)
     d, r = check_directions(ob, walk, res, preset)
     feet = check_feet(ob, walk, res)
@@ -218,7 +222,7 @@ def test_retarget_smpl_onto_smpl_is_exact(walk, body):
     src = build.import_motion(walk, body, bpy.context.scene, name="src", with_mesh=False)
     tgt = build.import_motion(walk, body, bpy.context.scene, name="tgt", with_mesh=False).armature
     tgt.animation_data.action = None
-    res = _retarget(tgt, walk, "smpl", floor=False, nla=False)
+    res = _retarget(tgt, walk, "smpl", floor=False)
     assert abs(res.scale - 1.0) < 1e-3
     scene = bpy.context.scene
     for f in CHECK_FRAMES:
@@ -244,7 +248,10 @@ def test_retarget_rigify_fk_and_ik(rigify_blend, walk, artifacts):
     deform = {f"DEF-{b}.{s}": f"{side}_{j}" for s, side in (("L", "left"), ("R", "right"))
               for b, j in (("upper_arm", "shoulder"), ("forearm", "elbow"), ("thigh", "hip"), ("shin", "knee"))}
     d, r = check_directions(ob, walk, res, retarget.load_preset("rigify"), extra=deform)
-    feet = check_feet(ob, walk, res)
+    assert set(res.inactive) == {f"{b}_fk.{s}" for s in "LR" for b in ("upper_arm", "forearm", "hand", "thigh",
+                                                                      "shin", "foot", "toe")}
+    feet = check_feet(ob, walk, res, bones={f"DEF-{b}.{s}": f"{side}_{j}" for s, side in (("L", "left"), ("R", "right"))
+                                            for b, j in (("foot", "ankle"), ("toe", "foot"))})
     print(f"rigify: dir {d:.3f}°, rel {r:.4f}°, feet {100 * feet:.2f} cm, scale {res.scale:.3f}")
     # root motion on the root bone: it moves along the floor, the torso carries the height only
     fc = [c for c in _fcurves(res.action) if c.data_path == 'pose.bones["root"].location']
@@ -265,7 +272,7 @@ def test_root_motion_options(walk):
     for mode in ("hips", "in_place", "object", "root_bone"):
         for tr in list(ob.animation_data.nla_tracks) if ob.animation_data else []:
             ob.animation_data.nla_tracks.remove(tr)
-        res = _retarget(ob, walk, "ue5_mannequin", root_motion=mode, nla=False)
+        res = _retarget(ob, walk, "ue5_mannequin", root_motion=mode)
         pos = []
         for f in (0, 89):
             bpy.context.scene.frame_set(f + 1)
@@ -284,12 +291,12 @@ def test_confidence_props_colors_and_groups(walk):
     from addon import retarget
     bpy.ops.wm.read_homefile(use_empty=True)
     ob = rigs.mixamo_rig()
-    res = _retarget(ob, walk, "mixamo", bone_colors=True, nla=False)
+    res = _retarget(ob, walk, "mixamo", bone_colors=True)
     fcs = _fcurves(res.action)
     groups = {c.group.name for c in fcs}
     assert set(res.bones) <= groups  # one named group per bone
     conf = [c for c in fcs if c.data_path.endswith(f'["{retarget.CONF_PROP}"]')]
-    assert len(conf) == len(res.bones)
+    assert len(conf) == len(res.bones) and {c.group.name for c in conf} == {retarget.CONF_GROUP}
     pb = ob.pose.bones["mixamorig:LeftForeArm"]
     bpy.context.scene.frame_set(10)
     assert 0.0 < pb[retarget.CONF_PROP] < 0.5  # the arms are the uncertain joints of this motion
@@ -350,8 +357,8 @@ def test_panel_operators_custom_map(blender_addon, walk, tmp_path):
     s.preset = "CUSTOM"
     s.root_motion = "root_bone"
     assert bpy.ops.mocap.retarget(filepath=str(motion_path)) == {"FINISHED"}
-    track = ob.animation_data.nla_tracks[-1]
-    assert track.name == "walk" and track.strips[0].action.name.startswith(ob.name)
+    act = ob.animation_data.action
+    assert act.name.startswith(ob.name) and act["mocap_clip"] == "walk"  # active: the Graph Editor shows it
     s.preset = "ue5_mannequin"
     assert bpy.ops.mocap.rig_map_from_preset() == {"FINISHED"} and s.preset == "CUSTOM"
     assert {it.target for it in s.bone_map} >= {"pelvis", "spine_05", "ball_r"}
