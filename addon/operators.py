@@ -6,7 +6,7 @@ the add-on stays quick.
 from pathlib import Path
 
 import bpy
-from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
 from bpy_extras.io_utils import ImportHelper
 
 from . import jobs
@@ -32,7 +32,6 @@ class MOCAP_OT_import_motion(bpy.types.Operator, ImportHelper):
                              description="Add the source video behind a matching camera when the file exists")
 
     def execute(self, context):
-        from engine.errors import EngineError
         from engine.motion import load_motion
         from . import build
         try:
@@ -46,8 +45,8 @@ class MOCAP_OT_import_motion(bpy.types.Operator, ImportHelper):
             stem = stem[: -len(".motion")] if stem.endswith(".motion") else stem
             result = build.import_motion(motion, body, context.scene, name=stem, video_path=video, with_mesh=self.with_mesh,
                                          with_camera=video is not None, motion_path=self.filepath)
-        except EngineError as exc:
-            self.report({"ERROR"}, str(exc))
+        except Exception as exc:  # one report line; the Transaction has put the scene back
+            self.report({"ERROR"}, jobs.error_message(exc))
             return {"CANCELLED"}
         _report_import(self, result, "Imported motion")
         return {"FINISHED"}
@@ -69,6 +68,8 @@ class MOCAP_OT_import_video(bpy.types.Operator, ImportHelper):
                              description="First video frame to process (0-based)")
     last_frame: IntProperty(name="Last Frame", default=0, min=0,
                             description="Stop before this video frame; 0 processes to the end")
+    focal: FloatProperty(name="Focal Length (px)", default=0.0, min=0.0,
+                         description="The camera's focal length in pixels; 0 estimates it from the frame size")
 
     _job = None
     _timer = None
@@ -83,13 +84,45 @@ class MOCAP_OT_import_video(bpy.types.Operator, ImportHelper):
         if self.first_frame or self.last_frame:
             frames = (self.first_frame, self.last_frame or None)
         return jobs.pipeline_options(prefs, smoothing=None if self.smoothing == "DEFAULT" else self.smoothing,
-                                     frame_range=frames)
+                                     frame_range=frames, focal=self.focal or None)
+
+    def _motion_path(self):
+        from . import build
+        return Path(build.video_abspath(self.filepath)).with_suffix(".motion.npz")
+
+    def _check(self, context):
+        """Everything that would stop the import, checked before the engine starts (the video
+        opens, the frame range is inside it, options, body model, the Motion file's path).
+        Returns (options, None) or (None, one message for the report)."""
+        from engine.errors import EngineError
+        from engine.outputs import check_output_file
+        from engine.video import open_video
+        from . import build
+        try:
+            video = build.video_abspath(self.filepath)
+            cap, info = open_video(video)
+            cap.release()
+            if self.last_frame and self.last_frame <= self.first_frame:
+                raise EngineError(f"Last Frame ({self.last_frame}) must be after First Frame ({self.first_frame}); "
+                                  "0 processes to the end")
+            if info.frame_count and self.first_frame >= info.frame_count:
+                raise EngineError(f"First Frame ({self.first_frame}) is past the end of the video "
+                                  f"({info.frame_count} frames)")
+            options = self._options(context).check()
+            build.load_body(get_prefs(context).smpl_path or None)
+            if self.save_motion:
+                check_output_file(self._motion_path(), inputs=[video], what="Motion file")
+        except EngineError as exc:
+            return None, str(exc)
+        return options, None
 
     def execute(self, context):
-        if not Path(self.filepath).is_file():
-            self.report({"ERROR"}, f"video not found: {self.filepath}")
+        options, problem = self._check(context)
+        if problem:
+            self.report({"ERROR"}, problem)
             return {"CANCELLED"}
-        job = jobs.EngineJob(self.filepath, self._options(context))
+        from . import build
+        job = jobs.EngineJob(build.video_abspath(self.filepath), options)
         if bpy.app.background or context.window is None:
             job.run_blocking()  # headless: nothing to keep responsive
             return self._finish(context, job)
@@ -155,7 +188,7 @@ class MOCAP_OT_import_video(bpy.types.Operator, ImportHelper):
             motion = job.motion
             saved = None
             if self.save_motion:
-                out = Path(self.filepath).with_suffix(".motion.npz")
+                out = self._motion_path()
                 try:
                     motion.save(out)
                     saved = out
@@ -163,7 +196,8 @@ class MOCAP_OT_import_video(bpy.types.Operator, ImportHelper):
                     self.report({"WARNING"}, f"could not save the Motion file: {exc}")
             body = build.load_body(get_prefs(context).smpl_path or None)
             result = build.import_motion(motion, body, context.scene, name=Path(self.filepath).stem,
-                                         video_path=self.filepath, with_mesh=self.with_mesh, with_camera=True,
+                                         video_path=build.video_abspath(self.filepath), with_mesh=self.with_mesh,
+                                         with_camera=True,
                                          motion_path=saved)
         except Exception as exc:  # the Transaction has already put the scene back
             self.report({"ERROR"}, jobs.error_message(exc))

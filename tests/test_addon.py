@@ -519,3 +519,70 @@ def test_modal_import_video_progress_cancel_and_finish(blender_addon, toy_body, 
     r, reports, _ = _drive_modal(job, str(DEMO_VIDEO), lambda i: None)
     assert r == {"FINISHED"}, reports
     assert bpy.data.objects[DEMO_VIDEO.stem].type == "ARMATURE"
+
+
+# ------------------------------------------------------------------ Import Video: checked before the engine
+def _bad_import_video_cases(tmp_path):
+    import shutil
+    video = tmp_path / "clip.mp4"
+    shutil.copyfile(DEMO_VIDEO, video)
+    (tmp_path / "blocked.mp4").write_bytes(DEMO_VIDEO.read_bytes())
+    (tmp_path / "blocked.motion.npz").mkdir()  # the Motion file's path is taken by a folder
+    return [
+        (dict(filepath=str(tmp_path / "nope.mp4")), "video not found"),
+        (dict(filepath=str(video), first_frame=50, last_frame=20), r"Last Frame \(20\) must be after First Frame \(50\)"),
+        (dict(filepath=str(video), first_frame=500), r"First Frame \(500\) is past the end of the video \(230 frames\)"),
+        (dict(filepath=str(tmp_path / "blocked.mp4")), "Motion file .*blocked.motion.npz is a folder"),
+    ]
+
+
+def test_import_video_fields_checked_before_the_engine(blender_addon, toy_body, tmp_path, monkeypatch):
+    """A bad frame range, a missing video or an unwritable Motion path: one error report, the
+    engine never starts, nothing in the scene or next to the video changes."""
+    import engine.pipeline
+    calls = []
+    monkeypatch.setattr(engine.pipeline, "run", lambda *a, **k: calls.append(a))
+    _toy_prefs(monkeypatch, tmp_path, toy_body)
+    cases = _bad_import_video_cases(tmp_path)
+    files = sorted(p.name for p in tmp_path.iterdir())
+    before = {k: len(getattr(bpy.data, k)) for k in ("objects", "actions", "images", "collections")}
+    for kwargs, message in cases:
+        with pytest.raises(RuntimeError, match=message):
+            bpy.ops.mocap.import_video(**kwargs)
+    assert calls == []
+    assert {k: len(getattr(bpy.data, k)) for k in before} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == files
+
+
+def test_import_video_bad_body_model_before_the_engine(blender_addon, tmp_path, monkeypatch):
+    import engine.pipeline
+    from addon import preferences
+    calls = []
+    monkeypatch.setattr(engine.pipeline, "run", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr(preferences.DEFAULTS, "smpl_path", str(tmp_path / "SMPL_NEUTRAL.pkl"))
+    with pytest.raises(RuntimeError, match="body model file not found"):
+        bpy.ops.mocap.import_video(filepath=str(DEMO_VIDEO), save_motion=False)
+    assert calls == []
+
+
+def test_import_video_focal_reaches_the_engine_and_plane_path_is_absolute(blender_addon, toy_body, tmp_path,
+                                                                          monkeypatch):
+    """The focal field goes to the engine (0 = estimate); a video given relative to the cwd is
+    loaded on the plane by its absolute path."""
+    import os
+    import engine.pipeline
+    seen = {}
+
+    def fake_run(video, options, progress=None):
+        seen.update(video=video, focal=options.focal)
+        return make_motion(toy_body, T=20, video=video, frame_size=(1768, 994))
+    monkeypatch.setattr(engine.pipeline, "run", fake_run)
+    _toy_prefs(monkeypatch, tmp_path, toy_body)
+    monkeypatch.chdir(ROOT)
+    rel = os.path.relpath(DEMO_VIDEO, ROOT)
+    assert bpy.ops.mocap.import_video(filepath=rel, save_motion=False, focal=1500.0) == {"FINISHED"}
+    assert seen == {"video": str(DEMO_VIDEO), "focal": 1500.0}
+    img = bpy.data.objects[f"{DEMO_VIDEO.stem} Video"].active_material.node_tree.nodes.active.image
+    assert img.filepath == str(DEMO_VIDEO)
+    assert bpy.ops.mocap.import_video(filepath=rel, save_motion=False) == {"FINISHED"}
+    assert seen["focal"] is None
