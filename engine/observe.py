@@ -1,4 +1,5 @@
-"""Per-frame observations from MediaPipe Pose 0.10.21 (models ship inside the wheel).
+"""Per-frame observations from MediaPipe Pose: 0.10.21 (its models ship inside the wheel) or 1.x
+(Tasks API only, no models: the extension zips for Blender 5.1+ ship the ``.task`` bundle).
 
 Each person in a frame gives 33 image keypoints (pixels + visibility), 33 metric "world"
 landmarks (MediaPipe's frame: origin between the hips, x right, y down, z away from the camera —
@@ -30,6 +31,7 @@ wheel's models lack the input normalisation metadata the Tasks API requires); no
 downloaded.
 """
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -129,7 +131,11 @@ class MediaPipePoseDetector(PoseDetector):
     """
 
     def __init__(self, model_complexity=1, min_detection_confidence=0.5):
-        from mediapipe.python.solutions import pose as mp_pose  # heavy import, only when used
+        try:
+            from mediapipe.python.solutions import pose as mp_pose  # heavy import, only when used
+        except ImportError as exc:  # mediapipe 1.x has the Tasks API only
+            raise RuntimeError("MediaPipe's pose solution needs mediapipe 0.10.x; use "
+                               "MediaPipePoseLandmarker (the default detector)") from exc
         from .native_log import quiet_native_logs
         with quiet_native_logs():
             self._pose = mp_pose.Pose(static_image_mode=False, model_complexity=model_complexity,
@@ -161,38 +167,80 @@ class MediaPipePoseDetector(PoseDetector):
 
 
 _BUNDLE = None
+POSE_BUNDLE_NAME = "pose_landmarker_full.task"
+# Where the extension zips for mediapipe 1.x (no models in its wheel) carry the bundle build.py
+# makes from mediapipe 0.10.21's Apache-2.0 models (their licence file beside it).
+SHIPPED_POSE_BUNDLE = Path(__file__).resolve().parent / "data" / "mediapipe" / POSE_BUNDLE_NAME
+WHEEL_POSE_MODELS = ("modules/pose_detection/pose_detection.tflite",  # inside the mediapipe package
+                     "modules/pose_landmark/pose_landmark_full.tflite")
 
 
-def pose_landmarker_bundle():
-    """The Tasks ``.task`` bundle (bytes) built from the wheel's own pose models.
+def build_pose_landmarker_bundle(detector_tflite, landmarks_tflite):
+    """The Tasks ``.task`` bundle (bytes) from the pose solution's two tflite models.
 
     Adds the input normalisation metadata the Tasks API requires: the detector takes RGB in
     [−1, 1] (mean 127.5, std 127.5), the landmark model RGB in [0, 1] (mean 0, std 255) — the
-    ranges the wheel's own solution graphs feed them.
+    ranges mediapipe 0.10.x's own solution graphs feed them. Needs mediapipe 0.10.x installed:
+    1.x's metadata writer lacks its native part (``build.py`` makes the bundle 1.x uses).
     """
+    import io
+
+    from mediapipe.tasks.python.metadata.metadata_writers import metadata_writer as mw
+    from mediapipe.tasks.python.metadata.metadata_writers import model_asset_bundle_utils as mab
+
+    w = mw.MetadataWriter.create(bytearray(detector_tflite)).add_general_info("pose_detector")
+    det_md, _ = w.add_image_input([127.5], [127.5]).add_feature_output().add_feature_output().populate()
+    w = mw.MetadataWriter.create(bytearray(landmarks_tflite)).add_general_info("pose_landmarks_detector")
+    w = w.add_image_input([0.0], [255.0])
+    for _ in range(5):
+        w = w.add_feature_output()
+    lmk_md, _ = w.populate()
+    buf = io.BytesIO()
+    mab.create_model_asset_bundle({"pose_detector.tflite": bytes(det_md),
+                                   "pose_landmarks_detector.tflite": bytes(lmk_md)}, buf)
+    return buf.getvalue()
+
+
+def find_pose_bundle():
+    """Path of a ready ``.task`` bundle (``MOCAP_POSE_BUNDLE``, else the one shipped beside the
+    engine), or None when the installed mediapipe's own models are to be used."""
+    import os
+    env = os.environ.get("MOCAP_POSE_BUNDLE")
+    if env:
+        if not Path(env).is_file():
+            raise FileNotFoundError(f"MOCAP_POSE_BUNDLE={env}: no such file")
+        return Path(env)
+    return SHIPPED_POSE_BUNDLE if SHIPPED_POSE_BUNDLE.is_file() else None
+
+
+def pose_landmarker_bundle():
+    """The Tasks ``.task`` bundle (bytes): a shipped one (``find_pose_bundle``), else built from
+    the pose models inside mediapipe 0.10.x's wheel; mediapipe 1.x ships none, so there the
+    bundle must come with the extension (``build.py``)."""
     global _BUNDLE
     if _BUNDLE is None:
-        import io
-        from pathlib import Path
-
-        import mediapipe as mp
-        from mediapipe.tasks.python.metadata.metadata_writers import metadata_writer as mw
-        from mediapipe.tasks.python.metadata.metadata_writers import model_asset_bundle_utils as mab
-
-        mods = Path(mp.__file__).parent / "modules"
-        det = bytearray((mods / "pose_detection" / "pose_detection.tflite").read_bytes())
-        lmk = bytearray((mods / "pose_landmark" / "pose_landmark_full.tflite").read_bytes())
-        w = mw.MetadataWriter.create(det).add_general_info("pose_detector").add_image_input([127.5], [127.5])
-        det_md, _ = w.add_feature_output().add_feature_output().populate()
-        w = mw.MetadataWriter.create(lmk).add_general_info("pose_landmarks_detector").add_image_input([0.0], [255.0])
-        for _ in range(5):
-            w = w.add_feature_output()
-        lmk_md, _ = w.populate()
-        buf = io.BytesIO()
-        mab.create_model_asset_bundle({"pose_detector.tflite": bytes(det_md),
-                                       "pose_landmarks_detector.tflite": bytes(lmk_md)}, buf)
-        _BUNDLE = buf.getvalue()
+        path = find_pose_bundle()
+        if path is not None:
+            _BUNDLE = path.read_bytes()
+        else:
+            import mediapipe as mp
+            pkg = Path(mp.__file__).parent
+            models = [pkg / m for m in WHEEL_POSE_MODELS]
+            if not all(m.is_file() for m in models):
+                raise RuntimeError(
+                    f"mediapipe {getattr(mp, '__version__', '?')} ships no pose models and no "
+                    f"{POSE_BUNDLE_NAME} was found at {SHIPPED_POSE_BUNDLE}: install the extension "
+                    "zip built for your Blender, or set MOCAP_POSE_BUNDLE (python build.py --pose-bundle FILE)")
+            _BUNDLE = build_pose_landmarker_bundle(*(m.read_bytes() for m in models))
     return _BUNDLE
+
+
+def _version_tag():
+    """'' for mediapipe 0.10.21 (the cache keys it always had), else '-mp<version>': another
+    version detects slightly differently, so its detections are cached apart."""
+    import mediapipe as mp
+    v = getattr(mp, "__version__", "?")
+    return "" if v == "0.10.21" else f"-mp{v}"
 
 
 class MediaPipePoseLandmarker(PoseDetector):
@@ -216,7 +264,7 @@ class MediaPipePoseLandmarker(PoseDetector):
         self._warm = False
         self._last_ms = -1
         self.cache_key = (f"mediapipe-tasks-full-n{num_poses}-d{min_detection_confidence}"
-                          f"-p{min_presence_confidence}-t{min_tracking_confidence}")
+                          f"-p{min_presence_confidence}-t{min_tracking_confidence}{_version_tag()}")
 
     def detect_all(self, rgb, timestamp_s):
         import mediapipe as mp
