@@ -7,6 +7,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 from conftest import ROOT, shared_path
 
+from engine.pitch import NotAPitch
 from engine.pitch import analysis as A
 from engine.pitch import metrics as M
 from engine.pitch import report
@@ -260,8 +261,9 @@ def test_obp_left_handed_mirror_gives_same_metrics(obp):
     assert res.events == ref.events
     for k, v in ref.metrics.items():
         assert res.metrics[k] == pytest.approx(v, abs=1e-6), k
-    forced = A.analyze(js, handedness="R", home_azimuth_deg=0.0)
-    assert any("differs" in w for w in forced.warnings)
+    # the wrong arm forced: that arm and leg make no delivery, and the refusal says why
+    with pytest.raises(NotAPitch, match="throwing arm R set by the user; the faster wrist is L"):
+        A.analyze(js, handedness="R", home_azimuth_deg=0.0)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,8 @@ import numpy as np
 
 from . import events as E
 from . import metrics as M
-from .joints import JointSet
+from . import plausibility as P
+from .joints import REQUIRED, JointSet
 
 DEFAULT_CUTOFF_HZ = 20.0   # OBP filters its landmarks at 20 Hz
 # Whole-body centre of mass: the segment model of OBP's own Visual3D model
@@ -56,6 +57,12 @@ class PitchAnalysis:
     warnings: list = field(default_factory=list)
     source: str = ""
     first_frame: int = 0             # input (Motion) frame of the analysed span's frame 0
+    flags: dict = field(default_factory=dict)   # metric or event -> why it is implausible
+
+    @property
+    def status(self):
+        """"ok", or "check" when a metric is outside its plausible range or an event is missing."""
+        return P.status(self.flags)
 
     def event_time(self, name):
         f = self.events.get(name)
@@ -73,7 +80,7 @@ class PitchAnalysis:
                 "handedness_source": self.handedness_source, "height_m": self.height,
                 "height_source": self.height_source, "home_azimuth_deg": self.home_azimuth_deg,
                 "events": ev, "metrics": {k: _num(v) for k, v in self.metrics.items()},
-                "warnings": list(self.warnings)}
+                "status": self.status, "flags": dict(self.flags), "warnings": list(self.warnings)}
 
 
 def _num(v):
@@ -207,7 +214,7 @@ def _rot_branch(a):
 
 
 def analyze(js: JointSet, handedness="auto", height=None, cutoff_hz="auto", home_azimuth_deg=None,
-            events=None, thorax_frames=None):
+            events=None, thorax_frames=None, check_delivery=True):
     """Analyse one delivery. ``handedness``: 'auto', 'R' or 'L'; ``height`` in metres overrides
     ``js.height``; ``cutoff_hz``: low-pass cutoff ('auto' = 20 Hz, at most 0.4·fps; None = off);
     ``home_azimuth_deg``: direction of home plate in the world frame when known (degrees), None to
@@ -218,7 +225,13 @@ def analyze(js: JointSet, handedness="auto", height=None, cutoff_hz="auto", home
     ``thorax_frames``: (T,3,3) measured torso orientations in the world frame (columns x toward
     the glove side, y = z × x, z up the spine), used instead of the frame built from the three
     thorax points — e.g. a marker-cluster fit; the validation uses OBP's own torso to show which
-    misses come from the thorax points alone.
+    misses come from the thorax points alone;
+    ``check_delivery``: refuse a motion without a pitching delivery (raises
+    :class:`~engine.pitch.plausibility.NotAPitch` with the reason); False keeps the events and
+    metrics of any motion (development tools comparing event rules).
+
+    Metrics outside their plausible range and missing events are listed in ``flags`` (status
+    "check").
     """
     fps = float(js.fps)
     warnings = []
@@ -245,6 +258,9 @@ def analyze(js: JointSet, handedness="auto", height=None, cutoff_hz="auto", home
         if not np.isfinite(p[lo:hi][valid[lo:hi]]).all():
             continue
         pts[name] = M.lowpass(M.fill_gaps(p[lo:hi], valid[lo:hi]), fps, cutoff_hz)
+    lost = [n for n in REQUIRED if n not in pts]
+    if lost:
+        raise ValueError(f"joint {lost[0]} is missing in frames marked valid: the Motion is damaged")
 
     auto_hand, ratio = detect_handedness(pts, fps)
     if handedness in (None, "auto"):
@@ -326,7 +342,7 @@ def analyze(js: JointSet, handedness="auto", height=None, cutoff_hz="auto", home
     ev["pkh"] = E.peak_knee_height(r["lead_knee"][:, 2], hp)
     if ev["pkh"] == 0:
         warnings.append("the clip starts at or after peak knee height: PKH is the first frame")
-    ground = E.ground_height(r["lead_ankle"][:, 2], ev["pkh"], hp + 1)
+    ground = E.ground_height(r["lead_ankle"][:, 2], ev["pkh"], None if hp is None else hp + 1)
     ev["foot_contact"] = E.foot_contact(r["lead_ankle"][:, 2], ground, ev["pkh"], hp)
     if ev["foot_contact"] is None:
         warnings.append("no lead-foot contact found before the throw")
@@ -342,11 +358,22 @@ def analyze(js: JointSet, handedness="auto", height=None, cutoff_hz="auto", home
 
     if events:
         ev.update({k: (None if v is None else int(v) - lo) for k, v in events.items()})
+    # the user's arm differing from the faster wrist is the likely cause of a refusal: say so
+    hint = (f" (throwing arm {hand} set by the user; the faster wrist is {auto_hand})"
+            if hand_src == "user" and hand != auto_hand else "")
+    if check_delivery:
+        problem = P.event_problem(ev, int(lo))
+        if problem:
+            raise P.NotAPitch(problem + hint)
     m = compute_metrics(series, ev, r, H, fps)
+    if check_delivery:
+        problem = P.motion_problem(m)
+        if problem:
+            raise P.NotAPitch(problem + hint)
     return PitchAnalysis(fps=fps, t0=float(t[0]), handedness=hand, handedness_source=hand_src,
                          height=float(H), height_source=h_src, home_azimuth_deg=az, events=ev,
                          metrics=m, series=series, warnings=warnings, source=js.source,
-                         first_frame=int(lo))
+                         first_frame=int(lo), flags=P.flags(ev, m))
 
 
 def _at(x, f):
@@ -363,6 +390,8 @@ def compute_metrics(s, ev, r, height, fps):
     T = len(s["time_s"])
     lo = pkh or 0
     hi = T if br is None else min(T, br + int(0.1 * fps) + 1)
+    if hi <= lo:            # events out of order (analysed without the delivery check)
+        lo, hi = 0, T
     win = slice(lo, hi)
     m = {}
     # stride: rear ankle at peak knee height (before the drive foot slides) → lead ankle at

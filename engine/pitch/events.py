@@ -28,10 +28,17 @@ MIR_WINDOW = 0.15        # s after BR
 
 
 def _argmax_in(x, lo, hi):
+    """Index of the largest value of ``x`` in [lo, hi), or None: a bound that is None (an event
+    it depends on was not found), an empty window or one with no finite value."""
+    if lo is None or hi is None:
+        return None
     lo, hi = max(0, int(lo)), min(len(x), int(hi))
     if hi <= lo:
         return None
-    return lo + int(np.nanargmax(x[lo:hi]))
+    w = np.asarray(x[lo:hi], dtype=np.float64)
+    if not np.isfinite(w).any():
+        return None
+    return lo + int(np.nanargmax(np.where(np.isfinite(w), w, np.nan)))
 
 
 HAND_PEAK_REFINE = 0.05   # s: the world-speed peak is searched this close to the relative one
@@ -47,8 +54,10 @@ def peak_hand_speed(hand_speed, fps, relative_speed=None):
     joint centres both peaks lie 2 frames (5.6 ms) apart, so the frame is unchanged there.
     """
     if relative_speed is None:
-        return int(np.nanargmax(hand_speed))
-    c = int(np.nanargmax(relative_speed))
+        return _argmax_in(hand_speed, 0, len(hand_speed))
+    c = _argmax_in(relative_speed, 0, len(relative_speed))
+    if c is None:
+        return None
     w = max(1, int(round(HAND_PEAK_REFINE * fps)))
     return _argmax_in(np.asarray(hand_speed), c - w, c + w + 1)
 
@@ -62,32 +71,47 @@ def ground_height(lead_ankle_z, start, end=None):
     """Planted height of the lead ankle centre: its lowest value in [start, end) (PKH to the
     peak hand speed: the foot lands before the throw). Limiting the window keeps a video
     estimate whose ankle drifts lower after release (mound slope, depth error) from hiding
-    the landing."""
-    return float(np.nanmin(lead_ankle_z[start:end]))
+    the landing. None when the window is empty or unknown."""
+    if start is None:
+        return None
+    w = np.asarray(lead_ankle_z[start:end], dtype=np.float64)
+    return float(np.nanmin(w)) if np.isfinite(w).any() else None
 
 
 def foot_contact(lead_ankle_z, ground, start, end):
     """First frame in [start, end) with the lead ankle within CONTACT_HEIGHT of the ground."""
+    if ground is None or start is None or end is None:
+        return None
     idx = np.nonzero(lead_ankle_z[start:end] - ground <= CONTACT_HEIGHT)[0]
     return int(start + idx[0]) if len(idx) else None
 
 
 def foot_plant(lead_ankle_vz, contact, end):
     """First frame from ``contact`` where the lead ankle stops descending (vz ≥ PLANT_VZ)."""
+    if contact is None:
+        return None
     idx = np.nonzero(lead_ankle_vz[contact:end] >= PLANT_VZ)[0]
     return int(contact + idx[0]) if len(idx) else contact
 
 
 def ball_release(elbow_flexion, hand_peak, fps):
     """Frame of least elbow flexion within BR_WINDOW of the peak hand speed."""
+    if hand_peak is None:
+        return None
     lo = hand_peak + int(np.floor(BR_WINDOW[0] * fps))
     hi = hand_peak + int(np.ceil(BR_WINDOW[1] * fps)) + 1
     return _argmax_in(-np.asarray(elbow_flexion), lo, hi)
 
 
 def max_external_rotation(er, start, release):
+    """Frame of maximum external rotation in [start, release] (None if either is unknown)."""
+    if start is None or release is None:
+        return None
     return _argmax_in(er, start, release + 1)
 
 
 def max_internal_rotation(er, release, fps):
+    """Frame of minimum external rotation in the MIR_WINDOW from release (None without release)."""
+    if release is None:
+        return None
     return _argmax_in(-np.asarray(er), release, release + int(round(MIR_WINDOW * fps)) + 1)

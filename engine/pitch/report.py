@@ -44,6 +44,14 @@ METRIC_GROUPS = (
                            ("max_cog_velo_x", "Peak CoM velocity toward home", "m/s"),
                            ("cog_velo_pkh", "CoM velocity @PKH", "m/s"))),
 )
+METRIC_UNITS = {name: unit for _, items in METRIC_GROUPS for name, _, unit in items}
+
+
+def metric_unit(name):
+    """The display unit of metric ``name`` ("" when unknown)."""
+    return METRIC_UNITS.get(name, "")
+
+
 # Metrics that miss the Validation 1 tolerance on most OBP pitches even on OBP's own joint
 # centres, and why (docs/pitch_validation.md, "Where the misses come from"): written to the
 # JSON ("caveats") and CSV ("note") reports and marked in Blender's panel. From video the errors
@@ -79,6 +87,8 @@ def format_metric(value, unit):
 
 
 def write_json(analysis, path):
+    """The analysis as JSON, with ``caveats`` (metrics that miss Validation 1's tolerance) next to
+    ``status`` and ``flags`` (implausible values and missing events, from ``to_dict``)."""
     d = analysis.to_dict()
     d["caveats"] = {k: caveat(k) for k in d["metrics"] if caveat(k)}
     Path(path).write_text(json.dumps(d, indent=2))
@@ -86,14 +96,16 @@ def write_json(analysis, path):
 
 def write_csv(analysis, path):
     """Per-pitch CSV: one row per metric and event (name, value, unit-free; note = the metric's
-    validation caveat)."""
+    validation caveat; flag = why the value or event is implausible, empty when plausible)."""
+    flags = analysis.flags
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["kind", "name", "value", "frame", "note"])
+        w.writerow(["kind", "name", "value", "frame", "note", "flag"])
         for k, f in analysis.events.items():
-            w.writerow(["event_time_s", k, _fmt(analysis.event_time(k)), "" if f is None else f, ""])
+            w.writerow(["event_time_s", k, _fmt(analysis.event_time(k)), "" if f is None else f, "",
+                        flags.get(k, "")])
         for k, v in analysis.metrics.items():
-            w.writerow(["metric", k, _fmt(v), "", caveat(k)])
+            w.writerow(["metric", k, _fmt(v), "", caveat(k), flags.get(k, "")])
 
 
 def write_series_csv(analysis, path):
@@ -111,6 +123,8 @@ def summary_row(analysis, name):
            "height_m": round(analysis.height, 3)}
     row.update({f"t_{k}": _fmt(analysis.event_time(k)) for k in analysis.events})
     row.update({k: _fmt(v) for k, v in analysis.metrics.items()})
+    row["status"] = analysis.status
+    row["flags"] = " | ".join(f"{k}: {v}" for k, v in analysis.flags.items())
     row["warnings"] = " | ".join(analysis.warnings)
     return row
 
