@@ -32,6 +32,10 @@ class PitchError(Exception):
     """A message for the user (no Motion on the rig, not a pitch, ...)."""
 
 
+class NotAPitch(PitchError):
+    """The rig's motion shows no pitching delivery; the message is the reason."""
+
+
 def motion_rig(ob):
     """The imported armature for ``ob`` (itself, its parent — e.g. the body mesh — or None)."""
     while ob is not None:
@@ -47,7 +51,9 @@ def motion_path(rig):
 
 
 def result(rig):
-    """The stored analysis (dict, as ``PitchAnalysis.to_dict()`` plus Blender extras) or None."""
+    """The stored analysis (dict, as ``PitchAnalysis.to_dict()`` plus Blender extras, with
+    ``status`` "ok" or "check"), ``{"status": "not_a_pitch", "reason": ...}`` after a refused
+    analysis, or None."""
     raw = rig.get(RESULT_KEY) if rig is not None else None
     if not raw:
         return None
@@ -94,14 +100,19 @@ def set_markers(scene, events, frame_start=1, labels=EVENT_LABELS):
 
 
 def analyse_motion(motion, handedness="AUTO", home="AUTO", height=0.0):
-    """engine.pitch on a Motion → PitchAnalysis (raises PitchError with a readable message)."""
+    """engine.pitch on a Motion → PitchAnalysis (raises NotAPitch with the reason when the motion
+    shows no delivery, PitchError with a readable message when it cannot be analysed)."""
+    from engine.errors import EngineError
+    from engine.pitch import NotAPitch as EngineNotAPitch
     from engine.pitch import analyze, from_motion
     try:
         js = from_motion(motion)
         return analyze(js, handedness="auto" if handedness == "AUTO" else handedness,
                        height=height if height and height > 0 else None,
                        home_azimuth_deg="camera" if home == "CAMERA" else None)
-    except ValueError as exc:
+    except EngineNotAPitch as exc:
+        raise NotAPitch(exc.reason) from exc
+    except (ValueError, EngineError) as exc:
         raise PitchError(f"pitch analysis failed: {exc}") from exc
 
 
@@ -131,19 +142,27 @@ def analyse_rig(rig, scene=None, handedness=None, home=None, height=None, out_di
             motion = load_motion(mp)
         except EngineError as exc:
             raise PitchError(str(exc)) from exc
-    res = analyse_motion(motion, handedness, home, height)
+    settings = dict(handedness=handedness, home=home, height=float(height or 0.0))
+    try:
+        res = analyse_motion(motion, handedness, home, height)
+    except NotAPitch as exc:   # no stale events or metrics from an earlier analysis stay shown
+        set_markers(scene, {})
+        rig[RESULT_KEY] = json.dumps({"status": "not_a_pitch", "reason": str(exc), "settings": settings})
+        raise
     frame_start = int(rig.get(FRAME_START_KEY, 1))
     clip_events = {k: res.clip_frame(k) for k in res.events}
     markers = set_markers(scene, clip_events, frame_start)
     out = Path(out_dir) if out_dir else default_report_dir(rig)
     from engine.pitch import report
     stem = bpy.path.clean_name(rig.name)
-    pngs = report.write_all(res, out, stem, plots=plots)
+    try:
+        pngs = report.write_all(res, out, stem, plots=plots)
+    except OSError as exc:
+        raise PitchError(f"cannot write the pitch report to {out}: {exc.strerror or exc}") from exc
     stored = res.to_dict()
     stored.update(scene_frames={k: (None if f is None else frame_start + f) for k, f in clip_events.items()},
                   markers=markers, report_dir=str(out), plots=[str(p) for p in pngs],
-                  json=str(out / f"{stem}.json"), settings=dict(handedness=handedness, home=home,
-                                                                 height=float(height or 0.0)))
+                  json=str(out / f"{stem}.json"), settings=settings)
     rig[RESULT_KEY] = json.dumps(stored)
     return res, stored
 

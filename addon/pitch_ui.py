@@ -28,11 +28,17 @@ class MOCAP_OT_analyse_pitch(bpy.types.Operator):
         rig = _rig(context)
         try:
             res, stored = pitch.analyse_rig(rig, context.scene)
+        except pitch.NotAPitch as exc:
+            self.report({"ERROR"}, f"{rig.name}: not a pitch: {exc}")
+            return {"CANCELLED"}
         except pitch.PitchError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
         for w in res.warnings:
             self.report({"WARNING"}, w)
+        if res.flags:
+            self.report({"WARNING"}, f"check: {len(res.flags)} value(s) outside the plausible range or "
+                                     f"missing ({', '.join(res.flags)}); see the Pitch Analysis panel")
         br = stored["scene_frames"].get("ball_release")
         self.report({"INFO"}, f"{rig.name}: {res.handedness}HP ({res.handedness_source}), "
                               f"{len(stored['markers'])} events" + (f", release at frame {br}" if br else "")
@@ -101,6 +107,7 @@ class MOCAP_PT_pitch(bpy.types.Panel):
     def draw(self, context):
         from engine.pitch.report import (CAVEAT_TEXT, EVENT_LABELS, EVENT_NAMES, METRIC_CAVEATS,
                                          METRIC_GROUPS, format_metric)
+        labels = {**EVENT_NAMES, **{n: lab for _, items in METRIC_GROUPS for n, lab, _ in items}}
         layout = self.layout
         rig = _rig(context)
         if rig is None:
@@ -113,7 +120,7 @@ class MOCAP_PT_pitch(bpy.types.Panel):
                      text="Re-analyse Pitch" if res else "Analyse Pitch")
         box = layout.box()
         row = box.row(align=True)
-        if res:
+        if res and "handedness" in res:
             src = "detected" if res.get("handedness_source") == "auto" else "set by you"
             row.label(text=f"Throws: {'Right' if res['handedness'] == 'R' else 'Left'} ({src})",
                       icon="HAND")
@@ -127,6 +134,14 @@ class MOCAP_PT_pitch(bpy.types.Panel):
             box.operator(MOCAP_OT_analyse_pitch.bl_idname, text="Re-analyse with these settings", icon="FILE_REFRESH")
         if not res:
             return
+        if res.get("status") == "not_a_pitch":
+            box = layout.box()
+            box.label(text="Not a pitch", icon="CANCEL")
+            box.label(text=res.get("reason", ""))
+            return
+        flags = res.get("flags", {})
+        layout.label(text=f"Status: {res.get('status', 'ok')}" + (f" ({len(flags)} flagged)" if flags else ""),
+                     icon="ERROR" if flags else "CHECKMARK")
         for w in res.get("warnings", []):
             layout.label(text=w, icon="ERROR")
         box = layout.box()
@@ -138,7 +153,7 @@ class MOCAP_PT_pitch(bpy.types.Panel):
             row = box.row(align=True)
             row.label(text=f"{label}  {EVENT_NAMES[key]}")
             if f is None:
-                row.label(text="not found")
+                row.label(text="not found", icon="ERROR")
             else:
                 op = row.operator(MOCAP_OT_pitch_goto.bl_idname, text=f"{f}  ({t:.3f} s)" if t is not None else str(f))
                 op.frame, op.label = f, label
@@ -149,8 +164,14 @@ class MOCAP_PT_pitch(bpy.types.Panel):
             box.label(text=group)
             grid = box.grid_flow(row_major=True, columns=2, even_columns=False, align=True)
             for name, label, unit in items:
-                grid.label(text=label, icon="INFO" if name in METRIC_CAVEATS else "NONE")
+                icon = "ERROR" if name in flags else "INFO" if name in METRIC_CAVEATS else "NONE"
+                grid.label(text=label, icon=icon)
                 grid.label(text=format_metric(metrics.get(name), unit))
+        if flags:   # implausible values and missing events (presets/pitch/ranges.json)
+            box = layout.box()
+            box.label(text="Check: outside the plausible range", icon="ERROR")
+            for name, why in flags.items():
+                box.label(text=f"{labels.get(name, name)}: {why}")
         shown = [k for k in CAVEAT_TEXT if any(METRIC_CAVEATS.get(n) == k for n in metrics)]
         if shown:   # why the marked metrics miss marker-based values (docs/pitch_validation.md)
             box = layout.box()

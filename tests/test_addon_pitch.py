@@ -9,70 +9,19 @@ import pytest
 bpy = pytest.importorskip("bpy")
 
 from conftest import make_motion  # noqa: E402
+from test_pitch_plausibility import BR, FPS, PKH, T, synthetic_pitch_joints  # noqa: E402
 
 pytestmark = pytest.mark.blender
 
-FPS, T, LEAD_INVALID, PKH, BR = 60.0, 130, 5, 45, 95
+LEAD_INVALID = 5
 
 
-def synthetic_pitch_joints(T=T, pkh=PKH, br=BR):
-    """SMPL-24 joints (T,24,3) of a crude right-handed pitch toward +x with known events: the lead
-    knee peaks at frame ``pkh``, the lead foot lands ~28 frames later, the elbow is straightest
-    at frame ``br`` as the throwing hand reaches its top speed."""
-    from engine.body.skeleton import JOINT_INDEX as J
-    f = np.arange(T, dtype=float)
-
-    def sig(x):
-        return 1 / (1 + np.exp(-x))
-
-    P = np.zeros((T, 24, 3))
-    one = np.ones(T)
-
-    def put(name, x, y, z):
-        P[:, J[name]] = np.stack([x * one, y * one, z * one], 1)
-
-    xp = 0.8 * sig((f - (pkh + 30)) / 6)
-    put("pelvis", xp, 0, 1.0)
-    put("right_hip", xp, -0.12, 1.0)
-    put("left_hip", xp, 0.12, 1.0)
-    put("right_ankle", 0, -0.15, 0.1)
-    put("right_knee", 0.5 * xp, -0.15, 0.55)
-    put("right_foot", 0.12, -0.15, 0.03)
-    land = pkh + 28
-    s = np.clip((f - pkh) / (land - pkh), 0, 1)
-    ax = 1.5 * s * s * (3 - 2 * s)
-    lift = np.clip((f - pkh + 25) / (land - pkh + 25), 0, 1)
-    az = np.where((f > pkh - 25) & (f < land), 0.1 + 0.35 * np.sin(np.pi * lift), 0.1)
-    put("left_ankle", ax, 0.15, az)
-    put("left_foot", ax + 0.12, 0.15, az - 0.07)
-    put("left_knee", 0.5 * (xp + ax) + 0.1, 0.14, 0.55 + 0.4 * np.exp(-((f - pkh) / 8) ** 2))
-    for name, z in (("spine1", 1.1), ("spine2", 1.25), ("spine3", 1.4), ("neck", 1.5), ("head", 1.65)):
-        put(name, xp, 0, z)
-    put("left_collar", xp, 0.08, 1.48)
-    put("right_collar", xp, -0.08, 1.48)
-    put("left_shoulder", xp, 0.18, 1.47)
-    put("right_shoulder", xp, -0.18, 1.47)
-    put("left_elbow", xp, 0.22, 1.17)
-    put("left_wrist", xp, 0.22, 0.92)
-    put("left_hand", xp, 0.22, 0.84)
-    a = np.radians(50) * sig((f - br) / 3)
-    u = np.stack([np.sin(a), -np.cos(a), 0 * f], 1)               # upper arm, comes forward
-    theta = np.radians(90 - 80 * np.exp(-((f - br) / 6) ** 2))    # elbow flexion, least at br
-    psi = np.radians(-80 + 170 * sig((f - br + 1) / 2.5))         # forearm: layback → forward
-    fwd = np.stack([np.cos(a), np.sin(a), 0 * f], 1)
-    w = np.cos(psi)[:, None] * np.array([0, 0, 1.0]) + np.sin(psi)[:, None] * fwd
-    fa = np.cos(theta)[:, None] * u + np.sin(theta)[:, None] * w
-    E = P[:, J["right_shoulder"]] + 0.3 * u
-    W = E + 0.26 * fa
-    P[:, J["right_elbow"]], P[:, J["right_wrist"]], P[:, J["right_hand"]] = E, W, W + 0.08 * fa
-    return P
-
-
-def pitch_motion(body):
+def pitch_motion(body, **kw):
     """A Motion whose joints are the synthetic pitch (the rig's poses are a toy walk: the
-    analysis reads ``joints``); the first LEAD_INVALID frames have no subject."""
+    analysis reads ``joints``); the first LEAD_INVALID frames have no subject. ``kw`` go to
+    ``synthetic_pitch_joints`` (``rotate=False``: a pitch whose trunk does not turn, flagged)."""
     m = make_motion(body, T=T, fps=FPS, invalid=range(LEAD_INVALID))
-    J = synthetic_pitch_joints()
+    J = synthetic_pitch_joints(**kw)
     J[: LEAD_INVALID] = np.nan
     m.joints = J.astype(np.float32)
     return m
@@ -119,6 +68,7 @@ def test_analyse_pitch_operator_markers_panel_plots(blender_addon, toy_loader, t
     assert bpy.ops.mocap.analyse_pitch() == {"FINISHED"}
     res = pitch.result(rig)
     assert res["handedness"] == "R" and res["handedness_source"] == "auto"
+    assert res["status"] == "ok" and res["flags"] == {}
     markers = _markers(scene)
     assert set(markers) == {"PKH", "FC", "FP", "MER", "BR", "MIR"}
     # Motion frame f is keyed on scene frame 1 + f; events are on Motion frames
@@ -138,12 +88,21 @@ def test_analyse_pitch_operator_markers_panel_plots(blender_addon, toy_loader, t
     text = _draw_panel(bpy.types.MOCAP_PT_pitch, bpy.context)
     from engine.pitch.report import CAVEAT_TEXT
     assert "Marked: beyond tolerance vs marker mocap" in text and CAVEAT_TEXT["torso"] in text
-    # handedness override + re-analyse: the user's choice is used and flagged
+    # handedness override + re-analyse: a left-hander's delivery is not in this right-hander's
+    # motion, so the analysis refuses with one report line, and no stale markers or metrics stay
     rig.mocap_pitch_handedness = "L"
+    with pytest.raises(RuntimeError) as e:
+        bpy.ops.mocap.analyse_pitch()
+    msg = str(e.value).strip()
+    assert "throw: not a pitch: " in msg and "\n" not in msg and "Traceback" not in msg
+    assert "throwing arm L set by the user; the faster wrist is R" in msg
+    assert pitch.result(rig)["status"] == "not_a_pitch" and not _markers(scene)
+    text = _draw_panel(bpy.types.MOCAP_PT_pitch, bpy.context, needles=("Not a pitch",))
+    assert pitch.result(rig)["reason"] in text and "Max shoulder external rotation" not in text
+    rig.mocap_pitch_handedness = "R"            # the user's choice is used and said so
     assert bpy.ops.mocap.analyse_pitch() == {"FINISHED"}
     res2 = pitch.result(rig)
-    assert res2["handedness"] == "L" and res2["handedness_source"] == "user"
-    assert any("differs" in w for w in res2["warnings"])
+    assert res2["handedness"] == "R" and res2["handedness_source"] == "user"
     assert sum(m.name == "PKH" for m in scene.timeline_markers) == 1
     # the body mesh selected instead of the armature still finds the rig
     body = next(ob for ob in scene.objects if ob.parent == rig and ob.type == "MESH")
@@ -174,10 +133,12 @@ def test_batch_with_pitch_analysis_writes_metric_columns(blender_addon, toy_load
     from addon import batch
     pitch_motion(toy_loader).save(tmp_path / "p1.npz")
     make_motion(toy_loader, T=6).save(tmp_path / "tiny.npz")      # too short to analyse
+    make_motion(toy_loader, T=T, fps=FPS).save(tmp_path / "walk.npz")   # a toy walk: no delivery
+    pitch_motion(toy_loader, rotate=False).save(tmp_path / "flat.npz")  # the trunk never turns
     out = tmp_path / "out"
-    rows = batch.batch([str(tmp_path / "p1.npz"), str(tmp_path / "tiny.npz")], out,
+    rows = batch.batch([str(tmp_path / n) for n in ("p1.npz", "tiny.npz", "walk.npz", "flat.npz")], out,
                        {"pitch": True, "pitch_plots": False}, log=None)
-    assert [r["status"] for r in rows] == ["ok", "ok"]
+    assert [r["status"] for r in rows] == ["ok"] * 4
     with open(out / "summary.csv") as fh:
         summary = list(csv.DictReader(fh))
     head = list(summary[0])
@@ -185,12 +146,17 @@ def test_batch_with_pitch_analysis_writes_metric_columns(blender_addon, toy_load
     for col in ("pitch_status", "pitch_handedness", "t_pkh", "t_ball_release", "max_shoulder_external_rotation",
                 "stride_length_pct_height", "max_pelvis_rotational_velo"):
         assert col in head, col
-    a, b = summary
-    assert a["pitch_status"] == "ok" and a["pitch_handedness"] == "R"
+    a, b, walk, flat = summary
+    assert a["pitch_status"] == "ok" and a["pitch_handedness"] == "R" and a["pitch_flags"] == ""
     assert float(a["t_pkh"]) == pytest.approx(PKH / FPS, abs=1e-3)
     assert float(a["max_shoulder_external_rotation"]) == float(a["max_shoulder_external_rotation"])
     assert b["pitch_status"] == "failed" and "too few valid frames" in b["pitch_message"]
     assert b["max_shoulder_external_rotation"] == ""
+    assert walk["pitch_status"] == "not_a_pitch" and walk["pitch_message"]
+    assert walk["max_shoulder_external_rotation"] == "" and walk["t_ball_release"] == ""
+    assert not (out / "walk_pitch" / "walk.json").exists()
+    assert flat["pitch_status"] == "check" and "max_pelvis_rotational_velo" in flat["pitch_flags"]
+    assert flat["max_pelvis_rotational_velo"] != ""                # flagged values are still reported
     assert (out / "p1_pitch" / "p1.json").is_file()
     # the markers are saved in the clip's .blend
     bpy.ops.wm.open_mainfile(filepath=str(out / "p1.blend"))
@@ -208,6 +174,24 @@ def test_batch_cli_pitch_flag(blender_addon, toy_loader, tmp_path):
     assert (tmp_path / "o" / "c_pitch" / "c_kinematic_sequence.png").is_file()
 
 
+def test_panel_shows_flags(blender_addon, toy_loader, tmp_path):
+    """A pitch with implausible values: status check, the flagged metrics carry an error icon
+    and their reasons are listed; the operator warns in one line."""
+    from addon import pitch
+    path = tmp_path / "flat.npz"
+    pitch_motion(toy_loader, rotate=False).save(path)
+    assert bpy.ops.mocap.import_motion(filepath=str(path)) == {"FINISHED"}
+    rig = bpy.context.view_layer.objects.active
+    assert bpy.ops.mocap.analyse_pitch() == {"FINISHED"}
+    res = pitch.result(rig)
+    assert res["status"] == "check" and "max_torso_rotational_velo" in res["flags"]
+    text = _draw_panel(bpy.types.MOCAP_PT_pitch, bpy.context)
+    assert "Status: check" in text and "Check: outside the plausible range" in text
+    assert "[ERROR] Peak torso rotation velocity" in text
+    assert f"Peak torso rotation velocity: {res['flags']['max_torso_rotational_velo']}" in text
+    assert "[ERROR] Max shoulder external rotation" not in text       # plausible: no icon
+
+
 # ------------------------------------------------------------------ panel draw stand-in
 class _Recorder:
     """Accepts any layout call (row/column/box/label/prop/operator...) and records labels."""
@@ -218,7 +202,9 @@ class _Recorder:
     def __getattr__(self, name):
         def call(*args, **kw):
             if name == "label":
-                self._log.append(kw.get("text", ""))
+                icon = kw.get("icon", "NONE")
+                assert icon in _ICONS, icon
+                self._log.append(("" if icon == "NONE" else f"[{icon}] ") + kw.get("text", ""))
             if name == "prop":
                 data, prop = args[0], args[1]
                 assert prop in data.bl_rna.properties, prop
@@ -233,12 +219,16 @@ class _Recorder:
         pass
 
 
-def _draw_panel(panel_cls, context):
+_ICONS = set(bpy.types.UILayout.bl_rna.functions["label"].parameters["icon"].enum_items.keys())
+PANEL_NEEDLES = ("Throws: Right", "Max shoulder external rotation", "°", "°/s", "% height", "m/s",
+                 "PKH", "Stride")
+
+
+def _draw_panel(panel_cls, context, needles=PANEL_NEEDLES):
     log = []
     stand_in = type("P", (), {"layout": _Recorder(log)})()
     panel_cls.draw(stand_in, context)
     text = "\n".join(log)
-    for needle in ("Throws: Right", "Max shoulder external rotation", "°", "°/s", "% height", "m/s",
-                   "PKH", "Stride"):
+    for needle in needles:
         assert needle in text, (needle, text)
     return text
