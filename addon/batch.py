@@ -370,7 +370,8 @@ def _interrupted_row(path, old):
     """The row of a clip that did not finish; an earlier run's files (its row said ok) stay
     named, since they are still on disk."""
     row = dict.fromkeys(SUMMARY_FIELDS, "")
-    row.update(clip=str(path), status=INTERRUPTED, message="the batch was interrupted (Ctrl-C) before this clip finished")
+    row.update(clip=str(path), status=INTERRUPTED,
+               message="the batch was interrupted (Ctrl-C) before this clip finished")
     if old and old.get("status") == "ok":
         row.update(blend=old.get("blend", ""), motion=old.get("motion", ""))
         row["message"] += "; the files named are from an earlier run"

@@ -61,7 +61,8 @@ def test_ctrl_c_keeps_finished_rows_and_exits_130(blender_addon, tmp_path, monke
     assert code == 130
     err = capsys.readouterr().err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
-    assert err.strip().splitlines() == [f"[mocap] interrupted: 1/3 clips finished; summary: {tmp_path / 'out' / 'summary.csv'}"]
+    summary = tmp_path / "out" / "summary.csv"
+    assert err.strip().splitlines() == [f"[mocap] interrupted: 1/3 clips finished; summary: {summary}"]
     rows = _summary(tmp_path / "out")
     assert [Path(r["clip"]).name for r in rows] == ["a.npz", "b.npz", "c.npz"]
     assert [r["status"] for r in rows] == ["ok", "interrupted", "interrupted"]
