@@ -165,4 +165,8 @@ def _run(args, out):
     n, v = motion.num_frames, int(motion.valid.sum())
     print(f"{out}: {n} frames, {v} valid ({100.0 * v / max(n, 1):.0f}%), "
           f"{dt:.1f} s, {n / dt:.1f} frames/s")
+    rep = motion.source.get("reprojection")
+    if rep:
+        print(f"reprojection: median {rep['median']:.1f} %, p90 {rep['p90']:.1f} % of the person's height "
+              "(body landmarks through the camera vs the detected keypoints)")
     return 0

@@ -11,6 +11,11 @@ Frames where the subject was not seen have ``valid == False`` and NaN in ``poses
 
 Camera: ``camera_intrinsics`` (3,3) pixels; ``camera_extrinsics`` (T,4,4) world → camera in
 OpenCV axes (x right, y down, z forward).
+
+``reprojection`` (T,) (format 2): per frame, the median distance between the body's
+MediaPipe-convention landmarks projected through that camera and the detected keypoints, in
+percent of the person's 2D height (``engine.reprojection``); NaN where not measured. Its summary
+(median, p90) is in ``source["reprojection"]``. Format-1 files load with NaN there.
 """
 import json
 from dataclasses import dataclass, field, fields
@@ -21,7 +26,7 @@ import numpy as np
 from . import __version__
 from .errors import EngineError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 NUM_JOINTS = 24
 
 
@@ -39,6 +44,7 @@ class Motion:
     camera_intrinsics: np.ndarray         # (3,3) float32
     camera_extrinsics: np.ndarray         # (T,4,4) float32 world → camera (OpenCV axes)
     frame_size: np.ndarray                # (2,) int32 width, height in pixels
+    reprojection: np.ndarray | None = None  # (T,) float32 % of the person's height (format 2)
     body_model: str = "open_body"
     source: dict = field(default_factory=dict)   # {"video": path, "frame_range": [a, b], ...}
     estimator: str = ""
@@ -47,6 +53,8 @@ class Motion:
 
     def astype_file(self):
         """Cast arrays to the file's dtypes (float32, bool, int32) in place; returns self."""
+        if self.reprojection is None:
+            self.reprojection = np.full(len(self.poses), np.nan, np.float32)
         for name, (kind, _) in _SPEC.items():
             dtype = {"f": np.float32, "b": bool, "i": np.int32}[kind]
             setattr(self, name, np.asarray(getattr(self, name), dtype=dtype))
@@ -81,8 +89,9 @@ _SPEC = {  # name: (dtype kind, shape with 'T'/'K' symbols)
     "joints": ("f", ("T", NUM_JOINTS, 3)), "joint_sigma": ("f", ("T", NUM_JOINTS)),
     "valid": ("b", ("T",)), "keypoints2d": ("f", ("T", "K", 3)), "contacts": ("b", ("T", 4)),
     "camera_intrinsics": ("f", (3, 3)), "camera_extrinsics": ("f", ("T", 4, 4)),
-    "frame_size": ("i", (2,)),
+    "frame_size": ("i", (2,)), "reprojection": ("f", ("T",)),
 }
+OPTIONAL = {"reprojection"}  # absent from older formats: filled with NaN on load
 
 
 def _check_shape(name, arr, T):
@@ -98,6 +107,8 @@ def validate(m):
     """Check shapes, dtypes and the NaN-only-where-invalid rule; raise EngineError if wrong."""
     T = m.poses.shape[0] if m.poses.ndim else -1
     for name in _SPEC:
+        if name in OPTIONAL and getattr(m, name) is None:
+            continue
         _check_shape(name, np.asarray(getattr(m, name)), T)
     ok = m.valid
     for name in ("poses", "trans", "joints"):
@@ -118,7 +129,7 @@ def load_motion(path):
             data = {k: z[k] for k in z.files}
     except Exception as exc:
         raise EngineError(f"{path.name} is not a readable Motion file ({type(exc).__name__}: {exc})") from exc
-    missing = [f.name for f in fields(Motion) if f.name not in data]
+    missing = [f.name for f in fields(Motion) if f.name not in data and f.name not in OPTIONAL]
     if missing:
         raise EngineError(f"{path.name} is not a Motion file: missing {', '.join(missing)}")
     version = int(data["format_version"])
@@ -127,6 +138,8 @@ def load_motion(path):
                           f"v{FORMAT_VERSION} — update the extension")
     kw = {}
     for f in fields(Motion):
+        if f.name not in data:
+            continue
         v = data[f.name]
         if f.name == "source":
             kw[f.name] = json.loads(str(v))
@@ -138,6 +151,6 @@ def load_motion(path):
             kw[f.name] = int(v)
         else:
             kw[f.name] = v
-    m = Motion(**kw)
+    m = Motion(**kw).astype_file() if "reprojection" not in kw else Motion(**kw)
     validate(m)
     return m

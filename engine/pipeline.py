@@ -50,6 +50,7 @@ class PipelineOptions:
     use_cache: bool = True            # reuse detections of the same clip + options ($MOCAP_CACHE_DIR)
     recover_gaps: float = 1.0         # re-detect the subject on rotated crops in gaps up to this (s); 0 = off
     refine: bool = True               # temporal estimator: apply the D2A refinement when d2a.onnx is present
+    image_fit: bool = True            # final fit: landmarks reprojected onto the detections (engine.image_fit)
 
     def check(self):
         """Raise one clear EngineError for an option the engine cannot honour (before any work).
@@ -259,5 +260,16 @@ def run(video_path, options=None, progress=None, detector=None, timings=None):
     from .clean import clean_motion
     with _stage(timings, "smoothing"):
         motion = clean_motion(motion, body.rest_joints(motion.betas), options.smoothing, options.foot_lock)
+    from . import reprojection
+    if options.image_fit:
+        from .image_fit import align_motion
+        report(0.98, "aligning the body with the image")
+        before = reprojection.summary(reprojection.motion_reprojection(motion, body))
+        with _stage(timings, "image_fit"):
+            motion = align_motion(motion, body)
+        motion.source["reprojection_before_fit"] = before
+    motion.reprojection = reprojection.motion_reprojection(motion, body).astype("float32")
+    motion.source["reprojection"] = reprojection.summary(motion.reprojection)
+    motion.source["image_fit"] = bool(options.image_fit)
     report(1.0, "done")
     return motion

@@ -36,3 +36,22 @@ def reprojection_error(landmarks_world, intrinsics, extrinsics, keypoints, min_v
     if ok.any():
         out[ok] = 100.0 * np.nanmedian(d[ok], axis=1) / height[ok]
     return out
+
+
+def motion_reprojection(motion, body):
+    """The figure (T,) of a Motion: its body's MediaPipe-convention landmarks (``body`` posed by
+    the Motion's poses, betas and trans) through its own camera, against its keypoints2d."""
+    from .body.landmarks import LandmarkModel
+    X = LandmarkModel(body, motion.betas)(motion.poses, motion.trans)
+    X[~np.asarray(motion.valid, bool)] = np.nan
+    return reprojection_error(X, motion.camera_intrinsics, motion.camera_extrinsics, motion.keypoints2d)
+
+
+def summary(figure):
+    """{"median", "p90", "frames"} of a per-frame figure (NaN frames left out); None when empty."""
+    f = np.asarray(figure, np.float64)
+    f = f[np.isfinite(f)]
+    if not len(f):
+        return None
+    return {"median": round(float(np.median(f)), 3), "p90": round(float(np.percentile(f, 90)), 3),
+            "frames": int(len(f)), "unit": "% of the person's 2D height"}
