@@ -161,6 +161,13 @@ def test_argmax_in_empty_or_unknown_windows_give_none():
     assert E.foot_contact(x, None, 0, 5) is None and E.ground_height(x, None) is None
 
 
+def test_clip_starting_at_the_throw_is_refused_not_crashed():
+    """A track seen only from the throw on (another person's track, a late cut): the events
+    bounded by the missing peak knee height are None and the refusal names it."""
+    with pytest.raises(NotAPitch, match="no peak knee height found|is not after"):
+        analyze(from_smpl_joints(synthetic_pitch_joints()[BR - 2:], FPS))
+
+
 # --- plausible ranges -------------------------------------------------------------------------
 
 def test_metric_outside_its_range_is_flagged_and_status_check(tmp_path):
@@ -286,3 +293,16 @@ def test_cli_mixed_batch_and_bad_output(tmp_path):
     broken.write_bytes(b"not a zip")
     r = _run(tmp_path / "missing.npz", broken, "-o", tmp_path / "out2")
     assert r.returncode == 2 and r.stderr.count("error: ") == 2 and "Traceback" not in r.stderr
+
+
+def test_cli_unexpected_failure_is_one_error_line(tmp_path, monkeypatch, capsys):
+    """A bug inside the analysis still gives one ``error:`` line per file, never a traceback."""
+    from engine.pitch import __main__ as cli
+    good = _motion_file(tmp_path, "good", synthetic_pitch_joints())
+
+    def boom(path, a):
+        raise IndexError("index 7 is out of bounds")
+    monkeypatch.setattr(cli, "analyse_file", boom)
+    assert cli.main([str(good), "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: {good}: analysis failed (IndexError: index 7 is out of bounds)\n"
