@@ -364,10 +364,11 @@ def retarget_motion(motion, target, preset, options=None, scene=None, name=None)
             ik_done.append(got["name"])
             ik_links += got["links"]
             inactive |= {skel.index[n] for n in (resolve_name(f, names) for f in chain.get("fk", ())) if n}
-            if chain.get("pole_switch"):
-                pb_name = resolve_name(chain["pole_switch"][0], names)
-                if pb_name and chain["pole_switch"][1] in target.pose.bones[pb_name]:
-                    switches.append((pb_name, chain["pole_switch"][1]))
+            wanted = [list(chain["pole_switch"]) + [1]] if chain.get("pole_switch") else []
+            for bone, prop, value in wanted + list(chain.get("keyed", ())):
+                pb_name = resolve_name(bone, names)
+                if pb_name and prop in target.pose.bones[pb_name]:
+                    switches.append((pb_name, prop, float(value)))
     for b in extra_loc:
         if b not in rot_bones:
             rot_bones.append(b)
@@ -394,8 +395,8 @@ def retarget_motion(motion, target, preset, options=None, scene=None, name=None)
             channels = compat.new_action_for(target, action_name)
             tx.add(channels.action)
             curves = _curves(target, skel, basis, keyed, loc_bones, pole_only, valid, res, motion, bones, opts)
-            curves += [(f'pose.bones["{pb}"]["{prop}"]', np.ones((T, 1)), "abs", pb, "switch")
-                       for pb, prop in switches]
+            curves += [(f'pose.bones["{pb}"]["{prop}"]', np.full((T, 1), value), "abs", pb, "switch")
+                       for pb, prop, value in switches]
             written, samples, red_err = _write(channels, frames, curves, opts,
                                                _reduce_context(target, skel, basis, keyed))
             channels.action["mocap_clip"] = name or ""
@@ -669,9 +670,10 @@ def _write(channels, frames, curves, opts, ctx):
             written += int(ok.sum()) * C
             continue
         keys, m = picks[k]
+        before_gap = (keys + 1 < len(ok)) & ~ok[np.minimum(keys + 1, len(ok) - 1)]
         for i in range(C):
             fc = channels.new_fcurve(path, i, group)
-            write_bezier(fc, frames[keys], vals[keys, i], m[:, i])
+            write_bezier(fc, frames[keys], vals[keys, i], m[:, i], linear=before_gap)
         written += len(keys) * C
     return written, samples, err_cm
 
@@ -779,8 +781,10 @@ def _enum_code(kp, attr, value):
     return _ENUM_CODES[key]
 
 
-def write_bezier(fc, x, y, m):
-    """Keys (x, y) with slopes m as Bezier keys with ALIGNED handles, in bulk."""
+def write_bezier(fc, x, y, m, linear=None):
+    """Keys (x, y) with slopes m as Bezier keys with ALIGNED handles, in bulk. ``linear`` (n,)
+    bool: keys whose following segment is linear (it bridges invalid frames: a Hermite segment
+    there would swing out along the end slopes)."""
     n = len(x)
     if n == 0:
         return fc
@@ -790,7 +794,10 @@ def write_bezier(fc, x, y, m):
     co = np.stack([x, y], -1).astype(np.float32)
     kp.foreach_set("co", co.ravel())
     interp = _enum_code(kp, "interpolation", "BEZIER")
-    kp.foreach_set("interpolation", np.full(n, interp, np.int32))
+    codes = np.full(n, interp, np.int32)
+    if linear is not None and np.any(linear):
+        codes[np.asarray(linear, bool)] = _enum_code(kp, "interpolation", "LINEAR")
+    kp.foreach_set("interpolation", codes)
     for attr in ("handle_left_type", "handle_right_type"):
         code = _enum_code(kp, attr, "ALIGNED")
         kp.foreach_set(attr, np.full(n, code, np.int32))

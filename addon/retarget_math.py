@@ -379,23 +379,27 @@ def _segment_values(values, on):
 
 
 def source_floor(joints, contacts, sole_offset=None):
-    """Height (T,) of the floor the source stands on: per contact segment the median sole
-    height of the contacting heel/toe points; linear between segments, held at the ends;
-    0 (the engine's levelled floor) without contacts."""
+    """Height (T,) the source's feet stand on, the pivot for scaling heights: per contact
+    segment the median sole height of the contacting heel/toe points; elsewhere the lowest sole
+    point of the frame (a jump keeps its height above the ground, a box top stays a box top);
+    invalid frames interpolated, 0 without any valid frame."""
     x = np.asarray(joints, dtype=np.float64)
     T = len(x)
-    if contacts is None:
-        return np.zeros(T)
     off = np.zeros(4) if sole_offset is None else np.asarray(sole_offset, dtype=np.float64)
     z = x[:, CONTACT_JOINTS, 2] - off
-    c = np.asarray(contacts, bool) & np.isfinite(z)
-    on = c.any(1)
-    if not on.any():
+    ok = np.isfinite(z).all(1)
+    if not ok.any():
         return np.zeros(T)
-    mean = np.where(c, z, 0.0).sum(1) / np.maximum(c.sum(1), 1)
-    seg = _segment_values(mean, on)
-    idx = np.flatnonzero(on)
-    return np.interp(np.arange(T), idx, seg[idx])
+    out = np.full(T, np.nan)
+    out[ok] = z[ok].min(1)
+    if contacts is not None:
+        c = np.asarray(contacts, bool) & np.isfinite(z)
+        on = c.any(1)
+        if on.any():
+            mean = np.where(c, z, 0.0).sum(1) / np.maximum(c.sum(1), 1)
+            out[on] = _segment_values(mean, on)[on]
+    have = np.flatnonzero(np.isfinite(out))
+    return np.interp(np.arange(T), have, out[have])
 
 
 def floor_correction(heights, contacts, ramp=6):
@@ -487,9 +491,10 @@ def retarget(F, joints, skel, mapping, *, contacts=None, valid=None, root_motion
     it) or ``object`` (the ground projection is returned as ``object_offset`` for the armature
     object; the bones move in place). scale: metres of target per metre of source (default:
     leg-length ratio). origin: world point where the source's origin lands (the rig's object
-    location). Heights are scaled about the source's floor (``source_floor``: the contact
-    segments' sole height, ``sole_offset`` below the heel/toe joints), which lands at the origin's
-    height; the floor correction (``floor_correction``, ``ramp`` frames) works per segment.
+    location). Heights are scaled about the source's feet (``source_floor``: the contact
+    segments' sole height, else the lowest sole point; ``sole_offset`` below the heel/toe
+    joints), so the target's feet stay where the source's are; the floor correction
+    (``floor_correction``, ``ramp`` frames) works per contact segment.
 
     Returns a dict with ``W`` (T,B,3,3), ``H`` (T,B,3) world poses, ``driven`` (bone indices),
     ``basis_rot`` {bone index: (T,3,3)}, ``basis_loc`` {bone index: (T,3)}, ``object_offset``
@@ -532,7 +537,8 @@ def retarget(F, joints, skel, mapping, *, contacts=None, valid=None, root_motion
     delta0 = Fv[:, 0] @ (A.T @ G)  # hips' world rotation change from the (facing-aligned) rest
     ground = np.zeros((T, 3))
     ground[:, :2] = scale * m_src[:, :2]
-    pivot = source_floor(xv, None if contacts is None else np.asarray(contacts, bool) & valid[:, None], sole_offset)
+    pivot = source_floor(np.where(valid[:, None, None], joints, np.nan),
+                         None if contacts is None else np.asarray(contacts, bool) & valid[:, None], sole_offset)
     height = np.zeros((T, 3))
     height[:, 2] = pivot + scale * (m_src[:, 2] - pivot)
     if root_motion == "in_place":

@@ -171,18 +171,22 @@ def rigify_rig():
     return rig
 
 
-def bone_boxes(rig, prefix="DEF-", name=None, color=(0.3, 0.55, 0.85, 1.0)):
-    """A simple character for renders: one box per deform bone, rigidly skinned to it."""
+BODY_PARTS = ("spine", "shoulder", "upper_arm", "forearm", "hand", "thigh", "shin", "foot", "toe", "f_", "thumb", "palm")
+
+
+def bone_boxes(rig, prefix="DEF-", name=None, color=(0.3, 0.55, 0.85, 1.0), parts=BODY_PARTS):
+    """A simple character for renders: one box per deform bone (named ``prefix``..., containing
+    one of ``parts``; ``parts=None``: every one), rigidly skinned to it."""
     import bpy
     Mw = np.array(rig.matrix_world)
+    unit = float(np.mean(np.linalg.norm(Mw[:3, :3], axis=0)))  # metres per armature unit
     verts, faces, groups = [], [], []
     for b in rig.data.bones:
         if not b.name.startswith(prefix) or not b.use_deform:
             continue
         h, t = np.array(b.head_local), np.array(b.tail_local)
-        L = np.linalg.norm(t - h)
-        body = ("spine", "shoulder", "upper_arm", "forearm", "hand", "thigh", "shin", "foot", "toe", "f_", "thumb", "palm")
-        if L < 1e-4 or not any(k in b.name for k in body):
+        L = np.linalg.norm(t - h) * unit
+        if L < 1e-4 or (parts is not None and not any(k in b.name for k in parts)):
             continue
         x, z = np.array(b.x_axis), np.array(b.z_axis)
         big = any(k in b.name for k in ("spine", "thigh", "pelvis"))
@@ -191,6 +195,7 @@ def bone_boxes(rig, prefix="DEF-", name=None, color=(0.3, 0.55, 0.85, 1.0)):
             r = min(r, 0.012)
         if b.name == prefix + "spine.006":  # the head
             r = 0.09
+        r /= unit
         base = len(verts)
         for p in (h, t):
             for sa, sb in ((-1, -1), (1, -1), (1, 1), (-1, 1)):

@@ -181,10 +181,10 @@ def test_rigify_settings_keyed_not_changed_and_graph_editor(rigify_blend, walk):
     bpy.ops.wm.open_mainfile(filepath=str(path))
     ob = bpy.data.objects[name]
     parents = [f"{limb}_parent.{s}" for limb in ("upper_arm", "thigh") for s in "LR"]
-    before = {p: ob.pose.bones[p]["pole_vector"] for p in parents}
-    assert set(before.values()) == {0}
+    before = {(p, k): ob.pose.bones[p][k] for p in parents for k in ("pole_vector", "IK_Stretch")}
+    assert {v for (p, k), v in before.items() if k == "pole_vector"} == {0}
     res = retarget.retarget_motion(walk, ob, "rigify", retarget.RetargetOptions(), name="walk")
-    assert {p: ob.pose.bones[p]["pole_vector"] for p in parents} == before  # the rig's setting unchanged
+    assert {(p, k): ob.pose.bones[p][k] for p, k in before} == before  # the rig's settings unchanged
     assert ob.animation_data.action == res.action
     fcs = list(compat.iter_fcurves(res.action))
     switch = {c.data_path: c for c in fcs if c.data_path.endswith('["pole_vector"]')}
@@ -288,20 +288,29 @@ def test_floor_correction_is_per_segment():
     assert np.allclose(off2[20:25], -0.1)  # short gaps bridged
 
 
-def test_scaled_rig_stands_on_a_raised_floor(walk):
-    """The source walks on a box top 1 m up: a rig scaled 1.3 keeps its feet on that floor
-    (heights are scaled about the floor, not about z = 0)."""
+@pytest.mark.parametrize("with_contacts", [True, False])
+def test_scaled_rig_stands_on_a_raised_floor(walk, with_contacts):
+    """The source walks on a box top 2 m up: the rig keeps its feet on that floor (heights are
+    scaled about the source's feet, not about z = 0, which would lift it by (scale − 1) · 2 m).
+    With the Motion's contacts even a forced scale of 1.3 stands on it (floor correction per
+    contact segment); without them, at the rig's own scale, about the lowest sole point."""
     import copy
     from addon import retarget
     raised = copy.deepcopy(walk)
-    raised.trans = raised.trans + np.array([0, 0, 1.0], np.float32)
-    raised.joints = raised.joints + np.array([0, 0, 1.0], np.float32)
+    raised.trans = raised.trans + np.array([0, 0, 2.0], np.float32)
+    raised.joints = raised.joints + np.array([0, 0, 2.0], np.float32)
+    source = copy.deepcopy(raised)
+    if not with_contacts:
+        source.contacts = np.zeros_like(raised.contacts)
     bpy.ops.wm.read_homefile(use_empty=True)
     ob = rigs.mixamo_rig("Hero")
-    res = retarget.retarget_motion(raised, ob, "mixamo", retarget.RetargetOptions(scale=1.3), name="walk")
-    assert abs(res.scale - 1.3) < 1e-9
-    feet = base.check_feet(ob, raised, res, tol=0.02, floor_height=1.0)
-    print(f"raised floor, scale 1.3: feet within {100 * feet:.2f} cm of the box top")
+    scale = 1.3 if with_contacts else None
+    res = retarget.retarget_motion(source, ob, "mixamo", retarget.RetargetOptions(scale=scale), name="walk")
+    assert abs(res.scale - 1.3) < 1e-9 if with_contacts else 100 * (res.scale - 1) * 2.0 > 8.0
+    # checked on the walk's true stance frames either way
+    feet = base.check_feet(ob, raised, res, tol=0.02 if with_contacts else 0.03, floor_height=2.0)
+    print(f"raised floor, scale {res.scale:.3f}, contacts {with_contacts}: feet within {100 * feet:.2f} cm "
+          "of the box top")
 
 
 # ------------------------------------------------------------------ batch options
