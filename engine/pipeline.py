@@ -221,6 +221,8 @@ def run(video_path, options=None, progress=None, detector=None, timings=None):
         report(0.91, "re-detecting the subject in short gaps")
         with _stage(timings, "gap_recovery"):
             recovered = recover_gaps(video_path, obs, max_gap_s=options.recover_gaps)
+    from .lr_swaps import fix_left_right_swaps
+    relabelled = fix_left_right_swaps(obs)
     report(0.92, "fitting the body")
     t_fit = time.perf_counter()
     pred = {}
@@ -253,7 +255,7 @@ def run(video_path, options=None, progress=None, detector=None, timings=None):
                                       "frame": int(options.subject_frame)},
                           "rotation": int(info.rotation),
                           "timestamps_s": [round(float(t), 6) for t in obs.timestamps],
-                          "recovered_frames": int(recovered), "smoothing": options.smoothing, "foot_lock": bool(options.foot_lock),
+                          "recovered_frames": int(recovered), "left_right_relabelled": relabelled, "smoothing": options.smoothing, "foot_lock": bool(options.foot_lock),
                           "declared_frames": expected, "decoded_frames": int(dets_frames),
                           "warnings": warnings},
                   **fields).astype_file()
