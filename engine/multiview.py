@@ -2,7 +2,8 @@
 leave-one-view-out references and robust statistics (numpy + OpenCV only; no bpy, no torch).
 
 Used by ``scripts/measure_detector_noise_multiview.py`` to measure the detector's 2D and depth
-error against a reference built from the other views (docs/detector_noise.md).
+error against a reference built from the other views (docs/detector_noise.md), and by the R1
+benchmark (``training.bench_r1``) for each camera's 3D reference.
 
 Conventions (all checked numerically on the Pose2Sim demo by the reprojection error):
   * ``Camera.R, Camera.t``: world → camera, x_cam = R @ X + t, metres; OpenCV camera axes
@@ -163,18 +164,31 @@ def triangulate(cams, uv, w, min_views=2, undistorted=False):
     return X.reshape(shp + (3,))
 
 
-def leave_one_out(cams, uv, vis, thr=0.5, min_views=2):
-    """For each view v: triangulate from the other views (those with vis > thr, weight = vis),
-    reproject into v. uv (V,T,J,2), vis (V,T,J) → ref (V,T,J,2) distorted pixels (NaN: < min_views)."""
+def leave_one_out_points(cams, uv, vis, thr=0.5, min_views=2):
+    """For each view v: the world points (V,T,J,3) triangulated from the *other* views (those
+    with vis > thr, weight = vis; NaN where fewer than ``min_views``). uv (V,T,J,2) distorted
+    pixels, vis (V,T,J)."""
     V = len(cams)
     und = np.stack([undistort(c, uv[v]) for v, c in enumerate(cams)])
-    ref = np.full(uv.shape, np.nan)
+    X = np.full(uv.shape[:-1] + (3,), np.nan)
     for v in range(V):
         others = [o for o in range(V) if o != v]
         w = np.where(vis[others] > thr, vis[others], 0.0)
-        X = triangulate([cams[o] for o in others], und[others], w, min_views, undistorted=True)
-        ref[v] = project(cams[v], X)[0]
-    return ref
+        X[v] = triangulate([cams[o] for o in others], und[others], w, min_views, undistorted=True)
+    return X
+
+
+def leave_one_out(cams, uv, vis, thr=0.5, min_views=2):
+    """For each view v: triangulate from the other views (those with vis > thr, weight = vis),
+    reproject into v. uv (V,T,J,2), vis (V,T,J) → ref (V,T,J,2) distorted pixels (NaN: < min_views)."""
+    X = leave_one_out_points(cams, uv, vis, thr, min_views)
+    return np.stack([project(c, X[v])[0] for v, c in enumerate(cams)])
+
+
+def to_camera(cam, X):
+    """World points (...,3) → ``cam``'s frame (OpenCV axes, metres)."""
+    return np.asarray(X, np.float64) @ cam.R.T + cam.t
+
 
 
 # --- statistics -------------------------------------------------------------------------------
@@ -235,3 +249,48 @@ def refine_extrinsics(cams, uv, vis, thr=0.5, iters=2, f_scale=10.0):
     rot = [float(np.degrees(np.linalg.norm(p[6 * v:6 * v + 3]))) for v in range(len(cams))]
     tr = [float(np.linalg.norm(p[6 * v + 3:6 * v + 6])) for v in range(len(cams))]
     return apply(p), rot, tr
+
+
+def refine_rotations(cams, uv, vis, thr=0.5, max_deg=1.0, f_scale=10.0):
+    """Re-fit only each camera's orientation to the detections: centres and intrinsics stay
+    as calibrated, each rotation changes by at most ``max_deg``. One ``scipy.optimize.
+    least_squares`` over the rotation vectors, whose residual re-triangulates the points from
+    all views (weights = visibility > thr) and reprojects them into every view; robust
+    (soft-L1 with ``f_scale`` px, folded into the residuals so that the bound — a stiff
+    quadratic penalty beyond ``max_deg``, then an exact clip — is not robustified). A small
+    orientation error (a camera knocked after calibration, a mount that settled) moves every
+    landmark of a view by nearly the same amount, which is what a per-view constant residual
+    looks like. Returns (new cams, per-camera rotation change in degrees)."""
+    import copy
+
+    from scipy.optimize import least_squares
+
+    w = np.where(vis > thr, vis, 0.0)
+    ok = w > 0
+    und = np.stack([undistort(c, uv[v]) for v, c in enumerate(cams)])
+    lim = np.radians(max_deg)
+
+    def apply(p):   # p: rotation vectors in units of the bound, (3V,)
+        out = copy.deepcopy(cams)
+        for c, r in zip(out, lim * p.reshape(-1, 3)):
+            centre = c.center
+            c.R = cv2.Rodrigues(r)[0] @ c.R
+            c.t = -c.R @ centre
+        return out
+
+    def res(p):
+        cc = apply(p)
+        X = triangulate(cc, und, w, undistorted=True)
+        r = []
+        for v, c in enumerate(cc):
+            e = project(c, X)[0] - uv[v]
+            e[~ok[v]] = 0.0
+            r.append(np.nan_to_num(e).ravel())
+        r = np.concatenate(r)
+        r = r * np.sqrt(2.0 / (np.sqrt(1.0 + (r / f_scale) ** 2) + 1.0))   # r² = soft-L1 loss
+        excess = np.maximum(np.linalg.norm(p.reshape(-1, 3), axis=1) - 1.0, 0.0)
+        return np.concatenate([r, 1e4 * excess])
+
+    p = least_squares(res, np.zeros(3 * len(cams))).x.reshape(-1, 3)
+    p /= np.maximum(np.linalg.norm(p, axis=1, keepdims=True), 1.0)       # exactly within the bound
+    return apply(p.ravel()), [float(np.degrees(lim * np.linalg.norm(q))) for q in p]

@@ -2,6 +2,7 @@
 
     .venv/bin/python -m training.bench h1            # prints a markdown table
     .venv/bin/python -m training.bench h2
+    .venv/bin/python -m training.bench r1            # real video: training.bench_r1 (own options)
     options: --estimators baseline,mymodel  --seed 0  --plugin my.module (registers more)
              --estimators temporal@out/onnx_a,temporal@out/onnx_b   (several exported models)
 
@@ -379,7 +380,11 @@ def h2_samples(body, seed=0, draws_per_pitch=4):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description="H1/H2 benchmarks")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["r1"]:
+        from training.bench_r1 import main as r1
+        return r1(argv[1:])
+    ap = argparse.ArgumentParser(description="H1/H2 benchmarks (r1: see training.bench_r1)")
     ap.add_argument("which", choices=["h1", "h2"])
     ap.add_argument("--estimators", default=None, help="comma list (default: all registered)")
     ap.add_argument("--plugin", action="append", default=[], help="module that calls training.bench.register")
@@ -427,4 +432,4 @@ def main(argv=None):
 if __name__ == "__main__":
     # plugins do `from training.bench import register`: make that this running module
     sys.modules.setdefault("training.bench", sys.modules[__name__])
-    main()
+    sys.exit(main())
