@@ -57,7 +57,7 @@ STAGES = (("setup", "detector set-up"), ("detection", "detection"),
           ("masks_appearance", "masks + appearance"), ("flow_homographies", "flow / homographies"),
           ("tracking", "tracking"), ("gap_recovery", "gap recovery"),
           ("temporal_model", "temporal model"), ("refinement", "refinement"), ("fit", "fit"),
-          ("smoothing", "smoothing (clean)"), ("write", "write"))
+          ("smoothing", "smoothing (clean)"), ("image_fit", "image-aligned fit"), ("write", "write"))
 
 
 # ------------------------------------------------------------------------------- memory

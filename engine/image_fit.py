@@ -19,6 +19,7 @@ stays the network's: 2D alone cannot fix it). The rotation prior keeps what 2D c
 twist) at the estimate. Shape and focal are not refitted here.
 """
 import warnings
+from contextlib import nullcontext
 
 import numpy as np
 from scipy.spatial.transform import Rotation
@@ -131,6 +132,17 @@ def person_height(keypoints, min_visibility=MIN_VISIBILITY):
     return np.where(seen, y, -np.inf).max(1) - np.where(seen, y, np.inf).min(1)
 
 
+def _one_blas_thread():
+    """BLAS limited to one thread for the block: the fit makes thousands of 75×75 solves, where
+    OpenBLAS's threads cost more than they give (measured 15× slower with 2 threads on a busy
+    2-core machine, docs/benchmarks.md). Without threadpoolctl the block runs as it is."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def fit_to_image(poses, trans, betas, body, intrinsics, extrinsics, keypoints, valid, anchors=None,
                  anchor_sigma=ANCHOR_SIGMA, iterations=ITERATIONS, min_visibility=MIN_VISIBILITY, pixel_sigma=PIXEL_SIGMA,
                  depth_sigma=DEPTH_SIGMA, rot_sigma=ROT_SIGMA, huber=HUBER,
@@ -158,7 +170,7 @@ def fit_to_image(poses, trans, betas, body, intrinsics, extrinsics, keypoints, v
     A = np.full((len(poses), NUM_JOINTS, 3), np.nan) if anchors is None else np.asarray(anchors, np.float64)
     for c in range(0, len(idx), chunk):
         f = idx[c:c + chunk]
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _one_blas_thread():
             warnings.simplefilter("ignore", RuntimeWarning)
             rv, tau = _fit_chunk(poses[f].reshape(-1, NUM_JOINTS, 3), trans[f], E[f], kp[f], seen[f], h[f],
                                  A[f], f, rest, parent, offset, Kf, iterations, pixel_sigma, depth_sigma,
