@@ -49,7 +49,8 @@ from .enginepath import ensure_engine
 CLI_COMMAND = "mocap"
 SUMMARY_NAME = "summary.csv"
 INTERRUPTED = "interrupted"
-SUMMARY_FIELDS = ("clip", "status", "frames", "valid_frames", "fps", "blend", "motion", "seconds", "message")
+SUMMARY_FIELDS = ("clip", "status", "frames", "valid_frames", "fps", "reprojection_median", "reprojection_p90",
+                  "blend", "motion", "seconds", "message")
 _DEFAULTS = dict(device="auto", smoothing="light", body_model_path=None, frame_range=None, estimator="auto",
                  refine=True, with_mesh=True, video_reference=True, pitch=False, pitch_handedness="AUTO",
                  pitch_home="AUTO", pitch_plots=True,
@@ -256,7 +257,9 @@ def process_clip(path, stem, out_dir, opts, progress=None, engine_motion=None):
     if motion_path.resolve() != path.resolve() and (engine_motion is None or
                                                     Path(engine_motion).resolve() != motion_path.resolve()):
         motion.save(motion_path)
+    rep = (motion.source or {}).get("reprojection") or {}
     return {"frames": motion.num_frames, "valid_frames": result.keyed_frames, "fps": f"{motion.fps:g}",
+            "reprojection_median": rep.get("median", ""), "reprojection_p90": rep.get("p90", ""),
             "blend": str(blend_path), "motion": str(motion_path), **pitch_cols, **rig_cols}
 
 

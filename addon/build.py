@@ -19,6 +19,7 @@ from engine.body.skeleton import JOINT_NAMES, PARENTS  # noqa: E402
 
 ROT_PATH = 'pose.bones["{}"].rotation_quaternion'
 LOC_PATH = 'pose.bones["{}"].location'
+REPROJECTION_PROP = "mocap_reprojection"  # animated, % of the person's height (Motion.reprojection)
 _SCENE_KEYS = ("frame_start", "frame_end", "frame_current", "camera")
 _RENDER_KEYS = ("fps", "fps_base", "resolution_x", "resolution_y", "pixel_aspect_x", "pixel_aspect_y")
 
@@ -194,6 +195,15 @@ def animate_rig(tx, arm_ob, motion, rig, rest_joints, action_name, frame_start=1
     for j, jname in enumerate(JOINT_NAMES):
         for i in range(4):
             curves.append((ROT_PATH.format(jname), i, jname, quats[:, j, i]))
+    rep = getattr(motion, "reprojection", None)
+    if rep is not None and np.isfinite(rep).any():
+        # per frame, how far the body sits from the person in the image (% of their height):
+        # an animated property so an animator sees in the Graph Editor where to look
+        arm_ob[REPROJECTION_PROP] = 0.0
+        arm_ob.id_properties_ui(REPROJECTION_PROP).update(
+            min=0.0, soft_max=10.0, subtype="PERCENTAGE",
+            description="Distance of the body's landmarks from the detected keypoints, % of the person's height")
+        curves.append((f'["{REPROJECTION_PROP}"]', 0, "Reprojection", np.where(valid, rep, np.nan)))
     key_channels(channels, frames, curves)
     return channels.action, int(valid.sum())
 
@@ -303,6 +313,10 @@ def import_motion(motion, body, scene=None, name=None, video_path=None, with_mes
         arm_ob["mocap_body_model"] = str(motion.body_model)
         arm_ob["mocap_motion_path"] = str(Path(motion_path).resolve()) if motion_path else ""
         arm_ob["mocap_frame_start"] = int(frame_start)
+        rep = (motion.source or {}).get("reprojection") or {}
+        if rep:
+            arm_ob["mocap_reprojection_median"] = float(rep["median"])
+            arm_ob["mocap_reprojection_p90"] = float(rep["p90"])
         mesh_ob = build_body_mesh(tx, coll, f"{arm_ob.name} Body", body, betas, arm_ob) if with_mesh else None
         action, nvalid = animate_rig(tx, arm_ob, motion, rig, rest_joints, f"{arm_ob.name} Motion", frame_start)
         cam_ob = plane_ob = None

@@ -29,6 +29,12 @@ class MOCAP_PT_main(bpy.types.Panel):
         ob = context.active_object
         if ob is not None and "mocap_source" in ob:
             layout.label(text=f"Clip: {bpy.path.basename(ob['mocap_source']) or ob.name}", icon="OUTLINER_OB_ARMATURE")
+            if "mocap_reprojection_median" in ob:
+                med, p90 = ob["mocap_reprojection_median"], ob["mocap_reprojection_p90"]
+                box = layout.box()
+                box.label(text=f"On the image: median {med:.1f} %, p90 {p90:.1f} % of height",
+                          icon="CHECKMARK" if p90 <= 4.0 else "ERROR")
+                box.label(text="Per frame: the armature's 'mocap_reprojection' curve")
 
 
 CLASSES = (MOCAP_PT_main,)

@@ -586,3 +586,25 @@ def test_import_video_focal_reaches_the_engine_and_plane_path_is_absolute(blende
     assert img.filepath == str(DEMO_VIDEO)
     assert bpy.ops.mocap.import_video(filepath=rel, save_motion=False) == {"FINISHED"}
     assert seen["focal"] is None
+
+
+def test_reprojection_curve_and_summary_on_the_armature(blender_addon, toy_body, tmp_path):
+    """The Motion's per-frame reprojection figure becomes an animated property of the armature
+    (its own F-curve group, no keys on invalid frames) and its summary is kept for the panel."""
+    from addon import compat
+    from engine.motion import load_motion
+    m = make_motion(toy_body, T=40, invalid=(5, 6))
+    m.reprojection = np.linspace(0.5, 4.0, 40).astype(np.float32)
+    m.source["reprojection"] = {"median": 2.25, "p90": 3.6, "frames": 38, "unit": "%"}
+    m.save(tmp_path / "r.npz")
+    build = _build()
+    res = build.import_motion(load_motion(tmp_path / "r.npz"), toy_body, bpy.context.scene, name="rep")
+    fc = [f for f in compat.iter_fcurves(res.action) if f.data_path == '["mocap_reprojection"]']
+    assert len(fc) == 1 and fc[0].group.name == "Reprojection"
+    keyed = {int(round(k.co[0])): k.co[1] for k in fc[0].keyframe_points}
+    assert len(keyed) == 38 and 6 not in keyed and 7 not in keyed
+    assert abs(keyed[11] - m.reprojection[10]) < 1e-5
+    arm = res.armature
+    assert arm["mocap_reprojection_median"] == pytest.approx(2.25) and arm["mocap_reprojection_p90"] == pytest.approx(3.6)
+    bpy.context.scene.frame_set(21)
+    assert arm["mocap_reprojection"] == pytest.approx(float(m.reprojection[20]), abs=1e-5)
