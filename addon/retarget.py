@@ -367,8 +367,9 @@ def retarget_motion(motion, target, preset, options=None, scene=None, name=None)
             wanted = [list(chain["pole_switch"]) + [1]] if chain.get("pole_switch") else []
             for bone, prop, value in wanted + list(chain.get("keyed", ())):
                 pb_name = resolve_name(bone, names)
-                if pb_name and prop in target.pose.bones[pb_name]:
-                    switches.append((pb_name, prop, float(value)))
+                path = _setting_path(target, pb_name, prop) if pb_name else None
+                if path:
+                    switches.append((pb_name, path, float(value)))
     for b in extra_loc:
         if b not in rot_bones:
             rot_bones.append(b)
@@ -395,8 +396,7 @@ def retarget_motion(motion, target, preset, options=None, scene=None, name=None)
             channels = compat.new_action_for(target, action_name)
             tx.add(channels.action)
             curves = _curves(target, skel, basis, keyed, loc_bones, pole_only, valid, res, motion, bones, opts)
-            curves += [(f'pose.bones["{pb}"]["{prop}"]', np.full((T, 1), value), "abs", pb, "switch")
-                       for pb, prop, value in switches]
+            curves += [(path, np.full((T, 1), value), "abs", pb, "switch") for pb, path, value in switches]
             written, samples, red_err = _write(channels, frames, curves, opts,
                                                _reduce_context(target, skel, basis, keyed))
             channels.action["mocap_clip"] = name or ""
@@ -421,6 +421,18 @@ def retarget_motion(motion, target, preset, options=None, scene=None, name=None)
 
 
 # --------------------------------------------------------------------------- pieces
+def _setting_path(ob, bone, prop):
+    """Data path of a pose bone's setting: a custom property (Rigify's ``pole_vector``) or an
+    animatable bone property (``ik_stretch``); None when the bone has neither."""
+    pb = ob.pose.bones[bone]
+    if prop in pb:
+        return f'pose.bones["{bone}"]["{prop}"]'
+    rna = pb.bl_rna.properties.get(prop)
+    if rna is not None and rna.is_animatable and rna.type in ("FLOAT", "INT", "BOOLEAN") and not rna.is_array:
+        return f'pose.bones["{bone}"].{prop}'
+    return None
+
+
 def _ik_chain(chain, ob, skel, W, H):
     """World poses for one IK chain's controls, or None when the chain is in FK / absent."""
     names = [b.name for b in ob.data.bones]
