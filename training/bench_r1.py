@@ -180,7 +180,7 @@ def evaluate(rows, cameras, data=DATA, frames=None, extrinsics="refined", log=pr
             sm = score(out["smpl"][:T], refs[v][:, LIMB_LM], hips, info.fps)
             lm = score(out["landmarks"][:T], refs[v], HIP_LM, info.fps)
             lm["reproj"] = None if out["reproj"] is None else out["reproj"][:T]
-            res[r][c] = dict(smpl=sm, landmarks=lm, other=dict(smpl=score(out["smpl"][:T], alt[v][:, LIMB_LM], hips, info.fps),
+            res[r][c] = dict(smpl=sm, landmarks=lm, swapped=swaps[v], other=dict(smpl=score(out["smpl"][:T], alt[v][:, LIMB_LM], hips, info.fps),
                                                                landmarks=score(out["landmarks"][:T], alt[v], HIP_LM, info.fps)))
             log(f"  {c} {r} ({out['estimator']}): MPJPE {1000 * sm['mpjpe']:.1f} PA {1000 * sm['pa_mpjpe']:.1f} "
                 f"({time.time() - t0:.0f} s)")
@@ -224,6 +224,20 @@ def group_table(res):
         e = np.concatenate([s["smpl"]["errors"] for s in per.values()])
         cells = [_mm(np.nanmean(e[:, [LIMBS.index(f"{s}_{g}") for s in ("left", "right")]])) for g in GROUPS]
         lines.append(f"| {LABELS.get(r, r)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def swap_table(res):
+    """SMPL-joint MPJPE on the frames whose input detections are left/right swapped (found by
+    the multi-view check) and on the others, cameras pooled: how much of the error the swaps make."""
+    lines = ["### R1 left/right-swapped input frames (SMPL joints, MPJPE mm, cameras pooled)", "",
+             "| row | swapped frames | MPJPE there | other frames | MPJPE there |", "|---|---|---|---|---|"]
+    for r, per in res.items():
+        e = np.concatenate([np.nanmean(s["smpl"]["errors"], axis=1) for s in per.values()])
+        sw = np.concatenate([s["swapped"][:len(s["smpl"]["errors"])] for s in per.values()])
+        a, b = e[sw & np.isfinite(e)], e[~sw & np.isfinite(e)]
+        lines.append(f"| {LABELS.get(r, r)} | {len(a)} | {_mm(a.mean()) if len(a) else '–'} | {len(b)} | "
+                     f"{_mm(b.mean()) if len(b) else '–'} |")
     return "\n".join(lines)
 
 
@@ -293,6 +307,8 @@ def main(argv=None):
                 reproj=True))
     print()
     print(group_table(res))
+    print()
+    print(swap_table(res))
     print()
     print(sensitivity_table(res, cal["used"]))
     print(f"\n({len(cameras)} cameras × {len(rows)} rows, {time.time() - t0:.0f} s)", file=sys.stderr)
