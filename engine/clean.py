@@ -1,8 +1,9 @@
 """The clean-motion stage: smooth, level the ground, find contacts, lock planted feet.
 
 Order matters: smoothing first (contacts need speeds without jitter), then the ground plane
-from the smoothed feet, then contacts on the levelled motion, then foot locking (root offsets
-and leg IK, ``engine.footlock``).
+from the smoothed feet, then contacts on the levelled motion (near the floor and slow in 3D, or
+standing still in the image as the body's support: ``contacts.image_still_contacts``), then foot
+locking (root offsets and leg IK, ``engine.footlock``).
 
 Contacts are judged on a view of the motion whose root is smoothed much harder than the
 output's (``contact_root_accel``): the root's monocular depth jitter would otherwise make a
@@ -13,7 +14,7 @@ import copy
 import numpy as np
 
 from .body.kinematics import axis_angle_to_matrix, forward_kinematics, matrix_to_axis_angle
-from .contacts import CONTACT_JOINTS, ContactSettings, detect_contacts, ground_transform
+from .contacts import CONTACT_JOINTS, ContactSettings, detect_contacts, ground_transform, image_still_contacts
 from .footlock import lock_feet
 from .smooth import SmoothingSettings, load_preset, rts_smooth, smooth_motion, smooth_root
 
@@ -82,7 +83,9 @@ def clean_motion(motion, rest_joints, smoothing="light", lock=True, contact_sett
     rough = detect_contacts(view, m.fps, m.valid, cs)
     R, z = ground_transform(view, rough)
     m = apply_world_transform(m, R, z, rest_joints)
-    m.contacts = detect_contacts(contact_view(m), m.fps, m.valid, cs)
+    view = contact_view(m)
+    m.contacts = detect_contacts(view, m.fps, m.valid, cs) | image_still_contacts(
+        m.keypoints2d, view, m.camera_intrinsics, m.camera_extrinsics, m.fps, m.valid)
     if lock and m.contacts.any():
         poses, trans, joints = lock_feet(m.poses.astype(np.float64), m.trans.astype(np.float64), rest_joints,
                                          m.contacts, m.valid.astype(bool), m.fps, root=root_lock,

@@ -102,3 +102,52 @@ def ground_transform(joints, contacts, min_points=20, max_tilt_deg=20.0):
     soles = (joints[:, CONTACT_JOINTS, 2] - SOLE_OFFSET).min(axis=1)
     soles = soles[np.isfinite(soles)]
     return R, -float(np.percentile(soles, 5)) if len(soles) else 0.0
+
+
+# MediaPipe keypoints of the contact points: left heel, left foot index, right heel, right foot index
+CONTACT_KEYPOINTS = np.array([29, 31, 30, 32])
+STILL_SPEED = 0.15     # person heights per second in the image: slower is "standing still"
+SUPPORT_BAND = 0.10    # m: a still point counts only this close to the frame's lowest contact point
+MIN_STILL_S = 0.15     # shorter still runs are dropped
+
+
+def image_still_contacts(keypoints, joints, intrinsics, extrinsics, fps, valid, min_visibility=0.5,
+                         still_speed=STILL_SPEED, band=SUPPORT_BAND, min_still_s=MIN_STILL_S, span=2):
+    """(T,4) contacts where a foot point stands still *in the image* and is the body's support.
+
+    The 3D rule (``detect_contacts``) needs the floor's height and the monocular root's depth,
+    which jitters by decimetres; in the image a planted foot barely moves. The keypoint's speed
+    is measured over ±``span`` frames (MediaPipe's own frame-to-frame jitter is ~2 px) after
+    undoing the camera's rotation (the earlier pixel carried by K·R_b·R_aᵀ·K⁻¹, the rotating-camera
+    model of the engine) and divided by the person's 2D height; a point counts when it is also
+    within ``band`` of the lowest contact point of that frame (a foot held still in the air is
+    not support). No floor height is assumed, so a foot on a box or a step is found too. Our
+    choice of thresholds, checked on the demo clip's standing phase (docs/clean_motion.md)."""
+    allkp = np.asarray(keypoints, np.float64)
+    kp = allkp[:, CONTACT_KEYPOINTS]                                        # (T,4,3)
+    T = len(kp)
+    out = np.zeros((T, 4), bool)
+    if T < 2 * span + 1:
+        return out
+    valid = np.asarray(valid, bool)
+    K = np.asarray(intrinsics, np.float64)
+    R = np.asarray(extrinsics, np.float64)[:, :3, :3]
+    seen = allkp[..., 2] > min_visibility
+    y = np.where(seen, allkp[..., 1], np.nan)
+    with np.errstate(all="ignore"):
+        height = np.nanmax(y, 1) - np.nanmin(y, 1)
+    a, b = np.arange(T - 2 * span), np.arange(2 * span, T)                  # window ends
+    H = K @ R[b] @ np.swapaxes(R[a], 1, 2) @ np.linalg.inv(K)
+    early = np.concatenate([kp[a, :, :2], np.ones((len(a), 4, 1))], -1)
+    carried = np.einsum("tij,tpj->tpi", H, early)
+    carried = carried[..., :2] / carried[..., 2:3]
+    hmid = np.nan_to_num(height[a + span])
+    speed = np.linalg.norm(kp[b, :, :2] - carried, axis=-1) / np.maximum(hmid[:, None], 1.0) * fps / (2 * span)
+    ok = (kp[a, :, 2] > min_visibility) & (kp[b, :, 2] > min_visibility) & (kp[a + span, :, 2] > min_visibility) \
+        & (valid[a] & valid[b] & valid[a + span])[:, None] & (hmid[:, None] > 1)
+    still = np.zeros((T, 4), bool)
+    still[a + span] = ok & (speed < still_speed)
+    sole = np.asarray(joints, np.float64)[:, CONTACT_JOINTS, 2] - SOLE_OFFSET
+    with np.errstate(invalid="ignore"):
+        support = sole - np.nanmin(sole, axis=1, keepdims=True) < band
+    return _drop_short(still & support, max(2, int(round(min_still_s * fps))))

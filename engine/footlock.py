@@ -7,7 +7,8 @@ Two steps, both on the valid frames of a motion whose floor is z = 0 (``engine.c
    sparse least-squares problem per axis for a per-frame root offset o_t and one anchor a_k
    per contact (a point's run of contact frames): planted points should sit on their anchor
    (Σ |p_t + o_t − a_k|²), the offset should change slowly (λ Σ |o_{t+1} − o_t|²) and stay
-   small (μ Σ |o_t|²). Vertically the anchors are the floor (the sole on z = 0). Between
+   small (μ Σ |o_t|²). Vertically the anchors are the floor (the sole on z = 0), except for a
+   run that stands clearly higher (a box, a step): its height is an anchor of its own. Between
    contacts the offset interpolates smoothly, so there is no pop at contact start or end, and
    the pose is untouched: joint positions relative to the pelvis do not change.
 2. **Legs.** What the root cannot fix (both feet planted but the estimated pose disagrees
@@ -39,51 +40,55 @@ def _runs(mask):
     return list(zip(np.flatnonzero(np.diff(s) == 1), np.flatnonzero(np.diff(s) == -1)))
 
 
-def root_offsets(points, contacts, floor_z=None, smooth=0.02, shrink=1e-5):
+ELEVATED = 0.15  # m: a contact run whose sole sits this far above the floor is on a raised support
+
+
+def root_offsets(points, contacts, floor_z=None, smooth=0.02, shrink=1e-5, elevated=ELEVATED):
     """Per-frame root offsets (n,3) that keep planted points still (see the module docstring).
 
     points (n,P,3) contact points over consecutive frames, contacts (n,P) bool; ``floor_z``
-    (P,) the height each point has when planted (None: vertical anchors are free too).
+    (P,) the height each point has when planted (None: vertical anchors are free too). A run
+    whose median height is more than ``elevated`` above its floor height stands on something
+    raised (a box, a step, the mound): its vertical anchor is free like the horizontal ones.
     ``smooth`` = λ, ``shrink`` = μ, both relative to the weight 1 of one planted point.
     Returns (offsets, anchors) with anchors a list of (column, start, end, anchor (3,)).
     """
     n, P = contacts.shape
     segs = [(c, a, b) for c in range(P) for a, b in _runs(contacts[:, c])]
     out = np.zeros((n, 3))
-    anchors = []
     if not segs or n < 2:
-        return out, anchors
+        return out, []
     K = len(segs)
+    raised = [floor_z is None or float(np.median(points[a:b, c, 2])) - floor_z[c] > elevated
+              for c, a, b in segs]
+    anc = np.zeros((K, 3))
     for ax in range(3):
-        fixed = floor_z is not None and ax == 2
+        free = [True] * K if ax < 2 else raised
+        var = {}
+        for k in range(K):
+            if free[k]:
+                var[k] = n + len(var)
         rows, cols, vals, rhs = [], [], [], []
         r = 0
         for k, (c, a, b) in enumerate(segs):
             for t in range(a, b):  # p + o_t − a_k = 0
                 rows += [r]; cols += [t]; vals += [1.0]
-                if fixed:
-                    rhs.append(floor_z[c] - points[t, c, ax])
-                else:
-                    rows += [r]; cols += [n + k]; vals += [-1.0]
+                if free[k]:
+                    rows += [r]; cols += [var[k]]; vals += [-1.0]
                     rhs.append(-points[t, c, ax])
+                else:
+                    rhs.append(floor_z[c] - points[t, c, ax])
                 r += 1
         ls, lt = np.sqrt(smooth), np.sqrt(shrink)
         for t in range(n - 1):
             rows += [r, r]; cols += [t, t + 1]; vals += [-ls, ls]; rhs.append(0.0); r += 1
         for t in range(n):
             rows += [r]; cols += [t]; vals += [lt]; rhs.append(0.0); r += 1
-        nv = n if fixed else n + K
-        A = coo_matrix((vals, (rows, cols)), shape=(r, nv)).tocsr()
+        A = coo_matrix((vals, (rows, cols)), shape=(r, n + len(var))).tocsr()
         x = spsolve((A.T @ A).tocsc(), A.T @ np.asarray(rhs))
         out[:, ax] = x[:n]
-        if not fixed:
-            for k in range(K):
-                anchors.append((ax, k, x[n + k]))
-    anc = np.zeros((K, 3))
-    for ax, k, v in anchors:
-        anc[k, ax] = v
-    if floor_z is not None:
-        anc[:, 2] = [floor_z[c] for c, _, _ in segs]
+        for k in range(K):
+            anc[k, ax] = x[var[k]] if free[k] else floor_z[segs[k][0]]
     return out, [(c, a, b, anc[k]) for k, (c, a, b) in enumerate(segs)]
 
 
@@ -186,8 +191,8 @@ def lock_feet(poses, trans, rest_joints, contacts, valid, fps, blend_time=0.2, r
         pos = pos + off[:, None]
     else:
         _, anchors = root_offsets(pos[:, CONTACT_JOINTS], c, floor_z, smooth=1e6)
-        anchors = [(k, a, b, np.r_[np.median(pos[a:b, CONTACT_JOINTS[k], :2], 0), floor_z[k]])
-                   for k, a, b, _ in anchors]
+        anchors = [(k, a, b, np.r_[np.median(pos[a:b, CONTACT_JOINTS[k], :2], 0), anc[2]])
+                   for k, a, b, anc in anchors]
     if legs:
         pts = pos[:, CONTACT_JOINTS]
         for side, col in LEGS:

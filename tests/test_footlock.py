@@ -109,3 +109,22 @@ def test_lock_targets_blend_is_continuous():
     assert (w[10:20] == 1).all() and w[5] == 0 and 0 < w[8] < 1
     final = ankle + w[:, None] * (desired - ankle)
     assert np.abs(np.diff(final[:, 0])).max() < 2.5 * (1 / 29)  # at most 2.5× the natural step
+
+
+def test_a_raised_contact_keeps_its_height():
+    """A foot planted on a box (40 cm above the floor) is held where it stands, not pulled down
+    to the floor; a floor contact still goes to the floor."""
+    from engine.footlock import root_offsets
+    n = 30
+    pts = np.zeros((n, 2, 3))
+    pts[:, 0] = [0.0, 0.0, 0.48]        # heel on the box (sole offset 0.08 → sole at 0.40)
+    pts[:, 1] = [0.5, 0.0, 0.09]        # a floor heel, 1 cm high
+    pts[:, :, 0] += 0.01 * np.sin(np.arange(n))[:, None]  # jitter
+    c = np.zeros((n, 2), bool)
+    c[:15, 0] = True
+    c[15:, 1] = True
+    off, anchors = root_offsets(pts, c, floor_z=np.array([0.08, 0.08]))
+    z = {k: a[2] for k, _, _, a in anchors}
+    assert abs(z[0] - 0.48) < 0.01 and abs(z[1] - 0.08) < 1e-9
+    assert np.abs(off[:15, 2]).max() < 0.01          # the box contact does not drag the root down
+    assert abs(off[20:, 2].mean() + 0.01) < 0.003     # the floor one lowers it by its 1 cm
