@@ -609,6 +609,26 @@ def _refine(ob, skel, W, H, bones, loc_bones, basis, valid, probes=None, ik_link
     return basis, float(max_err)
 
 
+def quat_to_axis_angle(q):
+    """(T,4) continuous quaternions → (T,4) Blender axis-angle (angle, x, y, z); the angle runs
+    continuously in [0, 2π] with the quaternions, an undefined axis (no rotation) keeps the
+    previous frame's."""
+    q = np.asarray(q, dtype=np.float64)
+    v = q[:, 1:]
+    n = np.linalg.norm(v, axis=1)
+    out = np.empty_like(q)
+    out[:, 0] = 2.0 * np.arctan2(n, q[:, 0])
+    axis = np.where(n[:, None] > 1e-9, v / np.where(n > 1e-9, n, 1.0)[:, None], np.nan)
+    last = np.array([0.0, 1.0, 0.0])
+    for t in range(len(q)):
+        if np.isfinite(axis[t]).all():
+            last = axis[t]
+        elif np.isfinite(q[t]).all():
+            axis[t] = last
+    out[:, 1:] = axis
+    return out
+
+
 def _rotation_channels(pb, Mrot, valid):
     """(data_path, components (T,C), metric) for a pose bone's rotation mode."""
     mode = pb.rotation_mode
@@ -616,8 +636,8 @@ def _rotation_channels(pb, Mrot, valid):
     if mode in ("QUATERNION", "AXIS_ANGLE"):
         q = rm.matrix_to_quat(Mrot)
         q = rm.continuous_quats(q, valid)
-        if mode == "AXIS_ANGLE":
-            pb.rotation_mode = "QUATERNION"  # keyed as quaternions; the user's mode is rarely this
+        if mode == "AXIS_ANGLE":  # keyed in the bone's own mode: the rig's setting stays
+            return f"{path}.rotation_axis_angle", quat_to_axis_angle(q), "abs"
         return f"{path}.rotation_quaternion", q, "quat"
     eul = np.empty((len(Mrot), 3))
     prev = None
@@ -708,7 +728,12 @@ def _reduce_context(ob, skel, basis, keyed):
 
 
 def _curve_matrix(vals, metric, mode):
-    """Rotation matrices (T,3,3) from a rotation curve's values (quaternion or Euler)."""
+    """Rotation matrices (T,3,3) from a rotation curve's values (quaternion, axis-angle, Euler)."""
+    if mode == "AXIS_ANGLE":
+        a = np.nan_to_num(vals)
+        half = 0.5 * a[:, :1]
+        axis = a[:, 1:] / np.maximum(np.linalg.norm(a[:, 1:], axis=1, keepdims=True), 1e-12)
+        return rm.quat_to_matrix(np.concatenate([np.cos(half), np.sin(half) * axis], 1))
     if metric == "quat":
         q = np.nan_to_num(vals)
         q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)

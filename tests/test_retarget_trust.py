@@ -205,6 +205,25 @@ def test_rigify_settings_keyed_not_changed_and_graph_editor(rigify_blend, walk):
           f"{len(keyed_bones)} bones")
 
 
+@pytest.mark.parametrize("reduce", [False, True])
+def test_bone_rotation_modes_are_kept(walk, reduce):
+    """Bones in axis-angle or Euler mode are keyed in their own mode (the rig's setting stays)
+    and still point where the source bones point."""
+    from addon import compat, retarget
+    bpy.ops.wm.read_homefile(use_empty=True)
+    ob = rigs.mixamo_rig("Hero")
+    ob.pose.bones["mixamorig:LeftArm"].rotation_mode = "AXIS_ANGLE"
+    ob.pose.bones["mixamorig:RightUpLeg"].rotation_mode = "YXZ"
+    res = retarget.retarget_motion(walk, ob, "mixamo", retarget.RetargetOptions(reduce=reduce), name="walk")
+    assert ob.pose.bones["mixamorig:LeftArm"].rotation_mode == "AXIS_ANGLE"
+    assert ob.pose.bones["mixamorig:RightUpLeg"].rotation_mode == "YXZ"
+    paths = {c.data_path for c in compat.iter_fcurves(res.action)}
+    assert 'pose.bones["mixamorig:LeftArm"].rotation_axis_angle' in paths
+    assert 'pose.bones["mixamorig:RightUpLeg"].rotation_euler' in paths
+    d, _ = base.check_directions(ob, walk, res, retarget.load_preset("mixamo"), tol=5.0)
+    assert d < (2.0 if reduce else 0.1), d  # reduced: within 1 cm at the hand, ~1° on a 0.6 m arm
+
+
 # ------------------------------------------------------------------ exports
 def _import_and_compare(ob, names, imported, frames, start=1):
     """Worst distance (cm) between ``ob``'s bone heads and the re-imported armature's joints."""
