@@ -289,8 +289,9 @@ def retarget_columns(smpl_rig, scene, motion, stem, out_dir, opts):
 def load_rig(blend, object_name, preset, scene):
     """Append the target armature from ``blend`` into ``scene``: the named object, else the
     armature a rig preset matches (most bones first). Only it and the objects it carries
-    (children, meshes it deforms) are linked into the scene; the file's other objects (a
-    Rigify metarig, widgets) are removed again. Returns (armature, preset)."""
+    (children, meshes it deforms) are linked into the scene; its bone shapes (Rigify's widgets)
+    stay in the file unlinked, the file's other objects (a metarig) are removed again.
+    Returns (armature, preset)."""
     from . import retarget
     with bpy.data.libraries.load(str(blend), link=False) as (src, dst):
         dst.objects = [n for n in src.objects if object_name in (None, n)]
@@ -311,7 +312,8 @@ def load_rig(blend, object_name, preset, scene):
     for o in loaded:
         if o.parent == target or any(m.type == "ARMATURE" and m.object == target for m in o.modifiers):
             keep.add(o)
-    for o in [o for o in loaded if o not in keep]:
+    shapes = {pb.custom_shape for pb in target.pose.bones if pb.custom_shape is not None}
+    for o in [o for o in loaded if o not in keep and o not in shapes]:  # widgets stay, unlinked
         bpy.data.objects.remove(o)
     for o in keep:
         scene.collection.objects.link(o)

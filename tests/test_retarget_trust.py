@@ -314,6 +314,25 @@ def test_rigify_fbx_reimports_in_place(rigify_blend, walk, tmp_path):
     print(f"rigify fbx: {len(imp.data.bones)} bones, {fbx.stat().st_size / 1e6:.2f} MB, within {err:.4f} cm")
 
 
+def test_batch_rig_file_without_object_name(blender_addon, rigify_blend, walk, tmp_path):
+    """``--rig rigify.blend`` (no ``:Object``): the generated rig is found, only it comes into the
+    scene (not the metarig nor the widgets, which stay its bone shapes), and it is retargeted."""
+    from addon import batch
+    path, name = rigify_blend
+    walk.save(tmp_path / "walk.npz")
+    out = tmp_path / "out"
+    assert batch.main([str(tmp_path / "walk.npz"), "-o", str(out), "--no-mesh", "--no-video", "--rig", str(path)]) == 0
+    row = next(csv.DictReader(open(out / "summary.csv")))
+    assert row["status"] == "ok" and row["rig"] == name and row["rig_preset"] == "rigify", row
+    bpy.ops.wm.open_mainfile(filepath=row["blend"])
+    rig = bpy.data.objects[name]
+    in_scene = {o.name for o in bpy.context.scene.objects}
+    assert not any(n.startswith(("metarig", "WGT")) for n in in_scene), in_scene
+    assert rig.name in in_scene and not any(o.type == "ARMATURE" and o.name.startswith("metarig") for o in bpy.data.objects)
+    assert rig.pose.bones["torso"].custom_shape is not None  # the controls keep their shapes
+    assert rig.animation_data.action is not None
+
+
 # ------------------------------------------------------------------ floor and height
 def test_floor_correction_is_per_segment():
     from addon import retarget_math as rm
