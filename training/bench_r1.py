@@ -120,12 +120,14 @@ def score(pred, ref, root, fps):
     """pred, ref (T,N,3) camera frame, metres, NaN = missing (a whole invalid frame or a
     reference point fewer than 2 other views saw) → per-point errors and the three metrics."""
     p, g = root_aligned(pred, root), root_aligned(ref, root)
-    e = np.linalg.norm(p - g, axis=-1)                        # (T,N) NaN where either is missing
+    d = p - g
+    e = np.linalg.norm(d, axis=-1)                            # (T,N) NaN where either is missing
     pa = mv.procrustes_errors(pred, ref)
     acc = np.linalg.norm((p[:-2] - 2 * p[1:-1] + p[2:]) - (g[:-2] - 2 * g[1:-1] + g[2:]), axis=-1)
     frames = int(np.isfinite(e).any(1).sum())
     with np.errstate(all="ignore"):
-        return dict(frames=frames, total=len(e), errors=e, mpjpe=float(np.nanmean(e)),
+        return dict(frames=frames, total=len(e), errors=e, image_plane=np.linalg.norm(d[..., :2], axis=-1),
+                    depth=np.abs(d[..., 2]), mpjpe=float(np.nanmean(e)),
                     pa_mpjpe=float(np.nanmean(pa)), accel=float(np.nanmean(acc)) if np.isfinite(acc).any() else np.nan,
                     fps=fps)
 
@@ -134,7 +136,7 @@ def run_row(row, video, frames, world_cam, body):
     """One row on one camera → dict(smpl (T,12,3), landmarks (T,33,3) camera frame, reproj (T,),
     estimator)."""
     if ROWS[row] is None:
-        return dict(smpl=world_cam[:, LIMB_LM], landmarks=world_cam, reproj=None, estimator="mediapipe")
+        return dict(smpl=world_cam[:, LIMB_LM], landmarks=world_cam, reproj=None, estimator="mediapipe", relabelled=None)
     from engine.body.landmarks import LandmarkModel
     from engine.camera import world_to_camera
     from engine.pipeline import PipelineOptions, run
@@ -146,7 +148,8 @@ def run_row(row, video, frames, world_cam, body):
     lm = LandmarkModel(body, m.betas)(m.poses, m.trans) + miss          # (T,33,3) world, NaN if invalid
     return dict(smpl=world_to_camera(np.nan_to_num(m.joints.astype(np.float64)), E)[:, LIMB_SMPL] + miss,
                 landmarks=world_to_camera(np.nan_to_num(lm), E) + miss,
-                reproj=reprojection_error(lm, m.camera_intrinsics, E, m.keypoints2d, VIS), estimator=m.estimator)
+                reproj=reprojection_error(lm, m.camera_intrinsics, E, m.keypoints2d, VIS), estimator=m.estimator,
+                relabelled=m.source.get("left_right_relabelled"))
 
 
 def evaluate(rows, cameras, data=DATA, frames=None, extrinsics="refined", log=print):
@@ -162,8 +165,11 @@ def evaluate(rows, cameras, data=DATA, frames=None, extrinsics="refined", log=pr
     vis_ref = np.where(swaps[..., None], 0.0, vis)
     refined, calib = calibration_report(all_cams, uv, vis, vis_ref)
     calib["swaps"] = swaps.sum(1).tolist()
+    calib["swapped_frames"] = [np.flatnonzero(s).tolist() for s in swaps]
     calib["used"] = extrinsics
     refs = references(refined if extrinsics == "refined" else all_cams, uv, vis_ref)
+    q = root_aligned(refs[:, :, LIMB_LM], [LIMBS.index("left_hip"), LIMBS.index("right_hip")])
+    calib["reference_accel"] = float(np.nanmean(np.linalg.norm(q[:, :-2] - 2 * q[:, 1:-1] + q[:, 2:], axis=-1)))
     alt = references(all_cams if extrinsics == "refined" else refined, uv, vis_ref)
     body = load_body_model(None)   # the engine's own body (the open body unless SMPL is given)
     res = {r: {} for r in rows}
@@ -180,7 +186,7 @@ def evaluate(rows, cameras, data=DATA, frames=None, extrinsics="refined", log=pr
             sm = score(out["smpl"][:T], refs[v][:, LIMB_LM], hips, info.fps)
             lm = score(out["landmarks"][:T], refs[v], HIP_LM, info.fps)
             lm["reproj"] = None if out["reproj"] is None else out["reproj"][:T]
-            res[r][c] = dict(smpl=sm, landmarks=lm, swapped=swaps[v], other=dict(smpl=score(out["smpl"][:T], alt[v][:, LIMB_LM], hips, info.fps),
+            res[r][c] = dict(smpl=sm, landmarks=lm, swapped=swaps[v], relabelled=out["relabelled"], other=dict(smpl=score(out["smpl"][:T], alt[v][:, LIMB_LM], hips, info.fps),
                                                                landmarks=score(out["landmarks"][:T], alt[v], HIP_LM, info.fps)))
             log(f"  {c} {r} ({out['estimator']}): MPJPE {1000 * sm['mpjpe']:.1f} PA {1000 * sm['pa_mpjpe']:.1f} "
                 f"({time.time() - t0:.0f} s)")
@@ -218,11 +224,13 @@ def table(res, kind, title, reproj=False):
 
 def group_table(res):
     """Mean root-aligned error (mm) per joint pair, SMPL joints, all chosen cameras pooled."""
-    lines = ["### R1 per joint (SMPL joints vs reference landmarks, root-aligned error, mm, cameras pooled)", "",
-             "| row | " + " | ".join(GROUPS) + " |", "|---|" + "---|" * len(GROUPS)]
+    lines = ["### R1 per joint (SMPL joints vs reference landmarks, root-aligned error, mm, cameras pooled; "
+             "the last two columns split all 12 joints' error into the input camera's image plane (x, y) and depth (z))", "",
+             "| row | " + " | ".join(GROUPS) + " | image plane | depth |", "|---|" + "---|" * (len(GROUPS) + 2)]
     for r, per in res.items():
         e = np.concatenate([s["smpl"]["errors"] for s in per.values()])
         cells = [_mm(np.nanmean(e[:, [LIMBS.index(f"{s}_{g}") for s in ("left", "right")]])) for g in GROUPS]
+        cells += [_mm(np.nanmean(np.concatenate([s["smpl"][k] for s in per.values()]))) for k in ("image_plane", "depth")]
         lines.append(f"| {LABELS.get(r, r)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -230,14 +238,17 @@ def group_table(res):
 def swap_table(res):
     """SMPL-joint MPJPE on the frames whose input detections are left/right swapped (found by
     the multi-view check) and on the others, cameras pooled: how much of the error the swaps make."""
-    lines = ["### R1 left/right-swapped input frames (SMPL joints, MPJPE mm, cameras pooled)", "",
-             "| row | swapped frames | MPJPE there | other frames | MPJPE there |", "|---|---|---|---|---|"]
+    lines = ["### R1 left/right-swapped input frames (SMPL joints, MPJPE mm, cameras pooled; "
+             "relabelled: frames the engine's own left/right check relabelled, source['left_right_relabelled'])", "",
+             "| row | swapped frames | MPJPE there | other frames | MPJPE there | relabelled |", "|---|---|---|---|---|---|"]
     for r, per in res.items():
         e = np.concatenate([np.nanmean(s["smpl"]["errors"], axis=1) for s in per.values()])
         sw = np.concatenate([s["swapped"][:len(s["smpl"]["errors"])] for s in per.values()])
         a, b = e[sw & np.isfinite(e)], e[~sw & np.isfinite(e)]
+        rel = [s["relabelled"] for s in per.values()]
+        rel = "–" if any(x is None for x in rel) else " / ".join(str(x) for x in rel)
         lines.append(f"| {LABELS.get(r, r)} | {len(a)} | {_mm(a.mean()) if len(a) else '–'} | {len(b)} | "
-                     f"{_mm(b.mean()) if len(b) else '–'} |")
+                     f"{_mm(b.mean()) if len(b) else '–'} | {rel} |")
     return "\n".join(lines)
 
 
@@ -263,8 +274,10 @@ def calibration_lines(cal):
         "|---|---|---|---|---|---|---|",
         f"| file (.qca) | {f['median']:.1f} | {f['p90']:.1f} | {pv(f['per_view'])} | {f['median_no_swaps']:.1f} | {f['p90_no_swaps']:.1f} | {pv(f['per_view_no_swaps'])} |",
         f"| rotation-only refined (≤ 1°; changes {pv(cal['rotation_deg'])}°) | {r['median']:.1f} | {r['p90']:.1f} | {pv(r['per_view'])} | {r['median_no_swaps']:.1f} | {r['p90_no_swaps']:.1f} | {pv(r['per_view_no_swaps'])} |",
-        "", f"left/right-swapped detections per camera (not used in references): {cal['swaps']}; "
-            f"references built with the {cal['used']} extrinsics"])
+        "", f"left/right-swapped detections per camera (not used in references): {cal['swaps']} "
+            f"(frames {[s for s in cal['swapped_frames'] if s]}); references built with the {cal['used']} extrinsics; "
+            f"the reference's own acceleration (root-aligned 12 limb joints, mean |second difference|): "
+            f"{1000 * cal['reference_accel']:.1f} mm/frame²"])
 
 
 def main(argv=None):
