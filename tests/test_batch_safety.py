@@ -166,7 +166,7 @@ def test_sigint_with_workers_stops_the_worker_processes(tmp_path):
 
 
 # ------------------------------------------------------------------ summary merge
-def test_rerun_merges_rows_by_clip(blender_addon, tmp_path):
+def test_rerun_merges_rows_by_clip(blender_addon, tmp_path, monkeypatch):
     from addon import batch
     clips, body = _clips(tmp_path, ["a.npz", "b.npz", "bad.npz"])
     Path(clips[2]).write_bytes(b"broken")
@@ -179,7 +179,7 @@ def test_rerun_merges_rows_by_clip(blender_addon, tmp_path):
     assert [r["status"] for r in rows] == ["ok", "ok", "failed"]
     assert rows[1] == first[1]  # kept as it was
     # the same clip given relative to the cwd is the same row
-    os.chdir(tmp_path)
+    monkeypatch.chdir(tmp_path)
     batch.batch(["b.npz"], out, {"body_model_path": body}, log=None)
     assert [Path(r["clip"]).name for r in _summary(out)] == ["a.npz", "b.npz", "bad.npz"]
 
