@@ -5,6 +5,7 @@ below ``enter`` thresholds and leaves only above the looser ``exit`` ones, so no
 make contacts flicker. The ground plane is fitted to the foot points of contact frames; the
 world is then rotated and shifted so that plane is z = 0 and the world stays Z-up.
 """
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -134,7 +135,8 @@ def image_still_contacts(keypoints, joints, intrinsics, extrinsics, fps, valid, 
     R = np.asarray(extrinsics, np.float64)[:, :3, :3]
     seen = allkp[..., 2] > min_visibility
     y = np.where(seen, allkp[..., 1], np.nan)
-    with np.errstate(all="ignore"):
+    with warnings.catch_warnings():  # frames with no visible keypoint: NaN height, by design
+        warnings.simplefilter("ignore", RuntimeWarning)
         height = np.nanmax(y, 1) - np.nanmin(y, 1)
     a, b = np.arange(T - 2 * span), np.arange(2 * span, T)                  # window ends
     H = K @ R[b] @ np.swapaxes(R[a], 1, 2) @ np.linalg.inv(K)
@@ -148,6 +150,7 @@ def image_still_contacts(keypoints, joints, intrinsics, extrinsics, fps, valid, 
     still = np.zeros((T, 4), bool)
     still[a + span] = ok & (speed < still_speed)
     sole = np.asarray(joints, np.float64)[:, CONTACT_JOINTS, 2] - SOLE_OFFSET
-    with np.errstate(invalid="ignore"):
+    with warnings.catch_warnings(), np.errstate(invalid="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
         support = sole - np.nanmin(sole, axis=1, keepdims=True) < band
     return _drop_short(still & support, max(2, int(round(min_still_s * fps))))
