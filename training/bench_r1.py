@@ -37,7 +37,7 @@ import numpy as np
 
 from engine import multiview as mv
 from engine.body.skeleton import JOINT_INDEX as J
-from engine.observe import LANDMARK_NAMES, LM
+from engine.observe import LM
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "out" / "pose2sim_demo"
@@ -116,7 +116,7 @@ def root_aligned(P, root):
     return P - np.mean(P[:, root], axis=1, keepdims=True)
 
 
-def score(pred, ref, root, fps):
+def score(pred, ref, root):
     """pred, ref (T,N,3) camera frame, metres, NaN = missing (a whole invalid frame or a
     reference point fewer than 2 other views saw) → per-point errors and the three metrics."""
     p, g = root_aligned(pred, root), root_aligned(ref, root)
@@ -128,8 +128,7 @@ def score(pred, ref, root, fps):
     with np.errstate(all="ignore"):
         return dict(frames=frames, total=len(e), errors=e, image_plane=np.linalg.norm(d[..., :2], axis=-1),
                     depth=np.abs(d[..., 2]), mpjpe=float(np.nanmean(e)),
-                    pa_mpjpe=float(np.nanmean(pa)), accel=float(np.nanmean(acc)) if np.isfinite(acc).any() else np.nan,
-                    fps=fps)
+                    pa_mpjpe=float(np.nanmean(pa)), accel=float(np.nanmean(acc)) if np.isfinite(acc).any() else np.nan)
 
 
 def run_row(row, video, frames, world_cam, body):
@@ -156,7 +155,6 @@ def evaluate(rows, cameras, data=DATA, frames=None, extrinsics="refined", log=pr
     """Every row on every chosen camera → (results {row: {cam: scores}}, calibration numbers).
     Each camera's scores against the other extrinsics' references are kept too (``other``)."""
     from engine.body.model import load_body_model
-    from engine.video import open_video
     ns = noise_script()
     all_cams = ns.load_calibration(data)
     names = [c.name for c in all_cams]
@@ -176,18 +174,17 @@ def evaluate(rows, cameras, data=DATA, frames=None, extrinsics="refined", log=pr
     for c in cameras:
         v = names.index(c)
         video = Path(data) / "videos" / f"{c}.mp4"
-        cap, info = open_video(video)
-        cap.release()
         T = uv.shape[1]
+        hips = [LIMBS.index("left_hip"), LIMBS.index("right_hip")]
         for r in rows:
             t0 = time.time()
             out = run_row(r, video, frames, world[v], body)
-            hips = [LIMBS.index("left_hip"), LIMBS.index("right_hip")]
-            sm = score(out["smpl"][:T], refs[v][:, LIMB_LM], hips, info.fps)
-            lm = score(out["landmarks"][:T], refs[v], HIP_LM, info.fps)
-            lm["reproj"] = None if out["reproj"] is None else out["reproj"][:T]
-            res[r][c] = dict(smpl=sm, landmarks=lm, swapped=swaps[v], relabelled=out["relabelled"], other=dict(smpl=score(out["smpl"][:T], alt[v][:, LIMB_LM], hips, info.fps),
-                                                               landmarks=score(out["landmarks"][:T], alt[v], HIP_LM, info.fps)))
+            sm, lm = out["smpl"][:T], out["landmarks"][:T]
+            scores = {key: dict(smpl=score(sm, ref[v][:, LIMB_LM], hips), landmarks=score(lm, ref[v], HIP_LM))
+                      for key, ref in (("main", refs), ("other", alt))}
+            res[r][c] = dict(scores["main"], other=scores["other"], swapped=swaps[v], relabelled=out["relabelled"])
+            res[r][c]["landmarks"]["reproj"] = None if out["reproj"] is None else out["reproj"][:T]
+            sm = res[r][c]["smpl"]
             log(f"  {c} {r} ({out['estimator']}): MPJPE {1000 * sm['mpjpe']:.1f} PA {1000 * sm['pa_mpjpe']:.1f} "
                 f"({time.time() - t0:.0f} s)")
     return res, calib
