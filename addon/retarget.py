@@ -9,8 +9,12 @@
   switches) are then *refined* per frame: Blender evaluates the rig and each driven bone's
   basis is corrected by the parent space it really has, until every bone is within 0.01°.
 * Keys are written in bulk through ``compat`` (layered actions on 4.4+), one F-curve group per
-  bone, optionally reduced (``keyreduce``), with the per-joint confidence as an animated custom
-  property ``mocap_confidence`` on each mapped pose bone, and the action pushed to an NLA strip.
+  bone, optionally reduced (``keyreduce``, bounded in world space), with the per-joint
+  confidence as an animated custom property ``mocap_confidence`` on each mapped pose bone (its
+  own group). The result is the rig's active action; the rig's previous action is kept on a
+  muted NLA track.
+* Export: BVH (own writer: the deform skeleton, Y up) and FBX (Blender's exporter, the frame
+  range shifted for its importer), both re-imported in place with default settings.
 """
 import json
 import re
@@ -316,8 +320,8 @@ def retarget_motion(motion, target, preset, options=None, scene=None, name=None)
     """Retarget ``motion`` onto the armature object ``target`` with ``preset`` (id, path or dict).
 
     The result becomes the rig's active action (the Graph Editor shows it); the action the rig
-    had is kept on its own muted NLA track; rig settings the retarget needs (pole switches) are
-    keyed in the new action, never changed on the rig. Everything created is removed again if
+    had is kept on its own muted NLA track; rig settings the retarget needs (Rigify's pole
+    switches, the IK bones' stretch) are keyed in the new action, never changed on the rig. Everything created is removed again if
     anything fails. Returns RetargetResult.
     """
     opts = options or RetargetOptions()
