@@ -130,6 +130,14 @@ def analyse_rig(rig, scene=None, handedness=None, home=None, height=None, out_di
     handedness = handedness or getattr(rig, "mocap_pitch_handedness", "AUTO")
     home = home or getattr(rig, "mocap_pitch_home", "AUTO")
     height = getattr(rig, "mocap_pitch_height", 0.0) if height is None else height
+    if out_dir:  # checked before any work: never the Motion file, created, writable
+        from engine.errors import EngineError
+        from engine.outputs import check_output_dir
+        try:
+            out_dir = check_output_dir(bpy.path.abspath(str(out_dir)), inputs=[motion_path(rig)],
+                                       what="pitch report folder")
+        except EngineError as exc:
+            raise PitchError(str(exc)) from None
     if motion is None:
         mp = motion_path(rig)
         if mp is None or not mp.is_file():
@@ -152,7 +160,7 @@ def analyse_rig(rig, scene=None, handedness=None, home=None, height=None, out_di
     frame_start = int(rig.get(FRAME_START_KEY, 1))
     clip_events = {k: res.clip_frame(k) for k in res.events}
     markers = set_markers(scene, clip_events, frame_start)
-    out = Path(out_dir) if out_dir else default_report_dir(rig)
+    out = out_dir if out_dir else default_report_dir(rig)
     from engine.pitch import report
     stem = bpy.path.clean_name(rig.name)
     try:

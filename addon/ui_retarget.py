@@ -269,8 +269,18 @@ class MOCAP_OT_export_anim(bpy.types.Operator, ExportHelper):
         if ob is None:
             self.report({"ERROR"}, "choose a target armature")
             return {"CANCELLED"}
-        path = Path(self.filepath).with_suffix("." + self.format.lower())
-        retarget.export_armature(ob, path, self.format, bones="deform" if self.deform_only else "all")
+        from .enginepath import ensure_engine
+        ensure_engine()
+        from engine.errors import EngineError
+        from engine.outputs import check_output_file
+        path = Path(bpy.path.abspath(self.filepath)).with_suffix("." + self.format.lower())
+        inputs = [bpy.data.filepath or None] + [str(v) for k, v in ob.items() if k == "mocap_motion_path" and v]
+        try:  # never over the open .blend or a Motion file; a folder or unwritable place: one line
+            path = check_output_file(path, inputs=inputs, what="export")
+            retarget.export_armature(ob, path, self.format, bones="deform" if self.deform_only else "all")
+        except (EngineError, OSError, RuntimeError, ValueError) as exc:
+            self.report({"ERROR"}, f"export failed: {exc}")
+            return {"CANCELLED"}
         self.report({"INFO"}, f"exported {path}")
         return {"FINISHED"}
 

@@ -119,6 +119,12 @@ def test_markers_follow_the_import_frame_start(blender_addon, toy_loader, tmp_pa
     _, stored = pitch.analyse_rig(r.armature, bpy.context.scene, out_dir=tmp_path / "rep", plots=False)
     assert _markers(bpy.context.scene)["PKH"] == 101 + PKH
     assert stored["plots"] == [] and (tmp_path / "rep" / "late.json").is_file()
+    # a report folder that is a file (or the Motion file itself) is refused before any work
+    (tmp_path / "afile").write_text("keep")
+    for bad in (tmp_path / "afile", path):
+        with pytest.raises(pitch.PitchError, match="not a folder|is the input"):
+            pitch.analyse_rig(r.armature, bpy.context.scene, out_dir=bad, plots=False)
+    assert (tmp_path / "afile").read_text() == "keep" and load_motion(path).num_frames > 0
 
 
 def test_analyse_without_motion_file_reports(blender_addon, toy_loader, tmp_path):

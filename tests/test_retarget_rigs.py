@@ -365,6 +365,16 @@ def test_panel_operators_custom_map(blender_addon, walk, tmp_path):
     assert {it.target for it in s.bone_map} >= {"pelvis", "spine_05", "ball_r"}
     out = tmp_path / "walk.bvh"
     assert bpy.ops.mocap.export_anim(filepath=str(out), format="BVH") == {"FINISHED"} and out.is_file()
+    # an export never lands on a folder or on the clip's Motion file: one error, files untouched
+    (tmp_path / "folder.bvh").mkdir()
+    with pytest.raises(RuntimeError, match="is a folder"):
+        bpy.ops.mocap.export_anim(filepath=str(tmp_path / "folder.bvh"), format="BVH")
+    ob["mocap_motion_path"] = str(tmp_path / "walk.fbx")
+    (tmp_path / "walk.fbx").write_bytes(b"precious")
+    with pytest.raises(RuntimeError, match="is the input file"):
+        bpy.ops.mocap.export_anim(filepath=str(tmp_path / "walk.fbx"), format="FBX")
+    assert (tmp_path / "walk.fbx").read_bytes() == b"precious"
+    del ob["mocap_motion_path"]
 
 
 def test_batch_retarget_and_export(blender_addon, walk, tmp_path):
