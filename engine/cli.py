@@ -55,7 +55,8 @@ def build_parser():
                    help="re-run detection even if this clip was processed with the same options "
                         "(cache: $MOCAP_CACHE_DIR or ~/.cache/mocap-engine)")
     p.add_argument("-q", "--quiet", action="store_true",
-                   help="print only warnings and errors (no progress bar, no summary line)")
+                   help="print only errors (no progress bar, warnings or summary; warnings are kept "
+                        "in the Motion file's source)")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return p
 
@@ -157,10 +158,10 @@ def _run(args, out):
     finally:
         if bar is not None:
             bar.close()
+    if args.quiet:  # warnings stay in the Motion file's source["warnings"]
+        return 0
     for w in motion.source.get("warnings", []):
         print(f"warning: {w}", file=sys.stderr)
-    if args.quiet:
-        return 0
     dt = time.perf_counter() - t0
     n, v = motion.num_frames, int(motion.valid.sum())
     print(f"{out}: {n} frames, {v} valid ({100.0 * v / max(n, 1):.0f}%), "

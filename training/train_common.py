@@ -68,7 +68,7 @@ def save_checkpoint(path, **state):
 
 
 def load_checkpoint(path):
-    return torch.load(path, map_location="cpu", weights_only=False)
+    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 class Logger:

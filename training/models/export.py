@@ -97,7 +97,7 @@ def export_checkpoints(temporal_ckpt, prvipe_ckpt, out_dir, note=""):
     from .temporal import TemporalModel
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    ck = torch.load(temporal_ckpt, map_location="cpu", weights_only=False)
+    ck = torch.load(temporal_ckpt, map_location="cpu", weights_only=True)
     model = TemporalModel(**ck["model_args"])
     model.load_state_dict(ck["model"])
     window = int(ck.get("window", 32))
@@ -110,7 +110,7 @@ def export_checkpoints(temporal_ckpt, prvipe_ckpt, out_dir, note=""):
     if uses_prvipe:
         if prvipe_ckpt is None:
             prvipe_ckpt = ck["config"].get("prvipe")
-        pk = torch.load(prvipe_ckpt, map_location="cpu", weights_only=False)
+        pk = torch.load(prvipe_ckpt, map_location="cpu", weights_only=True)
         pm = PrVIPE(**pk["model_args"])
         pm.load_state_dict(pk["model"])
         export_prvipe(pm, out / "prvipe.onnx", {"format": "mocap-prvipe/1", "step": int(pk["step"]),
