@@ -77,8 +77,11 @@ class ImagePoseDetector:
             return None
         kp = np.array([(l.x * w, l.y * h, l.visibility) for l in res.pose_landmarks[0]], np.float32)
         world = np.array([(l.x, l.y, l.z) for l in res.pose_world_landmarks[0]], np.float32)
-        seg = res.segmentation_masks[0].numpy_view() if res.segmentation_masks else np.zeros((h, w), np.float32)
-        return kp, world, np.asarray(seg, np.float32)
+        # A copy while the result is alive: mediapipe 1.x's numpy_view() is a bare view of the
+        # mask's native memory, freed with the Image (0.10.x's view keeps it alive).
+        seg = np.array(res.segmentation_masks[0].numpy_view(), np.float32) if res.segmentation_masks \
+            else np.zeros((h, w), np.float32)
+        return kp, world, seg
 
     def close(self):
         self._lm.close()
