@@ -73,11 +73,106 @@ def test_manifest_copy_gets_platforms_wheels_and_max(tmp_path):
     repo = tomllib.loads((ROOT / "blender_manifest.toml").read_text())
     assert m["platforms"] == ["linux-x64"]
     assert m["wheels"] == ["./wheels/a-1-py3-none-any.whl", "./wheels/b-1-py3-none-any.whl"]
-    assert m["blender_version_max"] == build.BLENDER_VERSION_MAX
+    assert m["blender_version_max"] == build.BLENDER_VERSION_MAX and m["blender_version_min"] == "4.2.0"
     assert m["build"] == repo["build"] and m["permissions"] == repo["permissions"] and m["id"] == repo["id"]
     assert "platforms" not in repo and "wheels" not in repo  # the repo's manifest stays generic
     pats = repo["build"]["paths_exclude_pattern"]
     assert {"/tests/", "/training/", "/cache/", "__pycache__/"} <= set(pats)
+
+
+# ------------------------------------------------------------------ Blender targets (4.2-5.0, 5.1+)
+@pytest.mark.parametrize("spec, target", [
+    ("4.2-5.0", "4.2-5.0"), ("4.2", "4.2-5.0"), ("4.5", "4.2-5.0"), ("4.5.15", "4.2-5.0"), ("5.0", "4.2-5.0"),
+    ("5.1+", "5.1-5.3"), ("5.1", "5.1-5.3"), ("5.2", "5.1-5.3"), ("5.3.0", "5.1-5.3"), ("5.1-5.3", "5.1-5.3"),
+    ("4.1", None), ("5.4", None), ("6.0", None), ("latest", None),
+])
+def test_blender_version_picks_its_target(spec, target):
+    if target is None:
+        with pytest.raises(build.BuildError, match=f"--blender {spec}: not a supported Blender"):
+            build.resolve_target(spec)
+    else:
+        assert build.resolve_target(spec).name == target
+
+
+@pytest.mark.parametrize("filename, python, ok", [
+    ("scipy-1.17.1-cp313-cp313-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl", "3.13", True),
+    ("scipy-1.17.1-cp313-cp313-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl", "3.11", False),
+    ("scipy-1.13.1-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl", "3.13", False),
+    ("opencv_python_headless-4.13.0.92-cp37-abi3-manylinux_2_28_x86_64.whl", "3.13", True),
+    ("mediapipe-1.2.2-py3-none-manylinux_2_28_x86_64.whl", "3.13", True),   # one wheel for every Python 3
+    ("mediapipe-1.2.2-py3-none-manylinux_2_28_x86_64.whl", "3.11", True),
+])
+def test_wheel_fits_the_targets_python(filename, python, ok):
+    name, version = filename.split("-")[:2]
+    assert (build.wheel_score(filename, name, version, "linux-x64", python) is not None) == ok
+
+
+def test_targets_wheels_manifests_and_zip_names():
+    old, new = build.TARGETS["4.2-5.0"], build.TARGETS["5.1-5.3"]
+    assert (old.python, old.blender_min, old.blender_max) == ("3.11", "4.2.0", "5.1.0")
+    assert (new.python, new.blender_min, new.blender_max) == ("3.13", "5.1.0", "5.4.0")
+    assert old.blender_max == new.blender_min  # no gap, no overlap
+    v = build.variants_for(new)
+    assert set(v) == {"linux-x64", "windows-x64", "macos-arm64", "linux-x64-cuda12", "windows-x64-cuda12"}
+    cpu, gpu = dict(v["linux-x64"].wheels), dict(v["windows-x64-cuda12"].wheels)
+    assert cpu["mediapipe"].startswith("1.2.") and not {"numpy", "torch", "jax", "jaxlib", "protobuf"} & set(cpu)
+    assert "onnxruntime" not in gpu and gpu["onnxruntime-gpu"] == cpu["onnxruntime"]
+    assert {"certifi", "matplotlib", "flatbuffers", "absl-py"} <= set(cpu)  # what mediapipe 1.x imports
+    names = {build.zip_name(x) for t in build.TARGETS.values() for x in build.variants_for(t).values()}
+    assert len(names) == 11 and "video_mocap-0.1.0-blender5.1-5.3-macos_arm64.zip" in names
+    m = tomllib.loads(build.manifest_for(v["macos-arm64"], ["a-1-py3-none-any.whl"]))
+    assert (m["blender_version_min"], m["blender_version_max"], m["platforms"]) == ("5.1.0", "5.4.0", ["macos-arm64"])
+    # the add-on never goes online: the manifest asks for files only
+    assert set(m["permissions"]) == {"files"}
+
+
+def test_cli_lists_targets_and_rejects_unknown_ones_in_one_line(capsys):
+    assert build.main(["--requirements", "5.1+"]) == 0
+    out = capsys.readouterr().out.split()
+    assert out == [f"{n}=={v}" for n, v in build.TARGETS["5.1-5.3"].wheels]
+    assert build.main(["--blender", "6.0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: --blender 6.0: not a supported Blender; one of 4.2-5.0")
+    with pytest.raises(build.BuildError, match="unknown platform 'macos-x64' for Blender 5.1-5.3"):
+        build.build(["macos-x64"], targets=("5.1+",), log=lambda *a: None)
+    r = subprocess.run([sys.executable, str(ROOT / "build.py"), "--help"], capture_output=True, text=True)
+    assert "4.2-5.0 (Blender 4.2, 4.3, 4.4, 4.5, 5.0, Python 3.11)" in " ".join(r.stdout.split())
+    assert "5.1-5.3 (Blender 5.1, 5.2, 5.3, Python 3.13)" in " ".join(r.stdout.split())
+
+
+def _fake_models_wheel(folder, licence=b"Apache License\nVersion 2.0, January 2004\n"):
+    """A stand-in mediapipe 0.10.21 wheel holding the installed mediapipe's two pose models."""
+    mp = pytest.importorskip("mediapipe")
+    from engine.observe import WHEEL_POSE_MODELS
+    pkg = Path(mp.__file__).parent
+    if not all((pkg / m).is_file() for m in WHEEL_POSE_MODELS):
+        pytest.skip("this mediapipe ships no pose models (1.x)")
+    wheel = folder / "mediapipe-0.10.21-cp311-cp311-manylinux_2_28_x86_64.whl"
+    with zipfile.ZipFile(wheel, "w") as z:
+        for m in WHEEL_POSE_MODELS:
+            z.writestr(f"mediapipe/{m}", (pkg / m).read_bytes())
+        z.writestr("mediapipe-0.10.21.dist-info/LICENSE", licence)
+    return wheel
+
+
+def test_pose_bundle_from_the_wheel_with_its_licence(tmp_path):
+    import io
+    from engine.observe import build_pose_landmarker_bundle, pose_landmarker_bundle
+    wheel = _fake_models_wheel(tmp_path)
+    assert build.pose_models_wheel(offline=tmp_path) == wheel
+    path = build.make_pose_bundle(wheel, tmp_path / "out")
+    assert path.name == "pose_landmarker_full.task"
+    assert (path.parent / "LICENSE").read_bytes().startswith(b"Apache License")
+    assert wheel.name in (path.parent / "README.txt").read_text()
+    with zipfile.ZipFile(path) as a, zipfile.ZipFile(io.BytesIO(pose_landmarker_bundle())) as b:
+        assert {n: a.read(n) for n in a.namelist()} == {n: b.read(n) for n in b.namelist()}
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    with pytest.raises(build.BuildError, match="not the Apache-2.0 licence"):
+        build.make_pose_bundle(_fake_models_wheel(bad, licence=b"All rights reserved"), tmp_path / "x")
+    with pytest.raises(build.BuildError, match=r"--offline .*no mediapipe==0\.10\.21 wheel"):
+        build.pose_models_wheel(offline=tmp_path / "out")
+    assert build_pose_landmarker_bundle  # the one implementation build.py calls
 
 
 def test_offline_without_the_wheels_fails_with_a_clear_message(tmp_path):
@@ -115,7 +210,7 @@ def linux_zip(tmp_path_factory):
 
 @pytest.mark.slow
 def test_linux_zip_is_validated_and_ships_only_runtime(linux_zip):
-    assert linux_zip.validated and linux_zip.zip.name == "video_mocap-0.1.0-linux_x64.zip"
+    assert linux_zip.validated and linux_zip.zip.name == "video_mocap-0.1.0-blender4.2-5.0-linux_x64.zip"
     with zipfile.ZipFile(linux_zip.zip) as z:
         names = z.namelist()
         manifest = tomllib.loads(z.read("blender_manifest.toml").decode())
@@ -137,6 +232,38 @@ def test_linux_zip_is_validated_and_ships_only_runtime(linux_zip):
     size = json.loads((linux_zip.zip.parent / "sizes.json").read_text())[linux_zip.zip.name]
     assert size["zip"] == linux_zip.zip.stat().st_size and len(size["wheels"]) == len(wheels)
     assert 50e6 < size["zip"] < 250e6
+
+
+@pytest.mark.slow
+def test_blender51_linux_zip_is_validated_with_cp313_wheels_and_the_pose_bundle(tmp_path):
+    """The 5.1+ zip: Python 3.13 wheels only, mediapipe 1.x, the pose bundle and its licence
+    in lib/engine/data/mediapipe/ (where engine.observe looks), Blender range 5.1.0-5.4.0."""
+    if build.find_blender_ext() is None:
+        pytest.skip("Blender's extension tool (bl_pkg/cli/blender_ext.py) not found: the bpy wheel is not installed")
+    variant = build.variants_for(build.TARGETS["5.1-5.3"])["linux-x64"]
+    _, missing = build.select_wheels([build.WHEEL_CACHE / build.cache_folder(variant)], variant)
+    if missing and not _registry_reachable():
+        pytest.skip(f"the package registry is unreachable and the wheel cache lacks {', '.join(missing)}")
+    res = build.build(["linux-x64"], out=tmp_path, targets=("5.1+",), log=lambda *a: None)[0]
+    assert res.validated and res.zip.name == "video_mocap-0.1.0-blender5.1-5.3-linux_x64.zip"
+    with zipfile.ZipFile(res.zip) as z:
+        names = z.namelist()
+        manifest = tomllib.loads(z.read("blender_manifest.toml").decode())
+        bundle = z.read("lib/engine/data/mediapipe/pose_landmarker_full.task")
+        licence = z.read("lib/engine/data/mediapipe/LICENSE")
+    assert (manifest["blender_version_min"], manifest["blender_version_max"]) == ("5.1.0", "5.4.0")
+    wheels = [n[7:] for n in names if n.startswith("wheels/")]
+    assert sorted("./wheels/" + w for w in wheels) == sorted(manifest["wheels"])
+    binary = [w for w in wheels if "-none-any" not in w and "py2.py3-none" not in w]
+    assert binary and all("-cp313-cp313-" in w or "-abi3-" in w or "-py3-none-manylinux" in w for w in binary), binary
+    tops = {build.normalize(w.split("-")[0]): w.split("-")[1] for w in wheels}
+    assert tops["mediapipe"].startswith("1.2.") and not {"numpy", "protobuf", "jax", "torch"} & set(tops)
+    assert licence.startswith(b"Apache License") or b"Apache License" in licence[:200]
+    with zipfile.ZipFile(__import__("io").BytesIO(bundle)) as b:
+        assert set(b.namelist()) == {"pose_detector.tflite", "pose_landmarks_detector.tflite"}
+    assert not (tmp_path / ".pose-bundle").exists()  # the build's own scratch folder is removed
+    rc, msg = build.blender_ext(build.find_blender_ext(), "validate", res.zip)
+    assert rc == 0 and "Success" in msg, msg
 
 
 # Runs in a fresh interpreter started with -S -s: no site-packages at all. sys.path is the standard

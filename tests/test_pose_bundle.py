@@ -1,5 +1,6 @@
 """The PoseLandmarker bundle on either mediapipe: a shipped ``.task`` file (the Blender 5.1+ zips,
 mediapipe 1.x) or one built from mediapipe 0.10.x's own models, and the detector running on it."""
+import os
 import zipfile
 
 import numpy as np
@@ -9,6 +10,7 @@ import engine.observe as observe
 from conftest import DEMO_VIDEO
 
 mp = pytest.importorskip("mediapipe")
+ENV_BUNDLE = os.environ.get("MOCAP_POSE_BUNDLE")  # read before the fixture clears it
 HAS_WHEEL_MODELS = all((observe.Path(mp.__file__).parent / m).is_file() for m in observe.WHEEL_POSE_MODELS)
 
 
@@ -68,11 +70,10 @@ def test_bundle_built_from_the_wheel_models_holds_both_with_metadata(fresh):
 def test_landmarker_runs_on_a_bundle_file(fresh, monkeypatch):
     """The shipped-file path end to end: write a bundle (the wheel's, or MOCAP_POSE_BUNDLE's
     under mediapipe 1.x) to a file, load it from there, and find the demo's jumper."""
-    import os
     if HAS_WHEEL_MODELS:
         data = observe.pose_landmarker_bundle()
-    elif os.environ.get("MOCAP_POSE_BUNDLE"):
-        data = observe.Path(os.environ["MOCAP_POSE_BUNDLE"]).read_bytes()
+    elif ENV_BUNDLE:
+        data = observe.Path(ENV_BUNDLE).read_bytes()
     else:
         pytest.skip("mediapipe 1.x without MOCAP_POSE_BUNDLE (scripts/test_stacks.sh sets it)")
     path = fresh / observe.POSE_BUNDLE_NAME
