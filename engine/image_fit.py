@@ -30,13 +30,17 @@ from .body.skeleton import NUM_JOINTS, PARENTS
 from .refine_fit import DESC, right_jacobian
 
 MIN_VISIBILITY = 0.5
-PIXEL_SIGMA = 0.01        # of the person's height: one such offset costs one unit
-DEPTH_SIGMA = 0.05        # metres: a joint's depth may leave the estimate's by about this
+PIXEL_SIGMA = 0.003       # of the person's height: one such offset costs one unit
+DEPTH_SIGMA = 0.15        # metres: a joint's depth may leave the estimate's by about this
 ROT_SIGMA = 0.35          # radians
-ANCHOR_SIGMA = 0.005      # metres: an anchored joint (a planted foot) stays within about this
+ANCHOR_SIGMA = 0.005       # metres: an anchored joint (a planted foot) stays within about this
 ITERATIONS = 10
-TEMPORAL_ROT_SIGMA = 0.02     # radians: a local rotation's offset from its neighbours' mean
-TEMPORAL_TRANS_SIGMA = 0.005  # metres: the root's offset from its neighbours' mean (camera frame)
+TEMPORAL_ROT_SIGMA = 0.015    # radians: a local rotation's offset from its neighbours' mean
+TEMPORAL_TRANS_SIGMA = 0.004  # metres: the root's offset from its neighbours' mean (camera frame)
+# σ values chosen on R1 (docs/benchmarks.md, 'Image-fit weights'): weaker priors against the
+# image gave better 3D on real video, a stronger temporal term less jitter; this is the middle.
+# The smoothing preset scales the temporal term (``TEMPORAL_SCALE``): 'none' has none.
+TEMPORAL_SCALE = {"none": None, "light": 1.0, "analysis": 1.0, "animation": 1 / 3}
 HUBER = 4.0               # in units of PIXEL_SIGMA: beyond it a keypoint's pull stops growing
 
 
@@ -143,7 +147,7 @@ def _one_blas_thread():
     return threadpool_limits(limits=1, user_api="blas")
 
 
-def fit_to_image(poses, trans, betas, body, intrinsics, extrinsics, keypoints, valid, anchors=None,
+def fit_to_image(poses, trans, betas, body, intrinsics, extrinsics, keypoints, valid, anchors=None, anchor_runs=None,
                  anchor_sigma=ANCHOR_SIGMA, iterations=ITERATIONS, min_visibility=MIN_VISIBILITY, pixel_sigma=PIXEL_SIGMA,
                  depth_sigma=DEPTH_SIGMA, rot_sigma=ROT_SIGMA, huber=HUBER,
                  temporal_rot_sigma=TEMPORAL_ROT_SIGMA, temporal_trans_sigma=TEMPORAL_TRANS_SIGMA, chunk=512):
@@ -151,7 +155,10 @@ def fit_to_image(poses, trans, betas, body, intrinsics, extrinsics, keypoints, v
     show fewer than 4 usable keypoints are returned unchanged.
 
     ``anchors`` (T,24,3) world positions, NaN where free: joints held there (σ ``anchor_sigma``),
-    e.g. the clean-up's planted feet, so the fit does not make a locked foot skate."""
+    e.g. the clean-up's planted feet, so the fit does not make a locked foot skate.
+    ``anchor_runs`` (T,24) int, −1 where free: instead of a fixed place, every anchored joint of
+    one run (one contact) is held at the run's current mean world position, re-taken at each
+    iteration: a planted foot may move with the image as a whole but not slide during the run."""
     poses = np.asarray(poses, np.float64).reshape(len(poses), -1)
     trans = np.asarray(trans, np.float64)
     out_p, out_t = poses.copy(), trans.copy()
@@ -168,19 +175,22 @@ def fit_to_image(poses, trans, betas, body, intrinsics, extrinsics, keypoints, v
     Kf = np.asarray(intrinsics, np.float64)
     E = np.broadcast_to(np.asarray(extrinsics, np.float64), (len(poses), 4, 4))
     A = np.full((len(poses), NUM_JOINTS, 3), np.nan) if anchors is None else np.asarray(anchors, np.float64)
+    runs = np.full((len(poses), NUM_JOINTS), -1) if anchor_runs is None else np.asarray(anchor_runs, np.int64)
+    if anchor_runs is not None:
+        A = np.where((runs >= 0)[..., None], 0.0, np.nan)   # targets come from the runs
     for c in range(0, len(idx), chunk):
         f = idx[c:c + chunk]
         with warnings.catch_warnings(), _one_blas_thread():
             warnings.simplefilter("ignore", RuntimeWarning)
             rv, tau = _fit_chunk(poses[f].reshape(-1, NUM_JOINTS, 3), trans[f], E[f], kp[f], seen[f], h[f],
-                                 A[f], f, rest, parent, offset, Kf, iterations, pixel_sigma, depth_sigma,
+                                 A[f], runs[f], f, rest, parent, offset, Kf, iterations, pixel_sigma, depth_sigma,
                                  rot_sigma, huber, anchor_sigma, temporal_rot_sigma, temporal_trans_sigma)
         out_p[f] = rv.reshape(len(f), -1)
         out_t[f] = tau
     return out_p, out_t
 
 
-def _fit_chunk(rv0w, trans0, E, kp, seen, h, anchors, frame_idx, rest, parent, offset, Kf, iterations,
+def _fit_chunk(rv0w, trans0, E, kp, seen, h, anchors, runs, frame_idx, rest, parent, offset, Kf, iterations,
                pixel_sigma, depth_sigma, rot_sigma, huber, anchor_sigma, temporal_rot_sigma,
                temporal_trans_sigma):
     T = len(rv0w)
@@ -192,6 +202,22 @@ def _fit_chunk(rv0w, trans0, E, kp, seen, h, anchors, frame_idx, rest, parent, o
     anchored = np.isfinite(anchors).all(-1)                             # (T,24)
     a_cam = np.einsum("tij,tnj->tni", E[:, :3, :3], np.nan_to_num(anchors)) + E[:, None, :3, 3]
     wa = np.where(anchored, 1.0 / anchor_sigma, 0.0)[..., None]         # (T,24,1)
+    in_run = runs >= 0
+    run_ids, run_of = np.unique(runs[in_run], return_inverse=True) if in_run.any() else (np.zeros(0), None)
+
+    def run_targets(p):
+        """Camera-frame targets: each run's mean world position of its anchored joints now."""
+        if run_of is None:
+            return a_cam
+        pw = np.einsum("tji,tnj->tni", E[:, :3, :3], p - E[:, None, :3, 3])[in_run]   # world
+        sums = np.zeros((len(run_ids), 3))
+        np.add.at(sums, run_of, pw)
+        mean = sums / np.bincount(run_of, minlength=len(run_ids))[:, None]
+        tw = np.zeros_like(p)
+        tw[in_run] = mean[run_of]
+        out = a_cam.copy()
+        out[in_run] = (np.einsum("tij,tnj->tni", E[:, :3, :3], tw) + E[:, None, :3, 3])[in_run]
+        return out
     f = np.array([Kf[0, 0], Kf[1, 1]])
     cpt = Kf[:2, 2]
     u = np.nan_to_num(kp[..., :2])
@@ -242,6 +268,7 @@ def _fit_chunk(rv0w, trans0, E, kp, seen, h, anchors, frame_idx, rest, parent, o
     x = x0.copy()
     mid, k_time = neighbour_mean(x)
     rv, p, q, G, z, r2 = residuals(x)
+    a_cam = run_targets(p)
     w2 = robust_weights(r2)
     c = cost(r2, w2, p, x)
     lam = np.full(T, 1e-2)
@@ -285,14 +312,24 @@ def _fit_chunk(rv0w, trans0, E, kp, seen, h, anchors, frame_idx, rest, parent, o
         lam = np.where(better, np.maximum(lam / 3, 1e-7), lam * 4)
         w2 = robust_weights(r2)                                          # IRLS: Huber weights
         mid, k_time = neighbour_mean(x)
+        a_cam = run_targets(p)
         c = cost(r2, w2, p, x)
     rv = Rotation.from_rotvec(x[:, :n].reshape(-1, 3)).as_rotvec().reshape(T, NUM_JOINTS, 3)
     return _from_camera(rv, x[:, n:], E, rest0)
 
 
-def align_motion(motion, body, **kw):
+def temporal_sigmas(smoothing):
+    """(rotation σ, translation σ) of the fit's temporal term for a smoothing preset name."""
+    scale = TEMPORAL_SCALE.get(smoothing, 1.0) if isinstance(smoothing, str) else 1.0
+    if scale is None:
+        return 1e3, 1e3   # no temporal coupling
+    return TEMPORAL_ROT_SIGMA * scale, TEMPORAL_TRANS_SIGMA * scale
+
+
+def align_motion(motion, body, smoothing="light", **kw):
     """A copy of a cleaned Motion fitted to its own keypoints (``fit_to_image``); the clean-up's
-    planted heels and toes (``motion.contacts``) are anchored where they stand."""
+    planted heels and toes (``motion.contacts``) stay still through each contact; the temporal
+    term follows the smoothing preset (``temporal_sigmas``)."""
     import copy
     from .contacts import CONTACT_JOINTS
     m = copy.deepcopy(motion)
@@ -303,6 +340,8 @@ def align_motion(motion, body, **kw):
     c = np.asarray(m.contacts, bool)
     for i, j in enumerate(CONTACT_JOINTS):
         anchors[c[:, i], j] = m.joints[c[:, i], j]
+    rs, ts = temporal_sigmas(smoothing)
+    kw = {"temporal_rot_sigma": rs, "temporal_trans_sigma": ts, **kw}
     poses, trans = fit_to_image(m.poses, m.trans, m.betas, body, m.camera_intrinsics, m.camera_extrinsics,
                                 m.keypoints2d, v, anchors=anchors, **kw)
     rest = body.rest_joints(m.betas)

@@ -268,7 +268,7 @@ def run(video_path, options=None, progress=None, detector=None, timings=None):
         report(0.98, "aligning the body with the image")
         before = reprojection.summary(reprojection.motion_reprojection(motion, body))
         with _stage(timings, "image_fit"):
-            motion = align_motion(motion, body)
+            motion = align_motion(motion, body, smoothing=options.smoothing)
         motion.source["reprojection_before_fit"] = before
     motion.reprojection = reprojection.motion_reprojection(motion, body).astype("float32")
     motion.source["reprojection"] = reprojection.summary(motion.reprojection)
