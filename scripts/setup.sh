@@ -2,7 +2,9 @@
 # Create the project's virtual environment in .venv (idempotent; safe to re-run).
 #   scripts/setup.sh            the engine's run-time (python -m engine)
 #   scripts/setup.sh --blender  plus bpy (Blender as a module): the demo's .blend, headless batch
-#   scripts/setup.sh --dev      plus torch (CPU), onnx and pytest: training and the tests
+#   scripts/setup.sh --dev      plus torch (CPU), onnx and pytest: training and the tests, and the
+#                               other stacks' venvs the tests run (scripts/test_stacks.sh: bpy 4.2
+#                               and 4.5, the Blender 5.1+ zips' numpy 2 / mediapipe 1.x set)
 # On a fresh Debian 12 it first installs the few system packages Python's venv and the bpy
 # wheel need (with sudo when not root), and says so.
 set -euo pipefail
@@ -47,3 +49,6 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps mediapipe==0.10.21
   touch "$stamp"
 fi
+# The other supported stacks, each in its own cached venv (.venv-<name>/), for tests/test_stacks.py.
+[ $dev = 1 ] && scripts/test_stacks.sh --setup-only
+exit 0
