@@ -15,6 +15,7 @@ import tempfile
 from contextlib import contextmanager
 
 _NOISE = re.compile(rb"^(?:WARNING: All log messages before absl::InitializeLog\(\) is called"
+                    rb"|WARNING: Logging before InitGoogle\(\) is written to STDERR"   # mediapipe 1.x
                     rb"|INFO: Created TensorFlow Lite"
                     rb"|[IW]\d{4} \d\d:\d\d:[\d.]+\s+\d+ \S+:\d+\])")
 

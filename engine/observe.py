@@ -36,6 +36,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .errors import EngineError
+
 NUM_LANDMARKS = 33
 LANDMARK_NAMES = (
     "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye",
@@ -134,7 +136,7 @@ class MediaPipePoseDetector(PoseDetector):
         try:
             from mediapipe.python.solutions import pose as mp_pose  # heavy import, only when used
         except ImportError as exc:  # mediapipe 1.x has the Tasks API only
-            raise RuntimeError("MediaPipe's pose solution needs mediapipe 0.10.x; use "
+            raise EngineError("MediaPipe's pose solution needs mediapipe 0.10.x; use "
                                "MediaPipePoseLandmarker (the default detector)") from exc
         from .native_log import quiet_native_logs
         with quiet_native_logs():
@@ -227,7 +229,7 @@ def pose_landmarker_bundle():
             pkg = Path(mp.__file__).parent
             models = [pkg / m for m in WHEEL_POSE_MODELS]
             if not all(m.is_file() for m in models):
-                raise RuntimeError(
+                raise EngineError(
                     f"mediapipe {getattr(mp, '__version__', '?')} ships no pose models and no "
                     f"{POSE_BUNDLE_NAME} was found at {SHIPPED_POSE_BUNDLE}: install the extension "
                     "zip built for your Blender, or set MOCAP_POSE_BUNDLE (python build.py --pose-bundle FILE)")
@@ -261,7 +263,7 @@ class MediaPipePoseLandmarker(PoseDetector):
         from .native_log import quiet_native_logs
         with quiet_native_logs():
             self._lm = vision.PoseLandmarker.create_from_options(opts)
-        self._warm = False
+        self._warm = 0
         self._last_ms = -1
         self.cache_key = (f"mediapipe-tasks-full-n{num_poses}-d{min_detection_confidence}"
                           f"-p{min_presence_confidence}-t{min_tracking_confidence}{_version_tag()}")
@@ -272,11 +274,14 @@ class MediaPipePoseLandmarker(PoseDetector):
         ms = max(int(round(1000.0 * timestamp_s)), self._last_ms + 1)  # strictly increasing
         self._last_ms = ms
         image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
-        if not self._warm:
+        if self._warm < 2:
+            # the graph logs its start-up lines on the first inference, and (mediapipe 1.x) once
+            # more when it first tracks a person: quiet until two calls after the first person
             from .native_log import quiet_native_logs
-            with quiet_native_logs():  # the first inference logs the graph's start-up lines
+            with quiet_native_logs():
                 res = self._lm.detect_for_video(image, ms)
-            self._warm = True
+            if self._warm or res.pose_landmarks:
+                self._warm += 1
         else:
             res = self._lm.detect_for_video(image, ms)
         segs = res.segmentation_masks or []

@@ -105,7 +105,7 @@ def make_motion(body, T=300, fps=30.0, invalid=(), seed=1, video=None, frame_siz
     aa = amp * np.sin(2 * np.pi * freq * t[:, None, None] + phase)
     yaw = 1.5 * np.sin(2 * np.pi * 0.1 * t)
     upright = Rotation.from_euler("x", 90, degrees=True)
-    root = (Rotation.from_euler("z", yaw) * upright * Rotation.from_rotvec(0.3 * aa[:, 0])).as_rotvec()
+    root = (Rotation.from_euler("z", yaw[:, None]) * upright * Rotation.from_rotvec(0.3 * aa[:, 0])).as_rotvec()
     aa[:, 0] = root
     poses = aa.reshape(T, 72)
     betas = rng.normal(0, 1, 10)

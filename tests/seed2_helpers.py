@@ -10,7 +10,7 @@ def smooth_motion(T=48, seed=0):
     t = np.linspace(0, 3, T)
     poses = np.stack([np.interp(t, np.arange(4), knots[:, k]) for k in range(72)], 1)
     turn = np.linspace(0, rng.uniform(-1, 1), T)
-    poses[:, :3] = (Rotation.from_euler("z", turn) * Rotation.from_euler("x", 90, degrees=True)).as_rotvec()
+    poses[:, :3] = (Rotation.from_euler("z", turn[:, None]) * Rotation.from_euler("x", 90, degrees=True)).as_rotvec()
     trans = np.zeros((T, 3))
     trans[:, 0] = np.linspace(0, rng.uniform(-1, 1), T)
     trans[:, 2] = 0.95

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import engine.observe as observe
+from engine.errors import EngineError
 from conftest import DEMO_VIDEO
 
 mp = pytest.importorskip("mediapipe")
@@ -43,7 +44,7 @@ def test_bundle_found_from_env_then_beside_the_engine(fresh, monkeypatch):
 
 def test_mediapipe_without_models_and_no_bundle_says_what_to_do(fresh, monkeypatch):
     monkeypatch.setattr(observe, "WHEEL_POSE_MODELS", ("modules/none/absent.tflite",) * 2)
-    with pytest.raises(RuntimeError, match=r"ships no pose models .*build\.py --pose-bundle"):
+    with pytest.raises(EngineError, match=r"ships no pose models .*build\.py --pose-bundle"):
         observe.pose_landmarker_bundle()
 
 
