@@ -74,6 +74,7 @@ WHEELS = (
     ("python-dateutil", "4.0.0"),
     ("six", "1.17.0"),
     ("tqdm", "4.67.1"),
+    ("threadpoolctl", "3.5.0"),
 )
 # CUDA variants swap onnxruntime for onnxruntime-gpu (same `onnxruntime` package inside; the two
 # must never be installed together). PyPI's onnxruntime-gpu 1.20.x is built for CUDA 12.x and
@@ -103,6 +104,7 @@ WHEELS_CP313 = (
     ("python-dateutil", "4.0.0"),
     ("six", "1.17.0"),
     ("tqdm", "4.67.1"),
+    ("threadpoolctl", "3.5.0"),
 )
 ONNXRUNTIME_GPU_CP313 = ("onnxruntime-gpu", "1.23.2")
 # The pose models the 5.1+ zips need come from this wheel (any platform's: the models are the same).
