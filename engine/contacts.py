@@ -12,6 +12,7 @@ import numpy as np
 
 from .body.skeleton import JOINT_INDEX as J
 from .geometry import minimal_rotation
+from .reprojection import person_height
 
 # Contact points: (joint, height of the sole below that joint in metres). SMPL's ankle joint
 # sits ~8 cm above the sole, its foot (toe-base) joint ~3 cm: our estimates for an adult.
@@ -133,11 +134,7 @@ def image_still_contacts(keypoints, joints, intrinsics, extrinsics, fps, valid, 
     valid = np.asarray(valid, bool)
     K = np.asarray(intrinsics, np.float64)
     R = np.asarray(extrinsics, np.float64)[:, :3, :3]
-    seen = allkp[..., 2] > min_visibility
-    y = np.where(seen, allkp[..., 1], np.nan)
-    with warnings.catch_warnings():  # frames with no visible keypoint: NaN height, by design
-        warnings.simplefilter("ignore", RuntimeWarning)
-        height = np.nanmax(y, 1) - np.nanmin(y, 1)
+    height = person_height(allkp, min_visibility)
     a, b = np.arange(T - 2 * span), np.arange(2 * span, T)                  # window ends
     H = K @ R[b] @ np.swapaxes(R[a], 1, 2) @ np.linalg.inv(K)
     early = np.concatenate([kp[a, :, :2], np.ones((len(a), 4, 1))], -1)

@@ -28,6 +28,7 @@ from .body import kinematics as K
 from .body.landmarks import landmark_spec
 from .body.skeleton import NUM_JOINTS, PARENTS
 from .refine_fit import DESC, right_jacobian
+from .reprojection import person_height
 
 MIN_VISIBILITY = 0.5
 PIXEL_SIGMA = 0.003       # of the person's height: one such offset costs one unit
@@ -128,14 +129,6 @@ def _jacobians(rv, p, q, G, joint_pairs, landmark_pairs):
     return _chain_jacobian(p, p, M, joint_pairs), _chain_jacobian(q, p, M, landmark_pairs)
 
 
-def person_height(keypoints, min_visibility=MIN_VISIBILITY):
-    """(T,) the detected person's 2D height in pixels (extent of the visible keypoints' y)."""
-    kp = np.asarray(keypoints, np.float64)
-    seen = (np.nan_to_num(kp[..., 2]) > min_visibility) & np.isfinite(kp[..., :2]).all(-1)
-    y = kp[..., 1]
-    return np.where(seen, y, -np.inf).max(1) - np.where(seen, y, np.inf).min(1)
-
-
 def _one_blas_thread():
     """BLAS limited to one thread for the block: the fit makes thousands of 75×75 solves, where
     OpenBLAS's threads cost more than they give (measured 15× slower with 2 threads on a busy
@@ -166,7 +159,7 @@ def fit_to_image(poses, trans, betas, body, intrinsics, extrinsics, keypoints, v
     h = person_height(kp, min_visibility)
     seen = (np.nan_to_num(kp[..., 2]) > min_visibility) & np.isfinite(kp[..., :2]).all(-1)
     ok = np.asarray(valid, bool) & np.isfinite(poses).all(1) & np.isfinite(trans).all(1) \
-        & (seen.sum(1) >= 4) & (h > 1)
+        & (seen.sum(1) >= 4) & (np.nan_to_num(h) > 1)
     idx = np.flatnonzero(ok)
     if not len(idx):
         return out_p, out_t

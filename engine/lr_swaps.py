@@ -17,6 +17,7 @@ their keypoints' and world landmarks' left/right labels exchanged.
 import numpy as np
 
 from .observe import LM
+from .reprojection import person_height
 
 def _pairs(names):
     return [(LM[f"left_{n}"], LM[f"right_{n}"]) for n in names]
@@ -33,13 +34,6 @@ SWAP_PRIOR = 0.1     # in summed-distance / height units per mirrored frame
 MIN_VISIBILITY = 0.3
 
 
-def _height(kp):
-    seen = kp[..., 2] > MIN_VISIBILITY
-    y = np.where(seen, kp[..., 1], np.nan)
-    with np.errstate(all="ignore"):
-        return np.nanmax(y, -1) - np.nanmin(y, -1)
-
-
 def transition_costs(kp_prev, kp_cur, pairs):
     """(same, mirrored) label-change costs between two frames' keypoints (33,3) over ``pairs``,
     in units of the person's height: "same" when both frames share a labelling, "mirrored" when
@@ -50,7 +44,7 @@ def transition_costs(kp_prev, kp_cur, pairs):
         & (kp_cur[L, 2] > MIN_VISIBILITY) & (kp_cur[R, 2] > MIN_VISIBILITY)
     if ok.sum() < 2:
         return 0.0, 0.0
-    h = np.nanmean([_height(kp_prev), _height(kp_cur)])
+    h = np.nanmean([person_height(kp_prev, MIN_VISIBILITY), person_height(kp_cur, MIN_VISIBILITY)])
     if not np.isfinite(h) or h <= 0:
         return 0.0, 0.0
     a, b = kp_prev[:, :2], kp_cur[:, :2]

@@ -13,6 +13,16 @@ import numpy as np
 from .camera import project, world_to_camera
 
 
+def person_height(keypoints, min_visibility=0.5):
+    """(...,) the detected person's 2D height in pixels: the extent in image y of the keypoints
+    (...,K,3) whose visibility exceeds ``min_visibility``; NaN with fewer than two of them."""
+    kp = np.asarray(keypoints, np.float64)
+    seen = (np.nan_to_num(kp[..., 2]) > min_visibility) & np.isfinite(kp[..., :2]).all(-1)
+    y = kp[..., 1]
+    h = np.where(seen, y, -np.inf).max(-1) - np.where(seen, y, np.inf).min(-1)
+    return np.where(seen.sum(-1) >= 2, h, np.nan)
+
+
 def reprojection_error(landmarks_world, intrinsics, extrinsics, keypoints, min_visibility=0.5):
     """Per-frame reprojection figure (T,) in % of the detected person's height.
 
@@ -28,7 +38,7 @@ def reprojection_error(landmarks_world, intrinsics, extrinsics, keypoints, min_v
     px = project(cam, np.asarray(intrinsics, np.float64))
     seen = np.nan_to_num(kp[..., 2]) > min_visibility
     seen &= np.isfinite(kp[..., :2]).all(-1)
-    height = np.where(seen, kp[..., 1], -np.inf).max(1) - np.where(seen, kp[..., 1], np.inf).min(1)
+    height = person_height(kp, min_visibility)
     used = seen & np.isfinite(X).all(-1) & (cam[..., 2] > 0)
     d = np.where(used, np.linalg.norm(px - np.nan_to_num(kp[..., :2]), axis=-1), np.nan)
     ok = (seen.sum(1) >= 2) & (height > 0) & used.any(1)
