@@ -109,13 +109,11 @@ def _reporter(progress):
     return report
 
 
-def frame_plan(video_path, options):
-    """(VideoInfo, first, last_exclusive or None, stride, expected frame count or None).
+def frame_plan(info, options):
+    """(first, last_exclusive or None, stride, expected frame count or None) of a clip's VideoInfo.
 
     ``expected`` is what the container declares for the range; the decoder may deliver fewer
     (a truncated file), which ``run`` reports as a shortfall."""
-    cap, info = open_video(video_path)
-    cap.release()
     first, last = options.frame_range or (0, None)
     first = int(first or 0)
     last = info.frame_count or None if last is None else int(last)
@@ -125,7 +123,7 @@ def frame_plan(video_path, options):
     processing_scale(info.width, info.height, options.max_side)  # validates max_side
     end = min(last, info.frame_count) if (last and info.frame_count) else last
     expected = -(-(end - first) // stride) if end else None
-    return info, first, last, stride, expected
+    return first, last, stride, expected
 
 
 SHORTFALL_FRAMES = 3  # fewer decoded frames than declared by more than this is reported
@@ -153,7 +151,9 @@ def detect(video_path, options=None, progress=None, detector=None, timings=None)
     from . import cache
 
     options = (options or PipelineOptions()).check()
-    info, first, last, stride, expected = frame_plan(video_path, options)
+    cap, info = open_video(video_path)
+    cap.release()
+    first, last, stride, expected = frame_plan(info, options)
     own = detector is None
     if own:
         with _stage(timings, "setup"):
@@ -206,7 +206,7 @@ def run(video_path, options=None, progress=None, detector=None, timings=None):
     name = Path(video_path).name
     if dets.num_frames == 0:
         raise EngineError(f"{name}: no frames could be decoded")
-    expected = frame_plan(video_path, options)[-1]
+    expected = frame_plan(info, options)[-1]
     warnings = [w for w in [decode_shortfall(info, expected, dets.num_frames, options.stride)] if w]
     report(0.9, "tracking the subject")
     with _stage(timings, "tracking"):
