@@ -329,14 +329,18 @@ def align_motion(motion, body, smoothing="light", **kw):
     v = np.asarray(m.valid, bool)
     if not v.any():
         return m
-    anchors = np.full(m.joints.shape, np.nan)
-    c = np.asarray(m.contacts, bool)
-    for i, j in enumerate(CONTACT_JOINTS):
-        anchors[c[:, i], j] = m.joints[c[:, i], j]
+    runs = np.full(m.joints.shape[:2], -1)
+    c = np.asarray(m.contacts, bool) & v[:, None]
+    n = 0
+    for i, j in enumerate(CONTACT_JOINTS):  # one run per contact: consecutive planted frames
+        s = np.r_[False, c[:, i], False].astype(int)
+        for a, b in zip(np.flatnonzero(np.diff(s) == 1), np.flatnonzero(np.diff(s) == -1)):
+            runs[a:b, j] = n
+            n += 1
     rs, ts = temporal_sigmas(smoothing)
     kw = {"temporal_rot_sigma": rs, "temporal_trans_sigma": ts, **kw}
     poses, trans = fit_to_image(m.poses, m.trans, m.betas, body, m.camera_intrinsics, m.camera_extrinsics,
-                                m.keypoints2d, v, anchors=anchors, **kw)
+                                m.keypoints2d, v, anchor_runs=runs, **kw)
     rest = body.rest_joints(m.betas)
     m.poses[v], m.trans[v] = poses[v], trans[v]
     m.joints[v] = K.forward_kinematics(K.axis_angle_to_matrix(poses[v].reshape(-1, NUM_JOINTS, 3)), rest, trans[v])
