@@ -4,16 +4,22 @@ MediaPipe sometimes labels a person mirrored for a run of frames: the left shoul
 on the right shoulder and so on for every pair, while the points themselves move on smoothly.
 An estimator that trusts the labels then turns the body's back to the camera for those frames.
 A swap shows as a jump in the labels that vanishes when the pairs are exchanged: frame t's left
-points lie where frame t−1's right points were. Each run of consecutive valid frames gets the
-label sequence (as detected / mirrored) that minimises, by a two-state Viterbi pass,
+points lie where frame t−d's right points were. Each run of consecutive valid frames gets the
+label sequence (as detected / mirrored) that minimises
 
-    Σ_t  d(labels_t, labels_{t−1}) / h  +  λ · [frame t mirrored]
+    Σ_t Σ_{d=1..K}  d(labels_t, labels_{t−d}) / h  +  λ · [frame t mirrored]
 
 with d the summed distance of the paired landmarks between the two frames under each frame's
 labelling and h the person's height; λ makes "as detected" the default, so a run is taken as
-mirrored only when continuity says so (our choice; λ = ``SWAP_PRIOR``). Mirrored frames get
+mirrored only when continuity says so (our choice; λ = ``SWAP_PRIOR``). Comparing each frame with
+the K previous ones (not only the last) keeps the chain whole across a garbled detection (the
+shoulders collapsed onto each other for a frame or two at a swap): without it, a mirrored run
+bounded by such frames is cut off from the rest of the clip and λ alone keeps it as detected.
+Solved exactly by a Viterbi pass over the last K frames' labels (2^K states). Mirrored frames get
 their keypoints' and world landmarks' left/right labels exchanged.
 """
+import itertools
+
 import numpy as np
 
 from .observe import LM
@@ -30,28 +36,65 @@ def _pairs(names):
 JUDGE = _pairs(("shoulder", "elbow", "wrist", "eye", "ear"))
 ALL_PAIRS = _pairs(("shoulder", "elbow", "wrist", "eye", "ear", "eye_inner", "eye_outer", "pinky", "index",
                     "thumb", "hip", "knee", "ankle", "heel", "foot_index")) + [(LM["mouth_left"], LM["mouth_right"])]
-SWAP_PRIOR = 0.1     # in summed-distance / height units per mirrored frame
+SWAP_PRIOR = 0.3     # per mirrored frame, in summed-distance / height units (0.1 per compared frame)
 MIN_VISIBILITY = 0.3
+HISTORY = 3          # K: each frame is compared with this many previous frames (two garbled frames bridged)
 
 
 def transition_costs(kp_prev, kp_cur, pairs):
-    """(same, mirrored) label-change costs between two frames' keypoints (33,3) over ``pairs``,
+    """(same, mirrored) label-change costs between frames' keypoints (..., 33, 3) over ``pairs``,
     in units of the person's height: "same" when both frames share a labelling, "mirrored" when
-    they differ."""
-    L = [a for a, _ in pairs]
-    R = [b for _, b in pairs]
-    ok = (kp_prev[L, 2] > MIN_VISIBILITY) & (kp_prev[R, 2] > MIN_VISIBILITY) \
-        & (kp_cur[L, 2] > MIN_VISIBILITY) & (kp_cur[R, 2] > MIN_VISIBILITY)
-    if ok.sum() < 2:
-        return 0.0, 0.0
-    h = np.nanmean([person_height(kp_prev, MIN_VISIBILITY), person_height(kp_cur, MIN_VISIBILITY)])
-    if not np.isfinite(h) or h <= 0:
-        return 0.0, 0.0
-    a, b = kp_prev[:, :2], kp_cur[:, :2]
-    Lk, Rk = np.array(L)[ok], np.array(R)[ok]
-    same = np.linalg.norm(b[Lk] - a[Lk], axis=1).sum() + np.linalg.norm(b[Rk] - a[Rk], axis=1).sum()
-    swap = np.linalg.norm(b[Lk] - a[Rk], axis=1).sum() + np.linalg.norm(b[Rk] - a[Lk], axis=1).sum()
-    return same / h, swap / h
+    they differ. Leading axes broadcast (many frame pairs at once); a pair of frames with fewer
+    than 2 usable pairs, or no measurable height, costs 0 both ways (no evidence)."""
+    a = np.asarray(kp_prev, np.float64)
+    b = np.asarray(kp_cur, np.float64)
+    L = np.array([p for p, _ in pairs])
+    R = np.array([q for _, q in pairs])
+    ok = (a[..., L, 2] > MIN_VISIBILITY) & (a[..., R, 2] > MIN_VISIBILITY) \
+        & (b[..., L, 2] > MIN_VISIBILITY) & (b[..., R, 2] > MIN_VISIBILITY)
+    ha, hb = person_height(a, MIN_VISIBILITY), person_height(b, MIN_VISIBILITY)
+    h = np.where(np.isnan(ha), hb, np.where(np.isnan(hb), ha, 0.5 * (ha + hb)))
+    dist = lambda x, y: np.linalg.norm(x[..., :2] - y[..., :2], axis=-1)
+    same = np.where(ok, dist(b[..., L, :], a[..., L, :]) + dist(b[..., R, :], a[..., R, :]), 0.0).sum(-1)
+    swap = np.where(ok, dist(b[..., L, :], a[..., R, :]) + dist(b[..., R, :], a[..., L, :]), 0.0).sum(-1)
+    usable = (ok.sum(-1) >= 2) & np.isfinite(h) & (h > 0)
+    with np.errstate(all="ignore"):
+        return np.where(usable, same / h, 0.0), np.where(usable, swap / h, 0.0)
+
+
+def _run_labels(kp, swap_prior, pairs, K=HISTORY):
+    """Mirrored labels (n,) bool of one run of consecutive frames (n, 33, 3): Viterbi over the
+    states (x_t, x_{t−1}, …, x_{t−K+1}) with edges to the K previous frames."""
+    n = len(kp)
+    costs = [transition_costs(kp[:-d], kp[d:], pairs) if n > d else (np.zeros(0), np.zeros(0))
+             for d in range(1, K + 1)]                       # costs[d-1][0|1][t-d] for edge (t-d, t)
+    states = list(itertools.product((0, 1), repeat=K))      # (x_t, x_{t-1}, ..., x_{t-K+1})
+    S = len(states)
+    # predecessor of state s=(x_t, ..., x_{t-K+1}) with x_{t-K} = y: (x_{t-1}, ..., x_{t-K+1}, y)
+    prev = np.array([[states.index(s[1:] + (y,)) for y in (0, 1)] for s in states])   # (S, 2)
+    xt = np.array([s[0] for s in states])
+    hist = np.array(states)                                  # hist[s, d-1] = x_{t-d+1}
+    # components of a state older than frame 0 are held at 0 (they have no edges)
+    defined = lambda t: (hist[:, t + 1:] == 0).all(1)
+    cost = np.where(defined(0), swap_prior * xt, np.inf)
+    back = np.zeros((n, S), np.int8)
+    for t in range(1, n):
+        cand = np.empty((S, 2))
+        for y in (0, 1):
+            p = prev[:, y]
+            c = cost[p] + swap_prior * xt
+            for d in range(1, min(K, t) + 1):
+                same, swap = costs[d - 1][0][t - d], costs[d - 1][1][t - d]
+                c = c + np.where(xt == hist[p, d - 1], same, swap)   # hist[p, d-1] = x_{t-d}
+            cand[:, y] = np.where(defined(t), c, np.inf)
+        back[t] = np.argmin(cand, axis=1)
+        cost = cand[np.arange(S), back[t]]
+    s = int(np.argmin(cost))
+    out = np.zeros(n, bool)
+    for t in range(n - 1, -1, -1):
+        out[t] = bool(xt[s])
+        s = int(prev[s, back[t, s]]) if t > 0 else s
+    return out
 
 
 def mirrored_frames(keypoints, valid, pairs, swap_prior=SWAP_PRIOR):
@@ -62,23 +105,9 @@ def mirrored_frames(keypoints, valid, pairs, swap_prior=SWAP_PRIOR):
     idx = np.flatnonzero(valid)
     if len(idx) < 2:
         return out
-    runs = np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1)
-    for run in runs:
-        if len(run) < 2:
-            continue
-        # Viterbi over states 0 (as detected) / 1 (mirrored)
-        cost = np.array([0.0, swap_prior])
-        back = np.zeros((len(run), 2), np.int8)
-        for n in range(1, len(run)):
-            same, swap = transition_costs(kp[run[n - 1]], kp[run[n]], pairs)
-            stay = cost + same                      # [prev 0 → 0, prev 1 → 1]
-            cross = cost[::-1] + swap               # [prev 1 → 0, prev 0 → 1]
-            back[n] = np.where(stay <= cross, [0, 1], [1, 0])
-            cost = np.minimum(stay, cross) + [0.0, swap_prior]
-        s = int(np.argmin(cost))
-        for n in range(len(run) - 1, -1, -1):
-            out[run[n]] = bool(s)
-            s = int(back[n, s])
+    for run in np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1):
+        if len(run) >= 2:
+            out[run] = _run_labels(kp[run], swap_prior, pairs)
     return out
 
 
