@@ -85,15 +85,15 @@ def _seen(obs, min_visibility):
         & np.isfinite(np.asarray(obs.world, np.float64)).all(-1)
 
 
-def usable_frames(obs, min_visibility=MIN_VISIBILITY, min_points=MIN_POINTS):
+def usable_frames(obs, min_visibility=MIN_VISIBILITY, min_points=MIN_POINTS, landmarks=LANDMARKS):
     """(T,) bool: valid frames with a positive 2D height and at least ``min_points`` of the used
-    landmarks (``LANDMARKS``) seen (``_seen``)."""
-    seen = _seen(obs, min_visibility)[:, LANDMARKS]
+    ``landmarks`` seen (``_seen``)."""
+    seen = _seen(obs, min_visibility)[:, landmarks]
     h = person_height(obs.keypoints, min_visibility)
     return np.asarray(obs.valid, bool) & (seen.sum(-1) >= min_points) & (np.nan_to_num(h) > 0)
 
 
-def _prepare(obs, frames, min_visibility):
+def _prepare(obs, frames, min_visibility, landmarks=LANDMARKS):
     """The used landmarks of ``frames`` → uv (T,N,2) minus the image centre, weights w (T,N),
     world (T,N,3), person height (T,) px and the root's pixel (T,2) minus the image centre."""
     kp = np.asarray(obs.keypoints, np.float64)[frames]
@@ -103,11 +103,11 @@ def _prepare(obs, frames, min_visibility):
     uv = np.nan_to_num(kp[..., :2]) - c
     # the root's pixel: the hip midpoint, else the weighted mean of the used keypoints
     both = seen[:, HIPS].all(1)
-    wl = w[:, LANDMARKS]
-    mean = (wl[..., None] * uv[:, LANDMARKS]).sum(1) / wl.sum(1)[:, None]
+    wl = w[:, landmarks]
+    mean = (wl[..., None] * uv[:, landmarks]).sum(1) / wl.sum(1)[:, None]
     root = np.where(both[:, None], uv[:, HIPS].mean(1), mean)
-    W = np.nan_to_num(np.asarray(obs.world, np.float64)[frames][:, LANDMARKS])
-    return uv[:, LANDMARKS], wl, W, person_height(kp, min_visibility), root
+    W = np.nan_to_num(np.asarray(obs.world, np.float64)[frames][:, landmarks])
+    return uv[:, landmarks], wl, W, person_height(kp, min_visibility), root
 
 
 def frame_costs(focals, uv, w, world, height, root, ray=True, huber=HUBER, cap=CAP, iterations=IRLS):
@@ -190,17 +190,18 @@ def _block_bootstrap(costs, weights, logf, fps, n=BOOTSTRAP, block_s=BLOCK_S, se
 
 
 def estimate_focal(obs, lo=0.5, hi=4.0, ray=True, max_spread=MAX_SPREAD, min_rise=MIN_RISE,
-                   min_frames=MIN_FRAMES, min_visibility=MIN_VISIBILITY):
+                   min_frames=MIN_FRAMES, min_visibility=MIN_VISIBILITY, landmarks=LANDMARKS):
     """The clip's focal length in pixels from perspective → FocalEstimate.
 
-    ``obs`` an ``engine.observe.Observations``; candidates are factors in [lo, hi] of max(w, h).
+    ``obs`` an ``engine.observe.Observations``; candidates are factors in [lo, hi] of max(w, h);
+    ``landmarks`` the MediaPipe landmark indices fitted (the root's ray is the hips' either way).
     Returns the default max(w, h) with method "default" when the focal is not identifiable
     (see the module docstring).
     """
     if not 0 < lo < 1 < hi:
         raise ValueError(f"the search range must hold the default factor 1: got [{lo}, {hi}]")
     L = float(max(obs.frame_size))
-    frames = np.flatnonzero(usable_frames(obs, min_visibility))
+    frames = np.flatnonzero(usable_frames(obs, min_visibility, landmarks=landmarks))
     stride = max(1, int(np.ceil(len(frames) / MAX_FRAMES)))
 
     def default(reason, **kw):
@@ -208,7 +209,7 @@ def estimate_focal(obs, lo=0.5, hi=4.0, ray=True, max_spread=MAX_SPREAD, min_ris
 
     if len(frames) < min_frames:
         return default(f"{len(frames)} usable frames (fewer than {min_frames})")
-    uv, w, W, h, root = _prepare(obs, frames[::stride], min_visibility)
+    uv, w, W, h, root = _prepare(obs, frames[::stride], min_visibility, landmarks)
     wsum = w.sum(-1)
     coarse = np.geomspace(lo, hi, COARSE)
     c_cost, _ = frame_costs(coarse * L, uv, w, W, h, root, ray)

@@ -10,7 +10,6 @@ against the calibration's focal in the video's pixels. The demo clip (unknown fo
 estimate is and whether it is the default. Synthetic: the open body posed and projected at a
 known focal (``synthetic_observations``), with MediaPipe-like noise.
 """
-import argparse
 import functools
 import importlib.util
 import sys
@@ -23,6 +22,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from engine.argtypes import OneLineParser, int_at_least  # noqa: E402
 from engine.focal import estimate_focal  # noqa: E402
 
 DATA = ROOT / "out" / "pose2sim_demo"
@@ -106,10 +106,10 @@ SYNTHETIC = [  # (label, factor, distance m, options)
 
 
 def synthetic_table(seeds=5, log=print):
-    """[(label, true factor, cost-minimum errors, returned errors, methods, spreads)] per row."""
+    """[(label, true factor, cost-minimum errors, returned errors, methods, spreads, rises)] per row."""
     rows = []
     for label, factor, dist, kw in SYNTHETIC:
-        best, got, meth, spreads = [], [], [], []
+        best, got, meth, spreads, rises = [], [], [], [], []
         for s in range(seeds):
             obs, f = synthetic_observations(factor, dist, seed=s, **kw)
             e = estimate_focal(obs)
@@ -117,7 +117,8 @@ def synthetic_table(seeds=5, log=print):
             got.append(e.focal_px / f - 1)
             meth.append(e.method)
             spreads.append(e.spread)
-        rows.append((label, factor, np.array(best), np.array(got), meth, np.array(spreads)))
+            rises.append(e.rise)
+        rows.append((label, factor, np.array(best), np.array(got), meth, np.array(spreads), np.array(rises)))
         log(f"  {label}: cost-minimum error {', '.join(f'{100 * x:+.0f}' for x in best)} %; "
             f"{sum(m == 'default' for m in meth)}/{seeds} default")
     return rows
@@ -195,13 +196,28 @@ def ray_rows(rows):
     return out
 
 
+def ablation_rows(rows):
+    """R1's cost-minimum errors per camera for the ray rotation on/off × the used landmarks
+    (``engine.focal.LANDMARKS``) or all 33. → [(label, [error per camera])]."""
+    from engine.focal import LANDMARKS
+    out = []
+    for label, kw in (("ray, nose + shoulders down (shipped)", {}),
+                      ("camera's axes, nose + shoulders down", dict(ray=False)),
+                      ("ray, all 33 landmarks", dict(landmarks=np.arange(33))),
+                      ("camera's axes, all 33 landmarks", dict(ray=False, landmarks=np.arange(33)))):
+        kw.setdefault("landmarks", LANDMARKS)
+        errs = [estimate_focal(obs, **kw).best_factor * dflt / true - 1 for _, obs, true, dflt, *_r in rows]
+        out.append((label, errs))
+    return out
+
+
 def _pct(x):
     return f"{100 * x:+.1f} %"
 
 
 def print_r1(rows):
-    print("| camera | video | true focal px (× long side) | default px, error | estimate px (× long side), error | method | spread (1σ log f) | frames | time |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| camera | video | true focal px (× long side) | default px, error | estimate px (× long side), error | method | spread (1σ log f) | rise | frames | time |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     errs_def, errs_est, errs_best = [], [], []
     for name, obs, true, dflt, est, dt in rows:
         w, h = obs.frame_size
@@ -211,21 +227,19 @@ def print_r1(rows):
         best = "" if est.method == "perspective" else f" (cost minimum {est.best_factor * dflt:.0f} px, {_pct(errs_best[-1])})"
         print(f"| {name} | {w}×{h} | {true:.0f} ({true / dflt:.3f}) | {dflt:.0f}, {_pct(errs_def[-1])} | "
               f"{est.focal_px:.0f} ({est.factor:.3f}), {_pct(errs_est[-1])}{best} | {est.method} | "
-              f"{est.spread:.3f} | {est.frames_used} | {1000 * dt:.0f} ms |")
+              f"{est.spread:.3f} | {100 * est.rise:.1f} % | {est.frames_used} | {1000 * dt:.0f} ms |")
     print(f"\nmean |error|: default {100 * np.mean(np.abs(errs_def)):.1f} %, returned estimate "
           f"{100 * np.mean(np.abs(errs_est)):.1f} %, cost minimum {100 * np.mean(np.abs(errs_best)):.1f} %")
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = OneLineParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--synthetic-only", action="store_true", help="skip R1 and the demo clip")
-    ap.add_argument("--seeds", type=int, default=5, help="synthetic clips per row (default 5)")
+    ap.add_argument("--seeds", type=int_at_least(1), default=5, help="synthetic clips per row (default 5)")
     a = ap.parse_args(argv)
-    if a.seeds < 1:
-        print("error: --seeds must be at least 1", file=sys.stderr)
-        return 2
     if not a.synthetic_only:
-        if not (DATA / "calibration" / "Calib.qca.txt").exists():
+        need = [DATA / "calibration" / "Calib.qca.txt"] + [DATA / "videos" / f"cam0{i}.mp4" for i in range(1, 5)]
+        if not all(p.exists() for p in need):
             print(f"error: {DATA} has no calibration: run scripts/measure_detector_noise_multiview.py "
                   "--fetch first (or pass --synthetic-only)", file=sys.stderr)
             return 2
@@ -238,6 +252,11 @@ def main(argv=None):
         for (name, obs, true, dflt, *_r), (_, est) in zip(rows, reference_rows(rows)):
             print(f"| {name} | {est.focal_px:.0f}, {_pct(est.focal_px / true - 1)} | {est.method} | "
                   f"{est.best_factor * dflt:.0f}, {_pct(est.best_factor * dflt / true - 1)} | {est.spread:.3f} |")
+        print("\nVariants (cost-minimum error per camera):\n")
+        print("| variant | " + " | ".join(r[0] for r in rows) + " | mean \\|error\\| |")
+        print("|---|" + "---|" * (len(rows) + 1))
+        for label, errs in ablation_rows(rows):
+            print(f"| {label} | " + " | ".join(_pct(e) for e in errs) + f" | {100 * np.mean(np.abs(errs)):.1f} % |")
         print("\nMediaPipe's world landmarks in the camera's axes or a ray's: the cost (% of height) at the true focal\n")
         print("| camera | " + " | ".join(RAY_VARIANTS) + " |")
         print("|---|" + "---|" * len(RAY_VARIANTS))
@@ -252,16 +271,17 @@ def main(argv=None):
         print(f"{DEMO.name} {obs.frame_size[0]}×{obs.frame_size[1]}: {est.method}, {est.focal_px:.0f} px "
               f"({est.factor:.3f} × long side); cost minimum {est.best_factor * L:.0f} px "
               f"({est.best_factor:.3f}), spread {est.spread:.3f}, {est.frames_used} frames, "
-              f"{1000 * dt:.0f} ms{'; ' + est.reason if est.reason else ''}")
+              f"rise {100 * est.rise:.1f} %, {1000 * dt:.0f} ms{'; ' + est.reason if est.reason else ''}")
     print(f"\n## Synthetic ({a.seeds} seeds per row)\n")
     rows = synthetic_table(a.seeds, log=lambda s: None)
     print("| clip | true factor | cost minimum: \\|error\\| median (max), mean signed | returned 'default' | "
-          "returned focal: \\|error\\| median (max) | spread, median |")
-    print("|---|---|---|---|---|---|")
-    for label, factor, best, got, meth, spreads in rows:
+          "returned focal: \\|error\\| median (max) | spread, median | rise, min – max |")
+    print("|---|---|---|---|---|---|---|")
+    for label, factor, best, got, meth, spreads, rises in rows:
         print(f"| {label} | {factor} | {100 * np.median(np.abs(best)):.1f} % ({100 * np.max(np.abs(best)):.1f} %), "
               f"{100 * np.mean(best):+.1f} % | {sum(m == 'default' for m in meth)}/{len(meth)} | "
-              f"{100 * np.median(np.abs(got)):.1f} % ({100 * np.max(np.abs(got)):.1f} %) | {np.median(spreads):.3f} |")
+              f"{100 * np.median(np.abs(got)):.1f} % ({100 * np.max(np.abs(got)):.1f} %) | {np.median(spreads):.3f} | "
+              f"{100 * rises.min():.2f} – {100 * rises.max():.2f} % |")
     return 0
 
 
