@@ -8,6 +8,7 @@ by a batched Levenberg–Marquardt (all frames at once, as ``engine.refine_fit.f
             + Σ_j (z_j(θ, τ) − z⁰_j)² / σ_z²                             (each joint's depth kept)
             + Σ_k ‖θ_k − θ⁰_k‖² / s_θ²                                   (rotations near the estimate)
             + ‖x_t − ½(x_{t−1} + x_{t+1})‖² / s_t²                          (temporal smoothness)
+            + Σ_{j ∈ pelvis, head} max(0, f_j,z + m)² / s_f²   where the face is seen (front, not back)
 
 q_l are MediaPipe-convention landmarks (``engine.body.landmarks``) modelled as points fixed in
 their dominant joint's frame (exact for the 12 limb joints; for the face, hands and feet the
@@ -16,7 +17,10 @@ closed form as the joints'); u_l the detected keypoints with visibility v_l > ``
 h the person's 2D height; ρ a Huber loss by iterative reweighting (an occluded or mislabelled
 keypoint cannot drag the body); z⁰ the estimate's joint depths in the camera (the monocular depth
 stays the network's: 2D alone cannot fix it). The rotation prior keeps what 2D cannot see (bone
-twist) at the estimate. Shape and focal are not refitted here.
+twist) at the estimate. The last term settles front/back where 2D cannot: in frames whose face
+is seen from the front (``engine.facing.face_toward_camera``), the pelvis' and head's forward axes
+f_j (camera frame) may not point away from the camera (a hinge: no pull while they face it; our
+choice, m = ``FACING_MARGIN``). Shape and focal are not refitted here.
 """
 import warnings
 from contextlib import nullcontext
@@ -43,6 +47,10 @@ TEMPORAL_TRANS_SIGMA = 0.004  # metres: the root's offset from its neighbours' m
 # The smoothing preset scales the temporal term (``TEMPORAL_SCALE``): 'none' has none.
 TEMPORAL_SCALE = {"none": None, "light": 1.0, "analysis": 1.0, "animation": 1 / 3}
 HUBER = 4.0               # in units of PIXEL_SIGMA: beyond it a keypoint's pull stops growing
+ROOT_TEMPORAL_SCALE = 0.5   # the root rotation's temporal σ relative to the other joints'
+FACING_SIGMA = 0.02       # forward-axis z (unit vector) beyond the hinge: one such offset costs one unit
+FACING_MARGIN = 0.1       # the hinge starts at z = −0.1 (the axis turned ~84° from the camera)
+FACING_JOINTS = (0, 15)   # pelvis, head
 
 
 def _anc_or_self(parents=PARENTS):
@@ -124,9 +132,22 @@ def _chain_jacobian(points, p, M, pairs):
 
 
 def _jacobians(rv, p, q, G, joint_pairs, landmark_pairs):
-    """d(joints)/d(θ,τ) (T,24,3,75) and d(landmarks)/d(θ,τ) (T,L,3,75)."""
+    """d(joints)/d(θ,τ) (T,24,3,75), d(landmarks)/d(θ,τ) (T,L,3,75) and M (T,24,3,3), the map from
+    a joint's rotation-vector step to its global angular step."""
     M = G @ right_jacobian(rv)                                          # (T,24,3,3)
-    return _chain_jacobian(p, p, M, joint_pairs), _chain_jacobian(q, p, M, landmark_pairs)
+    return _chain_jacobian(p, p, M, joint_pairs), _chain_jacobian(q, p, M, landmark_pairs), M
+
+
+def _facing_jacobian(M, G, joints=FACING_JOINTS):
+    """d(f_j,z)/d(θ,τ) (T,len(joints),75): the camera-frame z of each joint's forward axis f_j =
+    G_j e_z; rotating an ancestor-or-self k by dθ turns f_j by (M_k dθ) × f_j."""
+    T = len(G)
+    J = np.zeros((T, len(joints), 3 * NUM_JOINTS + 3))
+    for i, j in enumerate(joints):
+        ks = np.flatnonzero(ANC[j])
+        cols = np.cross(np.swapaxes(M[:, ks], -1, -2), G[:, None, None, j, :, 2])[..., 2]    # (T,nk,3)
+        J[:, i, (3 * ks[:, None] + np.arange(3)).ravel()] = cols.reshape(T, -1)
+    return J
 
 
 def _one_blas_thread():
@@ -157,7 +178,9 @@ def fit_to_image(poses, trans, betas, body, intrinsics, extrinsics, keypoints, v
     out_p, out_t = poses.copy(), trans.copy()
     kp = np.asarray(keypoints, np.float64)
     h = person_height(kp, min_visibility)
-    seen = (np.nan_to_num(kp[..., 2]) > min_visibility) & np.isfinite(kp[..., :2]).all(-1)
+    from .lr_swaps import garbled_torso
+    seen = (np.nan_to_num(kp[..., 2]) > min_visibility) & np.isfinite(kp[..., :2]).all(-1) \
+        & ~garbled_torso(kp, valid, min_visibility)     # a collapsed hip or shoulder pair: not evidence
     ok = np.asarray(valid, bool) & np.isfinite(poses).all(1) & np.isfinite(trans).all(1) \
         & (seen.sum(1) >= 4) & (np.nan_to_num(h) > 1)
     idx = np.flatnonzero(ok)
@@ -171,13 +194,15 @@ def fit_to_image(poses, trans, betas, body, intrinsics, extrinsics, keypoints, v
     runs = np.full((len(poses), NUM_JOINTS), -1) if anchor_runs is None else np.asarray(anchor_runs, np.int64)
     if anchor_runs is not None:
         A = np.where((runs >= 0)[..., None], 0.0, np.nan)   # targets come from the runs
+    from .facing import face_toward_camera
+    face = face_toward_camera(kp, min_visibility)
     for c in range(0, len(idx), chunk):
         f = idx[c:c + chunk]
         with warnings.catch_warnings(), _one_blas_thread():
             warnings.simplefilter("ignore", RuntimeWarning)
             rv, tau = _fit_chunk(poses[f].reshape(-1, NUM_JOINTS, 3), trans[f], E[f], kp[f], seen[f], h[f],
                                  A[f], runs[f], f, rest, parent, offset, Kf, iterations, pixel_sigma, depth_sigma,
-                                 rot_sigma, huber, anchor_sigma, temporal_rot_sigma, temporal_trans_sigma)
+                                 rot_sigma, huber, anchor_sigma, temporal_rot_sigma, temporal_trans_sigma, face[f])
         out_p[f] = rv.reshape(len(f), -1)
         out_t[f] = tau
     return out_p, out_t
@@ -185,7 +210,7 @@ def fit_to_image(poses, trans, betas, body, intrinsics, extrinsics, keypoints, v
 
 def _fit_chunk(rv0w, trans0, E, kp, seen, h, anchors, runs, frame_idx, rest, parent, offset, Kf, iterations,
                pixel_sigma, depth_sigma, rot_sigma, huber, anchor_sigma, temporal_rot_sigma,
-               temporal_trans_sigma):
+               temporal_trans_sigma, face):
     T = len(rv0w)
     n = 3 * NUM_JOINTS
     rest0 = rest[0]
@@ -244,6 +269,7 @@ def _fit_chunk(rv0w, trans0, E, kp, seen, h, anchors, runs, frame_idx, rest, par
     prev_ok = np.r_[False, np.diff(frame_idx) == 1]
     next_ok = np.r_[np.diff(frame_idx) == 1, False]
     w_time = np.r_[np.full(n, 1.0 / temporal_rot_sigma ** 2), np.full(3, 1.0 / temporal_trans_sigma ** 2)]
+    w_time[:3] /= ROOT_TEMPORAL_SCALE ** 2
 
     def neighbour_mean(x):
         prev = np.where(prev_ok[:, None], np.roll(x, 1, axis=0), 0.0)
@@ -255,22 +281,28 @@ def _fit_chunk(rv0w, trans0, E, kp, seen, h, anchors, runs, frame_idx, rest, par
         k[:, :n] *= ~np.repeat(jump, 3, axis=1)
         return mid, k
 
-    def cost(r2, w2, p, x):
-        return data_cost(r2, w2, p, x) + (k_time * (x - mid) ** 2).sum(1)
+    wf = np.where(face, 1.0 / FACING_SIGMA, 0.0)[:, None]             # (T,1): only where the face is seen
+
+    def facing_residuals(G):
+        """(T,2) hinge residuals of the pelvis' and head's forward-axis z (camera frame)."""
+        return wf * np.maximum(G[:, FACING_JOINTS, 2, 2] + FACING_MARGIN, 0.0)
+
+    def cost(r2, w2, p, x, G):
+        return data_cost(r2, w2, p, x) + (k_time * (x - mid) ** 2).sum(1) + (facing_residuals(G) ** 2).sum(1)
 
     x = x0.copy()
     mid, k_time = neighbour_mean(x)
     rv, p, q, G, z, r2 = residuals(x)
     a_cam = run_targets(p)
     w2 = robust_weights(r2)
-    c = cost(r2, w2, p, x)
+    c = cost(r2, w2, p, x, G)
     lam = np.full(T, 1e-2)
     eye = np.eye(n + 3)
     prior = np.r_[np.full(n, wr ** 2), np.zeros(3)]
     joint_pairs = np.nonzero(DESC.T)                                    # (i, k): k a strict ancestor of i
     landmark_pairs = np.nonzero(ANC[parent])                            # (l, k): k moves landmark l
     for _ in range(iterations):
-        Jp, Jq = _jacobians(rv, p, q, G, joint_pairs, landmark_pairs)
+        Jp, Jq, M = _jacobians(rv, p, q, G, joint_pairs, landmark_pairs)
         # projection Jacobian: d proj / d q = f/z [[1, 0, -x/z], [0, 1, -y/z]]
         dpi = np.zeros(q.shape[:2] + (2, 3))
         dpi[..., 0, 0] = f[0] / z
@@ -288,6 +320,11 @@ def _fit_chunk(rv0w, trans0, E, kp, seen, h, anchors, runs, frame_idx, rest, par
         g = (J2t @ r2.reshape(T, 2 * L, 1))[..., 0] + (Jzt @ rz[..., None])[..., 0] + prior * (x - x0)
         H = H + k_time[:, :, None] * eye
         g = g + k_time * (x - mid)
+        rf = facing_residuals(G)
+        if (rf > 0).any():
+            Jf = _facing_jacobian(M, G) * (wf * (rf > 0))[..., None]
+            H = H + np.swapaxes(Jf, 1, 2) @ Jf
+            g = g + (np.swapaxes(Jf, 1, 2) @ rf[..., None])[..., 0]
         if anchored.any():
             Ja = (Jp * wa[..., None]).reshape(T, 3 * NUM_JOINTS, -1)
             ra = ((p - a_cam) * wa).reshape(T, -1, 1)
@@ -297,7 +334,7 @@ def _fit_chunk(rv0w, trans0, E, kp, seen, h, anchors, runs, frame_idx, rest, par
         step = -np.linalg.solve(H + lam[:, None, None] * (d[:, :, None] * eye + 1e-9 * eye), g[..., None])[..., 0]
         xn = x + step
         rvn, pn, qn, Gn, zn, r2n = residuals(xn)
-        cn = cost(r2n, w2, pn, xn)
+        cn = cost(r2n, w2, pn, xn, Gn)
         better = cn < c
         x[better] = xn[better]
         rv[better], p[better], q[better], G[better], z[better], r2[better] = \
@@ -306,7 +343,7 @@ def _fit_chunk(rv0w, trans0, E, kp, seen, h, anchors, runs, frame_idx, rest, par
         w2 = robust_weights(r2)                                          # IRLS: Huber weights
         mid, k_time = neighbour_mean(x)
         a_cam = run_targets(p)
-        c = cost(r2, w2, p, x)
+        c = cost(r2, w2, p, x, G)
     rv = Rotation.from_rotvec(x[:, :n].reshape(-1, 3)).as_rotvec().reshape(T, NUM_JOINTS, 3)
     return _from_camera(rv, x[:, n:], E, rest0)
 

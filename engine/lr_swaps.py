@@ -122,3 +122,35 @@ def fix_left_right_swaps(obs, swap_prior=SWAP_PRIOR):
         obs.keypoints[m] = obs.keypoints[m][:, perm]
         obs.world[m] = obs.world[m][:, perm]
     return int(m.sum())
+
+
+GARBLED_RATIO = 0.25   # a torso pair this much narrower than the body's usual hips/shoulders ratio
+MIN_WIDTH = 0.05       # of the person's height: the other pair must be at least this wide
+
+
+def garbled_torso(keypoints, valid, min_visibility=MIN_VISIBILITY):
+    """(T,33) bool: hip or shoulder keypoints of frames where that pair has collapsed for one
+    frame (wide in the frames before and after) while the other pair stays wide — a detector
+    glitch (seen in the frame where a mirrored run starts or ends), since hips and shoulders turn
+    together: through a profile both narrow at once, over several frames. The clip's median
+    hips/shoulders width ratio is the reference; our thresholds."""
+    kp = np.asarray(keypoints, np.float64)
+    out = np.zeros(kp.shape[:2], bool)
+    h = person_height(kp, min_visibility)
+    (ls, rs), (lh, rh) = (LM["left_shoulder"], LM["right_shoulder"]), (LM["left_hip"], LM["right_hip"])
+    ws = np.linalg.norm(kp[:, ls, :2] - kp[:, rs, :2], axis=-1)
+    wh = np.linalg.norm(kp[:, lh, :2] - kp[:, rh, :2], axis=-1)
+    seen = np.asarray(valid, bool) & (np.nan_to_num(kp[:, [ls, rs, lh, rh], 2]).min(1) > min_visibility) & (h > 0)
+    with np.errstate(all="ignore"):
+        r = wh / ws
+        wide = seen & (ws > MIN_WIDTH * h) & (wh > MIN_WIDTH * h)
+        if wide.sum() < 5:
+            return out
+        ref = np.median(r[wide])
+        # a one-frame collapse: the pair is wide in both neighbouring frames
+        around = lambda w: np.minimum(np.r_[np.nan, w[:-1]], np.r_[w[1:], np.nan]) > MIN_WIDTH * h
+        hips = seen & (ws > MIN_WIDTH * h) & (r < GARBLED_RATIO * ref) & around(wh)
+        shoulders = seen & (wh > MIN_WIDTH * h) & (r > ref / GARBLED_RATIO) & around(ws)
+    out[hips, lh] = out[hips, rh] = True
+    out[shoulders, ls] = out[shoulders, rs] = True
+    return out

@@ -43,15 +43,19 @@ def test_chain_jacobian_matches_finite_differences():
     rest = BODY.rest_joints(BETAS)
     parent, offset = IF.attached_landmarks(BODY, BETAS)
     p, q, G = IF._pose_points(rv, tau, rest, parent, offset)
-    Jp, Jq = IF._jacobians(rv, p, q, G, np.nonzero(IF.DESC.T), np.nonzero(IF.ANC[parent]))
+    Jp, Jq, M = IF._jacobians(rv, p, q, G, np.nonzero(IF.DESC.T), np.nonzero(IF.ANC[parent]))
+    Jf = IF._facing_jacobian(M, G)                       # pelvis' and head's forward-axis z
     x = np.concatenate([rv.reshape(2, -1), tau], 1)
     eps = 1e-6
-    for col in (0, 5, 3 * 16 + 1, 3 * 20 + 2, 72, 74):
+    for col in (0, 5, 3 * 3 + 1, 3 * 9 + 2, 3 * 12, 3 * 15 + 1, 3 * 16 + 1, 3 * 20 + 2, 72, 74):
         xp = x.copy()
         xp[:, col] += eps
-        pp, qp, _ = IF._pose_points(xp[:, :72].reshape(2, 24, 3), xp[:, 72:], rest, parent, offset)
+        pp, qp, Gp = IF._pose_points(xp[:, :72].reshape(2, 24, 3), xp[:, 72:], rest, parent, offset)
         np.testing.assert_allclose((pp - p) / eps, Jp[..., col], atol=1e-4)
         np.testing.assert_allclose((qp - q) / eps, Jq[..., col], atol=1e-4)
+        np.testing.assert_allclose((Gp[:, IF.FACING_JOINTS, 2, 2] - G[:, IF.FACING_JOINTS, 2, 2]) / eps,
+                                   Jf[..., col], atol=1e-4)
+    assert np.abs(Jf[:, 1, 3 * 15:3 * 15 + 3]).max() > 0.01 and not Jf[:, 0, 3:].any()   # the pelvis turns only with the root
 
 
 def test_attached_landmarks_reproduce_the_skinned_ones_at_rest_and_for_joints():

@@ -93,3 +93,19 @@ def test_demo_clip_faces_the_camera_where_the_detector_swapped():
     assert step.max() < 45, step.max()
     rep = m.source["reprojection"]
     assert rep["median"] <= 1.5 and rep["p90"] <= 4.5, rep
+
+
+def test_a_one_frame_collapse_of_the_hips_is_not_evidence_but_a_turn_through_profile_is():
+    from engine.lr_swaps import garbled_torso
+    kp = _walk(seed=3)
+    hips = [LM["left_hip"], LM["right_hip"]]
+    glitch = kp.copy()
+    glitch[20, hips, 0] = glitch[20, hips, 0].mean()                 # hips on top of each other, shoulders wide
+    g = garbled_torso(glitch, np.ones(len(kp), bool))
+    assert np.array_equal(np.flatnonzero(g.any(1)), [20]) and g[20, hips].all() and g[20].sum() == 2
+    turn = kp.copy()                                                  # every pair narrows together, gradually
+    squeeze = np.clip(np.abs(np.arange(len(kp)) - 20) / 10.0, 0.02, 1.0)[:, None]
+    cx = turn[..., 0].mean(1, keepdims=True)
+    turn[..., 0] = cx + (turn[..., 0] - cx) * squeeze
+    assert not garbled_torso(turn, np.ones(len(kp), bool)).any()
+    assert not garbled_torso(kp, np.ones(len(kp), bool)).any()

@@ -103,3 +103,18 @@ def test_r1_smoke_one_camera(capsys):
     est = rows["default (`python -m engine`)"][1]
     assert 0 < float(est[6]) < 25 and float(est[6]) <= float(est[7])   # reprojection median ≤ p90 (%)
     assert rows["MediaPipe world landmarks"][1][6] == "–"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (DEMO / "calibration" / "Calib.qca.txt").exists(),
+                    reason="Pose2Sim demo not fetched: run scripts/measure_detector_noise_multiview.py --fetch")
+def test_r1_default_faces_the_camera_where_the_face_is_seen_on_every_camera():
+    """cam01/cam02 see the person's front, cam03/cam04 the back; cam02's detector mirrors him for
+    25 frames. The default output never faces away while the face is seen from the front, and
+    never turns the pelvis more than 30° in one frame outside a sustained turn."""
+    from training.bench_r1 import evaluate
+    res, _ = evaluate(["default"], ["cam01", "cam02", "cam03", "cam04"], log=lambda s: None)
+    for cam, s in res["default"].items():
+        assert s["facing"]["away"] == 0, (cam, s["facing"])
+        assert s["facing"]["max_step"] < 30, (cam, s["facing"])
+    assert res["default"]["cam02"]["relabelled"] >= 20          # the mirrored run is undone

@@ -135,20 +135,26 @@ def run_row(row, video, frames, world_cam, body):
     """One row on one camera → dict(smpl (T,12,3), landmarks (T,33,3) camera frame, reproj (T,),
     estimator)."""
     if ROWS[row] is None:
-        return dict(smpl=world_cam[:, LIMB_LM], landmarks=world_cam, reproj=None, estimator="mediapipe", relabelled=None)
+        return dict(smpl=world_cam[:, LIMB_LM], landmarks=world_cam, reproj=None, estimator="mediapipe",
+                    relabelled=None, facing=None)
     from engine.body.landmarks import LandmarkModel
     from engine.camera import world_to_camera
     from engine.pipeline import PipelineOptions, run
     from engine.reprojection import reprojection_error
     opts = PipelineOptions(frame_range=None if frames is None else (0, int(frames)), **ROWS[row])
     m = run(video, opts)
+    from engine.facing import facing_disagreements, in_spin, motion_forward_in_camera, yaw_in_camera, yaw_steps
+    yaw = yaw_in_camera(motion_forward_in_camera(m, body)[:, 0])
+    steps = np.where(in_spin(yaw), np.nan, yaw_steps(yaw))
+    facing = dict(away=int(facing_disagreements(m, body).sum()),
+                  max_step=float(np.nanmax(steps)) if np.isfinite(steps).any() else np.nan)
     E = m.camera_extrinsics.astype(np.float64)
     miss = np.where(m.valid.astype(bool), 0.0, np.nan)[:, None, None]
     lm = LandmarkModel(body, m.betas)(m.poses, m.trans) + miss          # (T,33,3) world, NaN if invalid
     return dict(smpl=world_to_camera(np.nan_to_num(m.joints.astype(np.float64)), E)[:, LIMB_SMPL] + miss,
                 landmarks=world_to_camera(np.nan_to_num(lm), E) + miss,
                 reproj=reprojection_error(lm, m.camera_intrinsics, E, m.keypoints2d, VIS), estimator=m.estimator,
-                relabelled=m.source.get("left_right_relabelled"))
+                relabelled=m.source.get("left_right_relabelled"), facing=facing)
 
 
 def evaluate(rows, cameras, data=DATA, frames=None, extrinsics="refined", log=print, max_deg=1.0):
@@ -182,7 +188,8 @@ def evaluate(rows, cameras, data=DATA, frames=None, extrinsics="refined", log=pr
             sm, lm = out["smpl"][:T], out["landmarks"][:T]
             scores = {key: dict(smpl=score(sm, ref[v][:, LIMB_LM], hips), landmarks=score(lm, ref[v], HIP_LM))
                       for key, ref in (("main", refs), ("other", alt))}
-            res[r][c] = dict(scores["main"], other=scores["other"], swapped=swaps[v], relabelled=out["relabelled"])
+            res[r][c] = dict(scores["main"], other=scores["other"], swapped=swaps[v], relabelled=out["relabelled"],
+                             facing=out["facing"])
             res[r][c]["landmarks"]["reproj"] = None if out["reproj"] is None else out["reproj"][:T]
             sm = res[r][c]["smpl"]
             log(f"  {c} {r} ({out['estimator']}): MPJPE {1000 * sm['mpjpe']:.1f} PA {1000 * sm['pa_mpjpe']:.1f} "
@@ -246,6 +253,20 @@ def swap_table(res):
         rel = "–" if any(x is None for x in rel) else " / ".join(str(x) for x in rel)
         lines.append(f"| {LABELS.get(r, r)} | {len(a)} | {_mm(a.mean()) if len(a) else '–'} | {len(b)} | "
                      f"{_mm(b.mean()) if len(b) else '–'} | {rel} |")
+    return "\n".join(lines)
+
+
+def facing_table(res):
+    """Per row and camera: frames where the face is seen from the front but the pelvis or head
+    faces away (engine.facing), and the largest per-frame pelvis-yaw step outside sustained turns."""
+    rows = [(r, per) for r, per in res.items() if all(s["facing"] is not None for s in per.values())]
+    cams = list(rows[0][1]) if rows else []
+    lines = ["### R1 facing (frames facing away while the face is seen from the front / largest pelvis-yaw "
+             "step in one frame outside a sustained turn, degrees)", "",
+             "| row | " + " | ".join(cams) + " |", "|---|" + "---|" * len(cams)]
+    for r, per in rows:
+        lines.append(f"| {LABELS.get(r, r)} | " + " | ".join(
+            f"{per[c]['facing']['away']} / {per[c]['facing']['max_step']:.1f}" for c in cams) + " |")
     return "\n".join(lines)
 
 
@@ -324,6 +345,8 @@ def main(argv=None):
     print(group_table(res))
     print()
     print(swap_table(res))
+    print()
+    print(facing_table(res))
     print()
     print(sensitivity_table(res, cal["used"]))
     print(f"\n({len(cameras)} cameras × {len(rows)} rows, {time.time() - t0:.0f} s)", file=sys.stderr)
