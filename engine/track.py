@@ -4,9 +4,11 @@
    region and a fresh detection can converge on the same body) → keep the more confident.
 2. ``associate``: frame by frame, Hungarian assignment (scipy ``linear_sum_assignment``) of
    detections to live tracks; cost = (1 − IoU with the track's motion-predicted box) +
-   keypoint distance in track heights / 3; a pair is allowed only when IoU > 0.1 or the
-   keypoints are within half a body height (growing with the gap). Tracks unseen for more than
-   ``max_age_s`` end.
+   keypoint distance in body heights / 3; a pair is allowed only when IoU > 0.1 or the
+   keypoints are within half a body height (growing with the gap). The height is the larger of
+   the two boxes' (symmetric: a stretched mid-flip box and the crouched landing next to it
+   link whichever comes first, as when a looped clip plays backward). Tracks unseen for more
+   than ``max_age_s`` end.
 3. ``stitch``: a track that ends may continue as a *later* track (no time overlap — a person
    visible at the same time as the subject is never the subject) when it starts within
    ``max_gap_s``, near where the first ended (≤ 0.5 body height + 2.5 heights/s of gap: a person
@@ -94,7 +96,9 @@ def associate(frame_of, bbox, keypoints, timestamps, keep=None, max_age_s=0.5, a
 
     After a miss (gap > 1 frame) a detection must also resemble the track (Bhattacharyya
     similarity of colour histograms ≥ ``min_similarity``), so someone stepping into the place
-    where the subject was lost does not inherit its track.
+    where the subject was lost does not inherit its track. Distances are in the larger of the
+    track's and the detection's box heights, symmetric in the two boxes: a clip played
+    backward is not cut where the box size changes sharply.
     """
     N = len(frame_of)
     keep = np.ones(N, bool) if keep is None else keep
@@ -109,9 +113,10 @@ def associate(frame_of, bbox, keypoints, timestamps, keep=None, max_age_s=0.5, a
             gap = f - tr["t"]
             shift = tr["vel"] * gap
             pred = bbox[tr["last"]] + np.r_[shift, shift]
-            h = _height(bbox[tr["last"]])
+            h_last = _height(bbox[tr["last"]])
             ious = iou_matrix(pred[None], bbox[dets])[0]
             for i, d in enumerate(dets):
+                h = max(h_last, _height(bbox[d]))
                 kd = _kp_distance(keypoints[tr["last"]], keypoints[d], shift) / h
                 cd = np.linalg.norm(_centre(bbox[d]) - _centre(pred)) / h
                 sim = _bhattacharyya(tr["app"], app[d]) if appearance is not None else 1.0

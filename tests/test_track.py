@@ -72,6 +72,15 @@ def test_a_running_subject_is_stitched_across_a_one_second_gap():
     assert np.nanmin(0.5 * (obs.bbox[:, 1] + obs.bbox[:, 3])) > 400    # never the other person
 
 
+def test_a_box_that_changes_size_links_the_same_both_ways_in_time():
+    """A stretched mid-air box (700 px) then, 7 frames later, the crouched landing (150 px):
+    one track whether the clip plays forward or backward (a looped clip plays it both ways)."""
+    landing = lambda t: (600, 420, 700) if t < 10 else None if t < 17 else (600, 700, 150)
+    for path in (landing, lambda t: landing(26 - t)):
+        tid = track_people(make_detections(27, [(RED, path)]))
+        assert tid.tolist() == [0] * 20, tid
+
+
 def _pingpong(dets, loops):
     """The clip's detections played forward, backward, forward … (a long clip, as
     ``engine.bench --make-clip`` writes)."""
