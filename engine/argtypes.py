@@ -32,6 +32,16 @@ def positive_float(text):
     return v
 
 
+def focal_length(text):
+    """A focal length in pixels (a number > 0) or ``auto`` (estimated per clip, engine.focal)."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return positive_float(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"must be a number of pixels > 0 or 'auto', got {text}") from None
+
+
 def int_at_least(lo):
     """A converter for integers ``>= lo``."""
     def convert(text):

@@ -5,6 +5,7 @@ clean (smooth, ground, contacts, foot lock) → Motion.
 Progress goes to ``progress(fraction, message)``; a callback returning False cancels the run
 (``Cancelled`` is raised and nothing is written).
 """
+import math
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,7 +40,7 @@ class PipelineOptions:
     foot_lock: bool = True            # pin planted heels (engine.footlock)
     body_model_path: str | None = None  # a user's SMPL .pkl/.npz; None = the open body
     frame_range: tuple | None = None  # (first, last_exclusive) frame indices
-    focal: float | None = None        # focal length in pixels; None = default_intrinsics' guess
+    focal: float | str | None = None  # focal length in pixels; None = default_intrinsics' guess; "auto" = engine.focal
     estimator: str = "auto"           # auto (temporal when its weights are found) | temporal | baseline
     subject: str = "largest"          # largest | central | point | a track id ("track:N" or N)
     subject_point: tuple | None = None  # (x, y) full-resolution pixels on subject_frame → "point"
@@ -66,9 +67,9 @@ class PipelineOptions:
             raise EngineError(f"unknown smoothing preset '{self.smoothing}' (choose from {', '.join(PRESETS)})")
         if self.estimator not in ESTIMATORS:
             raise EngineError(f"unknown estimator '{self.estimator}' (choose from {', '.join(ESTIMATORS)})")
-        if self.focal is not None and not (isinstance(self.focal, Real) and math.isfinite(self.focal)
-                                           and self.focal > 0):
-            raise EngineError(f"focal length must be a number of pixels > 0, got {self.focal}")
+        if self.focal is not None and self.focal != "auto" and not (
+                isinstance(self.focal, Real) and math.isfinite(self.focal) and self.focal > 0):
+            raise EngineError(f"focal length must be a number of pixels > 0 or 'auto', got {self.focal}")
         for name, lo in (("stride", 1), ("num_poses", 1), ("subject_frame", 0)):
             v = getattr(self, name)
             if not isinstance(v, Integral) or isinstance(v, bool) or v < lo:
@@ -185,6 +186,24 @@ def detect(video_path, options=None, progress=None, detector=None, timings=None)
     return dets, info
 
 
+def choose_focal(obs, focal):
+    """(focal for the estimators: px or None = the default, dict for the Motion's source) from the
+    option: a number is used as given, None is the default (the longer image side), "auto" the
+    per-clip estimate of ``engine.focal`` (which falls back to the default where perspective says
+    too little)."""
+    default = float(max(obs.frame_size))
+    if focal == "auto":
+        from .focal import estimate_focal
+        est = estimate_focal(obs)
+        spread = float(est.spread)
+        info = {"px": round(float(est.focal_px), 1), "method": est.method,
+                "spread": round(spread, 3) if math.isfinite(spread) else None, "reason": est.reason}
+        return (None if est.method == "default" else float(est.focal_px)), info
+    if focal is None:
+        return None, {"px": default, "method": "default"}
+    return float(focal), {"px": float(focal), "method": "given"}
+
+
 def run(video_path, options=None, progress=None, detector=None, timings=None):
     """Estimate the motion of the subject in ``video_path``; returns a Motion (not yet saved).
 
@@ -223,14 +242,15 @@ def run(video_path, options=None, progress=None, detector=None, timings=None):
             recovered = recover_gaps(video_path, obs, max_gap_s=options.recover_gaps)
     from .lr_swaps import fix_left_right_swaps
     relabelled = fix_left_right_swaps(obs)
+    focal, focal_info = choose_focal(obs, options.focal)
     report(0.92, "fitting the body")
     t_fit = time.perf_counter()
     pred = {}
     if estimator == "temporal":
-        fields = temporal.fit(obs, body, focal=options.focal, device=options.device, prediction_out=pred)
+        fields = temporal.fit(obs, body, focal=focal, device=options.device, prediction_out=pred)
     else:
         from . import baseline
-        fields = baseline.fit(obs, body, focal=options.focal)
+        fields = baseline.fit(obs, body, focal=focal)
     _lap(timings, "fit", t_fit)
     if estimator == "temporal" and options.refine:
         from . import refine
@@ -256,7 +276,7 @@ def run(video_path, options=None, progress=None, detector=None, timings=None):
                           "rotation": int(info.rotation),
                           "timestamps_s": [round(float(t), 6) for t in obs.timestamps],
                           "recovered_frames": int(recovered), "left_right_relabelled": relabelled, "smoothing": options.smoothing, "foot_lock": bool(options.foot_lock),
-                          "declared_frames": expected, "decoded_frames": int(dets_frames),
+                          "declared_frames": expected, "decoded_frames": int(dets_frames), "focal": focal_info,
                           "warnings": warnings},
                   **fields).astype_file()
     from .clean import clean_motion

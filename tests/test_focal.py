@@ -122,3 +122,30 @@ def test_r1_error_bound():
         assert est.frames_used >= 90, name
         errs.append(abs(est.focal_px / true - 1))
     assert max(errs) < 0.40 and np.mean(errs) < 0.22, errs
+
+
+def test_the_pipeline_records_the_focal_it_used_and_auto_is_opt_in():
+    from engine.argtypes import focal_length
+    from engine.errors import EngineError
+    from engine.pipeline import PipelineOptions, choose_focal
+    obs, f = synthetic_observations(0.7, 4.0, seed=1)
+    default = float(max(obs.frame_size))
+    assert choose_focal(obs, None) == (None, {"px": default, "method": "default"})
+    assert choose_focal(obs, 1234.0) == (1234.0, {"px": 1234.0, "method": "given"})
+    px, info = choose_focal(obs, "auto")
+    assert info["method"] == "perspective" and abs(px / f - 1) < 0.1 and info["px"] == pytest.approx(px, abs=0.1)
+    far, _ = synthetic_observations(1.0, 60.0, seed=0)
+    assert choose_focal(far, "auto")[0] is None                        # not identifiable: the default
+    assert PipelineOptions(focal="auto").check().focal == "auto"
+    with pytest.raises(EngineError, match="focal length must be a number of pixels > 0 or 'auto'"):
+        PipelineOptions(focal="wide").check()
+    assert focal_length("AUTO") == "auto" and focal_length("1500") == 1500.0
+
+
+def test_cli_focal_argument_errors_are_one_line(capsys):
+    from engine.cli import main
+    with pytest.raises(SystemExit) as e:
+        main(["nothing.mp4", "--focal", "abc"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--focal: must be a number of pixels > 0 or 'auto', got abc" in err[0]

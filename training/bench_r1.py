@@ -59,9 +59,12 @@ ROWS = {
     "temporal+d2a+light": dict(estimator="temporal", refine=True, smoothing="light", foot_lock=True, image_fit=False),
     "default": dict(),   # PipelineOptions() exactly as `python -m engine` runs it
     "baseline+light": dict(estimator="baseline", smoothing="light", foot_lock=True, image_fit=False),
+    "default+focal-auto": dict(focal="auto"),            # the per-clip focal estimate (engine.focal)
+    "default+focal-calibrated": dict(focal="calibrated"),  # the camera's calibrated focal: what knowing it is worth
 }
 LABELS = {"mediapipe": "MediaPipe world landmarks", "temporal+d2a+light": "temporal+d2a+light (foot lock)",
-          "default": "default (`python -m engine`)"}
+          "default": "default (`python -m engine`)", "default+focal-auto": "default, `--focal auto`",
+          "default+focal-calibrated": "default, the calibrated focal"}
 
 
 def noise_script():
@@ -131,7 +134,7 @@ def score(pred, ref, root):
                     pa_mpjpe=float(np.nanmean(pa)), accel=float(np.nanmean(acc)) if np.isfinite(acc).any() else np.nan)
 
 
-def run_row(row, video, frames, world_cam, body):
+def run_row(row, video, frames, world_cam, body, focal_px=None):
     """One row on one camera → dict(smpl (T,12,3), landmarks (T,33,3) camera frame, reproj (T,),
     estimator)."""
     if ROWS[row] is None:
@@ -141,7 +144,10 @@ def run_row(row, video, frames, world_cam, body):
     from engine.camera import world_to_camera
     from engine.pipeline import PipelineOptions, run
     from engine.reprojection import reprojection_error
-    opts = PipelineOptions(frame_range=None if frames is None else (0, int(frames)), **ROWS[row])
+    kw = dict(ROWS[row])
+    if kw.get("focal") == "calibrated":
+        kw["focal"] = float(focal_px)
+    opts = PipelineOptions(frame_range=None if frames is None else (0, int(frames)), **kw)
     m = run(video, opts)
     from engine.facing import facing_disagreements, in_spin, motion_forward_in_camera, yaw_in_camera, yaw_steps
     yaw = yaw_in_camera(motion_forward_in_camera(m, body)[:, 0])
@@ -154,7 +160,7 @@ def run_row(row, video, frames, world_cam, body):
     return dict(smpl=world_to_camera(np.nan_to_num(m.joints.astype(np.float64)), E)[:, LIMB_SMPL] + miss,
                 landmarks=world_to_camera(np.nan_to_num(lm), E) + miss,
                 reproj=reprojection_error(lm, m.camera_intrinsics, E, m.keypoints2d, VIS), estimator=m.estimator,
-                relabelled=m.source.get("left_right_relabelled"), facing=facing)
+                relabelled=m.source.get("left_right_relabelled"), facing=facing, focal=m.source.get("focal"))
 
 
 def evaluate(rows, cameras, data=DATA, frames=None, extrinsics="refined", log=print, max_deg=1.0):
@@ -184,12 +190,12 @@ def evaluate(rows, cameras, data=DATA, frames=None, extrinsics="refined", log=pr
         hips = [LIMBS.index("left_hip"), LIMBS.index("right_hip")]
         for r in rows:
             t0 = time.time()
-            out = run_row(r, video, frames, world[v], body)
+            out = run_row(r, video, frames, world[v], body, focal_px=all_cams[v].K[0, 0])
             sm, lm = out["smpl"][:T], out["landmarks"][:T]
             scores = {key: dict(smpl=score(sm, ref[v][:, LIMB_LM], hips), landmarks=score(lm, ref[v], HIP_LM))
                       for key, ref in (("main", refs), ("other", alt))}
             res[r][c] = dict(scores["main"], other=scores["other"], swapped=swaps[v], relabelled=out["relabelled"],
-                             facing=out["facing"])
+                             facing=out["facing"], focal=out.get("focal"), focal_true=float(all_cams[v].K[0, 0]))
             res[r][c]["landmarks"]["reproj"] = None if out["reproj"] is None else out["reproj"][:T]
             sm = res[r][c]["smpl"]
             log(f"  {c} {r} ({out['estimator']}): MPJPE {1000 * sm['mpjpe']:.1f} PA {1000 * sm['pa_mpjpe']:.1f} "
@@ -270,6 +276,20 @@ def facing_table(res):
     return "\n".join(lines)
 
 
+def focal_table(res):
+    """The focal each row used per camera against the calibrated one (px, relative error)."""
+    rows = [(r, per) for r, per in res.items() if all(s.get("focal") for s in per.values())]
+    cams = list(rows[0][1]) if rows else []
+    lines = ["### R1 focal length used (px; error against the camera's calibrated focal)", "",
+             "| row | " + " | ".join(cams) + " | mean abs. error |", "|---|" + "---|" * (len(cams) + 1)]
+    for r, per in rows:
+        err = [per[c]["focal"]["px"] / per[c]["focal_true"] - 1 for c in cams]
+        lines.append(f"| {LABELS.get(r, r)} | " + " | ".join(
+            f"{per[c]['focal']['px']:.0f} ({100 * e:+.1f} %, {per[c]['focal']['method']})" for c, e in zip(cams, err))
+            + f" | {100 * np.mean(np.abs(err)):.1f} % |")
+    return "\n".join(lines)
+
+
 def sensitivity_table(res, used):
     """Mean MPJPE / PA-MPJPE per row against the references of the *other* extrinsics."""
     other = "file (.qca)" if used == "refined" else "rotation-only refined"
@@ -347,6 +367,8 @@ def main(argv=None):
     print(swap_table(res))
     print()
     print(facing_table(res))
+    print()
+    print(focal_table(res))
     print()
     print(sensitivity_table(res, cal["used"]))
     print(f"\n({len(cameras)} cameras × {len(rows)} rows, {time.time() - t0:.0f} s)", file=sys.stderr)
