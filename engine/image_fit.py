@@ -123,8 +123,10 @@ def _chain_jacobian(points, p, M, pairs):
     T, N = points.shape[:2]
     i, k = pairs
     d = points[:, i] - p[:, k]                                          # (T,P,3)
-    Mc = np.swapaxes(M[:, k], -1, -2)                                   # columns of M_k: (T,P,3,3)
-    blk = np.swapaxes(np.cross(Mc, d[:, :, None, :]), -1, -2)           # [t,p,a,c]
+    m = M[:, k]                                                         # (T,P,3,3): column a = M_k e_a
+    dx, dy, dz = (d[..., c, None] for c in range(3))                    # (T,P,1)
+    mx, my, mz = m[..., 0, :], m[..., 1, :], m[..., 2, :]               # (T,P,3) over a
+    blk = np.stack([my * dz - mz * dy, mz * dx - mx * dz, mx * dy - my * dx], axis=-2)   # [t,p,c,a]: (M_k e_a) × d
     J = np.zeros((T, N, 3, NUM_JOINTS + 1, 3))
     J[:, i, :, k, :] = np.swapaxes(blk, 0, 1)
     J[:, :, :, NUM_JOINTS] = np.eye(3)
@@ -297,8 +299,9 @@ def _fit_chunk(rv0w, trans0, E, kp, seen, h, anchors, runs, frame_idx, rest, par
     w2 = robust_weights(r2)
     c = cost(r2, w2, p, x, G)
     lam = np.full(T, 1e-2)
-    eye = np.eye(n + 3)
+    diag = np.arange(n + 3)
     prior = np.r_[np.full(n, wr ** 2), np.zeros(3)]
+    anchored_joints = np.flatnonzero(anchored.any(0))                  # only these joints carry anchor rows
     joint_pairs = np.nonzero(DESC.T)                                    # (i, k): k a strict ancestor of i
     landmark_pairs = np.nonzero(ANC[parent])                            # (l, k): k moves landmark l
     for _ in range(iterations):
@@ -311,27 +314,26 @@ def _fit_chunk(rv0w, trans0, E, kp, seen, h, anchors, runs, frame_idx, rest, par
         dpi[..., 1, 2] = -f[1] * q[..., 1] / z ** 2
         L = q.shape[1]
         J2 = (np.einsum("tlab,tlbi->tlai", dpi, Jq) * scale[:, None, None, None]).reshape(T, 2 * L, -1)
-        Jz = Jp[:, :, 2] * wz                                            # (T,24,75)
-        w2r = np.repeat(w2, 2, axis=1)                                   # (T,2L)
-        J2t = np.swapaxes(J2 * w2r[..., None], 1, 2)                     # (T,75,2L)
-        Jzt = np.swapaxes(Jz, 1, 2)
-        H = J2t @ J2 + Jzt @ Jz + np.diag(prior)
-        rz = (p[..., 2] - z0) * wz
-        g = (J2t @ r2.reshape(T, 2 * L, 1))[..., 0] + (Jzt @ rz[..., None])[..., 0] + prior * (x - x0)
-        H = H + k_time[:, :, None] * eye
-        g = g + k_time * (x - mid)
+        sw = np.sqrt(np.repeat(w2, 2, axis=1))[..., None]                 # (T,2L,1): √(robust weight)
+        # every weighted residual block stacked, so H = JᵀJ and g = Jᵀr are one product each
+        blocks = [J2 * sw, Jp[:, :, 2] * wz]
+        res = [r2.reshape(T, 2 * L) * sw[..., 0], (p[..., 2] - z0) * wz]
         rf = facing_residuals(G)
         if (rf > 0).any():
-            Jf = _facing_jacobian(M, G) * (wf * (rf > 0))[..., None]
-            H = H + np.swapaxes(Jf, 1, 2) @ Jf
-            g = g + (np.swapaxes(Jf, 1, 2) @ rf[..., None])[..., 0]
-        if anchored.any():
-            Ja = (Jp * wa[..., None]).reshape(T, 3 * NUM_JOINTS, -1)
-            ra = ((p - a_cam) * wa).reshape(T, -1, 1)
-            H = H + np.swapaxes(Ja, 1, 2) @ Ja
-            g = g + (np.swapaxes(Ja, 1, 2) @ ra)[..., 0]
-        d = np.einsum("tii->ti", H)
-        step = -np.linalg.solve(H + lam[:, None, None] * (d[:, :, None] * eye + 1e-9 * eye), g[..., None])[..., 0]
+            blocks.append(_facing_jacobian(M, G) * (wf * (rf > 0))[..., None])
+            res.append(rf)
+        if len(anchored_joints):
+            ja = wa[:, anchored_joints]                                  # (T,A,1)
+            blocks.append((Jp[:, anchored_joints] * ja[..., None]).reshape(T, -1, n + 3))
+            res.append(((p[:, anchored_joints] - a_cam[:, anchored_joints]) * ja).reshape(T, -1))
+        J = np.concatenate(blocks, axis=1)
+        Jt = np.swapaxes(J, 1, 2)
+        H = Jt @ J
+        g = (Jt @ np.concatenate(res, axis=1)[..., None])[..., 0] + prior * (x - x0) + k_time * (x - mid)
+        H[:, diag, diag] += prior + k_time
+        d = H[:, diag, diag].copy()
+        H[:, diag, diag] += lam[:, None] * (d + 1e-9)
+        step = -np.linalg.solve(H, g[..., None])[..., 0]
         xn = x + step
         rvn, pn, qn, Gn, zn, r2n = residuals(xn)
         cn = cost(r2n, w2, pn, xn, Gn)

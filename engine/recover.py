@@ -20,6 +20,13 @@ from .observe import FrameObservation, keypoint_box, mask_size
 from .video import iter_frames
 
 ANGLES = (0, 2, 1, 3)  # np.rot90 turns (×90° counter-clockwise), most likely first
+_CV_TURNS = {1: cv2.ROTATE_90_COUNTERCLOCKWISE, 2: cv2.ROTATE_180, 3: cv2.ROTATE_90_CLOCKWISE}
+
+
+def rot90(image, k):
+    """``np.rot90(image, k)`` as a contiguous array (opencv's rotate: the same pixels, no view to copy)."""
+    k %= 4
+    return np.ascontiguousarray(image) if k == 0 else cv2.rotate(image, _CV_TURNS[k])
 
 
 def unrotate_points(xy, k, w, h):
@@ -111,7 +118,7 @@ def detect_in_region(bgr, region, ref_height, detector):
     if ch < 32 or cw < 32:
         return None
     for k in ANGLES:
-        found = detector(np.ascontiguousarray(np.rot90(crop, k)))
+        found = detector(rot90(crop, k))
         if found is None:
             continue
         kp, world, seg = found
@@ -141,6 +148,18 @@ def gaps(valid, max_len):
     return out
 
 
+SEEK_GAP = 90   # frames: gaps further apart are reached by seeking, nearer ones by grabbing through
+
+
+def _gap_frames(video_path, frames):
+    """Yield (index, timestamp, BGR) for the sorted clip frame numbers ``frames`` only: each
+    cluster of nearby frames is one seek and a grab through the frames between (not converted)."""
+    frames = np.asarray(frames)
+    for cluster in np.split(frames, np.flatnonzero(np.diff(frames) > SEEK_GAP) + 1):
+        keep = set(int(i) for i in cluster)
+        yield from iter_frames(video_path, (int(cluster[0]), int(cluster[-1]) + 1), only=keep)
+
+
 def recover_gaps(video_path, obs, max_gap_s=1.0, detector=None, progress=None):
     """Fill short gaps of ``obs`` (the subject's Observations) in place; returns frames recovered."""
     fps = obs.fps
@@ -164,11 +183,8 @@ def recover_gaps(video_path, obs, max_gap_s=1.0, detector=None, progress=None):
             bounds[t] = (region, h0 + (h1 - h0) * (t - a + 1) / (b - a + 1))
     found = 0
     try:
-        lo, hi = min(want), max(want) + 1
-        for i, _, bgr in iter_frames(video_path, (lo, hi)):
-            t = want.get(i)
-            if t is None:
-                continue
+        for i, _, bgr in _gap_frames(video_path, sorted(want)):
+            t = want[i]
             if bgr.shape[1] != W:  # decoded size must match the observation coordinates
                 bgr = cv2.resize(bgr, (W, H), interpolation=cv2.INTER_AREA)
             region, ref = bounds[t]

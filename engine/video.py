@@ -71,11 +71,12 @@ def open_video(path):
     return cap, VideoInfo(str(p), w, h, fps, max(n, 0), rot)
 
 
-def iter_frames(path, frame_range=None, stride=1, max_side=None):
+def iter_frames(path, frame_range=None, stride=1, max_side=None, only=None):
     """Yield (index, timestamp_s, BGR frame) over ``frame_range`` = (first, last_exclusive).
 
     ``stride`` keeps every n-th frame (skipped frames are grabbed, not decoded to BGR);
-    ``max_side`` downscales each frame (INTER_AREA). Indices are the clip's frame numbers.
+    ``only`` (a set of frame numbers) keeps just those, grabbing the rest; ``max_side``
+    downscales each frame (INTER_AREA). Indices are the clip's frame numbers.
     """
     stride = 1 if stride is None else int(stride)
     if stride < 1:
@@ -94,7 +95,7 @@ def iter_frames(path, frame_range=None, stride=1, max_side=None):
             cap.set(cv2.CAP_PROP_POS_FRAMES, first)
         i, prev_ts = first, -1.0
         while last is None or i < last:
-            if (i - first) % stride:
+            if (i - first) % stride or (only is not None and i not in only):
                 if not cap.grab():
                     break
                 i += 1
