@@ -10,7 +10,9 @@ label sequence (as detected / mirrored) that minimises
     Σ_t Σ_{d=1..K}  d(labels_t, labels_{t−d}) / h  +  λ · [frame t mirrored]
 
 with d the summed distance of the paired landmarks between the two frames under each frame's
-labelling and h the person's height; λ makes "as detected" the default, so a run is taken as
+labelling and h the person's height (plus the same for MediaPipe's world landmarks, in units of
+1.7 m: seen side-on or upside down the 2D pairs overlap and both labellings cost about the same,
+while the 3D still tells left from right); λ makes "as detected" the default, so a run is taken as
 mirrored only when continuity says so (our choice; λ = ``SWAP_PRIOR``). Comparing each frame with
 the K previous ones (not only the last) keeps the chain whole across a garbled detection (the
 shoulders collapsed onto each other for a frame or two at a swap): without it, a mirrored run
@@ -39,6 +41,7 @@ ALL_PAIRS = _pairs(("shoulder", "elbow", "wrist", "eye", "ear", "eye_inner", "ey
 SWAP_PRIOR = 0.3     # per mirrored frame, in summed-distance / height units (0.1 per compared frame)
 MIN_VISIBILITY = 0.3
 HISTORY = 3          # K: each frame is compared with this many previous frames (two garbled frames bridged)
+WORLD_SCALE = 1.7    # metres: the world landmarks' label-change cost in units of a body height
 
 
 def transition_costs(kp_prev, kp_cur, pairs):
@@ -62,12 +65,40 @@ def transition_costs(kp_prev, kp_cur, pairs):
         return np.where(usable, same / h, 0.0), np.where(usable, swap / h, 0.0)
 
 
-def _run_labels(kp, swap_prior, pairs, K=HISTORY):
+def world_transition_costs(kp_prev, kp_cur, w_prev, w_cur, pairs):
+    """(same, mirrored) label-change costs of the world landmarks (..., 33, 3), metres over
+    ``WORLD_SCALE``: MediaPipe's 3D of a body seen side-on or upside down keeps the left/right
+    depth order that the overlapping 2D points lose. Visibility from the keypoints, as in 2D;
+    NaN world landmarks (re-detected frames without them) give no evidence."""
+    L = np.array([p for p, _ in pairs])
+    R = np.array([q for _, q in pairs])
+    a, b = np.asarray(w_prev, np.float64), np.asarray(w_cur, np.float64)
+    ok = (kp_prev[..., L, 2] > MIN_VISIBILITY) & (kp_prev[..., R, 2] > MIN_VISIBILITY) \
+        & (kp_cur[..., L, 2] > MIN_VISIBILITY) & (kp_cur[..., R, 2] > MIN_VISIBILITY) \
+        & np.isfinite(a[..., L, :]).all(-1) & np.isfinite(a[..., R, :]).all(-1) \
+        & np.isfinite(b[..., L, :]).all(-1) & np.isfinite(b[..., R, :]).all(-1)
+    dist = lambda x, y: np.linalg.norm(np.nan_to_num(x - y), axis=-1)
+    same = np.where(ok, dist(b[..., L, :], a[..., L, :]) + dist(b[..., R, :], a[..., R, :]), 0.0).sum(-1)
+    swap = np.where(ok, dist(b[..., L, :], a[..., R, :]) + dist(b[..., R, :], a[..., L, :]), 0.0).sum(-1)
+    usable = ok.sum(-1) >= 2
+    return np.where(usable, same / WORLD_SCALE, 0.0), np.where(usable, swap / WORLD_SCALE, 0.0)
+
+
+def _run_labels(kp, swap_prior, pairs, K=HISTORY, world=None):
     """Mirrored labels (n,) bool of one run of consecutive frames (n, 33, 3): Viterbi over the
-    states (x_t, x_{t−1}, …, x_{t−K+1}) with edges to the K previous frames."""
+    states (x_t, x_{t−1}, …, x_{t−K+1}) with edges to the K previous frames; with ``world`` (n,33,3)
+    each edge also pays the world landmarks' label change."""
     n = len(kp)
-    costs = [transition_costs(kp[:-d], kp[d:], pairs) if n > d else (np.zeros(0), np.zeros(0))
-             for d in range(1, K + 1)]                       # costs[d-1][0|1][t-d] for edge (t-d, t)
+
+    def edge(d):
+        if n <= d:
+            return np.zeros(0), np.zeros(0)
+        same, swap = transition_costs(kp[:-d], kp[d:], pairs)
+        if world is not None:
+            ws, wm = world_transition_costs(kp[:-d], kp[d:], world[:-d], world[d:], pairs)
+            same, swap = same + ws, swap + wm
+        return same, swap
+    costs = [edge(d) for d in range(1, K + 1)]               # costs[d-1][0|1][t-d] for edge (t-d, t)
     states = list(itertools.product((0, 1), repeat=K))      # (x_t, x_{t-1}, ..., x_{t-K+1})
     S = len(states)
     # predecessor of state s=(x_t, ..., x_{t-K+1}) with x_{t-K} = y: (x_{t-1}, ..., x_{t-K+1}, y)
@@ -97,8 +128,9 @@ def _run_labels(kp, swap_prior, pairs, K=HISTORY):
     return out
 
 
-def mirrored_frames(keypoints, valid, pairs, swap_prior=SWAP_PRIOR):
-    """(T,) bool: frames whose labels of ``pairs`` are mirrored (continuity with the neighbours)."""
+def mirrored_frames(keypoints, valid, pairs, swap_prior=SWAP_PRIOR, world=None):
+    """(T,) bool: frames whose labels of ``pairs`` are mirrored (continuity with the neighbours
+    in the image, and of the world landmarks (T,33,3) when given)."""
     kp = np.asarray(keypoints, np.float64)
     valid = np.asarray(valid, bool)
     out = np.zeros(len(kp), bool)
@@ -107,14 +139,14 @@ def mirrored_frames(keypoints, valid, pairs, swap_prior=SWAP_PRIOR):
         return out
     for run in np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1):
         if len(run) >= 2:
-            out[run] = _run_labels(kp[run], swap_prior, pairs)
+            out[run] = _run_labels(kp[run], swap_prior, pairs, world=None if world is None else world[run])
     return out
 
 
 def fix_left_right_swaps(obs, swap_prior=SWAP_PRIOR):
     """Undo the detector's mirrored runs in ``obs`` (keypoints and world landmarks) in place;
     returns the number of frames relabelled."""
-    m = mirrored_frames(obs.keypoints, obs.valid, JUDGE, swap_prior)
+    m = mirrored_frames(obs.keypoints, obs.valid, JUDGE, swap_prior, world=obs.world)
     if m.any():
         perm = np.arange(obs.keypoints.shape[1])
         for a, b in ALL_PAIRS:

@@ -66,7 +66,7 @@ def synthetic_observations(factor, distance, frames=60, size=(1920, 1080), pixel
     poses = poses + np.zeros((T, 1))
     yaw = np.radians(np.linspace(-60, 60, T))
     # canonical (Y up, facing +Z) → camera (y down, facing the camera), then the turn
-    R = Rotation.from_euler("y", yaw) * Rotation.from_euler("x", np.pi)
+    R = Rotation.from_rotvec(yaw[:, None] * [0.0, 1.0, 0.0]) * Rotation.from_rotvec([np.pi, 0.0, 0.0])
     poses[:, :3] = R.as_rotvec()
     X = _landmark_model()(poses)
     rel = X - X[:, HIPS].mean(1, keepdims=True)

@@ -109,3 +109,20 @@ def test_a_one_frame_collapse_of_the_hips_is_not_evidence_but_a_turn_through_pro
     turn[..., 0] = cx + (turn[..., 0] - cx) * squeeze
     assert not garbled_torso(turn, np.ones(len(kp), bool)).any()
     assert not garbled_torso(kp, np.ones(len(kp), bool)).any()
+
+
+def test_side_on_the_world_landmarks_tell_left_from_right_where_the_image_cannot():
+    """Seen side-on, each pair's two points overlap in the image, so both labellings cost the
+    same there; MediaPipe's 3D still has the near and the far side apart."""
+    T = 20
+    kp = _walk(T=T, seed=4)
+    for a, b in ALL_PAIRS:                                            # the image: pairs on top of each other
+        kp[:, [a, b], :2] = kp[:, [a, b], :2].mean(1, keepdims=True)
+    world = np.concatenate([kp[..., :2] / 200.0, np.zeros((T, 33, 1))], -1)   # metres, hip-centred
+    for a, b in ALL_PAIRS:                                            # the 3D: left side 15 cm nearer
+        world[:, a, 2], world[:, b, 2] = -0.15, 0.15
+    bad = world.copy()
+    bad[8:12] = _mirror(world[8:12])
+    valid = np.ones(T, bool)
+    assert not mirrored_frames(kp, valid, JUDGE).any()               # the image alone: no evidence
+    assert np.array_equal(np.flatnonzero(mirrored_frames(kp, valid, JUDGE, world=bad)), np.r_[8:12])
