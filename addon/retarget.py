@@ -914,10 +914,10 @@ def _stash(ob, action, slot):
 
 
 def _sole_offset():
-    """Heights of the heel/toe contact points below their SMPL joints (engine.contacts)."""
+    """Heights of the heel/toe contact points below their SMPL joints (engine.clean.contacts)."""
     from .enginepath import ensure_engine
     ensure_engine()
-    from engine.contacts import SOLE_OFFSET
+    from engine.clean.contacts import SOLE_OFFSET
     return np.asarray(SOLE_OFFSET, dtype=np.float64)
 
 

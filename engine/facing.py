@@ -79,11 +79,17 @@ def facing_disagreements(motion, body):
     return face_toward_camera(motion.keypoints2d) & np.asarray(motion.valid, bool) & away
 
 
+MIN_LEVEL = 0.5   # the forward axis' horizontal part below this (over 60° from level): no heading
+
+
 def yaw_in_camera(forward):
     """(T,) degrees: heading of forward axes (T,3) about the camera's vertical, 0 = facing the
-    camera, ±90 = profile, ±180 = the back to the camera (NaN where the axis is NaN)."""
+    camera, ±90 = profile, ±180 = the back to the camera; NaN where the axis is NaN or points
+    mostly up or down (mid-flip, lying on the back), where a heading means nothing."""
     f = np.asarray(forward, np.float64)
-    return np.degrees(np.arctan2(f[:, 0], -f[:, 2]))
+    with np.errstate(invalid="ignore"):
+        level = np.hypot(f[:, 0], f[:, 2]) >= MIN_LEVEL
+    return np.where(level, np.degrees(np.arctan2(f[:, 0], -f[:, 2])), np.nan)
 
 
 def yaw_steps(yaw):

@@ -363,7 +363,7 @@ def align_motion(motion, body, smoothing="light", **kw):
     planted heels and toes (``motion.contacts``) stay still through each contact; the temporal
     term follows the smoothing preset (``temporal_sigmas``)."""
     import copy
-    from .contacts import CONTACT_JOINTS
+    from .clean.contacts import CONTACT_JOINTS
     m = copy.deepcopy(motion)
     v = np.asarray(m.valid, bool)
     if not v.any():

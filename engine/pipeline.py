@@ -37,7 +37,7 @@ def resolve_estimator(name):
 class PipelineOptions:
     device: str = "auto"              # auto | gpu | cpu (onnxruntime execution provider)
     smoothing: str = "light"          # none | light | animation | analysis (presets/smoothing)
-    foot_lock: bool = True            # pin planted heels (engine.footlock)
+    foot_lock: bool = True            # pin planted heels (engine.clean.footlock)
     body_model_path: str | None = None  # a user's SMPL .pkl/.npz; None = the open body
     frame_range: tuple | None = None  # (first, last_exclusive) frame indices
     focal: float | str | None = None  # focal length in pixels; None = default_intrinsics' guess; "auto" = engine.focal
@@ -60,7 +60,7 @@ class PipelineOptions:
         the ranges are checked here as well as in the CLI's argparse types."""
         import math
         from numbers import Integral, Real
-        from .smooth import PRESETS
+        from .clean.smooth import PRESETS
         if self.device not in ("auto", "gpu", "cpu"):
             raise EngineError(f"unknown device '{self.device}' (choose from auto, gpu, cpu)")
         if self.smoothing not in PRESETS:

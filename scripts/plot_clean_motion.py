@@ -78,7 +78,7 @@ def main(argv=None):
     ax.legend(ncol=4, fontsize=8)
     fig.tight_layout(); fig.savefig(out / "clean_knee_angle.png", dpi=110); plt.close(fig)
 
-    from engine.contacts import CONTACT_JOINTS, SOLE_OFFSET
+    from engine.clean.contacts import CONTACT_JOINTS, SOLE_OFFSET
     gc = bench.gt_contacts(s["joints"], fps)
     fig, axes = plt.subplots(2, 1, figsize=(9, 5.4), sharex=True)
     col = 0  # left heel

@@ -31,9 +31,7 @@ export MOCAP_STACK=1  # tests/test_stacks.py (which calls this script) skips ins
 ADDON_TESTS=(tests/test_addon.py tests/test_addon_pitch.py tests/test_retarget_rigs.py
              tests/test_keyreduce.py tests/test_batch_safety.py tests/test_batch_workers.py)
 # Engine tests that fail on the mp1 stack today, each with its cause (the README lists them too):
-MP1_KNOWN=(
-  "tests/test_lr_swaps.py::test_demo_clip_faces_the_camera_where_the_detector_swapped (mediapipe 1.2.2 keeps the jumper mid-air in frames 189-190 with world landmarks mirrored against 188 and 191; in the image his shoulders overlap, so the left/right check, which judges image keypoints only, keeps them: the pelvis turns 136 deg in one frame, 45 allowed)"
-)
+MP1_KNOWN=()   # none today; an entry is "tests/file.py::test_name (cause)"
 NUMPY2=numpy==2.3.5
 PYTEST=pytest==8.3.3
 BUNDLE=.venv-mp1/pose_landmarker_full.task
@@ -98,11 +96,15 @@ run() {
     bpy-4.*) PYTHONPATH=$EXIT_PLUGIN_DIR .venv-"$name"/bin/python -m pytest -q -p stack_exit "${ADDON_TESTS[@]}" \
                --deselect tests/test_addon.py::test_addon_never_imports_torch || rc=$?
              .venv-"$name"/bin/python -c "$NO_TORCH_CHECK" || rc=1 ;;
-    mp1) echo "stacks: mp1 known failures, deselected (not yet working on this stack):"
-         printf '  %s\n' "${MP1_KNOWN[@]}"
+    mp1) local deselect=()
+         if [ ${#MP1_KNOWN[@]} -gt 0 ]; then
+           echo "stacks: mp1 known failures, deselected (not yet working on this stack):"
+           printf '  %s\n' "${MP1_KNOWN[@]}"
+           for t in "${MP1_KNOWN[@]}"; do deselect+=("--deselect=${t%% *}"); done
+         fi
          # shellcheck disable=SC2046
          MOCAP_POSE_BUNDLE=$BUNDLE .venv-mp1/bin/python -m pytest -q $(printf -- '--ignore=%s ' "${ADDON_TESTS[@]}") \
-           $(printf -- '--deselect=%s ' "${MP1_KNOWN[@]%% *}") || rc=$?
+           "${deselect[@]}" || rc=$?
          [ $rc = 0 ] && { compare_demo || rc=$?; } ;;
   esac
   echo "stacks: $name tests took $((SECONDS - t0)) s (exit $rc)"

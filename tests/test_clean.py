@@ -71,7 +71,7 @@ def _standing_motion_with_root_jitter(T=90, seed=0):
 
 
 def test_clean_motion_plants_still_feet_and_removes_skating():
-    from engine.footlock import skating
+    from engine.clean.footlock import skating
     m = _standing_motion_with_root_jitter()
     planted = np.ones((m.num_frames, 4), bool)
     raw = skating(m.joints.astype(np.float64), planted, m.fps)

@@ -1,7 +1,7 @@
 """Contacts from the image: a foot that stands still in the video is support, at any height."""
 import numpy as np
 
-from engine.contacts import CONTACT_JOINTS, CONTACT_KEYPOINTS, image_still_contacts
+from engine.clean.contacts import CONTACT_JOINTS, CONTACT_KEYPOINTS, image_still_contacts
 
 
 def _scene(T=30, fps=30.0, pan_deg_per_frame=0.0):

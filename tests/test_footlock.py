@@ -4,8 +4,8 @@ from scipy.spatial.transform import Rotation
 
 from engine.body.kinematics import axis_angle_to_matrix, forward_kinematics
 from engine.body.skeleton import JOINT_INDEX as J
-from engine.contacts import ContactSettings, detect_contacts, fit_ground_plane, ground_transform, hysteresis
-from engine.footlock import lock_feet, lock_targets, root_offsets, skating
+from engine.clean.contacts import ContactSettings, detect_contacts, fit_ground_plane, ground_transform, hysteresis
+from engine.clean.footlock import lock_feet, lock_targets, root_offsets, skating
 from test_baseline import REST
 
 
@@ -114,7 +114,7 @@ def test_lock_targets_blend_is_continuous():
 def test_a_raised_contact_keeps_its_height():
     """A foot planted on a box (40 cm above the floor) is held where it stands, not pulled down
     to the floor; a floor contact still goes to the floor."""
-    from engine.footlock import root_offsets
+    from engine.clean.footlock import root_offsets
     n = 30
     pts = np.zeros((n, 2, 3))
     pts[:, 0] = [0.0, 0.0, 0.48]        # heel on the box (sole offset 0.08 → sole at 0.40)

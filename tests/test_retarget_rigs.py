@@ -24,7 +24,7 @@ def walk_motion(body, T=90, fps=30.0):
     """A walking SMPL motion (legs swing, knees bend, arms down and swinging, turning a little),
     grounded so the lowest sole point touches z = 0, with contacts where a sole is on the floor."""
     from scipy.spatial.transform import Rotation
-    from engine.contacts import CONTACT_JOINTS, SOLE_OFFSET
+    from engine.clean.contacts import CONTACT_JOINTS, SOLE_OFFSET
     from engine.motion import Motion
     t = np.arange(T) / fps
     ph = 2 * np.pi * 1.0 * t

@@ -2,7 +2,7 @@
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from engine.smooth import PRESETS, SmoothingSettings, load_preset, rts_smooth, smooth_rotations
+from engine.clean.smooth import PRESETS, SmoothingSettings, load_preset, rts_smooth, smooth_rotations
 
 
 def _angle_err(a, b):
@@ -91,7 +91,7 @@ def test_grouped_peak_gate_keeps_a_whip_at_30_fps():
 def test_root_does_not_follow_a_depth_outlier_in_analysis():
     from test_clean import _standing_motion_with_root_jitter
     from test_baseline import REST
-    from engine.smooth import smooth_motion
+    from engine.clean.smooth import smooth_motion
     m = _standing_motion_with_root_jitter()
     m.trans[45, 1] += 1.0                    # one frame's depth 1 m off
     m.joints[45] += [0, 1.0, 0]

@@ -98,10 +98,10 @@ GT_CONTACT_SPEED = 0.2     # m/s: horizontal speed (central difference)
 
 def gt_contacts(joints, fps=30.0):
     """Ground-truth contacts (T,4) of heel (ankle) and toe (foot joint), both feet, from the
-    true joints (T,24,3): sole height (joint z − ``engine.contacts.SOLE_OFFSET``) within
+    true joints (T,24,3): sole height (joint z − ``engine.clean.contacts.SOLE_OFFSET``) within
     5 cm of the floor and horizontal speed under 0.2 m/s. The floor is the 5th percentile of
     the lowest sole per frame (z = 0 on CMU; also right for the rescaled OBP bodies)."""
-    from engine.contacts import CONTACT_JOINTS, SOLE_OFFSET, point_speed
+    from engine.clean.contacts import CONTACT_JOINTS, SOLE_OFFSET, point_speed
     p = np.asarray(joints, np.float64)[:, CONTACT_JOINTS]
     h = p[..., 2] - SOLE_OFFSET
     h = h - np.percentile(h.min(axis=1), 5)
@@ -120,7 +120,7 @@ def gt_skate_line(samples):
 def skating_sum(joints, contacts, valid, fps=30.0):
     """(sum of horizontal speeds, count) of contact points over frame pairs in ``contacts``
     where the estimate is valid: the foot-skating metric's parts (pooled over sequences)."""
-    from engine.contacts import CONTACT_JOINTS
+    from engine.clean.contacts import CONTACT_JOINTS
     p = np.asarray(joints, np.float64)[:, CONTACT_JOINTS, :2]
     v = np.linalg.norm(np.diff(p, axis=0), axis=-1) * fps
     ok = contacts[1:] & contacts[:-1] & (valid[1:] & valid[:-1])[:, None] & np.isfinite(v)

@@ -30,7 +30,7 @@ import time
 
 import numpy as np
 
-from engine.smooth import load_preset
+from engine.clean.smooth import load_preset
 from engine.body.skeleton import JOINT_INDEX as J
 from training import bench
 

@@ -1,6 +1,6 @@
 """Remove foot skating: move the root so planted feet stay put, then pin them with leg IK.
 
-Two steps, both on the valid frames of a motion whose floor is z = 0 (``engine.contacts``):
+Two steps, both on the valid frames of a motion whose floor is z = 0 (``engine.clean.contacts``):
 
 1. **Root.** Monocular root translation is the noisiest part of the motion (depth along the
    camera ray), and it is what makes planted feet slide. ``root_offsets`` solves one small
@@ -21,10 +21,10 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.linalg import spsolve
 
-from .body.kinematics import axis_angle_to_matrix, forward_kinematics, global_transforms, matrix_to_axis_angle
-from .body.skeleton import JOINT_INDEX as J, PARENTS
+from ..body.kinematics import axis_angle_to_matrix, forward_kinematics, global_transforms, matrix_to_axis_angle
+from ..body.skeleton import JOINT_INDEX as J, PARENTS
 from .contacts import CONTACT_JOINTS, SOLE_OFFSET
-from .geometry import minimal_rotation, normalize, weighted_kabsch
+from ..geometry import minimal_rotation, normalize, weighted_kabsch
 
 LEGS = (("left", 0), ("right", 2))  # (side, heel column in the contacts array; toe = column + 1)
 

@@ -3,7 +3,7 @@
 Order matters: smoothing first (contacts need speeds without jitter), then the ground plane
 from the smoothed feet, then contacts on the levelled motion (near the floor and slow in 3D, or
 standing still in the image as the body's support: ``contacts.image_still_contacts``), then foot
-locking (root offsets and leg IK, ``engine.footlock``).
+locking (root offsets and leg IK, ``engine.clean.footlock``).
 
 Contacts are judged on a view of the motion whose root is smoothed much harder than the
 output's (``contact_root_accel``): the root's monocular depth jitter would otherwise make a
@@ -13,7 +13,7 @@ import copy
 
 import numpy as np
 
-from .body.kinematics import axis_angle_to_matrix, forward_kinematics, matrix_to_axis_angle
+from ..body.kinematics import axis_angle_to_matrix, forward_kinematics, matrix_to_axis_angle
 from .contacts import CONTACT_JOINTS, ContactSettings, detect_contacts, ground_transform, image_still_contacts
 from .footlock import lock_feet
 from .smooth import SmoothingSettings, load_preset, rts_smooth, smooth_motion, smooth_root

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-PRESET_DIR = Path(__file__).resolve().parent.parent / "presets" / "smoothing"
+PRESET_DIR = Path(__file__).resolve().parents[2] / "presets" / "smoothing"
 PRESETS = ("none", "light", "animation", "analysis")
 
 
@@ -200,8 +200,8 @@ def smooth_motion(motion, rest_joints, settings, parents=None):
     """Return a copy of ``motion`` with smoothed poses, trans and joints (None: unchanged)."""
     import copy
 
-    from .body.kinematics import axis_angle_to_matrix, forward_kinematics
-    from .body.skeleton import PARENTS
+    from ..body.kinematics import axis_angle_to_matrix, forward_kinematics
+    from ..body.skeleton import PARENTS
     if settings is None:
         return motion
     parents = PARENTS if parents is None else parents
