@@ -13,7 +13,7 @@ Targets: Blender 4.2 to 5.0 embed Python 3.11 (mediapipe 0.10.21, numpy 1.x or 2
 5.1 to 5.3 embed Python 3.13, for which mediapipe 0.10.21 has no wheel: their zips ship mediapipe
 1.2.x, which has no pose models, so build.py makes the PoseLandmarker ``.task`` bundle from
 mediapipe 0.10.21's own Apache-2.0 models (downloaded wheel, with its licence) and ships it as
-``lib/engine/data/mediapipe/`` (``engine.observe.find_pose_bundle``).
+``lib/engine/data/mediapipe/`` (``engine.observe.landmarker.find_pose_bundle``).
 
 Each zip holds the manifest (a copy with ``platforms``, ``wheels``, ``blender_version_min`` and
 ``blender_version_max`` filled in for that target and platform), the add-on package (``addon/*`` at the zip root), ``lib/engine/``
@@ -109,7 +109,7 @@ WHEELS_CP313 = (
 ONNXRUNTIME_GPU_CP313 = ("onnxruntime-gpu", "1.23.2")
 # The pose models the 5.1+ zips need come from this wheel (any platform's: the models are the same).
 POSE_MODELS_WHEEL = ("mediapipe", "0.10.21")
-POSE_BUNDLE_DIR = "lib/engine/data/mediapipe"  # engine.observe.SHIPPED_POSE_BUNDLE's folder in a zip
+POSE_BUNDLE_DIR = "lib/engine/data/mediapipe"  # engine.observe.landmarker.SHIPPED_POSE_BUNDLE's folder in a zip
 
 
 @dataclass(frozen=True)
@@ -389,12 +389,12 @@ def pose_models_wheel(offline=None, cache=WHEEL_CACHE, log=print):
 
 
 def make_pose_bundle(wheel, dest_dir):
-    """Write ``pose_landmarker_full.task`` (made by engine.observe.build_pose_landmarker_bundle
+    """Write ``pose_landmarker_full.task`` (made by engine.observe.landmarker.build_pose_landmarker_bundle
     from the wheel's two pose models) and the wheel's own Apache-2.0 ``LICENSE`` into ``dest_dir``;
     returns the bundle's path. Needs mediapipe 0.10.x installed (its metadata writer)."""
     sys.path.insert(0, str(ROOT))
     try:
-        from engine.observe import POSE_BUNDLE_NAME, WHEEL_POSE_MODELS, build_pose_landmarker_bundle
+        from engine.observe.landmarker import POSE_BUNDLE_NAME, WHEEL_POSE_MODELS, build_pose_landmarker_bundle
     finally:
         sys.path.remove(str(ROOT))
     with zipfile.ZipFile(wheel) as z:
@@ -418,7 +418,7 @@ def make_pose_bundle(wheel, dest_dir):
     (dest_dir / "README.txt").write_text(
         f"{POSE_BUNDLE_NAME}: MediaPipe's pose_detection and pose_landmark_full models from the "
         f"{Path(wheel).name} wheel, with input normalisation metadata added, packed as a Tasks bundle by "
-        "build.py (engine.observe.build_pose_landmarker_bundle). Licence: Apache-2.0, LICENSE beside this file.\n")
+        "build.py (engine.observe.landmarker.build_pose_landmarker_bundle). Licence: Apache-2.0, LICENSE beside this file.\n")
     return dest_dir / POSE_BUNDLE_NAME
 
 

@@ -176,11 +176,11 @@ def camera_model(obs, focal=None, compensate=True):
     Perspective with the focal length given (metadata, ``--focal``) or the default of
     ``default_intrinsics``. The first frame's camera is level (its axes are the world's,
     ``CAMERA_TO_WORLD``); with ``compensate`` and ``obs.homographies`` (background motion,
-    ``engine.camera_motion``) the camera then pans/tilts/rolls/zooms as they say, so a panning
+    ``engine.observe.camera_motion``) the camera then pans/tilts/rolls/zooms as they say, so a panning
     camera becomes a rotating camera in ``camera_extrinsics`` instead of the body sliding
     across the world. Without homographies the camera is static."""
     from .camera import default_intrinsics
-    from .camera_motion import camera_rotations
+    from .observe.camera_motion import camera_rotations
     w, h = obs.frame_size
     K = default_intrinsics(w, h, focal)
     T = obs.num_frames

@@ -65,7 +65,7 @@ def build_parser():
 
 def _list_people(video, options):
     from .pipeline import detect
-    from .track import track_people, track_summaries
+    from .observe.track import track_people, track_summaries
     try:
         dets, _ = detect(video, options)
     except EngineError as exc:

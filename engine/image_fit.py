@@ -180,7 +180,7 @@ def fit_to_image(poses, trans, betas, body, intrinsics, extrinsics, keypoints, v
     out_p, out_t = poses.copy(), trans.copy()
     kp = np.asarray(keypoints, np.float64)
     h = person_height(kp, min_visibility)
-    from .lr_swaps import garbled_torso
+    from .observe.lr_swaps import garbled_torso
     seen = (np.nan_to_num(kp[..., 2]) > min_visibility) & np.isfinite(kp[..., :2]).all(-1) \
         & ~garbled_torso(kp, valid, min_visibility)     # a collapsed hip or shoulder pair: not evidence
     ok = np.asarray(valid, bool) & np.isfinite(poses).all(1) & np.isfinite(trans).all(1) \

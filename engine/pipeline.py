@@ -16,7 +16,7 @@ from .body.model import load_body_model
 from .errors import Cancelled, EngineError
 from .motion import Motion
 from .observe import Detections, default_detector, detect_people
-from .track import track_and_select
+from .observe.track import track_and_select
 from .video import iter_frames, open_video, processing_scale
 
 ESTIMATORS = ("auto", "temporal", "baseline")  # temporal: needs trained weights (engine.temporal)
@@ -82,7 +82,7 @@ class PipelineOptions:
             if not isinstance(first, Integral) or first < 0 or (last is not None and (not isinstance(last, Integral)
                                                                                    or last <= first)):
                 raise EngineError(f"frame range must be FIRST >= 0 and LAST > FIRST, got {first}:{last}")
-        from .track import check_subject_rule
+        from .observe.track import check_subject_rule
         check_subject_rule(self.subject, self.subject_point)
         return self
 
@@ -236,11 +236,11 @@ def run(video_path, options=None, progress=None, detector=None, timings=None):
         raise EngineError(f"{name}: no person found in any of {obs.num_frames} frames")
     recovered = 0
     if options.recover_gaps and int(options.stride or 1) == 1:
-        from .recover import recover_gaps
+        from .observe.recover import recover_gaps
         report(0.91, "re-detecting the subject in short gaps")
         with _stage(timings, "gap_recovery"):
             recovered = recover_gaps(video_path, obs, max_gap_s=options.recover_gaps)
-    from .lr_swaps import fix_left_right_swaps
+    from .observe.lr_swaps import fix_left_right_swaps
     relabelled = fix_left_right_swaps(obs)
     focal, focal_info = choose_focal(obs, options.focal)
     report(0.92, "fitting the body")

@@ -8,7 +8,7 @@ observations: ``training/MODEL_CARD_temporal.md``). Export a trained checkpoint 
 
 Per clip: the per-frame features (``engine.features``, the same code as in training), the
 Pr-VIPE embedding of the normalised 2D keypoints, and the 135-d camera-motion feature
-(``engine.camera_motion``, from the clip's background homographies) go through the model in
+(``engine.observe.camera_motion``, from the clip's background homographies) go through the model in
 sliding windows (the training window length, half-window overlap, all windows in one batched
 run), stitched by a triangular weight (a frame counts most from the window it is central in)
 and re-orthonormalised. 6D rotations → rotation matrices → axis-angle; the root orientation is
@@ -180,7 +180,7 @@ def get_runner(path=None, device=None):
 def predict_observations(obs, runner, focal_px):
     """The network's stitched raw outputs on ``obs``, its inputs built by the same functions as
     in training (features, Pr-VIPE embedding, IK prior, camera-motion feature)."""
-    from .camera_motion import FEATURE_DIM, homography_feature
+    from .observe.camera_motion import FEATURE_DIM, homography_feature
     from .features import frame_features, ik_prior, normalized_keypoints
     T = obs.num_frames
     w, h = obs.frame_size

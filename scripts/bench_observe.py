@@ -17,9 +17,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.camera_motion import HomographyEstimator  # noqa: E402
-from engine.observe import Detections, MediaPipePoseLandmarker, _appearance, keypoint_box, mask_size  # noqa: E402
-from engine.track import track_and_select  # noqa: E402
+from engine.observe.camera_motion import HomographyEstimator  # noqa: E402
+from engine.observe import Detections, MediaPipePoseLandmarker, keypoint_box, mask_size  # noqa: E402
+from engine.observe.detect import _appearance  # noqa: E402
+from engine.observe.track import track_and_select  # noqa: E402
 from engine.video import iter_frames, open_video  # noqa: E402
 
 

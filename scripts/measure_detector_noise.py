@@ -18,7 +18,7 @@ sys.path.insert(0, str(ROOT))
 
 from engine.observe import LANDMARK_NAMES, LM  # noqa: E402
 from engine.pipeline import PipelineOptions, detect  # noqa: E402
-from engine.track import track_people  # noqa: E402
+from engine.observe.track import track_people  # noqa: E402
 
 DEMO = ROOT / "assets" / "demo" / "sports2d_demo.mp4"
 WIN, ORDER = 9, 2               # Savitzky–Golay smoother: 0.3 s at 30 fps, quadratic

@@ -139,7 +139,7 @@ def _noise_script():
 def observe(video):
     """The subject's Observations as the engine selects it (detections cached)."""
     from engine.pipeline import PipelineOptions, detect
-    from engine.track import track_and_select
+    from engine.observe.track import track_and_select
     return track_and_select(detect(video, PipelineOptions())[0])
 
 

@@ -143,7 +143,7 @@ def test_cli_lists_targets_and_rejects_unknown_ones_in_one_line(capsys):
 def _fake_models_wheel(folder, licence=b"Apache License\nVersion 2.0, January 2004\n"):
     """A stand-in mediapipe 0.10.21 wheel holding the installed mediapipe's two pose models."""
     mp = pytest.importorskip("mediapipe")
-    from engine.observe import WHEEL_POSE_MODELS
+    from engine.observe.landmarker import WHEEL_POSE_MODELS
     pkg = Path(mp.__file__).parent
     if not all((pkg / m).is_file() for m in WHEEL_POSE_MODELS):
         pytest.skip("this mediapipe ships no pose models (1.x)")

@@ -4,7 +4,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from engine.baseline import CAMERA_TO_WORLD, fit
-from engine.camera_motion import camera_rotations
+from engine.observe.camera_motion import camera_rotations
 from training.data.noise import load_noise_model
 from training.data.standin import capsule_body
 from training.data.synth import Synthesizer, homographies, to_observations

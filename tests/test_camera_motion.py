@@ -2,7 +2,7 @@
 import cv2
 import numpy as np
 
-from engine.camera_motion import (FEATURE_DIM, HomographyEstimator, homography_feature,
+from engine.observe.camera_motion import (FEATURE_DIM, HomographyEstimator, homography_feature,
                                   normalise_homography)
 
 W, H = 640, 360

@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.lr_swaps import ALL_PAIRS, fix_left_right_swaps, mirrored_frames, JUDGE
+from engine.observe.lr_swaps import ALL_PAIRS, fix_left_right_swaps, mirrored_frames, JUDGE
 from engine.observe import LM, Observations
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,7 +96,7 @@ def test_demo_clip_faces_the_camera_where_the_detector_swapped():
 
 
 def test_a_one_frame_collapse_of_the_hips_is_not_evidence_but_a_turn_through_profile_is():
-    from engine.lr_swaps import garbled_torso
+    from engine.observe.lr_swaps import garbled_torso
     kp = _walk(seed=3)
     hips = [LM["left_hip"], LM["right_hip"]]
     glitch = kp.copy()

@@ -7,7 +7,7 @@ from conftest import DEMO_VIDEO
 from engine import cache
 from engine.observe import FrameObservation, PoseDetector
 from engine.pipeline import PipelineOptions, detect, run
-from engine.track import track_and_select
+from engine.observe.track import track_and_select
 from engine.video import iter_frames
 from test_video import set_rotation, write_clip
 

@@ -6,7 +6,8 @@ import zipfile
 import numpy as np
 import pytest
 
-import engine.observe as observe
+import engine.observe.landmarker as observe   # the bundle lookup and its module state
+from engine.observe import detect_people
 from engine.errors import EngineError
 from conftest import DEMO_VIDEO
 
@@ -85,7 +86,7 @@ def test_landmarker_runs_on_a_bundle_file(fresh, monkeypatch):
     cap, info = open_video(DEMO_VIDEO)
     cap.release()
     det = observe.MediaPipePoseLandmarker(num_poses=2)
-    d = observe.detect_people(iter_frames(DEMO_VIDEO, (0, 24), max_side=640), (info.width, info.height),
+    d = detect_people(iter_frames(DEMO_VIDEO, (0, 24), max_side=640), (info.width, info.height),
                               info.fps, detector=det, camera_motion=False)
     assert len(np.unique(d.frame_of)) >= 12, d.frame_of
     kp = d.keypoints

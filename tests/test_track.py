@@ -5,7 +5,7 @@ import pytest
 from conftest import DEMO_VIDEO
 from engine.errors import EngineError
 from engine.observe import Detections, keypoint_box
-from engine.track import select_subject, track_and_select, track_people
+from engine.observe.track import select_subject, track_and_select, track_people
 
 W, H = 1280, 720
 _TEMPLATE = np.random.default_rng(0).uniform([-0.25, -0.5], [0.25, 0.5], (33, 2))

@@ -83,7 +83,7 @@ def observe_views(data, cams, frames=None):
     """Each camera's subject as the engine selects it (``detect`` cached + ``track_and_select``)
     → uv (V,T,33,2) NaN where unseen, vis (V,T,33), world (V,T,33,3)."""
     from engine.pipeline import PipelineOptions, detect
-    from engine.track import track_and_select
+    from engine.observe.track import track_and_select
     opts = PipelineOptions(frame_range=None if frames is None else (0, int(frames)))
     obs = [track_and_select(detect(Path(data) / "videos" / f"{c}.mp4", opts)[0]) for c in cams]
     T = min(o.num_frames for o in obs)

@@ -10,7 +10,7 @@ and ``TemporalModel`` consume, one window (T frames) at a time:
 | key | shape | what |
 |---|---|---|
 | ``features`` | (T,202) | ``engine.features.frame_features`` of the noisy keypoints and world landmarks |
-| ``homography`` | (T,135) | the dynamic feature (``engine.camera_motion.homography_feature``) |
+| ``homography`` | (T,135) | the dynamic feature (``engine.observe.camera_motion.homography_feature``) |
 | ``ik_prior`` | (T,144) | the analytic IK rotations of the noisy world landmarks, 6D (``engine.features.ik_prior``) |
 | ``keypoints99`` | (T,99) | ``engine.features.normalized_keypoints`` (Pr-VIPE's input) |
 | ``prvipe_mu`` / ``prvipe_sigma`` | (T,32) | the frozen Pr-VIPE's embedding of the normalised 2D keypoints (0 / 1 without one) |

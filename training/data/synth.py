@@ -17,7 +17,7 @@ real video (``engine.observe.Observations`` fields) plus the ground truth:
   detected keypoints' box, by a point-splat z-buffer over vertices and face centroids;
 - the 135-d camera-motion feature: exact frame-to-frame homographies of the rotating/zooming
   camera, H_t = K_t R_t R_{t-1}ᵀ K_{t-1}⁻¹ (background at infinity), through
-  ``engine.camera_motion.homography_feature``.
+  ``engine.observe.camera_motion.homography_feature``.
 
 ``mirror_motion`` gives the mirror (left/right-handed) variant of a motion; ``change_speed``,
 ``arm_angle_motion`` and ``augment_motion`` the speed and arm-slot variants (throwing data is
@@ -265,7 +265,7 @@ def homographies(Ks, E):
 
 def camera_motion_feature(H, frame_size):
     try:
-        from engine.camera_motion import homography_feature
+        from engine.observe.camera_motion import homography_feature
     except ImportError:  # pragma: no cover - the module is part of the engine now
         raise
     return homography_feature(H, frame_size)

@@ -16,8 +16,8 @@ limbs onto the background is large) and lie in the crop's central part. Our desi
 import cv2
 import numpy as np
 
-from .observe import FrameObservation, keypoint_box, mask_size
-from .video import iter_frames
+from .types import FrameObservation, keypoint_box, mask_size
+from ..video import iter_frames
 
 ANGLES = (0, 2, 1, 3)  # np.rot90 turns (×90° counter-clockwise), most likely first
 _CV_TURNS = {1: cv2.ROTATE_90_COUNTERCLOCKWISE, 2: cv2.ROTATE_180, 3: cv2.ROTATE_90_CLOCKWISE}
@@ -58,12 +58,12 @@ class ImagePoseDetector:
     def __init__(self, min_detection_confidence=0.5):
         from mediapipe.tasks.python import BaseOptions, vision
 
-        from .observe import pose_landmarker_bundle
+        from .landmarker import pose_landmarker_bundle
         opts = vision.PoseLandmarkerOptions(
             base_options=BaseOptions(model_asset_buffer=pose_landmarker_bundle()),
             running_mode=vision.RunningMode.IMAGE, num_poses=1,
             min_pose_detection_confidence=min_detection_confidence, output_segmentation_masks=True)
-        from .native_log import quiet_native_logs
+        from ..native_log import quiet_native_logs
         with quiet_native_logs():
             self._lm = vision.PoseLandmarker.create_from_options(opts)
         self._warm = False
@@ -71,7 +71,7 @@ class ImagePoseDetector:
     def __call__(self, rgb):
         """(keypoints (33,3) px, world (33,3), segmentation (h,w) float) or None."""
         import mediapipe as mp
-        from .native_log import quiet_native_logs
+        from ..native_log import quiet_native_logs
         h, w = rgb.shape[:2]
         image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
         if not self._warm:  # the first inference logs the graph's start-up lines

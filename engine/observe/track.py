@@ -21,8 +21,8 @@
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from .errors import EngineError
-from .observe import NUM_LANDMARKS, Observations
+from ..errors import EngineError
+from .types import NUM_LANDMARKS, Observations
 
 SUBJECT_RULES = ("largest", "central", "point", "track")
 
@@ -307,7 +307,7 @@ def track_and_select(dets, subject="largest", subject_point=None, subject_frame=
     W, H = dets.frame_size
     mh, mw = dets.masks.shape[1:] if len(dets.masks) else (1, 1)
     if len(dets.masks) == 0:
-        from .observe import mask_size
+        from .types import mask_size
         mw, mh = mask_size(W, H)
     tid = track_people(dets)
     kps = np.full((T, NUM_LANDMARKS, 3), np.nan, np.float32)

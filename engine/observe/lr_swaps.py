@@ -24,8 +24,8 @@ import itertools
 
 import numpy as np
 
-from .observe import LM
-from .reprojection import person_height
+from .types import LM
+from ..reprojection import person_height
 
 def _pairs(names):
     return [(LM[f"left_{n}"], LM[f"right_{n}"]) for n in names]
