@@ -96,7 +96,7 @@ class MOCAP_OT_import_video(bpy.types.Operator, ImportHelper):
         Returns (options, None) or (None, one message for the report)."""
         from engine.errors import EngineError
         from engine.outputs import check_output_file
-        from engine.video import open_video
+        from engine.video.decode import open_video
         from . import build
         try:
             video = build.video_abspath(self.filepath)

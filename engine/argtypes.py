@@ -33,7 +33,7 @@ def positive_float(text):
 
 
 def focal_length(text):
-    """A focal length in pixels (a number > 0) or ``auto`` (estimated per clip, engine.focal)."""
+    """A focal length in pixels (a number > 0) or ``auto`` (estimated per clip, engine.estimate.focal)."""
     if text.strip().lower() == "auto":
         return "auto"
     try:

@@ -22,7 +22,7 @@ What one run prints (all measured in that run, on this machine):
 4. **networks alone** (when temporal weights are found, or ``--random-weights``): the
    temporal model's ONNX graph on batches of windows, Pr-VIPE on batches of frames and the D2A
    refinement network on batches of frames (when ``d2a.onnx`` is there), through
-   ``engine.runtime`` sessions on ``--device``.
+   ``engine.estimate.onnx_runtime`` sessions on ``--device``.
 5. **peak RSS** of the process (``resource.getrusage``) and, along the run, the resident memory
    sampled against the frame count, with its growth per frame.
 
@@ -97,7 +97,7 @@ def machine():
 # ------------------------------------------------------------------------------- decode
 def decode_pass(video, frame_range=None, stride=1, max_side=None):
     """(frames, seconds, processing size) of decoding alone."""
-    from .video import iter_frames
+    from .video.decode import iter_frames
     t0 = time.perf_counter()
     n, size = 0, None
     for _, _, f in iter_frames(video, frame_range, stride, max_side):
@@ -144,10 +144,10 @@ def bench_networks(folder, device="auto", batches=(1, 16, 64), seed=0, threads=N
 
     temporal: ``B`` windows of the model's window length per run → window frames/s and clip
     frames/s (each clip frame is covered by window/(window − overlap) windows in
-    ``engine.temporal``'s sliding windows). prvipe: ``B × window`` frames per run. d2a (when
+    ``engine.estimate.temporal``'s sliding windows). prvipe: ``B × window`` frames per run. d2a (when
     ``d2a.onnx`` is in the folder): ``d2a_batches`` frames per run.
     """
-    from .runtime import create_session, describe
+    from .estimate.onnx_runtime import create_session, describe
     folder = Path(folder)
     rng = np.random.default_rng(seed)
     sess = create_session(folder / "temporal.onnx", device, threads=threads)
@@ -210,7 +210,7 @@ def make_clip(out, seconds=600.0, size=(1920, 1080), source=DEMO, fps=None, four
     its resized frames are kept JPEG-encoded (a few MB) for the later loops."""
     import cv2
 
-    from .video import iter_frames, open_video
+    from .video.decode import iter_frames, open_video
     cap, info = open_video(source)
     cap.release()
     fps = float(fps or info.fps)
@@ -297,7 +297,7 @@ def bench_clip(video, max_side=None, frames=None, estimator="auto", device="auto
     """Run the decode pass and the pipeline; returns a dict of results (see ``print_clip``)."""
     from . import pipeline
     from .observe import detect_people
-    from .video import open_video
+    from .video.decode import open_video
 
     estimator = pipeline.resolve_estimator(estimator)
     cap, info = open_video(video)
@@ -313,14 +313,14 @@ def bench_clip(video, max_side=None, frames=None, estimator="auto", device="auto
     rss0 = rss_mb()
     t0 = time.perf_counter()  # end to end from here: the temporal model's sessions count as set-up
     if estimator == "temporal":  # time the networks inside the runtime
-        from . import temporal
+        from .estimate import temporal
         t_setup = time.perf_counter()
         runner = temporal.get_runner(None, device)
         timings["setup"] = time.perf_counter() - t_setup
         for name in ("embed", "predict"):
             _time_method(runner, name, timings, "temporal_model")
         res["temporal_providers"] = list(runner.session.get_providers())
-        from . import refine as refine_stage
+        from .estimate import refine as refine_stage
         res["refinement"] = ("off (--no-refine)" if not refine else
                              "on" if refine_stage.available() else "no d2a.onnx")
         if refine and refine_stage.available():   # its session is set-up too; time its network
@@ -488,7 +488,7 @@ def main(argv=None):
                              a.num_poses, a.prefetch, log=lambda m: None, refine=not a.no_refine)
             print_clip(res)
             out["clip"] = res
-        from . import temporal
+        from .estimate import temporal
         if not a.no_networks and temporal.available():
             folder = temporal.find_weights()
             res = bench_networks(folder, a.device, threads=a.threads)

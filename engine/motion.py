@@ -14,7 +14,7 @@ OpenCV axes (x right, y down, z forward).
 
 ``reprojection`` (T,) (format 2): per frame, the median distance between the body's
 MediaPipe-convention landmarks projected through that camera and the detected keypoints, in
-percent of the person's 2D height (``engine.reprojection``); NaN where not measured. Its summary
+percent of the person's 2D height (``engine.align.reprojection``); NaN where not measured. Its summary
 (median, p90) is in ``source["reprojection"]``. Format-1 files load with NaN there.
 """
 import json

@@ -3,8 +3,8 @@ import cv2
 import numpy as np
 
 from .body.skeleton import PARENTS
-from .camera import project, world_to_camera
-from .video import iter_frames
+from .estimate.camera import project, world_to_camera
+from .video.decode import iter_frames
 
 
 def projected_joints(motion, t):

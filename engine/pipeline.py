@@ -17,9 +17,9 @@ from .errors import Cancelled, EngineError
 from .motion import Motion
 from .observe import Detections, default_detector, detect_people
 from .observe.track import track_and_select
-from .video import iter_frames, open_video, processing_scale
+from .video.decode import iter_frames, open_video, processing_scale
 
-ESTIMATORS = ("auto", "temporal", "baseline")  # temporal: needs trained weights (engine.temporal)
+ESTIMATORS = ("auto", "temporal", "baseline")  # temporal: needs trained weights (engine.estimate.temporal)
 
 
 def resolve_estimator(name):
@@ -28,7 +28,7 @@ def resolve_estimator(name):
     if name not in ESTIMATORS:
         raise EngineError(f"unknown estimator '{name}' (choose from {', '.join(ESTIMATORS)})")
     if name == "auto":
-        from . import temporal
+        from .estimate import temporal
         return "temporal" if temporal.available() else "baseline"
     return name
 
@@ -40,7 +40,7 @@ class PipelineOptions:
     foot_lock: bool = True            # pin planted heels (engine.clean.footlock)
     body_model_path: str | None = None  # a user's SMPL .pkl/.npz; None = the open body
     frame_range: tuple | None = None  # (first, last_exclusive) frame indices
-    focal: float | str | None = None  # focal length in pixels; None = default_intrinsics' guess; "auto" = engine.focal
+    focal: float | str | None = None  # focal length in pixels; None = default_intrinsics' guess; "auto" = engine.estimate.focal
     estimator: str = "auto"           # auto (temporal when its weights are found) | temporal | baseline
     subject: str = "largest"          # largest | central | point | a track id ("track:N" or N)
     subject_point: tuple | None = None  # (x, y) full-resolution pixels on subject_frame → "point"
@@ -51,7 +51,7 @@ class PipelineOptions:
     use_cache: bool = True            # reuse detections of the same clip + options ($MOCAP_CACHE_DIR)
     recover_gaps: float = 1.0         # re-detect the subject on rotated crops in gaps up to this (s); 0 = off
     refine: bool = True               # temporal estimator: apply the D2A refinement when d2a.onnx is present
-    image_fit: bool = True            # final fit: landmarks reprojected onto the detections (engine.image_fit)
+    image_fit: bool = True            # final fit: landmarks reprojected onto the detections (engine.align.image_fit)
 
     def check(self):
         """Raise one clear EngineError for an option the engine cannot honour (before any work).
@@ -149,7 +149,7 @@ def detect(video_path, options=None, progress=None, detector=None, timings=None)
     options that change detections, when the detector names itself (``cache_key``).
     ``timings``: a dict that collects seconds per stage (see ``observe.detect_people``).
     """
-    from . import cache
+    from .video import cache
 
     options = (options or PipelineOptions()).check()
     cap, info = open_video(video_path)
@@ -189,11 +189,11 @@ def detect(video_path, options=None, progress=None, detector=None, timings=None)
 def choose_focal(obs, focal):
     """(focal for the estimators: px or None = the default, dict for the Motion's source) from the
     option: a number is used as given, None is the default (the longer image side), "auto" the
-    per-clip estimate of ``engine.focal`` (which falls back to the default where perspective says
+    per-clip estimate of ``engine.estimate.focal`` (which falls back to the default where perspective says
     too little)."""
     default = float(max(obs.frame_size))
     if focal == "auto":
-        from .focal import estimate_focal
+        from .estimate.focal import estimate_focal
         est = estimate_focal(obs)
         spread = float(est.spread)
         info = {"px": round(float(est.focal_px), 1), "method": est.method,
@@ -211,7 +211,7 @@ def run(video_path, options=None, progress=None, detector=None, timings=None):
     options = (options or PipelineOptions()).check()
     estimator = resolve_estimator(options.estimator)
     if estimator == "temporal":
-        from . import temporal
+        from .estimate import temporal
         temporal.find_weights()  # no trained weights: a clear error before any detection work
     report = _reporter(progress)
     body = load_body_model(options.body_model_path)
@@ -236,7 +236,7 @@ def run(video_path, options=None, progress=None, detector=None, timings=None):
         raise EngineError(f"{name}: no person found in any of {obs.num_frames} frames")
     recovered = 0
     if options.recover_gaps and int(options.stride or 1) == 1:
-        from .observe.recover import recover_gaps
+        from .observe.redetect import recover_gaps
         report(0.91, "re-detecting the subject in short gaps")
         with _stage(timings, "gap_recovery"):
             recovered = recover_gaps(video_path, obs, max_gap_s=options.recover_gaps)
@@ -249,11 +249,11 @@ def run(video_path, options=None, progress=None, detector=None, timings=None):
     if estimator == "temporal":
         fields = temporal.fit(obs, body, focal=focal, device=options.device, prediction_out=pred)
     else:
-        from . import baseline
+        from .estimate import baseline
         fields = baseline.fit(obs, body, focal=focal)
     _lap(timings, "fit", t_fit)
     if estimator == "temporal" and options.refine:
-        from . import refine
+        from .estimate import refine
         if refine.available():
             report(0.94, "refining each frame")
             with _stage(timings, "refinement"):
@@ -282,9 +282,9 @@ def run(video_path, options=None, progress=None, detector=None, timings=None):
     from .clean import clean_motion
     with _stage(timings, "smoothing"):
         motion = clean_motion(motion, body.rest_joints(motion.betas), options.smoothing, options.foot_lock)
-    from . import reprojection
+    from .align import reprojection
     if options.image_fit:
-        from .image_fit import align_motion
+        from .align.image_fit import align_motion
         report(0.98, "aligning the body with the image")
         before = reprojection.summary(reprojection.motion_reprojection(motion, body))
         with _stage(timings, "image_fit"):

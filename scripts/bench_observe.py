@@ -21,7 +21,7 @@ from engine.observe.camera_motion import HomographyEstimator  # noqa: E402
 from engine.observe import Detections, MediaPipePoseLandmarker, keypoint_box, mask_size  # noqa: E402
 from engine.observe.detect import _appearance  # noqa: E402
 from engine.observe.track import track_and_select  # noqa: E402
-from engine.video import iter_frames, open_video  # noqa: E402
+from engine.video.decode import iter_frames, open_video  # noqa: E402
 
 
 def main(argv=None):

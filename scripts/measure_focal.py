@@ -1,4 +1,4 @@
-"""Measure ``engine.focal.estimate_focal`` (the per-clip focal from perspective) → the tables of
+"""Measure ``engine.estimate.focal.estimate_focal`` (the per-clip focal from perspective) → the tables of
 docs/focal.md.
 
     .venv/bin/python scripts/measure_focal.py [--synthetic-only] [--seeds N]
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from engine.argtypes import OneLineParser, int_at_least  # noqa: E402
-from engine.focal import estimate_focal  # noqa: E402
+from engine.estimate.focal import estimate_focal  # noqa: E402
 
 DATA = ROOT / "out" / "pose2sim_demo"
 DEMO = ROOT / "assets" / "demo" / "sports2d_demo.mp4"
@@ -53,8 +53,8 @@ def synthetic_observations(factor, distance, frames=60, size=(1920, 1080), pixel
     False, turned by ``tilt_deg`` about the camera's x axis (one orientation error for the whole
     clip), plus Gaussian noise of ``world_noise`` metres per axis.
     """
-    from engine.geometry import minimal_rotation
-    from engine.reprojection import person_height
+    from engine.body.rotations import minimal_rotation
+    from engine.align.reprojection import person_height
     from scipy.spatial.transform import Rotation
 
     rng = np.random.default_rng(seed)
@@ -186,7 +186,7 @@ def ray_rows(rows):
     taken in the camera's axes, in the ray's (as ``estimate_focal`` does) and in wrong rays' (the
     root's pixel offset scaled): the check that they are in the ray's axes.
     → [(camera, [cost per RAY_VARIANTS])]."""
-    from engine.focal import _prepare, frame_costs, usable_frames
+    from engine.estimate.focal import _prepare, frame_costs, usable_frames
     out = []
     for name, obs, true, *_rest in rows:
         uv, w, W, h, root = _prepare(obs, np.flatnonzero(usable_frames(obs)), 0.5)
@@ -198,8 +198,8 @@ def ray_rows(rows):
 
 def ablation_rows(rows):
     """R1's cost-minimum errors per camera for the ray rotation on/off × the used landmarks
-    (``engine.focal.LANDMARKS``) or all 33. → [(label, [error per camera])]."""
-    from engine.focal import LANDMARKS
+    (``engine.estimate.focal.LANDMARKS``) or all 33. → [(label, [error per camera])]."""
+    from engine.estimate.focal import LANDMARKS
     out = []
     for label, kw in (("ray, nose + shoulders down (shipped)", {}),
                       ("camera's axes, nose + shoulders down", dict(ray=False)),

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine.motion import load_motion  # noqa: E402
 from engine.overlay import draw_skeleton, projected_joints  # noqa: E402
-from engine.video import iter_frames  # noqa: E402
+from engine.video.decode import iter_frames  # noqa: E402
 
 
 def tile(img, motion, t, size=(300, 400), labels=None):

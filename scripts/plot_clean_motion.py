@@ -27,7 +27,7 @@ from training.data.synth import to_observations  # noqa: E402
 
 
 def run(sample, body, presets=("light", "analysis")):
-    from engine.baseline import fit
+    from engine.estimate.baseline import fit
     obs = to_observations(sample)
     obs.homographies = sample["homographies"]
     raw = Motion(fps=obs.fps, keypoints2d=obs.keypoints, frame_size=list(obs.frame_size),

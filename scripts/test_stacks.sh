@@ -120,7 +120,7 @@ import sys
 import numpy as np
 import mediapipe as mp
 from engine.observe import MediaPipePoseLandmarker, detect_people
-from engine.video import iter_frames, open_video
+from engine.video.decode import iter_frames, open_video
 video, out, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 cap, info = open_video(video)
 cap.release()

@@ -7,7 +7,7 @@ Each of the 5 OpenBiomechanics (OBP) pitches is posed on the open body (the H2 b
 of OBP's joint centres, ``training.bench``), observed through broadcast-like synthetic cameras
 (3 center-field + 1 side per pitch by default, panning/zooming, 1920×1080 or 1280×720) with the
 measured detector noise model, resampled from 360 Hz to ``--fps``, and run through the engine
-exactly as a video would be: ``engine.baseline.fit`` (the shipped estimator) →
+exactly as a video would be: ``engine.estimate.baseline.fit`` (the shipped estimator) →
 ``engine.clean.clean_motion`` with the ``analysis`` smoothing preset and foot locking →
 ``engine.pitch.from_motion`` → ``analyze`` with handedness, home-plate direction and body
 height all estimated (nothing from OBP is given to the analysis).
@@ -58,7 +58,7 @@ def observe_pitches(fps=60.0, cameras=4, seed=0, obp_dir=None, pitches=None):
     The body pose is the H2 benchmark's: OBP joint centres → SMPL targets → the baseline's
     analytic IK on the open body, uniformly scaled to the pitcher's leg length for rendering.
     """
-    from engine.baseline import rotations_from_joint_positions
+    from engine.estimate.baseline import rotations_from_joint_positions
     from engine.body.kinematics import forward_kinematics, matrix_to_axis_angle
     from engine.body.skeleton import JOINT_INDEX as J
     from training.bench import load_obp, obp_to_smpl_targets
@@ -103,10 +103,10 @@ def run_pipeline(sample, body, smoothing="analysis", focal=None, estimator="base
     obs = to_observations(sample)
     obs.homographies = sample.get("homographies")
     if estimator == "baseline":
-        from engine.baseline import fit
+        from engine.estimate.baseline import fit
         fields = fit(obs, body, focal=focal)
     else:
-        from engine import refine, temporal
+        from engine.estimate import refine, temporal
         pred = {}
         fields = temporal.fit(obs, body, focal=focal, prediction_out=pred)
         if estimator == "temporal+d2a":

@@ -94,7 +94,7 @@ def test_camera_reproduces_projection(blender_addon, moving, aspect):
     (static and moving cameras, square and non-square pixels)."""
     from bpy_extras.object_utils import world_to_camera_view
     from mathutils import Vector
-    from engine.camera import project, world_to_camera
+    from engine.estimate.camera import project, world_to_camera
     body = make_toy_body()
     m = make_motion(body, T=6, frame_size=(1280, 720))
     m.camera_intrinsics[1, 1] *= aspect

@@ -2,10 +2,10 @@
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from engine.baseline import CAMERA_TO_WORLD, rotations_from_joint_positions
+from engine.estimate.baseline import CAMERA_TO_WORLD, rotations_from_joint_positions
 from engine.body import kinematics as K
 from engine.body.skeleton import JOINT_INDEX as J
-from engine.camera import default_intrinsics, project, solve_translation
+from engine.estimate.camera import default_intrinsics, project, solve_translation
 
 # A plausible T-pose skeleton (metres, canonical frame: Y up, facing +Z, left +X) with straight
 # limbs, as the IK's hinge model assumes (a bent rest limb would tilt the observed bend plane).

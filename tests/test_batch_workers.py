@@ -12,7 +12,7 @@ from engine.errors import EngineError
 
 
 def _short_clip(path, first, n=14, size=(640, 360)):
-    from engine.video import iter_frames
+    from engine.video.decode import iter_frames
     wr = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, size)
     for _, _, f in iter_frames(DEMO_VIDEO, (first, first + n)):
         wr.write(cv2.resize(f, size, interpolation=cv2.INTER_AREA))

@@ -1,9 +1,9 @@
-"""engine.runtime: onnxruntime execution providers by device preference (fake provider lists:
+"""engine.estimate.onnx_runtime: onnxruntime execution providers by device preference (fake provider lists:
 no GPU is needed to check the CUDA path), and engine.bench's helpers."""
 import numpy as np
 import pytest
 
-from engine import runtime
+from engine.estimate import onnx_runtime as runtime
 from engine.errors import EngineError
 
 CUDA, CPU = "CUDAExecutionProvider", "CPUExecutionProvider"
@@ -143,7 +143,8 @@ def test_print_clip_counts_the_refinement_stage(capsys):
 
 
 def test_networks_alone_include_the_shipped_refinement():
-    from engine import bench, temporal
+    from engine import bench
+    from engine.estimate import temporal
     res = bench.bench_networks(temporal.SHIPPED_DIR, "cpu", batches=(1,), d2a_batches=(2,))
     assert [r["frames"] for r in res["d2a"]] == [2] and res["d2a"][0]["frames_per_s"] > 0
 

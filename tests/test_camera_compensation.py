@@ -3,7 +3,7 @@ Motion's extrinsics, so a walking subject walks through the world instead of sta
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from engine.baseline import CAMERA_TO_WORLD, fit
+from engine.estimate.baseline import CAMERA_TO_WORLD, fit
 from engine.observe.camera_motion import camera_rotations
 from training.data.noise import load_noise_model
 from training.data.standin import capsule_body

@@ -3,7 +3,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from engine.body.kinematics import axis_angle_to_matrix, forward_kinematics
-from engine.camera import project, world_to_camera
+from engine.estimate.camera import project, world_to_camera
 from engine.clean import apply_world_transform, clean_motion
 from test_baseline import REST
 from test_motion import make_motion

@@ -10,7 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from engine.body import load_body_model  # noqa: E402
-from engine.refine import crop_boxes, silhouette_crops  # noqa: E402
+from engine.estimate.refine import crop_boxes, silhouette_crops  # noqa: E402
 from training import d2a_data as D  # noqa: E402
 from training.dataset import load_clips  # noqa: E402
 from training.models.d2a import ABLATION_ROWS  # noqa: E402
@@ -205,7 +205,7 @@ def test_accel_uses_consecutive_frames_of_one_window():
 
 
 def test_export_cli(setup, tmp_path, capsys):
-    from engine.refine import D2ARunner
+    from engine.estimate.refine import D2ARunner
     from training.models.d2a_export import main
     cfg = tiny_config(setup, tmp_path / "run", max_steps=1, val_frames=0, ckpt_every=1)
     train(cfg)
@@ -224,7 +224,7 @@ def test_export_cli(setup, tmp_path, capsys):
 def test_export_calibrates_sigma_on_a_pool(setup, tmp_path):
     """``--calibration-pool``: sigma_scale = sqrt(Σ‖error‖² / (3 Σ σ²)) over the pool's detected
     joint-frames, stored in the ONNX and read by the engine's runner."""
-    from engine.refine import D2ARunner
+    from engine.estimate.refine import D2ARunner
     from training.models.d2a_export import export_checkpoint
     from training.train_common import load_checkpoint
     from training.train_d2a import model_from_checkpoint, predict

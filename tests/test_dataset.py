@@ -4,7 +4,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from engine.features import NUM_FEATURES  # noqa: E402
+from engine.estimate.network_inputs import NUM_FEATURES  # noqa: E402
 from training.data.standin import capsule_body  # noqa: E402
 from training.dataset import (SyntheticWindows, WindowSampler, collate, fixed_windows,  # noqa: E402
                               load_clips)

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from engine.body.model import load_body_model
-from engine.facing import (face_toward_camera, facing_disagreements, in_spin, motion_forward_in_camera,
+from engine.align.facing import (face_toward_camera, facing_disagreements, in_spin, motion_forward_in_camera,
                            yaw_in_camera, yaw_steps)
 from engine.observe import LM
-from engine.reprojection import person_height
+from engine.align.reprojection import person_height
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "assets" / "demo" / "sports2d_demo.mp4"

@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 
 from conftest import DEMO_VIDEO
-from engine import baseline, temporal
+from engine.estimate import baseline, temporal
 from engine.body.model import load_body_model
 from engine.motion import Motion
 from engine.observe import observe_frames
 from engine.overlay import overlay_frames, projected_joints
-from engine.video import iter_frames, open_video
+from engine.video.decode import iter_frames, open_video
 
 FRAMES = (30, 60, 90)
 

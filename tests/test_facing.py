@@ -1,7 +1,7 @@
-"""Front/back from the face in the image (engine.facing) and the yaw-step measures."""
+"""Front/back from the face in the image (engine.align.facing) and the yaw-step measures."""
 import numpy as np
 
-from engine.facing import face_toward_camera, forward_in_camera, in_spin, runs_at_least, yaw_in_camera, yaw_steps
+from engine.align.facing import face_toward_camera, forward_in_camera, in_spin, runs_at_least, yaw_in_camera, yaw_steps
 from engine.observe import LM
 
 

@@ -1,4 +1,4 @@
-"""Per-clip focal from perspective (engine.focal): a known focal recovered from synthetic
+"""Per-clip focal from perspective (engine.estimate.focal): a known focal recovered from synthetic
 observations with MediaPipe-like noise, the default when it cannot be, invalid frames ignored;
 R1 (real video with a calibration) within the error bound docs/focal.md reports."""
 import sys
@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from engine.focal import FocalEstimate, estimate_focal
+from engine.estimate.focal import FocalEstimate, estimate_focal
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))

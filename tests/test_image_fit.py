@@ -2,11 +2,11 @@
 import numpy as np
 import pytest
 
-from engine import image_fit as IF
+from engine.align import image_fit as IF
 from engine.body.landmarks import LandmarkModel
 from engine.body.model import load_body_model
-from engine.camera import project, world_to_camera
-from engine.reprojection import reprojection_error
+from engine.estimate.camera import project, world_to_camera
+from engine.align.reprojection import reprojection_error
 
 BODY = load_body_model()
 BETAS = np.zeros(10)

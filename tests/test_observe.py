@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 from conftest import DEMO_VIDEO
-from engine import cache
+from engine.video import cache
 from engine.observe import FrameObservation, PoseDetector
 from engine.pipeline import PipelineOptions, detect, run
 from engine.observe.track import track_and_select
-from engine.video import iter_frames
+from engine.video.decode import iter_frames
 from test_video import set_rotation, write_clip
 
 FRAMES = (100, 108)  # the walker on the grass (the jumper is detected only at full size)

@@ -82,7 +82,7 @@ def test_landmarker_runs_on_a_bundle_file(fresh, monkeypatch):
     path.write_bytes(data)
     observe._BUNDLE = None
     monkeypatch.setenv("MOCAP_POSE_BUNDLE", str(path))
-    from engine.video import iter_frames, open_video
+    from engine.video.decode import iter_frames, open_video
     cap, info = open_video(DEMO_VIDEO)
     cap.release()
     det = observe.MediaPipePoseLandmarker(num_poses=2)

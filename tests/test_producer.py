@@ -1,4 +1,4 @@
-"""Decoding in a producer thread (engine.video.prefetch) overlapped with detection: the same
+"""Decoding in a producer thread (engine.video.decode.prefetch) overlapped with detection: the same
 frames in the same order, errors and early stops handled, and detect_people's results
 identical with and without the thread."""
 import threading
@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from conftest import DEMO_VIDEO
-from engine.observe import FrameObservation, _Rows, detect_people
-from engine.video import iter_frames, prefetch
+from engine.observe import FrameObservation, detect_people
+from engine.observe.detect import _Rows
+from engine.video.decode import iter_frames, prefetch
 
 
 def _producers():
@@ -154,7 +155,7 @@ def test_rows_match_a_plain_stack():
 def test_mediapipe_detections_identical_with_the_producer_thread():
     """The real detector on the demo's first frames: the thread changes nothing."""
     from engine.observe import default_detector
-    from engine.video import open_video
+    from engine.video.decode import open_video
     cap, info = open_video(DEMO_VIDEO)
     cap.release()
     out = []

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from conftest import DEMO_VIDEO
-from engine.observe.recover import gaps, search_region, unrotate_points, unrotate_vectors
+from engine.observe.redetect import gaps, search_region, unrotate_points, unrotate_vectors
 
 
 @pytest.mark.parametrize("k", [0, 1, 2, 3])
@@ -45,7 +45,7 @@ def test_search_region_is_square_and_clipped():
 @pytest.mark.slow
 def test_demo_back_flip_frames_recovered_without_switching_person():
     from engine.pipeline import PipelineOptions, detect
-    from engine.observe.recover import recover_gaps
+    from engine.observe.redetect import recover_gaps
     from engine.observe.track import track_and_select, track_people
     dets, _ = detect(DEMO_VIDEO, PipelineOptions())
     obs = track_and_select(dets)

@@ -1,4 +1,4 @@
-"""engine.refine (numpy + onnxruntime): the run-time silhouette crop, and a tiny exported untrained
+"""engine.estimate.refine (numpy + onnxruntime): the run-time silhouette crop, and a tiny exported untrained
 D2A-HMR network end to end on synthetic observations. Its residual heads start at zero, so the
 refined motion must be the temporal estimate itself. (Random weights: plumbing only.)
 
@@ -9,8 +9,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from engine import refine as R  # noqa: E402
-from engine import temporal  # noqa: E402
+from engine.estimate import refine as R  # noqa: E402
+from engine.estimate import temporal  # noqa: E402
 from engine.body import load_body_model  # noqa: E402
 from engine.errors import EngineError  # noqa: E402
 from seed2_helpers import smooth_motion  # noqa: E402

@@ -1,10 +1,10 @@
-"""Refined joints (+σ) → SMPL-24 rotations by least squares (engine.refine_fit)."""
+"""Refined joints (+σ) → SMPL-24 rotations by least squares (engine.estimate.joint_fit)."""
 import numpy as np
 import pytest
 
 from engine.body import kinematics as K, load_body_model
 from engine.body.skeleton import JOINT_INDEX
-from engine.refine_fit import _pose, fit_frame, fit_sequence, fk_jacobian
+from engine.estimate.joint_fit import _pose, fit_frame, fit_sequence, fk_jacobian
 
 LEAVES = [10, 11, 15, 22, 23]          # feet, head, hands: their rotation moves no joint
 
@@ -91,7 +91,7 @@ def test_fit_sequence(rest):
 def test_batched_fit_matches_the_per_frame_fit(rest):
     """fit_frames (batched LM, what fit_sequence uses) reaches the same minimum as scipy's
     per-frame fit_frame, also with noisy targets, an ignored joint and uneven σ."""
-    from engine.refine_fit import fit_frames
+    from engine.estimate.joint_fit import fit_frames
     T = 6
     truths = [_truth(rest, 30 + t, 0.5) for t in range(T)]
     rng = np.random.default_rng(5)

@@ -1,8 +1,8 @@
-"""engine.reprojection: the per-frame reprojection figure (% of the person's 2D height)."""
+"""engine.align.reprojection: the per-frame reprojection figure (% of the person's 2D height)."""
 import numpy as np
 
-from engine.camera import default_intrinsics
-from engine.reprojection import reprojection_error
+from engine.estimate.camera import default_intrinsics
+from engine.align.reprojection import reprojection_error
 
 
 def _scene(T=5, K=33, seed=0):

@@ -175,7 +175,7 @@ def test_truncated_clip_warns_with_both_counts(tmp_path):
 
 def test_decode_shortfall_rule():
     from engine.pipeline import decode_shortfall
-    from engine.video import VideoInfo
+    from engine.video.decode import VideoInfo
     info = VideoInfo("a.mp4", 640, 480, 30.0, 230)
     assert decode_shortfall(info, 230, 228) is None  # container counts are estimates
     assert decode_shortfall(info, None, 10) is None

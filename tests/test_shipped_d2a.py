@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from engine import refine, temporal
+from engine.estimate import refine, temporal
 
 SHIPPED = temporal.SHIPPED_DIR
 

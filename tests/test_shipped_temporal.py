@@ -6,8 +6,8 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from engine import temporal
-from engine.features import NUM_FEATURES, PRIOR_DIM
+from engine.estimate import temporal
+from engine.estimate.network_inputs import NUM_FEATURES, PRIOR_DIM
 
 SHIPPED = temporal.SHIPPED_DIR
 
@@ -47,7 +47,7 @@ def test_trained_model_beats_its_own_input_on_a_held_out_clip():
     the truth than the prior's on a held-out subject's clip (CMU 16_01, an H1 subject)."""
     from conftest import shared_path
     from engine.body.kinematics import forward_kinematics
-    from engine.features import ik_prior
+    from engine.estimate.network_inputs import ik_prior
     from training.data.bvh import read_bvh
     from training.data.retarget import default_body, retarget_bvh
     from training.data.synth import Synthesizer, to_observations

@@ -1,4 +1,4 @@
-"""engine.temporal (numpy + onnxruntime): a tiny randomly initialised exported model runs through
+"""engine.estimate.temporal (numpy + onnxruntime): a tiny randomly initialised exported model runs through
 the whole runtime; geometry conventions are checked with a stand-in that returns the truth.
 (Random weights are for plumbing only: shipped weights must be trained.)"""
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from engine import temporal  # noqa: E402
+from engine.estimate import temporal  # noqa: E402
 from engine.errors import EngineError  # noqa: E402
 from training.data.standin import capsule_body  # noqa: E402
 from training.data.synth import Synthesizer, to_observations  # noqa: E402
@@ -90,8 +90,8 @@ def test_model_without_prvipe_or_ik_prior(tmp_path):
 def test_untrained_ik_prior_model_gives_the_analytic_ik(tmp_path):
     """Zero correction heads → the engine's output rotations are the IK prior's (root turned
     from the camera frame into the Z-up world by the output camera), checked against
-    engine.features.ik_prior."""
-    from engine.features import ik_prior
+    engine.estimate.network_inputs.ik_prior."""
+    from engine.estimate.network_inputs import ik_prior
     from engine.body import kinematics as KK
     torch.manual_seed(0)
     d = tmp_path / "zero"

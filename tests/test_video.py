@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from engine.errors import EngineError
-from engine.video import iter_frames, open_video
+from engine.video.decode import iter_frames, open_video
 
 
 def write_clip(path, frames, fps=25):

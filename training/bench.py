@@ -48,7 +48,7 @@ PLUGINS = {"temporal": "training.bench_temporal", "temporal+light": "training.be
 
 
 def _baseline(obs, body):
-    from engine.baseline import fit
+    from engine.estimate.baseline import fit
     return fit(obs, body)
 
 
@@ -346,7 +346,7 @@ def obp_to_smpl_targets(pts):
 
 
 def h2_samples(body, seed=0, draws_per_pitch=4):
-    from engine.baseline import rotations_from_joint_positions
+    from engine.estimate.baseline import rotations_from_joint_positions
     from engine.body.kinematics import forward_kinematics, matrix_to_axis_angle
     from training.data.synth import Synthesizer
     rng = np.random.default_rng(seed)

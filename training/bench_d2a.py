@@ -12,7 +12,7 @@ are its output through the clean-motion presets (smoothing reads the refined σ)
 ``register_refinement(name, DIR)`` adds the refinement exported in DIR on top of the same
 (memoised) temporal estimate: ``training.d2a_ablation --bench`` scores its rows that way.
 """
-from engine import refine, temporal
+from engine.estimate import refine, temporal
 from training.bench import cleaned, once, register
 
 

@@ -8,14 +8,14 @@ Each camera in turn is the monocular input: its video goes through the full engi
 triangulation of the *other three* cameras' MediaPipe 2D detections (visibility > 0.5,
 left/right-swapped detections not used), moved into that camera's frame. Scores in the camera
 frame: MPJPE (root = hip midpoint), PA-MPJPE, accel error (mm/frame² at the clip's 60 fps) on
-the 12 limb joints; and the reprojection figure (``engine.reprojection``) of the body's 33
+the 12 limb joints; and the reprojection figure (``engine.align.reprojection``) of the body's 33
 MediaPipe-convention landmarks through the Motion's own camera.
 
 Two conventions (the reference is MediaPipe landmarks): table "SMPL joints" scores the body's
 SMPL joints against the reference landmarks of the same names; table "MediaPipe landmarks"
 scores the body's 33 landmarks (``engine.body.landmarks``: mesh vertices for face, hands and
 feet; the 12 limb landmarks there *are* the SMPL joints) against all 33 reference landmarks.
-The reprojection figure is ``engine.reprojection.reprojection_error`` of those 33 landmarks.
+The reprojection figure is ``engine.align.reprojection.reprojection_error`` of those 33 landmarks.
 
 Row ``mediapipe``: the camera's own MediaPipe world landmarks, taken as camera-frame points
 (their axes are the camera's: x right, y down, z away) with the origin at their hip midpoint,
@@ -59,7 +59,7 @@ ROWS = {
     "temporal+d2a+light": dict(estimator="temporal", refine=True, smoothing="light", foot_lock=True, image_fit=False),
     "default": dict(),   # PipelineOptions() exactly as `python -m engine` runs it
     "baseline+light": dict(estimator="baseline", smoothing="light", foot_lock=True, image_fit=False),
-    "default+focal-auto": dict(focal="auto"),            # the per-clip focal estimate (engine.focal)
+    "default+focal-auto": dict(focal="auto"),            # the per-clip focal estimate (engine.estimate.focal)
     "default+focal-calibrated": dict(focal="calibrated"),  # the camera's calibrated focal: what knowing it is worth
 }
 LABELS = {"mediapipe": "MediaPipe world landmarks", "temporal+d2a+light": "temporal+d2a+light (foot lock)",
@@ -141,15 +141,15 @@ def run_row(row, video, frames, world_cam, body, focal_px=None):
         return dict(smpl=world_cam[:, LIMB_LM], landmarks=world_cam, reproj=None, estimator="mediapipe",
                     relabelled=None, facing=None)
     from engine.body.landmarks import LandmarkModel
-    from engine.camera import world_to_camera
+    from engine.estimate.camera import world_to_camera
     from engine.pipeline import PipelineOptions, run
-    from engine.reprojection import reprojection_error
+    from engine.align.reprojection import reprojection_error
     kw = dict(ROWS[row])
     if kw.get("focal") == "calibrated":
         kw["focal"] = float(focal_px)
     opts = PipelineOptions(frame_range=None if frames is None else (0, int(frames)), **kw)
     m = run(video, opts)
-    from engine.facing import facing_disagreements, in_spin, motion_forward_in_camera, yaw_in_camera, yaw_steps
+    from engine.align.facing import facing_disagreements, in_spin, motion_forward_in_camera, yaw_in_camera, yaw_steps
     yaw = yaw_in_camera(motion_forward_in_camera(m, body)[:, 0])
     steps = np.where(in_spin(yaw), np.nan, yaw_steps(yaw))
     facing = dict(away=int(facing_disagreements(m, body).sum()),
@@ -264,7 +264,7 @@ def swap_table(res):
 
 def facing_table(res):
     """Per row and camera: frames where the face is seen from the front but the pelvis or head
-    faces away (engine.facing), and the largest per-frame pelvis-yaw step outside sustained turns."""
+    faces away (engine.align.facing), and the largest per-frame pelvis-yaw step outside sustained turns."""
     rows = [(r, per) for r, per in res.items() if all(s["facing"] is not None for s in per.values())]
     cams = list(rows[0][1]) if rows else []
     lines = ["### R1 facing (frames facing away while the face is seen from the front / largest pelvis-yaw "

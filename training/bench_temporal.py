@@ -8,9 +8,9 @@
 through the clean-motion presets, as ``baseline+light`` is for the baseline; ``temporal@DIR``
 is the model exported in DIR (several side by side). Without weights the bench stops with the
 engine's message before any work. ``MOCAP_DEVICE`` = auto | gpu | cpu (default auto,
-``engine.runtime``).
+``engine.estimate.onnx_runtime``).
 """
-from engine import temporal
+from engine.estimate import temporal
 from training.bench import cleaned, once, register
 
 

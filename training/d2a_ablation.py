@@ -17,7 +17,7 @@ detected frames of one window (the pool keeps each window's frames in order).
 
 ``--bench h1`` / ``--bench h2`` scores the same rows through the whole engine pipeline on the H1
 or H2 benchmark instead (``training.bench``; each row exported to ONNX and run by
-``engine.refine`` on the shipped temporal estimate, the σ-weighted rotation fit included):
+``engine.estimate.refine`` on the shipped temporal estimate, the σ-weighted rotation fit included):
 
     .venv/bin/python -m training.d2a_ablation --runs out/d2a_cpu_fast --bench h1 --plot PNG
 
@@ -272,7 +272,7 @@ def run_bench(runs, which, rows=None, plot=None, out=print, seed=0, work_dir=Non
             if which == "h1" and s["seen_subject"]:
                 continue
             e, ok = joint_errors_cam(pred, s)
-            errs.append(e[:, 1:])          # the pelvis's σ is the temporal root's (engine.refine.motion_sigma)
+            errs.append(e[:, 1:])          # the pelvis's σ is the temporal root's (engine.estimate.refine.motion_sigma)
             sig.append(np.asarray(pred["joint_sigma"], np.float64)[ok][:, 1:])
         err, sigma = np.concatenate(errs), np.concatenate(sig)
         rho = spearman(sigma, err)

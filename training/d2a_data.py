@@ -4,14 +4,14 @@ For random windows of the retargeted CMU cache (one split: train for training, v
 validation, test for the ablation table) the synthetic generator renders observations
 (``training.data.synth``, ``render=True``: keypoints with the detector noise, world landmarks,
 the full-frame person mask), the frozen, trained temporal model (a ``train_temporal``
-checkpoint) is run over the window exactly as ``engine.temporal`` runs it at run time (same
+checkpoint) is run over the window exactly as ``engine.estimate.temporal`` runs it at run time (same
 inputs, sliding windows with half overlap, triangular stitching, mean shape), and every frame
 becomes one sample with the keys ``D2ATraining.forward`` consumes:
 
 | key | shape, stored dtype | what |
 |---|---|---|
-| features | (202,) f32 | ``engine.features.frame_features`` (the temporal model's own input) |
-| silhouette_in | (56,56) u8 0..255 | the OBSERVED full-frame mask, ``engine.refine.silhouette_crops`` (the run-time crop) |
+| features | (202,) f32 | ``engine.estimate.network_inputs.frame_features`` (the temporal model's own input) |
+| silhouette_in | (56,56) u8 0..255 | the OBSERVED full-frame mask, ``engine.estimate.refine.silhouette_crops`` (the run-time crop) |
 | init_rot6d / init_betas / init_cam | (24,6) / (10,) / (3,) f32 | the temporal estimate (6D re-orthonormalised, as the engine feeds it) |
 | joints3d | (24,3) f32 | true joints, camera frame, minus the true pelvis |
 | vertices_coarse | (n,3) f32 | true posed mesh at the coarse indices, camera frame, minus the true pelvis |
@@ -24,7 +24,7 @@ becomes one sample with the keys ``D2ATraining.forward`` consumes:
 
 Crops: synth's own silhouette crop is centred on the TRUE landmarks' box; at run time only the
 detected (noisy) keypoints exist. So both the input and the target use the run-time crop
-(``engine.refine.crop_boxes`` of the detected keypoints): the input is the observed
+(``engine.estimate.refine.crop_boxes`` of the detected keypoints): the input is the observed
 full-frame mask (longer side 160) cropped by the shared function, the target is the true mesh
 re-rendered at 56×56 in that box (``render_silhouettes``, the same point-splat z-buffer as
 synth). The input mask is not degraded beyond synth's own rendering and the 160-px downsampling
@@ -47,7 +47,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.refine import SIL_SIZE, crop_boxes, silhouette_crops
+from engine.estimate.refine import SIL_SIZE, crop_boxes, silhouette_crops
 
 from .dataset import ViewSynthesizer, draw_body_variation, draw_speed, load_clips, sequence_arrays
 
@@ -76,8 +76,8 @@ def load_temporal(path, prvipe=None):
 
 
 def stitch_windows(T, window):
-    """(starts, triangular weights) exactly as ``engine.temporal.TemporalRunner.predict``."""
-    from engine.temporal import window_starts
+    """(starts, triangular weights) exactly as ``engine.estimate.temporal.TemporalRunner.predict``."""
+    from engine.estimate.temporal import window_starts
     W = min(window, T)
     starts = window_starts(T, W, min(window // 2, W - 1))
     return starts, np.minimum(np.arange(W) + 1, W - np.arange(W)).astype(np.float64)

@@ -9,14 +9,14 @@ and ``TemporalModel`` consume, one window (T frames) at a time:
 
 | key | shape | what |
 |---|---|---|
-| ``features`` | (T,202) | ``engine.features.frame_features`` of the noisy keypoints and world landmarks |
+| ``features`` | (T,202) | ``engine.estimate.network_inputs.frame_features`` of the noisy keypoints and world landmarks |
 | ``homography`` | (T,135) | the dynamic feature (``engine.observe.camera_motion.homography_feature``) |
-| ``ik_prior`` | (T,144) | the analytic IK rotations of the noisy world landmarks, 6D (``engine.features.ik_prior``) |
-| ``keypoints99`` | (T,99) | ``engine.features.normalized_keypoints`` (Pr-VIPE's input) |
+| ``ik_prior`` | (T,144) | the analytic IK rotations of the noisy world landmarks, 6D (``engine.estimate.network_inputs.ik_prior``) |
+| ``keypoints99`` | (T,99) | ``engine.estimate.network_inputs.normalized_keypoints`` (Pr-VIPE's input) |
 | ``prvipe_mu`` / ``prvipe_sigma`` | (T,32) | the frozen Pr-VIPE's embedding of the normalised 2D keypoints (0 / 1 without one) |
 | ``rotmats`` | (T,24,3,3) | ground-truth local rotations; the root's is the global orientation in the camera frame |
 | ``betas`` | (10,) | ground-truth shape |
-| ``joints2d`` / ``joints2d_vis`` | (T,24,2) / (T,24) | true SMPL joints projected and normalised like ``engine.features.normalized_keypoints`` (same hip centre and scale as the input keypoints); visibility = frame detected and joint inside the image |
+| ``joints2d`` / ``joints2d_vis`` | (T,24,2) / (T,24) | true SMPL joints projected and normalised like ``engine.estimate.network_inputs.normalized_keypoints`` (same hip centre and scale as the input keypoints); visibility = frame detected and joint inside the image |
 | ``joints_cam`` | (T,24,3) | true camera-frame joints (metres; for validation) |
 | ``valid`` | (T,) | detector found the person (invalid frames have all-zero features) |
 
@@ -25,7 +25,7 @@ observed through ``views`` cameras (each with its own noise) and each view gives
 ``windows_per_view`` crops of ``window`` frames from the ``seq_len`` synthesized frames; a
 shuffle buffer mixes them. The focal length fed to the features is the true one with
 probability ``focal_known_prob`` and otherwise the run-time default guess (the longer image
-side, ``engine.camera.default_intrinsics``), so the model works with and without ``--focal``.
+side, ``engine.estimate.camera.default_intrinsics``), so the model works with and without ``--focal``.
 """
 import warnings
 from pathlib import Path
@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from engine.body import kinematics as K
-from engine.features import L_HIP, R_HIP, frame_features, ik_prior, normalized_keypoints, person_scale
+from engine.estimate.network_inputs import L_HIP, R_HIP, frame_features, ik_prior, normalized_keypoints, person_scale
 
 from .data.noise import load_noise_model
 from .data.splits import split_of

@@ -7,7 +7,7 @@
 Data: a pair bank. Each entry is one 3D pose (a frame of a train-split clip, mirrored half the
 time) seen by two independent random cameras through the synthetic generator with the
 detector noise model (``training.data.synth``: keypoint noise, outliers, swaps, occlusion-aware
-visibility); the input is ``engine.features.normalized_keypoints`` (99 values), the same as at
+visibility); the input is ``engine.estimate.network_inputs.normalized_keypoints`` (99 values), the same as at
 run time. Frames are taken every ``stride`` frames of a window so that one posing gives several
 distinct poses. The bank is built once (``workers`` processes) and cached as OUT/bank_*.npz.
 
@@ -77,7 +77,7 @@ def pairwise_np_mpjpe(p, q=None, chunk=256):
 # ------------------------------------------------------------------ pair bank
 def _bank_work(args):
     cache, split, n_seq, frames, stride, seed = args
-    from engine.features import normalized_keypoints
+    from engine.estimate.network_inputs import normalized_keypoints
     from training.data.retarget import default_body
     from .bench import LSP14
     from .dataset import ViewSynthesizer, load_clips

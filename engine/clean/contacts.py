@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..body.skeleton import JOINT_INDEX as J
-from ..geometry import minimal_rotation
-from ..reprojection import person_height
+from ..body.rotations import minimal_rotation
+from ..align.reprojection import person_height
 
 # Contact points: (joint, height of the sole below that joint in metres). SMPL's ankle joint
 # sits ~8 cm above the sole, its foot (toe-base) joint ~3 cm: our estimates for an adult.

@@ -24,7 +24,7 @@ from scipy.sparse.linalg import spsolve
 from ..body.kinematics import axis_angle_to_matrix, forward_kinematics, global_transforms, matrix_to_axis_angle
 from ..body.skeleton import JOINT_INDEX as J, PARENTS
 from .contacts import CONTACT_JOINTS, SOLE_OFFSET
-from ..geometry import minimal_rotation, normalize, weighted_kabsch
+from ..body.rotations import minimal_rotation, normalize, weighted_kabsch
 
 LEGS = (("left", 0), ("right", 2))  # (side, heel column in the contacts array; toe = column + 1)
 

@@ -83,7 +83,7 @@ def detect_people(frames, frame_size, fps, detector=None, progress=None, camera_
     (it may raise to cancel). With ``camera_motion`` the background homographies (people's
     masks excluded) are estimated in the same pass.
 
-    Decoding runs in a producer thread ``prefetch`` frames ahead (``engine.video.prefetch``;
+    Decoding runs in a producer thread ``prefetch`` frames ahead (``engine.video.decode.prefetch``;
     0 = in this thread), overlapped with detection; the results are the same either way.
     ``timings`` (a dict) accumulates seconds per stage: ``decode`` (the producer's busy time,
     colour conversions included), ``detection``, ``masks_appearance``, ``flow_homographies``.
@@ -91,7 +91,7 @@ def detect_people(frames, frame_size, fps, detector=None, progress=None, camera_
     import time
 
     from .camera_motion import HomographyEstimator
-    from ..video import prefetch as _prefetch
+    from ..video.decode import prefetch as _prefetch
 
     own = detector is None
     detector = detector or default_detector()

@@ -25,7 +25,7 @@ import itertools
 import numpy as np
 
 from .types import LM
-from ..reprojection import person_height
+from ..align.reprojection import person_height
 
 def _pairs(names):
     return [(LM[f"left_{n}"], LM[f"right_{n}"]) for n in names]

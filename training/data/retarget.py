@@ -48,7 +48,7 @@ from scipy.spatial.transform import Rotation, Slerp
 
 from engine.body.kinematics import forward_kinematics, matrix_to_axis_angle
 from engine.body.skeleton import JOINT_INDEX as J, JOINT_NAMES, NUM_JOINTS, PARENTS
-from engine.geometry import minimal_rotation
+from engine.body.rotations import minimal_rotation
 
 from .bvh import read_bvh
 

@@ -81,7 +81,7 @@ DEFAULTS = dict(d_model=128, heads=4, enc_layers=3, dec_layers=3, ffn_mult=2, dr
 # Loss weights, FastMETRO's (3D joints 1000, vertices 100, 2D 100; L1 losses, metres and the
 # [-1,1] crop) with SEEDS.md's λd≈1, λs≈10, scaled to our units:
 # - 3D joints and vertices: metres, as FastMETRO: 1000 and 100 unchanged;
-# - 2D: our normalised keypoint units (``engine.features``: 1 unit ≈ the person's height) are
+# - 2D: our normalised keypoint units (``engine.estimate.network_inputs``: 1 unit ≈ the person's height) are
 #   ~1.6× FastMETRO's crop units (a person spans ~1.6 of the crop's 2 units), so an error in ours
 #   is 1/1.6 of the same error in theirs: weight 100 × 1.6 = 160;
 # - RLE (nats per joint) 1 and silhouette BCE (per pixel) 10 are unitless: unchanged.
@@ -402,7 +402,7 @@ class D2ATraining(nn.Module):
 
     | key | shape | what |
     |---|---|---|
-    | features | (B,202) | ``engine.features.frame_features`` |
+    | features | (B,202) | ``engine.estimate.network_inputs.frame_features`` |
     | silhouette_in | (B,S,S) | the observed person mask crop, [0,1] |
     | depth_map | (B,S,S) | optional: depth render of the temporal estimate (``use_depth_map``) |
     | init_rot6d / init_betas / init_cam | (B,24,6) / (B,10) / (B,3) | the temporal model's estimate |

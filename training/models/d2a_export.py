@@ -16,7 +16,7 @@ per-coordinate RMS error, with about the same factor at every joint (0.046–0.0
 stores one factor ``sigma_scale`` = sqrt(Σ‖error‖² / (3 Σ σ²)) over the val pool's detected
 joint-frames (``--calibration-pool``): scaled, σ is a per-coordinate standard deviation in
 metres of the joint's position relative to the pelvis, the unit the engine's RTS smoothers take
-as observation noise (``engine.refine.motion_sigma``; the pelvis keeps the temporal estimate's
+as observation noise (``engine.estimate.refine.motion_sigma``; the pelvis keeps the temporal estimate's
 root σ). The rotation fit keeps the network's raw σ (its weights are relative).
 
 Shipped weights must be trained: never write an untrained export into ``engine/data``.
@@ -26,7 +26,7 @@ import json
 import numpy as np
 import torch
 
-from engine.features import NUM_FEATURES
+from engine.estimate.network_inputs import NUM_FEATURES
 
 D2A_OUTPUTS = ("joints", "sigma", "vertices", "rot6d", "betas", "cam")
 
@@ -97,7 +97,7 @@ def sigma_calibration(model, pool_path, batch_size=64):
 
 def export_checkpoint(ckpt, out_dir, note="", calibration_pool=None):
     """Export a ``train_d2a`` checkpoint into ``out_dir/d2a.onnx`` (next to the temporal model's
-    files: ``engine.refine`` loads it from the same folder). ``sigma_scale`` comes from
+    files: ``engine.estimate.refine`` loads it from the same folder). ``sigma_scale`` comes from
     ``calibration_pool`` (1.0 without one). Returns the parity report (max |torch −
     onnxruntime| per output on example inputs) plus ``sigma_scale``."""
     from pathlib import Path
@@ -120,7 +120,7 @@ def export_checkpoint(ckpt, out_dir, note="", calibration_pool=None):
 def main(argv=None):
     """python -m training.models.d2a_export --ckpt OUT/best.pt --out DIR"""
     import argparse
-    ap = argparse.ArgumentParser(description="Export a trained D2A-HMR checkpoint to ONNX for engine.refine")
+    ap = argparse.ArgumentParser(description="Export a trained D2A-HMR checkpoint to ONNX for engine.estimate.refine")
     ap.add_argument("--ckpt", required=True, help="train_d2a checkpoint (best.pt / last.pt)")
     ap.add_argument("--out", required=True, help="folder for d2a.onnx (the temporal model's weights folder)")
     ap.add_argument("--note", default="", help="free text stored in the ONNX metadata")

@@ -3,7 +3,7 @@ import numpy as np
 import torch
 
 from .temporal import EMBED_DIM, HOMOGRAPHY_DIM
-from engine.features import NUM_FEATURES, PRIOR_DIM
+from engine.estimate.network_inputs import NUM_FEATURES, PRIOR_DIM
 
 TEMPORAL_INPUTS = ("features", "prvipe_mu", "prvipe_sigma", "homography", "ik_prior")
 TEMPORAL_OUTPUTS = ("rot6d", "betas", "cam", "embed_mu", "embed_sigma")
@@ -90,7 +90,7 @@ def prvipe_torch_vs_onnx(model, path, n=37, seed=1):
 
 def export_checkpoints(temporal_ckpt, prvipe_ckpt, out_dir, note=""):
     """Export a ``train_temporal`` checkpoint (and its frozen Pr-VIPE) into ``out_dir`` as the
-    files ``engine.temporal`` loads: temporal.onnx (+ prvipe.onnx). Returns the parity report."""
+    files ``engine.estimate.temporal`` loads: temporal.onnx (+ prvipe.onnx). Returns the parity report."""
     import json
     from pathlib import Path
     from .prvipe import PrVIPE
@@ -122,7 +122,7 @@ def export_checkpoints(temporal_ckpt, prvipe_ckpt, out_dir, note=""):
 def main(argv=None):
     """python -m training.models.export --temporal OUT/best.pt [--prvipe P.pt] --out DIR"""
     import argparse
-    ap = argparse.ArgumentParser(description="Export trained seed-2 checkpoints to ONNX for engine.temporal")
+    ap = argparse.ArgumentParser(description="Export trained seed-2 checkpoints to ONNX for engine.estimate.temporal")
     ap.add_argument("--temporal", required=True, help="train_temporal checkpoint (best.pt / last.pt)")
     ap.add_argument("--prvipe", help="train_prvipe checkpoint (default: the one in the temporal config)")
     ap.add_argument("--out", required=True, help="folder for temporal.onnx and prvipe.onnx")

@@ -12,7 +12,7 @@ import math
 import torch
 from torch import nn
 
-IN_FEATURES = 99  # 33 keypoints × (x, y, visibility), engine.features.normalized_keypoints
+IN_FEATURES = 99  # 33 keypoints × (x, y, visibility), engine.estimate.network_inputs.normalized_keypoints
 SIGMA_FLOOR = 1e-3  # ELU+1 underflows to 0 in float32; log σ in the KL then diverges (measured: NaN at step ~150)
 
 

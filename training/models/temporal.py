@@ -1,6 +1,6 @@
 """Seed 2: the part-based, uncertainty-aware temporal model (Lee & Lee, ICCV 2021), keypoint input.
 
-per-frame features (engine.features, optionally plus an image-feature tensor) → MLP → GRU
+per-frame features (engine.estimate.network_inputs, optionally plus an image-feature tensor) → MLP → GRU
 temporal features; concatenated with the uncertainty-aware static feature (Pr-VIPE μ, σ) and
 the dynamic feature (15 homographies, 135 values) → split-and-recombine temporal convolution
 over the five SMPL-24 parts (Zeng et al., ECCV 2020), each part gated by a sigmoid of the
@@ -13,7 +13,7 @@ predicted per frame and averaged over the window; a head predicts (μ̂, σ̂) o
 embedding from the temporal features for the uncertainty term.
 
 With ``use_ik_prior`` (the shipped configuration) the model also takes the analytic IK
-rotations of the landmarks (``engine.features.ik_prior``, 6D per joint) as a per-frame input
+rotations of the landmarks (``engine.estimate.network_inputs.ik_prior``, 6D per joint) as a per-frame input
 and its rotation heads predict a correction added to them (heads start at zero, so an untrained
 model returns the IK pose). Our choice: the paper's per-frame feature comes from an image CNN,
 which we cannot train here; starting from the landmarks' own answer lets a CPU-sized model
@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from engine.body.skeleton import BODY_PARTS
-from engine.features import NUM_FEATURES, PRIOR_DIM
+from engine.estimate.network_inputs import NUM_FEATURES, PRIOR_DIM
 
 PART_NAMES = tuple(BODY_PARTS)
 EMBED_DIM = 32

@@ -2,7 +2,7 @@
 
 The learned estimate gives a plausible 3D body whose projection can sit several percent of the
 person's height beside them in the image. Each valid frame is refined, in that frame's camera,
-by a batched Levenberg–Marquardt (all frames at once, as ``engine.refine_fit.fit_frames``):
+by a batched Levenberg–Marquardt (all frames at once, as ``engine.estimate.joint_fit.fit_frames``):
 
     minimise  Σ_l ρ(‖π(q_l(θ, τ)) − u_l‖ / h) · v_l / s²              (landmarks on the detections)
             + Σ_j (z_j(θ, τ) − z⁰_j)² / σ_z²                             (each joint's depth kept)
@@ -18,7 +18,7 @@ h the person's 2D height; ρ a Huber loss by iterative reweighting (an occluded 
 keypoint cannot drag the body); z⁰ the estimate's joint depths in the camera (the monocular depth
 stays the network's: 2D alone cannot fix it). The rotation prior keeps what 2D cannot see (bone
 twist) at the estimate. The last term settles front/back where 2D cannot: in frames whose face
-is seen from the front (``engine.facing.face_toward_camera``), the pelvis' and head's forward axes
+is seen from the front (``engine.align.facing.face_toward_camera``), the pelvis' and head's forward axes
 f_j (camera frame) may not point away from the camera (a hinge: no pull while they face it; our
 choice, m = ``FACING_MARGIN``). Shape and focal are not refitted here.
 """
@@ -28,10 +28,10 @@ from contextlib import nullcontext
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from .body import kinematics as K
-from .body.landmarks import landmark_spec
-from .body.skeleton import NUM_JOINTS, PARENTS
-from .refine_fit import DESC, right_jacobian
+from ..body import kinematics as K
+from ..body.landmarks import landmark_spec
+from ..body.skeleton import NUM_JOINTS, PARENTS
+from ..estimate.joint_fit import DESC, right_jacobian
 from .reprojection import person_height
 
 MIN_VISIBILITY = 0.5
@@ -75,7 +75,7 @@ def attached_landmarks(body, betas=None):
     spec = landmark_spec(body, betas)
     v = body.shaped_vertices(betas)
     rest = body.J_regressor @ v
-    from .observe import LM
+    from ..observe import LM
     parent = np.zeros(len(LM), np.int64)
     offset = np.zeros((len(LM), 3))
     for name, (kind, idx) in spec.items():
@@ -180,7 +180,7 @@ def fit_to_image(poses, trans, betas, body, intrinsics, extrinsics, keypoints, v
     out_p, out_t = poses.copy(), trans.copy()
     kp = np.asarray(keypoints, np.float64)
     h = person_height(kp, min_visibility)
-    from .observe.lr_swaps import garbled_torso
+    from ..observe.lr_swaps import garbled_torso
     seen = (np.nan_to_num(kp[..., 2]) > min_visibility) & np.isfinite(kp[..., :2]).all(-1) \
         & ~garbled_torso(kp, valid, min_visibility)     # a collapsed hip or shoulder pair: not evidence
     ok = np.asarray(valid, bool) & np.isfinite(poses).all(1) & np.isfinite(trans).all(1) \
@@ -363,7 +363,7 @@ def align_motion(motion, body, smoothing="light", **kw):
     planted heels and toes (``motion.contacts``) stay still through each contact; the temporal
     term follows the smoothing preset (``temporal_sigmas``)."""
     import copy
-    from .clean.contacts import CONTACT_JOINTS
+    from ..clean.contacts import CONTACT_JOINTS
     m = copy.deepcopy(motion)
     v = np.asarray(m.valid, bool)
     if not v.any():

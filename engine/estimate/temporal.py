@@ -6,17 +6,17 @@ when set, else the shipped ``engine/data/temporal/`` (trained on CMU through syn
 observations: ``training/MODEL_CARD_temporal.md``). Export a trained checkpoint with
 ``python -m training.models.export``.
 
-Per clip: the per-frame features (``engine.features``, the same code as in training), the
+Per clip: the per-frame features (``engine.estimate.network_inputs``, the same code as in training), the
 Pr-VIPE embedding of the normalised 2D keypoints, and the 135-d camera-motion feature
 (``engine.observe.camera_motion``, from the clip's background homographies) go through the model in
 sliding windows (the training window length, half-window overlap, all windows in one batched
 run), stitched by a triangular weight (a frame counts most from the window it is central in)
 and re-orthonormalised. 6D rotations → rotation matrices → axis-angle; the root orientation is
 in the camera frame and is turned into the Z-up world with the baseline's camera
-(``engine.baseline.camera_model``: level at the first frame, then panning/zooming as the
+(``engine.estimate.baseline.camera_model``: level at the first frame, then panning/zooming as the
 background homographies say, so a panning camera does not make the body slide).
 Shape = the mean of the windows' predictions. Root translation as in the baseline: per frame,
-2D–3D least squares (``engine.camera.solve_translation``) between the FK joints of the 12 limb
+2D–3D least squares (``engine.estimate.camera.solve_translation``) between the FK joints of the 12 limb
 joints MediaPipe also reports (hips, knees, ankles, shoulders, elbows, wrists) and their
 detected pixels, weighted by visibility, with each frame's focal length. ``joint_sigma`` comes from the model when it has such
 an output, else from visibility (the baseline's rule). Frames where the subject was not
@@ -28,10 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import EngineError
+from ..errors import EngineError
 
 WEIGHTS_ENV = "MOCAP_TEMPORAL_WEIGHTS"
-SHIPPED_DIR = Path(__file__).resolve().parent / "data" / "temporal"
+SHIPPED_DIR = Path(__file__).resolve().parents[1] / "data" / "temporal"
 TEMPORAL_FILE, PRVIPE_FILE = "temporal.onnx", "prvipe.onnx"
 INPUTS = ("features", "prvipe_mu", "prvipe_sigma", "homography", "ik_prior")
 MAX_WINDOWS_PER_RUN = 64
@@ -73,9 +73,9 @@ def available(path=None):
 
 def providers(device="auto"):
     """onnxruntime execution providers for ``device`` (auto | gpu | cpu): the engine's shared
-    rule (``engine.runtime``): CUDA when this onnxruntime has it, else the CPU; ``gpu`` without
+    rule (``engine.estimate.onnx_runtime``): CUDA when this onnxruntime has it, else the CPU; ``gpu`` without
     CUDA is an error."""
-    from .runtime import select_providers
+    from .onnx_runtime import select_providers
     return [p[0] if isinstance(p, tuple) else p for p in select_providers(device)]
 
 
@@ -104,7 +104,7 @@ class TemporalRunner:
     """The ONNX sessions and the windowing; ``predict`` is the model on a whole clip."""
 
     def __init__(self, path=None, device=None):
-        from .runtime import create_session
+        from .onnx_runtime import create_session
         d = find_weights(path)
         self.session = create_session(d / TEMPORAL_FILE, device)
         meta = self.session.get_modelmeta().custom_metadata_map
@@ -143,7 +143,7 @@ class TemporalRunner:
         starts = window_starts(T, W, min(self.overlap, W - 1))
         if ik_prior is None:
             if self.uses_ik_prior:
-                raise EngineError("this temporal model needs the IK prior input (engine.features.ik_prior)")
+                raise EngineError("this temporal model needs the IK prior input (engine.estimate.network_inputs.ik_prior)")
             ik_prior = np.zeros((T, 144), np.float32)
         arrays = [np.asarray(a, np.float32) for a in (features, mu, sigma, homography, ik_prior)]
         wt = np.minimum(np.arange(W) + 1, W - np.arange(W)).astype(np.float64)   # triangular
@@ -180,8 +180,8 @@ def get_runner(path=None, device=None):
 def predict_observations(obs, runner, focal_px):
     """The network's stitched raw outputs on ``obs``, its inputs built by the same functions as
     in training (features, Pr-VIPE embedding, IK prior, camera-motion feature)."""
-    from .observe.camera_motion import FEATURE_DIM, homography_feature
-    from .features import frame_features, ik_prior, normalized_keypoints
+    from ..observe.camera_motion import FEATURE_DIM, homography_feature
+    from .network_inputs import frame_features, ik_prior, normalized_keypoints
     T = obs.num_frames
     w, h = obs.frame_size
     kp = np.asarray(obs.keypoints, np.float64)
@@ -198,15 +198,15 @@ def predict_observations(obs, runner, focal_px):
 
 def fit(obs, body, focal=None, device=None, weights=None, runner=None, min_visibility=0.5,
         compensate_camera=True, prediction_out=None):
-    """Observations → dict of Motion fields (as ``engine.baseline.fit``) from the temporal model.
+    """Observations → dict of Motion fields (as ``engine.estimate.baseline.fit``) from the temporal model.
 
     ``prediction_out``: a dict that receives the network's raw stitched outputs (rot6d, cam,
-    betas), which the refinement stage (``engine.refine``) takes as its input."""
+    betas), which the refinement stage (``engine.estimate.refine``) takes as its input."""
     from .baseline import camera_model, contacts_from_joints, smpl_targets_from_landmarks
-    from .body.kinematics import forward_kinematics, matrix_to_axis_angle
-    from .body.skeleton import JOINT_INDEX as J, NUM_JOINTS
+    from ..body.kinematics import forward_kinematics, matrix_to_axis_angle
+    from ..body.skeleton import JOINT_INDEX as J, NUM_JOINTS
     from .camera import default_intrinsics, solve_translation
-    from .observe import LM
+    from ..observe import LM
 
     runner = runner or get_runner(weights, device)
     T = obs.num_frames

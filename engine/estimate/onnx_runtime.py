@@ -15,7 +15,7 @@ The preference is the add-on's *Device* setting and the CLI's ``--device``:
 """
 import os
 
-from .errors import EngineError
+from ..errors import EngineError
 
 DEVICES = ("auto", "gpu", "cpu")
 CUDA, CPU = "CUDAExecutionProvider", "CPUExecutionProvider"

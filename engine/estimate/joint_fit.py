@@ -23,8 +23,8 @@ import numpy as np
 from scipy.optimize import least_squares
 from scipy.spatial.transform import Rotation
 
-from .body import kinematics as K
-from .body.skeleton import NUM_JOINTS, PARENTS
+from ..body import kinematics as K
+from ..body.skeleton import NUM_JOINTS, PARENTS
 
 PRIOR_SIGMA = 1.0        # radians: one radian from the temporal estimate costs as much as one σ at one joint
 SIGMA_FLOOR = 1e-3       # metres

@@ -61,7 +61,7 @@ def ik_prior_rest():
     """The rest skeleton (24,3) the IK prior is computed on: the shipped open body at mean
     shape, whatever body the user fits, so the prior means at run time what it meant in
     training."""
-    from .body.model import load_body_model
+    from ..body.model import load_body_model
     global _PRIOR_REST
     if _PRIOR_REST is None:
         _PRIOR_REST = load_body_model().rest_joints(np.zeros(10))
@@ -72,7 +72,7 @@ _PRIOR_REST = None
 
 
 def ik_prior(world, visibility, rest=None):
-    """(T,144) float32: the analytic IK rotations of ``engine.baseline`` from the world
+    """(T,144) float32: the analytic IK rotations of ``engine.estimate.baseline`` from the world
     landmarks, as 6D (first two matrix columns per joint, 24 joints), root orientation in the
     camera frame (MediaPipe's axes). Frames without landmarks get the identity.
 

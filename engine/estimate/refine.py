@@ -2,21 +2,21 @@
 
 The per-frame refinement network (``training/models/d2a.py``, exported as ``d2a.onnx`` by
 ``python -m training.models.d2a_export``) sits on top of the seed-2 temporal estimate: for each
-detected frame it takes the frame's features (``engine.features.frame_features``, the same as
+detected frame it takes the frame's features (``engine.estimate.network_inputs.frame_features``, the same as
 the temporal model's), the observed person mask cropped around the detected keypoints
 (``silhouette_crop``) and the temporal estimate (6D rotations with the root in the camera frame,
 shape, weak-perspective camera), and returns refined joints (camera frame, relative to the
-temporal estimate's pelvis) with a per-joint σ (metres). ``engine.refine_fit.fit_sequence``
+temporal estimate's pelvis) with a per-joint σ (metres). ``engine.estimate.joint_fit.fit_sequence``
 then turns those joints, weighted by 1/σ, into SMPL-24 rotations started from (and held to)
 the temporal rotations, so the output stays an SMPL sequence. The refined body keeps the
 temporal estimate's hip-midpoint position, camera and floor (``repose``).
 
-The temporal estimate comes as ``engine.temporal.fit``'s Motion fields: its rotations (root
+The temporal estimate comes as ``engine.estimate.temporal.fit``'s Motion fields: its rotations (root
 turned back into the camera frame by its extrinsics) and shape are exact, but the network also
 takes the temporal model's weak-perspective camera, which those fields do not carry, so
 ``refine`` recomputes the temporal prediction unless it is handed one (``prediction=``).
 
-``d2a.onnx`` lives in the same weights folder as the temporal model (``engine.temporal
+``d2a.onnx`` lives in the same weights folder as the temporal model (``engine.estimate.temporal
 .weights_dir()``: ``$MOCAP_TEMPORAL_WEIGHTS`` or the shipped ``engine/data/temporal/``, which
 holds the trained full model, training/MODEL_CARD_d2a.md). A folder without it: ``refine``
 raises an EngineError saying so, and the pipeline skips the stage.
@@ -29,8 +29,8 @@ import warnings
 
 import numpy as np
 
-from .errors import EngineError
-from .features import MIN_VIS
+from ..errors import EngineError
+from .network_inputs import MIN_VIS
 
 D2A_FILE = "d2a.onnx"
 SIL_SIZE = 56
@@ -128,7 +128,7 @@ class D2ARunner:
     """The ONNX session; ``predict`` runs frames in batches of ``MAX_BATCH``."""
 
     def __init__(self, path=None, device=None):
-        from .runtime import create_session
+        from .onnx_runtime import create_session
         self.session = create_session(find_weights(path) / D2A_FILE, device)
         self.inputs = {i.name: i for i in self.session.get_inputs()}
         if "depth_map" in self.inputs:
@@ -167,17 +167,17 @@ def get_runner(path=None, device=None):
 # ---------------------------------------------------------------- inputs from the temporal model
 def temporal_prediction(obs, runner, K):
     """The temporal model's raw per-frame outputs (rot6d, cam, betas, ...) on ``obs`` with the
-    intrinsics K (``engine.temporal.predict_observations``). The refinement needs the
+    intrinsics K (``engine.estimate.temporal.predict_observations``). The refinement needs the
     weak-perspective camera, which ``fit``'s Motion fields do not carry."""
     from .temporal import predict_observations
     return predict_observations(obs, runner, float(np.asarray(K)[0, 0]))
 
 
 def camera_frame_rot6d(poses, extrinsics):
-    """Motion poses (T,72) (root in the world, as ``engine.temporal.fit`` gives them) and its
+    """Motion poses (T,72) (root in the world, as ``engine.estimate.temporal.fit`` gives them) and its
     world→camera extrinsics (T,4,4) → (rotation matrices (T,24,3,3) with the root in the
     camera frame, their 6D (T,24,6)), what the temporal model predicted. NaN rows → identity."""
-    from .body.kinematics import axis_angle_to_matrix
+    from ..body.kinematics import axis_angle_to_matrix
     p = np.asarray(poses, np.float64).reshape(len(poses), 24, 3)
     p = np.where(np.isfinite(p).all((-1, -2), keepdims=True), p, 0.0)
     R = axis_angle_to_matrix(p)
@@ -190,8 +190,8 @@ def repose(R_cam, betas, body, temporal):
     temporal estimate's world: the root turned by its extrinsics, the hip midpoint kept where
     the temporal estimate placed it (its 2D–3D solve, camera model and floor), so the camera
     fields carry over unchanged (ours: the translation is not re-solved for the refined limbs)."""
-    from .body.kinematics import forward_kinematics, matrix_to_axis_angle
-    from .body.skeleton import JOINT_INDEX as J
+    from ..body.kinematics import forward_kinematics, matrix_to_axis_angle
+    from ..body.skeleton import JOINT_INDEX as J
     T = len(R_cam)
     R = np.array(R_cam, np.float64)
     E = np.asarray(temporal["camera_extrinsics"], np.float64)
@@ -223,8 +223,8 @@ def motion_sigma(relative_sigma, temporal_sigma):
 # ---------------------------------------------------------------- the whole step
 def refine(obs, body, temporal, device=None, weights=None, runner=None, temporal_runner=None,
            prediction=None, prior_sigma=None, max_nfev=100, progress=None):
-    """Observations + the temporal estimate (``engine.temporal.fit``'s dict) → dict of Motion
-    fields (the same contract as ``engine.temporal.fit``): poses, trans, betas, joints,
+    """Observations + the temporal estimate (``engine.estimate.temporal.fit``'s dict) → dict of Motion
+    fields (the same contract as ``engine.estimate.temporal.fit``): poses, trans, betas, joints,
     joint_sigma (``motion_sigma``: the network's σ × its export's ``sigma_scale``, a
     per-coordinate std in metres, ``training.models.d2a_export``; the pelvis keeps the temporal
     root's σ; the fit weighs by the raw σ), valid, contacts, camera_intrinsics/extrinsics.
@@ -234,11 +234,11 @@ def refine(obs, body, temporal, device=None, weights=None, runner=None, temporal
     camera input is the temporal model's weak-perspective camera, taken from ``prediction``
     (``temporal_prediction``'s dict) when given, else recomputed with ``temporal_runner``
     (default: the temporal model of the same weights folder). Refined joints → rotations by
-    ``engine.refine_fit.fit_sequence`` (σ-weighted, prior ``prior_sigma`` radians towards the
+    ``engine.estimate.joint_fit.fit_sequence`` (σ-weighted, prior ``prior_sigma`` radians towards the
     temporal rotations), then ``repose``. Frames the temporal estimate marks invalid stay NaN."""
     from .baseline import contacts_from_joints
-    from .features import frame_features
-    from .refine_fit import PRIOR_SIGMA, fit_sequence
+    from .network_inputs import frame_features
+    from .joint_fit import PRIOR_SIGMA, fit_sequence
     from .temporal import get_runner as get_temporal_runner
 
     runner = runner or get_runner(weights, device)
@@ -268,7 +268,7 @@ def refine(obs, body, temporal, device=None, weights=None, runner=None, temporal
         sigma[i] = out["sigma"]
     fit = fit_sequence(joints, sigma, R0, body.rest_joints(betas), valid,
                        PRIOR_SIGMA if prior_sigma is None else prior_sigma, max_nfev=max_nfev, progress=progress)
-    from .body.kinematics import axis_angle_to_matrix
+    from ..body.kinematics import axis_angle_to_matrix
     res = repose(axis_angle_to_matrix(fit["poses"].reshape(T, 24, 3)), betas, body, temporal)
     for a in res.values():
         a[~valid] = np.nan

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from .types import FrameObservation, keypoint_box, mask_size
-from ..video import iter_frames
+from ..video.decode import iter_frames
 
 ANGLES = (0, 2, 1, 3)  # np.rot90 turns (×90° counter-clockwise), most likely first
 _CV_TURNS = {1: cv2.ROTATE_90_COUNTERCLOCKWISE, 2: cv2.ROTATE_180, 3: cv2.ROTATE_90_CLOCKWISE}

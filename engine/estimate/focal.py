@@ -1,7 +1,7 @@
 """Per-clip focal length from perspective, before any estimator runs (numpy only).
 
 Without metadata the engine assumes a focal of max(width, height) pixels
-(``engine.camera.default_intrinsics``). ``estimate_focal`` tests candidate focals instead: for
+(``engine.estimate.camera.default_intrinsics``). ``estimate_focal`` tests candidate focals instead: for
 each candidate f, every usable frame's root translation t is solved so that the detector's own
 metric world landmarks X_i (root-relative, camera-aligned axes) project onto its 2D keypoints,
 
@@ -9,7 +9,7 @@ metric world landmarks X_i (root-relative, camera-aligned axes) project onto its
 
 by iteratively reweighted least squares (the cross-multiplied projection equations weighted back
 to pixels, a Huber weight per keypoint, visibility-weighted). The clip's cost at f is the pooled
-robust residual in % of the person's 2D height (``engine.reprojection.person_height``). A wrong f
+robust residual in % of the person's 2D height (``engine.align.reprojection.person_height``). A wrong f
 leaves the world landmarks' own depth spread at the wrong ratio to their distance (too much or too
 little perspective), so the cost has its minimum near the true f when the body's depth spread is a
 noticeable fraction of its distance; for a far, small person it is flat.
@@ -41,8 +41,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .geometry import minimal_rotation
-from .reprojection import person_height
+from ..body.rotations import minimal_rotation
+from ..align.reprojection import person_height
 
 MIN_VISIBILITY = 0.5
 MIN_POINTS = 8          # visible keypoints with finite world landmarks for a frame to count

@@ -9,10 +9,10 @@ spine bends over all three). It is the baseline every learned model must beat.
 """
 import numpy as np
 
-from .body.skeleton import JOINT_INDEX as J, NUM_JOINTS, PARENTS
-from .geometry import (fractional_rotation, frame_from_axes, minimal_rotation, normalize,
+from ..body.skeleton import JOINT_INDEX as J, NUM_JOINTS, PARENTS
+from ..body.rotations import (fractional_rotation, frame_from_axes, minimal_rotation, normalize,
                        weighted_kabsch)
-from .observe import LM
+from ..observe import LM
 
 # MediaPipe world / camera axes (x right, y down, z away) → Z-up world (x right, y away, z up).
 CAMERA_TO_WORLD = np.array([[1.0, 0, 0], [0, 0, 1.0], [0, -1.0, 0]])
@@ -180,7 +180,7 @@ def camera_model(obs, focal=None, compensate=True):
     camera becomes a rotating camera in ``camera_extrinsics`` instead of the body sliding
     across the world. Without homographies the camera is static."""
     from .camera import default_intrinsics
-    from .observe.camera_motion import camera_rotations
+    from ..observe.camera_motion import camera_rotations
     w, h = obs.frame_size
     K = default_intrinsics(w, h, focal)
     T = obs.num_frames
@@ -199,7 +199,7 @@ def fit(obs, body, betas=None, focal=None, min_visibility=0.5, compensate_camera
     Root translation comes from the camera model (``camera_model``): the hip midpoint's
     camera-frame position from 2D–3D least squares with each frame's focal length, carried
     into the world by that frame's camera rotation."""
-    from .body.kinematics import forward_kinematics, matrix_to_axis_angle
+    from ..body.kinematics import forward_kinematics, matrix_to_axis_angle
     from .camera import solve_translation
 
     T = obs.num_frames

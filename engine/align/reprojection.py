@@ -2,7 +2,7 @@
 from the detector's 2D keypoints (numpy only).
 
 Per frame: the estimate's 3D landmarks (world) are moved into the camera by that frame's
-extrinsics and projected with the intrinsics (``engine.camera``); the figure is the median
+extrinsics and projected with the intrinsics (``engine.estimate.camera``); the figure is the median
 distance to the detected keypoints whose visibility exceeds ``min_visibility``, in percent of
 the person's 2D height (max − min image y of those same keypoints). A monocular estimate can
 be wrong in depth and still reproject well, so this checks image alignment, not 3D accuracy;
@@ -10,7 +10,7 @@ it needs no reference, so it can be measured on every clip.
 """
 import numpy as np
 
-from .camera import project, world_to_camera
+from ..estimate.camera import project, world_to_camera
 
 
 def person_height(keypoints, min_visibility=0.5):
@@ -51,7 +51,7 @@ def reprojection_error(landmarks_world, intrinsics, extrinsics, keypoints, min_v
 def motion_reprojection(motion, body):
     """The figure (T,) of a Motion: its body's MediaPipe-convention landmarks (``body`` posed by
     the Motion's poses, betas and trans) through its own camera, against its keypoints2d."""
-    from .body.landmarks import LandmarkModel
+    from ..body.landmarks import LandmarkModel
     X = LandmarkModel(body, motion.betas)(motion.poses, motion.trans)
     X[~np.asarray(motion.valid, bool)] = np.nan
     return reprojection_error(X, motion.camera_intrinsics, motion.camera_extrinsics, motion.keypoints2d)

@@ -13,7 +13,7 @@ glitch: the whole detection is garbled there). Thresholds are our choice.
 """
 import numpy as np
 
-from .observe import LM
+from ..observe import LM
 
 MIN_VISIBILITY = 0.5
 MIN_CHIRALITY = 0.5   # sine of the angle between the eye line and the eyes→mouth line
@@ -62,7 +62,7 @@ def forward_in_camera(global_rotations, extrinsics=None, joints=(0, 15)):
 
 def motion_forward_in_camera(motion, body, joints=(0, 15)):
     """(T,len(joints),3) forward axes of a Motion's joints in its camera frame (NaN where invalid)."""
-    from .body import kinematics as K
+    from ..body import kinematics as K
     T = motion.num_frames
     rv = np.nan_to_num(np.asarray(motion.poses, np.float64)).reshape(T, -1, 3)
     g = K.global_transforms(K.axis_angle_to_matrix(rv), body.rest_joints(motion.betas))

@@ -1,0 +1,1 @@
+"""align: see docs/architecture.md."""

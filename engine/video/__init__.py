@@ -1,0 +1,1 @@
+"""video: see docs/architecture.md."""
