@@ -89,7 +89,7 @@ class PipelineOptions:
 
 @contextmanager
 def _stage(timings, key):
-    """Add the block's wall time to ``timings[key]`` (when timings is a dict; engine.bench)."""
+    """Add the block's wall time to ``timings[key]`` (when timings is a dict; training.bench_speed)."""
     t0 = time.perf_counter()
     try:
         yield
@@ -207,7 +207,7 @@ def choose_focal(obs, focal):
 def run(video_path, options=None, progress=None, detector=None, timings=None):
     """Estimate the motion of the subject in ``video_path``; returns a Motion (not yet saved).
 
-    ``timings``: a dict that collects seconds per stage (``python -m engine.bench``)."""
+    ``timings``: a dict that collects seconds per stage (``python -m training.bench_speed``)."""
     options = (options or PipelineOptions()).check()
     estimator = resolve_estimator(options.estimator)
     if estimator == "temporal":

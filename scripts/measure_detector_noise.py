@@ -1,4 +1,4 @@
-"""Measure MediaPipe's noise on the demo clip → engine/data/detector_noise.json (see docs/detector_noise.md).
+"""Measure MediaPipe's noise on the demo clip → training/data/detector_noise.json (see docs/detector_noise.md).
 
     .venv/bin/python scripts/measure_detector_noise.py [--obp]   # --obp: also print the OBP check
 
@@ -145,7 +145,7 @@ def obp_check():
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--obp", action="store_true")
-    ap.add_argument("-o", "--output", default=str(ROOT / "engine" / "data" / "detector_noise.json"))
+    ap.add_argument("-o", "--output", default=str(ROOT / "training" / "data" / "detector_noise.json"))
     a = ap.parse_args(argv)
     opts = PipelineOptions()
     dets, info = detect(DEMO, opts)

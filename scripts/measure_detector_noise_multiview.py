@@ -1,5 +1,5 @@
 """Measure MediaPipe's 2D and depth error against a calibrated 4-camera reference (Pose2Sim demo)
-→ the "multiview_reference" block of engine/data/detector_noise.json (see docs/detector_noise.md).
+→ the "multiview_reference" block of training/data/detector_noise.json (see docs/detector_noise.md).
 
     .venv/bin/python scripts/measure_detector_noise_multiview.py --fetch   # once: PyPI → out/pose2sim_demo
     .venv/bin/python scripts/measure_detector_noise_multiview.py [--explore] [--no-write]
@@ -7,7 +7,7 @@
 The data (Pose2Sim's Demo_SinglePerson, BSD-3-Clause, © perfanalytics / David Pagnon) is not
 shipped: ``--fetch`` downloads the pose2sim wheel with pip and extracts only the 4 videos, the
 calibration and the licence. ``--explore`` prints the reprojection error of every candidate
-.qca convention (the check that picked ``engine.multiview.QCA_CONVENTION``).
+.qca convention (the check that picked ``training.eval.multiview.QCA_CONVENTION``).
 """
 import argparse
 import itertools
@@ -24,11 +24,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine import multiview as mv  # noqa: E402
+from training.eval import multiview as mv  # noqa: E402
 from engine.observe import LANDMARK_NAMES, LM  # noqa: E402
 
 DATA = ROOT / "out" / "pose2sim_demo"
-NOISE_JSON = ROOT / "engine" / "data" / "detector_noise.json"
+NOISE_JSON = ROOT / "training" / "data" / "detector_noise.json"
 P2S_VERSION = "0.10.49"
 DEMO_PREFIX = "Pose2Sim/Demo_SinglePerson/"
 CAMS = ("cam01", "cam02", "cam03", "cam04")

@@ -15,7 +15,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine.motion import load_motion  # noqa: E402
-from engine.overlay import draw_skeleton, projected_joints  # noqa: E402
+from training.eval.overlay import draw_skeleton, projected_joints  # noqa: E402
 from engine.video.decode import iter_frames  # noqa: E402
 
 

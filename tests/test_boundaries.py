@@ -1,4 +1,5 @@
-"""engine/ never imports bpy; addon/ never imports torch (DESIGN.md's two boundaries)."""
+"""engine/ never imports bpy, torch or training; addon/ never imports torch (DESIGN.md's boundaries);
+no import cycle inside engine/ or training/."""
 import re
 
 from conftest import ROOT
@@ -25,3 +26,77 @@ def test_the_check_would_catch_an_import(tmp_path):
     assert pat.search("import os\n    import torch.nn as nn\n")
     assert pat.search("from torch import nn")
     assert not pat.search("import torchvision_free_name\n# torch is not imported here")
+
+
+def test_engine_never_imports_torch_or_training():
+    assert _offenders("engine", "torch") == []
+    assert _offenders("engine", "training") == []
+
+
+def _import_graph(package):
+    """{module: set of modules of the same top package it imports} from the source (static)."""
+    import ast
+    graph = {}
+    for p in (ROOT / package).rglob("*.py"):
+        rel = p.relative_to(ROOT).with_suffix("")
+        parts = list(rel.parts)
+        is_pkg = parts[-1] == "__init__"
+        if is_pkg:
+            parts = parts[:-1]
+        name = ".".join(parts)
+        here = parts if is_pkg else parts[:-1]
+        deps = set()
+        for node in ast.walk(ast.parse(p.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                base = here[:len(here) - node.level + 1] if node.level else []
+                mod = base + (node.module.split(".") if node.module else [])
+                for a in node.names:                    # a submodule, or a name from the module
+                    sub = ROOT.joinpath(*mod, a.name)
+                    deps.add(".".join(mod + [a.name]) if sub.with_suffix(".py").exists() or sub.is_dir()
+                             else ".".join(mod))
+            elif isinstance(node, ast.Import):
+                deps.update(a.name for a in node.names)
+        graph[name] = deps
+    mods = set(graph)
+    return {m: {d for d in deps if d in mods and d != m} for m, deps in graph.items()}
+
+
+def _cycles(graph):
+    """Modules on an import cycle (Tarjan's strongly connected components of size > 1)."""
+    index, low, stack, on, out = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+    for v in graph:
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_no_import_cycle_inside_engine_or_training():
+    """A package's __init__ that re-exports its modules is not a cycle by itself; a module that
+    imports its own package's __init__ (instead of the sibling module) would make one."""
+    for pkg in ("engine", "training"):
+        assert _cycles(_import_graph(pkg)) == [], pkg
+
+
+def test_the_cycle_check_would_catch_one():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]

@@ -220,6 +220,14 @@ def test_linux_zip_is_validated_and_ships_only_runtime(linux_zip):
                 or "__pycache__" in n or n.endswith(".pyc")]
     assert {"__init__.py", "enginepath.py", "lib/engine/__init__.py", "lib/engine/data/open_body.npz",
             "lib/presets/smoothing/light.json", "LICENSE"} <= set(names)
+    # no dev tool or training data beside the runtime: the speed bench, scoring, multi-view and
+    # overlay helpers, the coarse mesh and the detector-noise model live in training/
+    engine = [n[len("lib/engine/"):] for n in names if n.startswith("lib/engine/")]
+    assert not [n for n in engine if n.split("/")[-1] in ("bench.py", "bench_speed.py", "eval.py",
+                                                          "multiview.py", "overlay.py", "coarse_mesh.py",
+                                                          "coarse_mesh.npz", "detector_noise.json")], engine
+    assert {"pipeline.py", "observe/detect.py", "estimate/temporal.py", "clean/smooth.py", "align/image_fit.py",
+            "video/decode.py", "body/rotations.py"} <= set(engine)
     wheels = sorted(n for n in names if n.startswith("wheels/"))
     assert sorted(w[2:] for w in manifest["wheels"]) == wheels and manifest["platforms"] == ["linux-x64"]
     tops = {build.normalize(w[7:].split("-")[0]) for w in wheels}

@@ -5,7 +5,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from engine.body import kinematics as K, load_body_model  # noqa: E402
-from engine.coarse_mesh import COARSE_MESH_PATH, load_coarse_mesh  # noqa: E402
+from training.models.coarse_mesh_file import COARSE_MESH_PATH, load_coarse_mesh  # noqa: E402
 from training.models.coarse_mesh import subset  # noqa: E402
 from training.models.d2a import (ABLATION_ROWS, NUM_JOINTS, SWITCHES, D2AHMR, D2ATraining, ablation,  # noqa: E402
                                  toy_batch)

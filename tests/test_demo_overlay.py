@@ -9,7 +9,7 @@ from engine.estimate import baseline, temporal
 from engine.body.model import load_body_model
 from engine.motion import Motion
 from engine.observe import observe_frames
-from engine.overlay import overlay_frames, projected_joints
+from training.eval.overlay import overlay_frames, projected_joints
 from engine.video.decode import iter_frames, open_video
 
 FRAMES = (30, 60, 90)

@@ -1,4 +1,4 @@
-"""Multi-view geometry behind scripts/measure_detector_noise_multiview.py (engine.multiview)."""
+"""Multi-view geometry behind scripts/measure_detector_noise_multiview.py (training.eval.multiview)."""
 import json
 import sys
 from pathlib import Path
@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine import multiview as mv
+from training.eval import multiview as mv
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "out" / "pose2sim_demo"
@@ -149,7 +149,7 @@ def test_demo_calibration_reprojects():
 
 
 def test_json_block_does_not_touch_existing_fields():
-    doc = json.loads((ROOT / "engine" / "data" / "detector_noise.json").read_text())
+    doc = json.loads((ROOT / "training" / "data" / "detector_noise.json").read_text())
     assert doc["format"] == "detector_noise/1"
     assert len(doc["keypoints2d"]["sigma_per_box_height"]) == 33
     mvr = doc.get("multiview_reference")

@@ -2,7 +2,7 @@
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from engine.eval import accel_error, mpjpe, pa_mpjpe, per_joint_errors, procrustes_align, pve
+from training.eval.metrics import accel_error, mpjpe, pa_mpjpe, per_joint_errors, procrustes_align, pve
 
 
 def _pose(rng, T=5, J=24):

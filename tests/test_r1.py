@@ -1,9 +1,9 @@
-"""R1 real-video benchmark (training.bench_r1) and the multi-view pieces it adds to engine.multiview."""
+"""R1 real-video benchmark (training.bench_r1) and the multi-view pieces it adds to training.eval.multiview."""
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from engine import multiview as mv
+from training.eval import multiview as mv
 from test_detector_noise_multiview import DEMO, _points, _rig
 
 

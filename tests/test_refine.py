@@ -72,7 +72,7 @@ def body():
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory, body):
     """A folder with a tiny temporal model, its Pr-VIPE and a tiny untrained D2A network."""
-    from engine.coarse_mesh import load_coarse_mesh
+    from training.models.coarse_mesh_file import load_coarse_mesh
     from training.models.coarse_mesh import subset
     from training.models.d2a import D2AHMR
     from training.models.d2a_export import export_d2a

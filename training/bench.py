@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.body.skeleton import JOINT_INDEX as J
-from engine.eval import accel_error, mpjpe, pa_mpjpe, pve
+from training.eval.metrics import accel_error, mpjpe, pa_mpjpe, pve
 
 ESTIMATORS = {}
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"

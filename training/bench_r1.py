@@ -23,7 +23,7 @@ as every row is root-aligned; no rotation is fitted (PA-MPJPE fits one). It has 
 no reprojection figure.
 
 The demo's calibration is checked (4-view reprojection) with the file's extrinsics and after a
-rotation-only refinement (``engine.multiview.refine_rotations``: centres and intrinsics kept,
+rotation-only refinement (``training.eval.multiview.refine_rotations``: centres and intrinsics kept,
 ≤ 1° per camera, fitted to all four views' detections); ``--extrinsics`` picks which one
 builds the references (default: refined). The data is BSD-3 and not shipped.
 """
@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine import multiview as mv
+from training.eval import multiview as mv
 from engine.body.skeleton import JOINT_INDEX as J
 from engine.observe import LM
 

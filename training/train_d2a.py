@@ -112,7 +112,7 @@ def predict(model, pool, idx, batch_size=64):
 
 def joint_scores(pred, gt, valid):
     """MPJPE / PA-MPJPE (mm) on the 14 LSP joints, root = hip midpoint (``training.bench``)."""
-    from engine.eval import mpjpe, pa_mpjpe
+    from training.eval.metrics import mpjpe, pa_mpjpe
     from .bench import HIPS, LSP14
     p, g = np.asarray(pred, np.float64), np.asarray(gt, np.float64)
     root = [LSP14.index(h) for h in HIPS]

@@ -66,7 +66,7 @@ def loss_weights(cfg):
 @torch.no_grad()
 def evaluate(model, batches, joint_model, weights):
     """Validation loss and MPJPE / PA-MPJPE (mm) over fixed windows."""
-    from engine.eval import mpjpe, pa_mpjpe
+    from training.eval.metrics import mpjpe, pa_mpjpe
     from .bench import HIPS, LSP14
     from .models.geometry import forward_kinematics, rot6d_to_matrix
     from .models.losses import temporal_loss

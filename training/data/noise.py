@@ -1,6 +1,6 @@
 """Detector noise model: what MediaPipe Pose gives on real video, for synthetic observations.
 
-``load_noise_model()`` returns PROVISIONAL updated with ``engine/data/detector_noise.json``
+``load_noise_model()`` returns PROVISIONAL updated with ``training/data/detector_noise.json``
 when that file exists (measured from real footage by another worker): keys with the same
 names replace the provisional values; unknown keys are kept under ``"measured"`` for
 reference. Every value below is provisional (our estimate, not a measurement):
@@ -36,7 +36,7 @@ import numpy as np
 
 from engine.observe import LANDMARK_NAMES
 
-NOISE_PATH = Path(__file__).resolve().parents[2] / "engine" / "data" / "detector_noise.json"
+NOISE_PATH = Path(__file__).resolve().parents[2] / "training" / "data" / "detector_noise.json"
 
 
 def _sigma_rel():

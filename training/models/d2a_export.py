@@ -8,7 +8,7 @@ Inputs (batch axis dynamic): ``features`` (B,202), ``silhouette`` (B,S,S), ``ini
 (B,24,6), ``init_betas`` (B,10), ``init_cam`` (B,3) [, ``depth_map`` (B,S,S) when the model uses
 a depth render]. Outputs: ``joints`` (B,24,3) metres relative to the temporal estimate's pelvis,
 camera frame; ``sigma`` (B,24) metres; ``vertices`` (B,431,3) coarse vertices (upsample with
-``engine.coarse_mesh``); ``rot6d`` (B,24,6); ``betas`` (B,10); ``cam`` (B,3).
+``training.models.coarse_mesh_file``); ``rot6d`` (B,24,6); ``betas`` (B,10); ``cam`` (B,3).
 
 σ calibration (ours): the RLE σ is a scale the flow can absorb (the flow learns the density of
 error/σ, so only σ's ranking is pinned down); measured on the val pool it is ~17× the

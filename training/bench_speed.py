@@ -1,10 +1,10 @@
 """Per-stage benchmark of the engine on one clip, against the decode + detection floor.
 
-    python -m engine.bench VIDEO [--max-side 1280] [--frames N] [--estimator auto|temporal|baseline]
+    python -m training.bench_speed VIDEO [--max-side 1280] [--frames N] [--estimator auto|temporal|baseline]
                                 [--random-weights] [--device auto|gpu|cpu]
-    python -m engine.bench --networks-only --random-weights [--device gpu]
-    python -m engine.bench --make-clip /tmp/long.mp4 --seconds 600 --size 1920x1080 [VIDEO]
-    python -m engine.bench /tmp/long.mp4 --detect-first 230      # memory run on a long clip
+    python -m training.bench_speed --networks-only --random-weights [--device gpu]
+    python -m training.bench_speed --make-clip /tmp/long.mp4 --seconds 600 --size 1920x1080 [VIDEO]
+    python -m training.bench_speed /tmp/long.mp4 --detect-first 230      # memory run on a long clip
 
 What one run prints (all measured in that run, on this machine):
 
@@ -47,7 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "assets" / "demo" / "sports2d_demo.mp4"
 TEMPORAL_CONFIG = ROOT / "training" / "configs" / "temporal_cpu.json"
 PRVIPE_CONFIG = ROOT / "training" / "configs" / "prvipe_cpu.json"
@@ -97,7 +97,7 @@ def machine():
 # ------------------------------------------------------------------------------- decode
 def decode_pass(video, frame_range=None, stride=1, max_side=None):
     """(frames, seconds, processing size) of decoding alone."""
-    from .video.decode import iter_frames
+    from engine.video.decode import iter_frames
     t0 = time.perf_counter()
     n, size = 0, None
     for _, _, f in iter_frames(video, frame_range, stride, max_side):
@@ -124,7 +124,7 @@ def export_random_weights(folder, temporal_config=TEMPORAL_CONFIG, prvipe_config
     m = TemporalModel(**tc["model"])
     meta = {"format": "mocap-temporal/1", "window": window, "overlap": window // 2,
             "model_args": json.dumps(tc["model"]), "uses_prvipe": int(tc["model"].get("use_prvipe", True)),
-            "note": "RANDOM INITIALISATION (engine.bench --random-weights): speed only"}
+            "note": "RANDOM INITIALISATION (training.bench_speed --random-weights): speed only"}
     export_temporal(m, folder / "temporal.onnx", meta)
     export_prvipe(PrVIPE(**pc["model"]), folder / "prvipe.onnx", {"note": meta["note"]})
     return folder
@@ -147,7 +147,7 @@ def bench_networks(folder, device="auto", batches=(1, 16, 64), seed=0, threads=N
     ``engine.estimate.temporal``'s sliding windows). prvipe: ``B × window`` frames per run. d2a (when
     ``d2a.onnx`` is in the folder): ``d2a_batches`` frames per run.
     """
-    from .estimate.onnx_runtime import create_session, describe
+    from engine.estimate.onnx_runtime import create_session, describe
     folder = Path(folder)
     rng = np.random.default_rng(seed)
     sess = create_session(folder / "temporal.onnx", device, threads=threads)
@@ -210,7 +210,7 @@ def make_clip(out, seconds=600.0, size=(1920, 1080), source=DEMO, fps=None, four
     its resized frames are kept JPEG-encoded (a few MB) for the later loops."""
     import cv2
 
-    from .video.decode import iter_frames, open_video
+    from engine.video.decode import iter_frames, open_video
     cap, info = open_video(source)
     cap.release()
     fps = float(fps or info.fps)
@@ -255,7 +255,7 @@ class ReplayDetector:
     cache_key = None  # never cached
 
     def __init__(self, n, num_poses=4, pingpong=True):
-        from .observe import default_detector
+        from engine.observe import default_detector
         self.n = int(n)
         self.pingpong = pingpong
         self._det = default_detector(num_poses)
@@ -295,9 +295,9 @@ def _time_method(obj, name, timings, key):
 def bench_clip(video, max_side=None, frames=None, estimator="auto", device="auto", detect_first=0,
                num_poses=4, prefetch=4, log=print, refine=True):
     """Run the decode pass and the pipeline; returns a dict of results (see ``print_clip``)."""
-    from . import pipeline
-    from .observe import detect_people
-    from .video.decode import open_video
+    from engine import pipeline
+    from engine.observe import detect_people
+    from engine.video.decode import open_video
 
     estimator = pipeline.resolve_estimator(estimator)
     cap, info = open_video(video)
@@ -313,14 +313,14 @@ def bench_clip(video, max_side=None, frames=None, estimator="auto", device="auto
     rss0 = rss_mb()
     t0 = time.perf_counter()  # end to end from here: the temporal model's sessions count as set-up
     if estimator == "temporal":  # time the networks inside the runtime
-        from .estimate import temporal
+        from engine.estimate import temporal
         t_setup = time.perf_counter()
         runner = temporal.get_runner(None, device)
         timings["setup"] = time.perf_counter() - t_setup
         for name in ("embed", "predict"):
             _time_method(runner, name, timings, "temporal_model")
         res["temporal_providers"] = list(runner.session.get_providers())
-        from .estimate import refine as refine_stage
+        from engine.estimate import refine as refine_stage
         res["refinement"] = ("off (--no-refine)" if not refine else
                              "on" if refine_stage.available() else "no d2a.onnx")
         if refine and refine_stage.available():   # its session is set-up too; time its network
@@ -435,7 +435,7 @@ def print_clip(res):
 
 # ------------------------------------------------------------------------------- CLI
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m engine.bench",
+    ap = argparse.ArgumentParser(prog="python -m training.bench_speed",
                                  description="Per-stage benchmark of the engine against decode + detection")
     ap.add_argument("video", nargs="?", default=str(DEMO), help="clip (default: the demo clip)")
     ap.add_argument("--max-side", type=int, default=None,
@@ -488,7 +488,7 @@ def main(argv=None):
                              a.num_poses, a.prefetch, log=lambda m: None, refine=not a.no_refine)
             print_clip(res)
             out["clip"] = res
-        from .estimate import temporal
+        from engine.estimate import temporal
         if not a.no_networks and temporal.available():
             folder = temporal.find_weights()
             res = bench_networks(folder, a.device, threads=a.threads)

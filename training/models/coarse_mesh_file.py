@@ -3,7 +3,7 @@
 The refinement network (D2A-HMR, ``training/models/d2a.py``) predicts 431 coarse vertices of
 the open body; ``upsample`` turns them into the full 13,348-vertex mesh with a fixed sparse
 matrix: each full vertex is an affine combination of 6 coarse ones. The file
-``engine/data/coarse_mesh.npz`` is built by ``python -m training.models.coarse_mesh`` (how the
+``training/data/coarse_mesh.npz`` is built by ``python -m training.models.coarse_mesh`` (how the
 vertices and weights are chosen is described there).
 """
 import json
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-COARSE_MESH_PATH = Path(__file__).resolve().parent / "data" / "coarse_mesh.npz"
+COARSE_MESH_PATH = Path(__file__).resolve().parents[1] / "data" / "coarse_mesh.npz"
 
 
 @dataclass

@@ -2,9 +2,9 @@
 import cv2
 import numpy as np
 
-from .body.skeleton import PARENTS
-from .estimate.camera import project, world_to_camera
-from .video.decode import iter_frames
+from engine.body.skeleton import PARENTS
+from engine.estimate.camera import project, world_to_camera
+from engine.video.decode import iter_frames
 
 
 def projected_joints(motion, t):

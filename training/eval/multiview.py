@@ -202,9 +202,9 @@ def robust_sigma(r, axis=0):
 
 def procrustes_errors(P, Q):
     """Per-frame similarity alignment of P onto Q (both (T,J,3), NaN rows ignored per frame;
-    ``engine.eval.procrustes_align``). Returns the per-point distance after alignment (T,J)
+    ``training.eval.metrics.procrustes_align``). Returns the per-point distance after alignment (T,J)
     (NaN where not used)."""
-    from .eval import procrustes_align
+    from .metrics import procrustes_align
     T, J, _ = P.shape
     out = np.full((T, J), np.nan)
     for i in range(T):
