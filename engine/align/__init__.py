@@ -1,1 +1,3 @@
-"""align: see docs/architecture.md."""
+"""The image-alignment stage, after clean-up: the final fit that puts the body's landmarks on the
+detections (image_fit), the front/back evidence of the face (facing) and the reprojection figure
+every Motion carries (reprojection)."""

@@ -1,1 +1,2 @@
-"""video: see docs/architecture.md."""
+"""Video in: streamed decoding with clear errors (decode) and the on-disk cache of a clip's
+detections (cache)."""
