@@ -30,7 +30,7 @@ export MOCAP_STACK=1  # tests/test_stacks.py (which calls this script) skips ins
 # The add-on's tests (everything that imports bpy), and the install test of the 4.2-5.0 zip.
 ADDON_TESTS=(tests/test_addon.py tests/test_addon_pitch.py tests/test_retarget_rigs.py
              tests/test_keyreduce.py tests/test_batch_safety.py tests/test_batch_workers.py)
-# Engine tests that fail on the mp1 stack today, each with its cause (the README lists them too):
+# Engine tests that fail on the mp1 stack today, each with its cause (docs/install.md lists them too):
 MP1_KNOWN=()   # none today; an entry is "tests/file.py::test_name (cause)"
 NUMPY2=numpy==2.3.5
 PYTEST=pytest==8.3.3

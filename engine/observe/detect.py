@@ -91,6 +91,7 @@ def detect_people(frames, frame_size, fps, detector=None, progress=None, camera_
     import time
 
     from .camera_motion import HomographyEstimator
+    from .landmarker import default_detector
     from ..video.decode import prefetch as _prefetch
 
     own = detector is None
