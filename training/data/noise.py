@@ -1,7 +1,7 @@
 """Detector noise model: what MediaPipe Pose gives on real video, for synthetic observations.
 
 ``load_noise_model()`` returns PROVISIONAL updated with ``training/data/detector_noise.json``
-when that file exists (measured from real footage by another worker): keys with the same
+when that file exists (measured from real footage, docs/detector_noise.md): keys with the same
 names replace the provisional values; unknown keys are kept under ``"measured"`` for
 reference. Every value below is provisional (our estimate, not a measurement):
 
