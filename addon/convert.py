@@ -23,7 +23,6 @@ Rig convention (documented here, relied on by build.py and the tests)
 
 Quaternions are (w, x, y, z), Blender's order.
 """
-import math
 
 import numpy as np
 
@@ -76,29 +75,26 @@ def quat_to_matrix(q):
 
 
 def matrix_to_quat(m):
-    """(..., 3, 3) rotation matrices → (..., 4) quaternions with w >= 0 (Shepperd's method)."""
+    """(..., 3, 3) rotation matrices → (..., 4) unit quaternions (w, x, y, z) with w >= 0
+    (Shepperd's method, vectorised: the largest of the four candidates per matrix)."""
     m = np.asarray(m, dtype=np.float64)
     shape = m.shape[:-2]
     m = m.reshape(-1, 3, 3)
-    q = np.empty((m.shape[0], 4))
-    tr = np.trace(m, axis1=1, axis2=2)
-    diag = np.stack([tr, m[:, 0, 0], m[:, 1, 1], m[:, 2, 2]], -1)
-    best = np.argmax(diag, -1)
-    for i in range(m.shape[0]):
-        r = m[i]
-        b = best[i]
-        if b == 0:
-            s = 2.0 * math.sqrt(max(1.0 + tr[i], 1e-300))
-            q[i] = (0.25 * s, (r[2, 1] - r[1, 2]) / s, (r[0, 2] - r[2, 0]) / s, (r[1, 0] - r[0, 1]) / s)
-        elif b == 1:
-            s = 2.0 * math.sqrt(max(1.0 + r[0, 0] - r[1, 1] - r[2, 2], 1e-300))
-            q[i] = ((r[2, 1] - r[1, 2]) / s, 0.25 * s, (r[0, 1] + r[1, 0]) / s, (r[0, 2] + r[2, 0]) / s)
-        elif b == 2:
-            s = 2.0 * math.sqrt(max(1.0 + r[1, 1] - r[0, 0] - r[2, 2], 1e-300))
-            q[i] = ((r[0, 2] - r[2, 0]) / s, (r[0, 1] + r[1, 0]) / s, 0.25 * s, (r[1, 2] + r[2, 1]) / s)
-        else:
-            s = 2.0 * math.sqrt(max(1.0 + r[2, 2] - r[0, 0] - r[1, 1], 1e-300))
-            q[i] = ((r[1, 0] - r[0, 1]) / s, (r[0, 2] + r[2, 0]) / s, (r[1, 2] + r[2, 1]) / s, 0.25 * s)
+    t = np.stack([1 + m[:, 0, 0] + m[:, 1, 1] + m[:, 2, 2], 1 + m[:, 0, 0] - m[:, 1, 1] - m[:, 2, 2],
+                  1 - m[:, 0, 0] + m[:, 1, 1] - m[:, 2, 2], 1 - m[:, 0, 0] - m[:, 1, 1] + m[:, 2, 2]], -1)
+    best = np.argmax(t, -1)
+    s = 2.0 * np.sqrt(np.maximum(t[np.arange(len(m)), best], 1e-300))
+    q = np.empty((len(m), 4))
+    r = m
+    cand = [
+        np.stack([0.25 * s, (r[:, 2, 1] - r[:, 1, 2]) / s, (r[:, 0, 2] - r[:, 2, 0]) / s, (r[:, 1, 0] - r[:, 0, 1]) / s], -1),
+        np.stack([(r[:, 2, 1] - r[:, 1, 2]) / s, 0.25 * s, (r[:, 0, 1] + r[:, 1, 0]) / s, (r[:, 0, 2] + r[:, 2, 0]) / s], -1),
+        np.stack([(r[:, 0, 2] - r[:, 2, 0]) / s, (r[:, 0, 1] + r[:, 1, 0]) / s, 0.25 * s, (r[:, 1, 2] + r[:, 2, 1]) / s], -1),
+        np.stack([(r[:, 1, 0] - r[:, 0, 1]) / s, (r[:, 0, 2] + r[:, 2, 0]) / s, (r[:, 1, 2] + r[:, 2, 1]) / s, 0.25 * s], -1),
+    ]
+    for k in range(4):
+        sel = best == k
+        q[sel] = cand[k][sel]
     q *= np.where(q[:, :1] < 0, -1.0, 1.0)
     return q.reshape(shape + (4,))
 

@@ -25,7 +25,7 @@ import bpy
 import numpy as np
 from mathutils import Matrix
 
-from . import compat, keyreduce, retarget_math as rm
+from . import compat, convert, keyreduce, retarget_math as rm
 from .build import Transaction, key_channels
 
 HERE = Path(__file__).resolve().parent
@@ -638,7 +638,7 @@ def _rotation_channels(pb, Mrot, valid):
     mode = pb.rotation_mode
     path = f'pose.bones["{pb.name}"]'
     if mode in ("QUATERNION", "AXIS_ANGLE"):
-        q = rm.matrix_to_quat(Mrot)
+        q = convert.matrix_to_quat(Mrot)
         q = rm.continuous_quats(q, valid)
         if mode == "AXIS_ANGLE":  # keyed in the bone's own mode: the rig's setting stays
             return f"{path}.rotation_axis_angle", quat_to_axis_angle(q), "abs"

@@ -91,30 +91,6 @@ def rotation_angle(R):
     return np.arctan2(np.linalg.norm(v, axis=-1), c)
 
 
-def matrix_to_quat(m):
-    """Vectorised (..., 3, 3) → (..., 4) unit quaternions (w, x, y, z), w >= 0."""
-    m = np.asarray(m, dtype=np.float64)
-    shape = m.shape[:-2]
-    m = m.reshape(-1, 3, 3)
-    t = np.stack([1 + m[:, 0, 0] + m[:, 1, 1] + m[:, 2, 2], 1 + m[:, 0, 0] - m[:, 1, 1] - m[:, 2, 2],
-                  1 - m[:, 0, 0] + m[:, 1, 1] - m[:, 2, 2], 1 - m[:, 0, 0] - m[:, 1, 1] + m[:, 2, 2]], -1)
-    best = np.argmax(t, -1)
-    s = 2.0 * np.sqrt(np.maximum(t[np.arange(len(m)), best], 1e-300))
-    q = np.empty((len(m), 4))
-    r = m
-    cand = [
-        np.stack([0.25 * s, (r[:, 2, 1] - r[:, 1, 2]) / s, (r[:, 0, 2] - r[:, 2, 0]) / s, (r[:, 1, 0] - r[:, 0, 1]) / s], -1),
-        np.stack([(r[:, 2, 1] - r[:, 1, 2]) / s, 0.25 * s, (r[:, 0, 1] + r[:, 1, 0]) / s, (r[:, 0, 2] + r[:, 2, 0]) / s], -1),
-        np.stack([(r[:, 0, 2] - r[:, 2, 0]) / s, (r[:, 0, 1] + r[:, 1, 0]) / s, 0.25 * s, (r[:, 1, 2] + r[:, 2, 1]) / s], -1),
-        np.stack([(r[:, 1, 0] - r[:, 0, 1]) / s, (r[:, 0, 2] + r[:, 2, 0]) / s, (r[:, 1, 2] + r[:, 2, 1]) / s, 0.25 * s], -1),
-    ]
-    for k in range(4):
-        sel = best == k
-        q[sel] = cand[k][sel]
-    q *= np.where(q[:, :1] < 0, -1.0, 1.0)
-    return q.reshape(shape + (4,))
-
-
 def continuous_quats(q, valid=None):
     """Sign flips along time (axis 0) so consecutive valid quaternions share a hemisphere."""
     from .convert import make_continuous
