@@ -11,7 +11,6 @@ estimate is and whether it is the default. Synthetic: the open body posed and pr
 known focal (``synthetic_observations``), with MediaPipe-like noise.
 """
 import functools
-import importlib.util
 import sys
 import time
 from pathlib import Path
@@ -127,13 +126,9 @@ def synthetic_table(seeds=5, log=print):
 # --- real video -------------------------------------------------------------------------------
 
 def _noise_script():
-    name = "measure_detector_noise_multiview"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[name]
+    """scripts/measure_detector_noise_multiview.py as a module (its Pose2Sim loader), as R1 loads it."""
+    from training.bench_r1 import noise_script
+    return noise_script()
 
 
 def observe(video):

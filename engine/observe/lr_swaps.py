@@ -44,6 +44,23 @@ HISTORY = 3          # K: each frame is compared with this many previous frames 
 WORLD_SCALE = 1.7    # metres: the world landmarks' label-change cost in units of a body height
 
 
+def _seen_pairs(kp_prev, kp_cur, pairs):
+    """(left indices, right indices, (...,P) bool: both points of a pair seen in both frames)."""
+    L = np.array([p for p, _ in pairs])
+    R = np.array([q for _, q in pairs])
+    ok = (kp_prev[..., L, 2] > MIN_VISIBILITY) & (kp_prev[..., R, 2] > MIN_VISIBILITY) \
+        & (kp_cur[..., L, 2] > MIN_VISIBILITY) & (kp_cur[..., R, 2] > MIN_VISIBILITY)
+    return L, R, ok
+
+
+def _label_distances(a, b, L, R, ok):
+    """Summed (same, swapped) distances of the pairs between points a and b (..., 33, D)."""
+    dist = lambda x, y: np.linalg.norm(np.nan_to_num(x - y), axis=-1)  # noqa: E731
+    same = np.where(ok, dist(b[..., L, :], a[..., L, :]) + dist(b[..., R, :], a[..., R, :]), 0.0).sum(-1)
+    swap = np.where(ok, dist(b[..., L, :], a[..., R, :]) + dist(b[..., R, :], a[..., L, :]), 0.0).sum(-1)
+    return same, swap
+
+
 def transition_costs(kp_prev, kp_cur, pairs):
     """(same, mirrored) label-change costs between frames' keypoints (..., 33, 3) over ``pairs``,
     in units of the person's height: "same" when both frames share a labelling, "mirrored" when
@@ -51,15 +68,10 @@ def transition_costs(kp_prev, kp_cur, pairs):
     than 2 usable pairs, or no measurable height, costs 0 both ways (no evidence)."""
     a = np.asarray(kp_prev, np.float64)
     b = np.asarray(kp_cur, np.float64)
-    L = np.array([p for p, _ in pairs])
-    R = np.array([q for _, q in pairs])
-    ok = (a[..., L, 2] > MIN_VISIBILITY) & (a[..., R, 2] > MIN_VISIBILITY) \
-        & (b[..., L, 2] > MIN_VISIBILITY) & (b[..., R, 2] > MIN_VISIBILITY)
+    L, R, ok = _seen_pairs(a, b, pairs)
     ha, hb = person_height(a, MIN_VISIBILITY), person_height(b, MIN_VISIBILITY)
     h = np.where(np.isnan(ha), hb, np.where(np.isnan(hb), ha, 0.5 * (ha + hb)))
-    dist = lambda x, y: np.linalg.norm(x[..., :2] - y[..., :2], axis=-1)
-    same = np.where(ok, dist(b[..., L, :], a[..., L, :]) + dist(b[..., R, :], a[..., R, :]), 0.0).sum(-1)
-    swap = np.where(ok, dist(b[..., L, :], a[..., R, :]) + dist(b[..., R, :], a[..., L, :]), 0.0).sum(-1)
+    same, swap = _label_distances(a[..., :2], b[..., :2], L, R, ok)
     usable = (ok.sum(-1) >= 2) & np.isfinite(h) & (h > 0)
     with np.errstate(all="ignore"):
         return np.where(usable, same / h, 0.0), np.where(usable, swap / h, 0.0)
@@ -70,16 +82,11 @@ def world_transition_costs(kp_prev, kp_cur, w_prev, w_cur, pairs):
     ``WORLD_SCALE``: MediaPipe's 3D of a body seen side-on or upside down keeps the left/right
     depth order that the overlapping 2D points lose. Visibility from the keypoints, as in 2D;
     NaN world landmarks (re-detected frames without them) give no evidence."""
-    L = np.array([p for p, _ in pairs])
-    R = np.array([q for _, q in pairs])
     a, b = np.asarray(w_prev, np.float64), np.asarray(w_cur, np.float64)
-    ok = (kp_prev[..., L, 2] > MIN_VISIBILITY) & (kp_prev[..., R, 2] > MIN_VISIBILITY) \
-        & (kp_cur[..., L, 2] > MIN_VISIBILITY) & (kp_cur[..., R, 2] > MIN_VISIBILITY) \
-        & np.isfinite(a[..., L, :]).all(-1) & np.isfinite(a[..., R, :]).all(-1) \
-        & np.isfinite(b[..., L, :]).all(-1) & np.isfinite(b[..., R, :]).all(-1)
-    dist = lambda x, y: np.linalg.norm(np.nan_to_num(x - y), axis=-1)
-    same = np.where(ok, dist(b[..., L, :], a[..., L, :]) + dist(b[..., R, :], a[..., R, :]), 0.0).sum(-1)
-    swap = np.where(ok, dist(b[..., L, :], a[..., R, :]) + dist(b[..., R, :], a[..., L, :]), 0.0).sum(-1)
+    L, R, ok = _seen_pairs(np.asarray(kp_prev), np.asarray(kp_cur), pairs)
+    finite = lambda w: np.isfinite(w[..., L, :]).all(-1) & np.isfinite(w[..., R, :]).all(-1)  # noqa: E731
+    ok = ok & finite(a) & finite(b)
+    same, swap = _label_distances(a, b, L, R, ok)
     usable = ok.sum(-1) >= 2
     return np.where(usable, same / WORLD_SCALE, 0.0), np.where(usable, swap / WORLD_SCALE, 0.0)
 
