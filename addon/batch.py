@@ -227,9 +227,9 @@ def process_clip(path, stem, out_dir, opts, progress=None, engine_motion=None):
     it is imported instead of running the engine here."""
     ensure_engine()
     from engine.motion import load_motion
-    from . import build
+    from .scene import build_scene
     path = Path(path)
-    body = build.load_body(opts.body_model_path)  # fail fast, before the engine runs
+    body = build_scene.load_body(opts.body_model_path)  # fail fast, before the engine runs
     if engine_motion is not None:
         motion = load_motion(engine_motion)
         video = str(_abs(path))
@@ -247,8 +247,8 @@ def process_clip(path, stem, out_dir, opts, progress=None, engine_motion=None):
     add_video = video is not None and opts.video_reference
     blend_path = out_dir / f"{stem}.blend"
     motion_path = out_dir / f"{stem}.npz"
-    result = build.import_motion(motion, body, scene, name=stem, video_path=video if add_video else None,
-                                 with_mesh=opts.with_mesh, with_camera=add_video, motion_path=motion_path)
+    result = build_scene.import_motion(motion, body, scene, name=stem, video_path=video if add_video else None,
+                                       with_mesh=opts.with_mesh, with_camera=add_video, motion_path=motion_path)
     pitch_cols = pitch_columns(result.armature, scene, motion, out_dir / f"{stem}_pitch", opts) if opts.pitch else {}
     rig_cols = retarget_columns(result.armature, scene, motion, stem, out_dir, opts)
     # relative_remap=False: the video stays the absolute path it was loaded from (a remap turns a
@@ -268,7 +268,7 @@ def retarget_columns(smpl_rig, scene, motion, stem, out_dir, opts):
     onto it (``rig_preset``, detected when absent; ``reduce``: key reduction tolerance in cm);
     ``export``: write ``stem.bvh`` / ``stem.fbx`` of the retargeted rig (else of the SMPL
     armature). Returns summary columns."""
-    from . import retarget
+    from .retarget import apply as retarget
     cols = {}
     target = smpl_rig
     if opts.rig_blend:
@@ -292,7 +292,7 @@ def load_rig(blend, object_name, preset, scene):
     (children, meshes it deforms) are linked into the scene; its bone shapes (Rigify's widgets)
     stay in the file unlinked, the file's other objects (a metarig) are removed again.
     Returns (armature, preset)."""
-    from . import retarget
+    from .retarget import apply as retarget
     with bpy.data.libraries.load(str(blend), link=False) as (src, dst):
         dst.objects = [n for n in src.objects if object_name in (None, n)]
     loaded = [o for o in dst.objects if o is not None]
@@ -323,7 +323,7 @@ def load_rig(blend, object_name, preset, scene):
 def pitch_columns(rig, scene, motion, report_dir, opts):
     """Pitch analysis of one imported clip → summary columns (markers land in the .blend)."""
     from engine.pitch import report
-    from . import pitch
+    from .scene import pitch
     try:
         res, _ = pitch.analyse_rig(rig, scene, handedness=opts.pitch_handedness, home=opts.pitch_home,
                                    out_dir=report_dir, plots=opts.pitch_plots, motion=motion)
@@ -464,7 +464,7 @@ def parse_args(argv):
     """The batch's arguments, each checked by its argparse type; a bad one exits 2 with one line."""
     ensure_engine()
     from engine.argtypes import OneLineParser, frame_range, int_at_least, positive_float
-    from .keyreduce import DEFAULT_TOLERANCE_CM
+    from .scene.keyreduce import DEFAULT_TOLERANCE_CM
     p = OneLineParser(prog=f"blender -b -c {CLI_COMMAND}",
                       description="Video (or Motion .npz) → .blend per clip + summary.csv (merged by "
                                   "clip into an existing one)")

@@ -1,6 +1,6 @@
 """Operators (thin): Import Motion (.npz) and Import Video (modal, engine in a thread).
 
-``build`` (and with it the engine's numpy/scipy modules) is imported on first use, so enabling
+``scene.build_scene`` (and with it the engine's numpy/scipy modules) is imported on first use, so enabling
 the add-on stays quick.
 """
 from pathlib import Path
@@ -33,18 +33,19 @@ class MOCAP_OT_import_motion(bpy.types.Operator, ImportHelper):
 
     def execute(self, context):
         from engine.motion import load_motion
-        from . import build
+        from .scene import build_scene
         try:
             motion = load_motion(self.filepath)
-            body = build.load_body(get_prefs(context).smpl_path or None)
+            body = build_scene.load_body(get_prefs(context).smpl_path or None)
             video = None
             src = (motion.source or {}).get("video")
             if self.with_video and src and Path(src).is_file():
                 video = src
             stem = Path(self.filepath).stem
             stem = stem[: -len(".motion")] if stem.endswith(".motion") else stem
-            result = build.import_motion(motion, body, context.scene, name=stem, video_path=video, with_mesh=self.with_mesh,
-                                         with_camera=video is not None, motion_path=self.filepath)
+            result = build_scene.import_motion(motion, body, context.scene, name=stem, video_path=video,
+                                               with_mesh=self.with_mesh, with_camera=video is not None,
+                                               motion_path=self.filepath)
         except Exception as exc:  # one report line; the Transaction has put the scene back
             self.report({"ERROR"}, jobs.error_message(exc))
             return {"CANCELLED"}
@@ -87,8 +88,8 @@ class MOCAP_OT_import_video(bpy.types.Operator, ImportHelper):
                                      frame_range=frames, focal=self.focal or None)
 
     def _motion_path(self):
-        from . import build
-        return Path(build.video_abspath(self.filepath)).with_suffix(".motion.npz")
+        from .scene import build_scene
+        return Path(build_scene.video_abspath(self.filepath)).with_suffix(".motion.npz")
 
     def _check(self, context):
         """Everything that would stop the import, checked before the engine starts (the video
@@ -97,9 +98,9 @@ class MOCAP_OT_import_video(bpy.types.Operator, ImportHelper):
         from engine.errors import EngineError
         from engine.outputs import check_output_file
         from engine.video.decode import open_video
-        from . import build
+        from .scene import build_scene
         try:
-            video = build.video_abspath(self.filepath)
+            video = build_scene.video_abspath(self.filepath)
             cap, info = open_video(video)
             cap.release()
             if self.last_frame and self.last_frame <= self.first_frame:
@@ -109,7 +110,7 @@ class MOCAP_OT_import_video(bpy.types.Operator, ImportHelper):
                 raise EngineError(f"First Frame ({self.first_frame}) is past the end of the video "
                                   f"({info.frame_count} frames)")
             options = self._options(context).check()
-            build.load_body(get_prefs(context).smpl_path or None)
+            build_scene.load_body(get_prefs(context).smpl_path or None)
             if self.save_motion:
                 check_output_file(self._motion_path(), inputs=[video], what="Motion file")
         except EngineError as exc:
@@ -121,8 +122,8 @@ class MOCAP_OT_import_video(bpy.types.Operator, ImportHelper):
         if problem:
             self.report({"ERROR"}, problem)
             return {"CANCELLED"}
-        from . import build
-        job = jobs.EngineJob(build.video_abspath(self.filepath), options)
+        from .scene import build_scene
+        job = jobs.EngineJob(build_scene.video_abspath(self.filepath), options)
         if bpy.app.background or context.window is None:
             job.run_blocking()  # headless: nothing to keep responsive
             return self._finish(context, job)
@@ -183,7 +184,7 @@ class MOCAP_OT_import_video(bpy.types.Operator, ImportHelper):
         if job.error is not None:
             self.report({"ERROR"}, jobs.error_message(job.error))
             return {"CANCELLED"}
-        from . import build
+        from .scene import build_scene
         try:
             motion = job.motion
             saved = None
@@ -194,11 +195,10 @@ class MOCAP_OT_import_video(bpy.types.Operator, ImportHelper):
                     saved = out
                 except OSError as exc:
                     self.report({"WARNING"}, f"could not save the Motion file: {exc}")
-            body = build.load_body(get_prefs(context).smpl_path or None)
-            result = build.import_motion(motion, body, context.scene, name=Path(self.filepath).stem,
-                                         video_path=build.video_abspath(self.filepath), with_mesh=self.with_mesh,
-                                         with_camera=True,
-                                         motion_path=saved)
+            body = build_scene.load_body(get_prefs(context).smpl_path or None)
+            result = build_scene.import_motion(motion, body, context.scene, name=Path(self.filepath).stem,
+                                               video_path=build_scene.video_abspath(self.filepath),
+                                               with_mesh=self.with_mesh, with_camera=True, motion_path=saved)
         except Exception as exc:  # the Transaction has already put the scene back
             self.report({"ERROR"}, jobs.error_message(exc))
             return {"CANCELLED"}

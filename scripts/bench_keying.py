@@ -21,7 +21,8 @@ os.environ.setdefault("XDG_CACHE_HOME", os.path.join(_tmp, "cache"))
 import bpy  # noqa: E402
 import numpy as np  # noqa: E402
 
-from addon import build, compat, convert  # noqa: E402
+from addon import compat  # noqa: E402
+from addon.scene import build_scene as build, convert  # noqa: E402
 from engine.body.skeleton import JOINT_NAMES, PARENTS  # noqa: E402
 
 

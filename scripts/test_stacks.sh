@@ -87,7 +87,7 @@ def pytest_unconfigure(config):
     os._exit(_status[-1] if _status else 3)
 EOF
 NO_TORCH_CHECK="import os, sys; sys.path.insert(0, '.'); import bpy, addon; addon.register(); addon.unregister()
-import addon.build, addon.batch, addon.jobs, engine.pipeline
+import addon.scene.build_scene, addon.batch, addon.jobs, engine.pipeline
 ok = 'torch' not in sys.modules; print('add-on imports without torch:', ok); sys.stdout.flush(); os._exit(0 if ok else 1)"
 
 run() {

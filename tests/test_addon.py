@@ -15,7 +15,7 @@ pytestmark = pytest.mark.blender
 
 
 def _build():
-    from addon import build
+    from addon.scene import build_scene as build
     return build
 
 
@@ -62,7 +62,7 @@ def test_preferences_defaults_without_enable(blender_addon):
 
 # ------------------------------------------------------------------ pure conversion math
 def test_convert_quaternions_roundtrip():
-    from addon import convert
+    from addon.scene import convert
     from engine.body.kinematics import axis_angle_to_matrix
     rng = np.random.default_rng(0)
     aa = rng.normal(0, 1.5, (50, 3))
@@ -76,7 +76,7 @@ def test_convert_quaternions_roundtrip():
 
 
 def test_rig_rest_is_axis_aligned(toy_body):
-    from addon import convert
+    from addon.scene import convert
     from engine.body.skeleton import PARENTS
     rig = convert.rig_rest(toy_body.rest_joints(), PARENTS)
     for C, D in zip(rig["rest_rot"], rig["D"]):
@@ -139,7 +139,8 @@ def any_body(request):
 
 def test_import_motion_file_rotations_exact(blender_addon, any_body, tmp_path):
     toy_body = any_body
-    from addon import compat, convert
+    from addon import compat
+    from addon.scene import convert
     from engine.body.skeleton import JOINT_NAMES, PARENTS
     from engine.motion import load_motion
     invalid = (10, 11, 12, 200)
@@ -278,7 +279,7 @@ def test_engine_job_error_message(monkeypatch):
 
 def test_addon_never_imports_torch():
     code = ("import sys; sys.path.insert(0, %r); import bpy, addon; addon.register(); addon.unregister();"
-            "import addon.build, addon.batch, addon.jobs; import engine.pipeline;"
+            "import addon.scene.build_scene, addon.batch, addon.jobs; import engine.pipeline;"
             "assert 'torch' not in sys.modules, 'torch imported'")
     out = subprocess.run([sys.executable, "-c", code % str(ROOT)], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
@@ -423,7 +424,7 @@ def test_import_demo_video_end_to_end_and_render(blender_addon, tmp_path, monkey
     monkeypatch.setattr(preferences.DEFAULTS, "device", "cpu")
     if not OPEN_BODY_PATH.is_file():
         _toy_prefs(monkeypatch, tmp_path, make_toy_body())
-    from addon import build
+    from addon.scene import build_scene as build
     seen = {}
     real_import = build.import_motion
 

@@ -29,7 +29,7 @@ def pitch_motion(body, **kw):
 
 @pytest.fixture
 def toy_loader(toy_body, monkeypatch):
-    from addon import build
+    from addon.scene import build_scene as build
     monkeypatch.setattr(build, "load_body", lambda path=None: toy_body)
     return toy_body
 
@@ -47,7 +47,7 @@ def test_pitch_ui_registers(blender_addon):
 
 
 def test_set_markers_frame_offset(blender_addon):
-    from addon import pitch
+    from addon.scene import pitch
     scene = bpy.context.scene
     scene.timeline_markers.new("keep me", frame=3)
     got = pitch.set_markers(scene, {"pkh": 10, "ball_release": None, "mer": 20}, frame_start=1)
@@ -57,7 +57,7 @@ def test_set_markers_frame_offset(blender_addon):
 
 
 def test_analyse_pitch_operator_markers_panel_plots(blender_addon, toy_loader, tmp_path):
-    from addon import pitch
+    from addon.scene import pitch
     path = tmp_path / "throw.npz"
     pitch_motion(toy_loader).save(path)
     assert bpy.ops.mocap.import_motion(filepath=str(path)) == {"FINISHED"}
@@ -110,7 +110,7 @@ def test_analyse_pitch_operator_markers_panel_plots(blender_addon, toy_loader, t
 
 
 def test_markers_follow_the_import_frame_start(blender_addon, toy_loader, tmp_path):
-    from addon import build, pitch
+    from addon.scene import build_scene as build, pitch
     from engine.motion import load_motion
     path = tmp_path / "late.npz"
     pitch_motion(toy_loader).save(path)
@@ -128,7 +128,7 @@ def test_markers_follow_the_import_frame_start(blender_addon, toy_loader, tmp_pa
 
 
 def test_analyse_without_motion_file_reports(blender_addon, toy_loader, tmp_path):
-    from addon import build
+    from addon.scene import build_scene as build
     r = build.import_motion(pitch_motion(toy_loader), toy_loader, bpy.context.scene, name="nofile")
     assert r.armature["mocap_motion_path"] == ""
     with pytest.raises(RuntimeError, match="no Motion file"):
@@ -183,7 +183,7 @@ def test_batch_cli_pitch_flag(blender_addon, toy_loader, tmp_path):
 def test_panel_shows_flags(blender_addon, toy_loader, tmp_path):
     """A pitch with implausible values: status check, the flagged metrics carry an error icon
     and their reasons are listed; the operator warns in one line."""
-    from addon import pitch
+    from addon.scene import pitch
     path = tmp_path / "flat.npz"
     pitch_motion(toy_loader, rotate=False).save(path)
     assert bpy.ops.mocap.import_motion(filepath=str(path)) == {"FINISHED"}

@@ -41,7 +41,7 @@ def _env(tmp_path):
 
 def _interrupt_second_clip(monkeypatch):
     """Ctrl-C while the batch builds its second clip (as a KeyboardInterrupt from that step)."""
-    from addon import build
+    from addon.scene import build_scene as build
     real, calls = build.import_motion, []
 
     def import_motion(*args, **kwargs):

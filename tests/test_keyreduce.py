@@ -6,14 +6,14 @@ from conftest import make_motion, make_toy_body
 
 
 def _quat_curves(T=300):
-    from addon import convert
+    from addon.scene import convert
     m = make_motion(make_toy_body(), T=T)
     q = convert.pose_quaternions(m.poses, np.tile([1.0, 0, 0, 0], (24, 1)))
     return convert.make_continuous(q)
 
 
 def test_reduce_quaternions_pure():
-    from addon import keyreduce as kr
+    from addon.scene import keyreduce as kr
     q = _quat_curves()
     x = 1.0 + np.arange(len(q))
     tol = np.radians(1.0)
@@ -27,7 +27,7 @@ def test_reduce_quaternions_pure():
 
 
 def test_reduce_scalar_gaps_and_handles():
-    from addon import keyreduce as kr
+    from addon.scene import keyreduce as kr
     x = np.arange(100.0)
     y = np.sin(x / 7.0)
     y[40:45] = np.nan  # invalid frames: no keys, each run kept within tolerance
@@ -51,7 +51,9 @@ def test_reduced_retarget_in_blender_300_frames():
     keys, and in Blender's own evaluation every bone's head and tail stays within 1 cm of the
     same retarget without reduction (the world-space bound holds along the chains)."""
     bpy = pytest.importorskip("bpy")
-    from addon import build, compat, keyreduce, retarget
+    from addon import compat
+    from addon.scene import build_scene as build, keyreduce
+    from addon.retarget import apply as retarget
     body = make_toy_body()
     motion = make_motion(body, T=300)
     bpy.ops.wm.read_homefile(use_empty=True)

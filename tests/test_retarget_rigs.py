@@ -111,8 +111,8 @@ def _angle(a, b):
 
 
 def _source_dir(motion, joint, f):
-    from addon import retarget_math as rm
-    from addon.convert import MAIN_CHILD
+    from addon.retarget import solve as rm
+    from addon.scene.convert import MAIN_CHILD
     j = rm.SMPL_INDEX[joint]
     kids = [c for c in range(24) if rm.SMPL_PARENTS[c] == j]
     c = MAIN_CHILD.get(j, kids[0])
@@ -128,7 +128,7 @@ def check_directions(ob, motion, result, preset, extra=None, frames=CHECK_FRAMES
     * every mapped bone turns like its source joint between frames (F_j(t)·F_j(t0)ᵀ).
     ``extra``: {bone: SMPL joint} checked for direction only (e.g. Rigify's deform bones).
     """
-    from addon import retarget_math as rm
+    from addon.retarget import solve as rm
     F = rm.smpl_world_rotations(motion.poses)
     rules = preset.get("rules", {})
     scene = bpy.context.scene
@@ -162,8 +162,8 @@ def check_feet(ob, motion, result, frames=None, tol=0.02, bones=None, floor_heig
     """During contacts the target's heel (ankle) / toe (ball) points sit at their rest height
     above the floor (``floor_height`` above the rig's origin; the ankle/toe bones of ``bones``
     {bone: SMPL joint}, default the mapped ones)."""
-    from addon import retarget_math as rm
-    from addon.retarget import skeleton_from_armature
+    from addon.retarget import solve as rm
+    from addon.retarget.apply import skeleton_from_armature
     skel = skeleton_from_armature(ob)
     mapping = rm.Mapping(bones or result.bones)
     pts = [(skel.names[b], tail) for b, tail in rm.contact_points(skel, mapping)]
@@ -190,7 +190,7 @@ def check_feet(ob, motion, result, frames=None, tol=0.02, bones=None, floor_heig
 
 
 def _retarget(ob, motion, preset_id, **kw):
-    from addon import retarget
+    from addon.retarget import apply as retarget
     opts = retarget.RetargetOptions(**kw)
     return retarget.retarget_motion(motion, ob, preset_id, opts, name="walk")
 
@@ -201,7 +201,7 @@ def _retarget(ob, motion, preset_id, **kw):
     ("anny_game_engine", "anny_game_engine"), ("anny_cmu_mb", "anny_cmu_mb"), ("anny_mixamo", "mixamo"),
 ])
 def test_retarget_rig_directions_and_feet(builder, preset_id, walk):
-    from addon import retarget
+    from addon.retarget import apply as retarget
     bpy.ops.wm.read_homefile(use_empty=True)
     ob = {"mixamo": rigs.mixamo_rig, "ue5": rigs.ue5_rig}.get(builder) or (lambda: rigs.anny_rig(builder[5:]))
     ob = ob()
@@ -217,7 +217,8 @@ def test_retarget_rig_directions_and_feet(builder, preset_id, walk):
 
 def test_retarget_smpl_onto_smpl_is_exact(walk, body):
     """The SMPL preset onto the armature Import Motion builds reproduces its own rotations."""
-    from addon import build, retarget
+    from addon.scene import build_scene as build
+    from addon.retarget import apply as retarget
     bpy.ops.wm.read_homefile(use_empty=True)
     src = build.import_motion(walk, body, bpy.context.scene, name="src", with_mesh=False)
     tgt = build.import_motion(walk, body, bpy.context.scene, name="tgt", with_mesh=False).armature
@@ -237,7 +238,7 @@ def test_retarget_smpl_onto_smpl_is_exact(walk, body):
 def test_retarget_rigify_fk_and_ik(rigify_blend, walk, artifacts):
     """Rigify's generated rig: FK controls follow the source; the limbs are in IK (the rig's
     default), so hand/foot IK controls and pole targets are keyed too: the deform bones follow."""
-    from addon import retarget
+    from addon.retarget import apply as retarget
     path, name = rigify_blend
     bpy.ops.wm.open_mainfile(filepath=str(path))
     ob = bpy.data.objects[name]
@@ -265,7 +266,7 @@ def _fcurves(action):
 
 
 def test_root_motion_options(walk):
-    from addon import retarget
+    from addon.retarget import apply as retarget
     bpy.ops.wm.read_homefile(use_empty=True)
     ob = rigs.ue5_rig()
     hips = ob.pose.bones["pelvis"]
@@ -289,7 +290,7 @@ def test_root_motion_options(walk):
 
 
 def test_confidence_props_colors_and_groups(walk):
-    from addon import retarget
+    from addon.retarget import apply as retarget
     bpy.ops.wm.read_homefile(use_empty=True)
     ob = rigs.mixamo_rig()
     res = _retarget(ob, walk, "mixamo", bone_colors=True)
@@ -306,7 +307,7 @@ def test_confidence_props_colors_and_groups(walk):
 
 
 def test_suggest_mapping_and_save_preset(tmp_path):
-    from addon import retarget
+    from addon.retarget import apply as retarget
     bpy.ops.wm.read_homefile(use_empty=True)
     for ob, preset_id in ((rigs.mixamo_rig(), "mixamo"), (rigs.ue5_rig(), "ue5_mannequin"),
                           (rigs.anny_rig("game_engine"), "anny_game_engine")):
@@ -321,7 +322,7 @@ def test_suggest_mapping_and_save_preset(tmp_path):
 
 
 def test_presets_are_valid_json():
-    from addon import retarget_math as rm
+    from addon.retarget import solve as rm
     files = sorted((ROOT / "presets" / "rigs").glob("*.json"))
     assert {f.stem for f in files} >= {"smpl", "rigify", "mixamo", "ue5_mannequin", "anny_default"}
     for f in files:
@@ -331,7 +332,7 @@ def test_presets_are_valid_json():
 
 
 def test_export_bvh_and_fbx(walk, tmp_path):
-    from addon import retarget
+    from addon.retarget import apply as retarget
     bpy.ops.wm.read_homefile(use_empty=True)
     ob = rigs.mixamo_rig()
     _retarget(ob, walk, "mixamo")
@@ -344,7 +345,7 @@ def test_export_bvh_and_fbx(walk, tmp_path):
 
 def test_panel_operators_custom_map(blender_addon, walk, tmp_path):
     """The UI path: suggest a map from names, save it as a preset, retarget with it, export."""
-    from addon import retarget
+    from addon.retarget import apply as retarget
     ob = rigs.ue5_rig()
     motion_path = tmp_path / "walk.motion.npz"
     walk.save(motion_path)
@@ -400,7 +401,8 @@ def test_render_rigify_beside_smpl(rigify_blend, walk, body, artifacts):
     """Workbench render (headless): the SMPL source (orange, skinned body) and the retargeted
     Rigify character (blue boxes on its deform bones) one metre to its left, same frame."""
     from mathutils import Euler
-    from addon import build, retarget
+    from addon.scene import build_scene as build
+    from addon.retarget import apply as retarget
     path, name = rigify_blend
     bpy.ops.wm.open_mainfile(filepath=str(path))
     rig = bpy.data.objects[name]

@@ -56,7 +56,7 @@ def _world_heads(ob, names, frames, start=1):
 def _limb_errors_cm(ob, motion, scale, prefix="mixamorig:"):
     """Worst distance (cm) of the feet/toes and of the hands from the source joints, scaled
     about the source's floor (z = 0 here) by the rig's scale: {"feet": .., "hands": ..}."""
-    from addon import retarget_math as rm
+    from addon.retarget import solve as rm
     names = [prefix + n for n in LIMBS]
     got = _world_heads(ob, names, FRAMES)
     src = np.array([[motion.joints[f, rm.SMPL_INDEX[j]] for j in LIMBS.values()] for f in FRAMES]) * scale
@@ -103,7 +103,7 @@ def test_batch_and_operator_agree_on_a_rotated_scaled_rig(blender_addon, walk, t
 def test_appended_rig_reads_identity_until_updated(walk, tmp_path):
     """Why the update matters: an appended object's world matrix is identity until the view
     layer is evaluated; retarget_motion evaluates it first."""
-    from addon import retarget
+    from addon.retarget import apply as retarget
     bpy.ops.wm.read_homefile(use_empty=True)
     rigs.mixamo_rig("Hero")
     path = tmp_path / "hero.blend"
@@ -134,7 +134,8 @@ def _user_action(ob, name="MyKeys"):
 
 
 def test_users_action_survives_retarget_save_and_reload(walk, tmp_path):
-    from addon import compat, retarget
+    from addon import compat
+    from addon.retarget import apply as retarget
     bpy.ops.wm.read_homefile(use_empty=True)
     ob = rigs.mixamo_rig("Hero")
     mine = _user_action(ob)
@@ -155,7 +156,7 @@ def test_users_action_survives_retarget_save_and_reload(walk, tmp_path):
 
 
 def test_second_retarget_gets_its_own_muted_track(walk):
-    from addon import retarget
+    from addon.retarget import apply as retarget
     bpy.ops.wm.read_homefile(use_empty=True)
     ob = rigs.mixamo_rig("Hero")
     first = retarget.retarget_motion(walk, ob, "mixamo", retarget.RetargetOptions(), name="walk")
@@ -176,7 +177,8 @@ def test_rigify_settings_keyed_not_changed_and_graph_editor(rigify_blend, walk):
     """Rigify (limbs in IK): the pole switches the retarget needs are keyed in its action (the
     rig's own value stays 0), the hidden FK controls of the IK limbs get no keys, confidence
     curves have their own group, and the result is the active action."""
-    from addon import compat, retarget
+    from addon import compat
+    from addon.retarget import apply as retarget
     path, name = rigify_blend
     bpy.ops.wm.open_mainfile(filepath=str(path))
     ob = bpy.data.objects[name]
@@ -209,7 +211,8 @@ def test_rigify_settings_keyed_not_changed_and_graph_editor(rigify_blend, walk):
 def test_bone_rotation_modes_are_kept(walk, reduce):
     """Bones in axis-angle or Euler mode are keyed in their own mode (the rig's setting stays)
     and still point where the source bones point."""
-    from addon import compat, retarget
+    from addon import compat
+    from addon.retarget import apply as retarget
     bpy.ops.wm.read_homefile(use_empty=True)
     ob = rigs.mixamo_rig("Hero")
     ob.pose.bones["mixamorig:LeftArm"].rotation_mode = "AXIS_ANGLE"
@@ -238,7 +241,8 @@ def _new_armature(before):
 
 @pytest.mark.parametrize("fmt", ["bvh", "fbx"])
 def test_mixamo_export_reimports_in_place(walk, tmp_path, fmt):
-    from addon import compat, retarget
+    from addon import compat
+    from addon.retarget import apply as retarget
     import addon_utils
     bpy.ops.wm.read_homefile(use_empty=True)
     ob = rigs.mixamo_rig("Hero")
@@ -261,7 +265,7 @@ def test_mixamo_export_reimports_in_place(walk, tmp_path, fmt):
 
 
 def test_rigify_bvh_is_the_deform_skeleton_and_reimports(rigify_blend, walk, tmp_path):
-    from addon import retarget
+    from addon.retarget import apply as retarget
     import addon_utils
     path, name = rigify_blend
     bpy.ops.wm.open_mainfile(filepath=str(path))
@@ -293,7 +297,8 @@ def test_rigify_fbx_reimports_in_place(rigify_blend, walk, tmp_path):
     """FBX of the Rigify result (deform bones): keys on the same frames, body joints in place
     (the IK limbs are keyed with ik_stretch off, so no bone carries a scale the round trip
     would have to reproduce)."""
-    from addon import compat, retarget
+    from addon import compat
+    from addon.retarget import apply as retarget
     import addon_utils
     path, name = rigify_blend
     bpy.ops.wm.open_mainfile(filepath=str(path))
@@ -335,7 +340,7 @@ def test_batch_rig_file_without_object_name(blender_addon, rigify_blend, walk, t
 
 # ------------------------------------------------------------------ floor and height
 def test_floor_correction_is_per_segment():
-    from addon import retarget_math as rm
+    from addon.retarget import solve as rm
     T = 120
     heights = np.zeros((T, 4))
     contacts = np.zeros((T, 4), bool)
@@ -361,7 +366,7 @@ def test_scaled_rig_stands_on_a_raised_floor(walk, with_contacts):
     With the Motion's contacts even a forced scale of 1.3 stands on it (floor correction per
     contact segment); without them, at the rig's own scale, about the lowest sole point."""
     import copy
-    from addon import retarget
+    from addon.retarget import apply as retarget
     raised = copy.deepcopy(walk)
     raised.trans = raised.trans + np.array([0, 0, 2.0], np.float32)
     raised.joints = raised.joints + np.array([0, 0, 2.0], np.float32)

@@ -1,6 +1,6 @@
 """Pure conversion math between the Motion file and Blender data (numpy only, no bpy).
 
-Rig convention (documented here, relied on by build.py and the tests)
+Rig convention (documented here, relied on by build_scene.py and the tests)
 --------------------------------------------------------------------
 * The armature object sits at the world origin with an identity transform, so armature space
   is world space (Blender's: Z up, metres; the body faces -Y).

@@ -1,6 +1,6 @@
 """Retargeting math: SMPL-24 motion onto any armature, per bone in world space (numpy only).
 
-No bpy here: ``retarget.py`` extracts the target skeleton from Blender and writes the keys.
+No bpy here: ``apply.py`` extracts the target skeleton from Blender and writes the keys.
 
 Method
 ------
@@ -36,7 +36,7 @@ the target's own heel/toe points sit at their rest height above the floor (linea
 """
 import numpy as np
 
-from .convert import A, MAIN_CHILD, axis_angle_to_quat, quat_to_matrix
+from ..scene.convert import A, MAIN_CHILD, axis_angle_to_quat, quat_to_matrix
 
 SMPL_PARENTS = np.array([-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21])
 SMPL_JOINTS = (
@@ -93,7 +93,7 @@ def rotation_angle(R):
 
 def continuous_quats(q, valid=None):
     """Sign flips along time (axis 0) so consecutive valid quaternions share a hemisphere."""
-    from .convert import make_continuous
+    from ..scene.convert import make_continuous
     return make_continuous(q, valid)
 
 
@@ -347,7 +347,7 @@ def basis_locations(skel, W, H, b, pos):
 
 def _segment_values(values, on):
     """Per run of ``on`` frames, the median of ``values`` there (T,), NaN elsewhere."""
-    from .keyreduce import runs
+    from ..scene.keyreduce import runs
     out = np.full(len(on), np.nan)
     for a, b in runs(on):
         out[a:b] = np.median(values[a:b])
@@ -387,7 +387,7 @@ def floor_correction(heights, contacts, ramp=6):
     the offset is linear; otherwise it fades to zero over ``ramp`` frames on either side, so a
     few contact frames never shift the rest of the clip.
     """
-    from .keyreduce import runs
+    from ..scene.keyreduce import runs
     heights = np.asarray(heights, dtype=np.float64)
     contacts = np.asarray(contacts, dtype=bool) & np.isfinite(heights)
     T = len(heights)

@@ -1,7 +1,7 @@
 """Sidebar panel in the 3D viewport (N panel, 'Mocap' tab)."""
 import bpy
 
-from .preferences import get_prefs
+from ..preferences import get_prefs
 
 
 class MOCAP_PT_main(bpy.types.Panel):

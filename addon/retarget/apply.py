@@ -1,4 +1,4 @@
-"""Retarget a Motion onto an existing armature (thin bpy layer over ``retarget_math``).
+"""Retarget a Motion onto an existing armature (thin bpy layer over ``solve``).
 
 * Presets: JSON bone maps in ``presets/rigs/`` (shipped) and the user's own folder (saved from
   the UI). A preset maps target bone names to SMPL joints, with optional alignment rules, a root
@@ -25,8 +25,11 @@ import bpy
 import numpy as np
 from mathutils import Matrix
 
-from . import compat, convert, keyreduce, retarget_math as rm
-from .build import Transaction, key_channels
+from .. import compat
+from ..enginepath import presets_dir
+from ..scene import convert, keyreduce
+from ..scene.build_scene import Transaction, key_channels
+from . import solve as rm
 
 HERE = Path(__file__).resolve().parent
 CONF_PROP = "mocap_confidence"
@@ -38,11 +41,10 @@ SKIP_PREFIXES = ("DEF-", "ORG-", "MCH-", "VIS", "WGT-")
 
 # --------------------------------------------------------------------------- presets
 def builtin_preset_dir():
-    for folder in (HERE, HERE.parent):
-        p = folder / "presets" / "rigs"
-        if p.is_dir():
-            return p
-    return HERE / "presets" / "rigs"
+    """The shipped rig presets: ``presets/rigs`` beside the engine (``enginepath.presets_dir``:
+    the repository root in a checkout, ``lib/`` in the installed extension)."""
+    root = presets_dir()
+    return (root if root is not None else HERE / "presets") / "rigs"
 
 
 def user_preset_dir(create=False):
@@ -414,7 +416,7 @@ def retarget_motion(motion, target, preset, options=None, scene=None, name=None)
         if opts.bone_colors:
             _bone_colors(target, bones, motion, valid)
         if opts.set_scene:
-            from .convert import scene_fps
+            from ..scene.convert import scene_fps
             scene.render.fps, scene.render.fps_base = scene_fps(motion.fps)
             scene.frame_start = opts.frame_start
             scene.frame_end = opts.frame_start + T - 1
@@ -915,7 +917,7 @@ def _stash(ob, action, slot):
 
 def _sole_offset():
     """Heights of the heel/toe contact points below their SMPL joints (engine.clean.contacts)."""
-    from .enginepath import ensure_engine
+    from ..enginepath import ensure_engine
     ensure_engine()
     from engine.clean.contacts import SOLE_OFFSET
     return np.asarray(SOLE_OFFSET, dtype=np.float64)

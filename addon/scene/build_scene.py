@@ -1,6 +1,6 @@
 """Turn a Motion into Blender data: armature, skinned body, bulk keyframes, camera, video plane.
 
-Thin bpy layer over ``convert.py`` (all the math) and ``compat.py`` (version differences).
+Thin bpy layer over ``convert`` (all the math) and ``compat.py`` (version differences).
 Everything is built inside a ``Transaction``: on any error the new data-blocks are removed and
 the scene settings restored, so a failed import leaves the file as it was.
 """
@@ -11,8 +11,9 @@ import bpy
 import numpy as np
 from mathutils import Matrix
 
-from . import compat, convert
-from .enginepath import ensure_engine
+from .. import compat
+from . import convert
+from ..enginepath import ensure_engine
 
 ensure_engine()
 from engine.body.skeleton import JOINT_NAMES, PARENTS  # noqa: E402

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import bpy
 
-from .enginepath import ensure_engine
+from ..enginepath import ensure_engine
 
 ensure_engine()
 from engine.pitch.report import EVENT_LABELS  # noqa: E402  (pure Python, no numpy import cost)

@@ -6,7 +6,7 @@ Registered by the add-on's ``register()`` through ``register()``/``unregister()`
 import bpy
 from bpy.props import EnumProperty, FloatProperty, IntProperty, StringProperty
 
-from . import pitch
+from ..scene import pitch
 
 
 def _rig(context):

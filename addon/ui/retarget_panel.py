@@ -10,9 +10,9 @@ from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProp
                        PointerProperty, StringProperty)
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
-from . import retarget_math as rm
-from .keyreduce import DEFAULT_TOLERANCE_CM
-from .retarget import RetargetOptions
+from ..retarget import solve as rm
+from ..scene.keyreduce import DEFAULT_TOLERANCE_CM
+from ..retarget.apply import RetargetOptions
 
 JOINT_ITEMS = tuple((j, j, "") for j in rm.SMPL_JOINTS)
 RULE_ITEMS = (("AUTO", "Auto", "none for the pelvis, parent for leaves, swing otherwise"),
@@ -23,7 +23,7 @@ CUSTOM = "CUSTOM"
 
 
 def _preset_items(self, context):
-    from . import retarget
+    from ..retarget import apply as retarget
     items = [(pid, name, desc) for pid, (name, desc, _) in retarget.list_presets().items()]
     items.append((CUSTOM, "Custom (bone map below)", "The bone map in the list below"))
     _preset_items.cache = items  # Blender needs the strings kept alive
@@ -109,7 +109,7 @@ class MOCAP_OT_rig_map_suggest(bpy.types.Operator):
     bl_options = {"REGISTER", "UNDO"}
 
     def execute(self, context):
-        from . import retarget
+        from ..retarget import apply as retarget
         ob = _target(context)
         if ob is None:
             self.report({"ERROR"}, "choose a target armature")
@@ -128,7 +128,7 @@ class MOCAP_OT_rig_map_from_preset(bpy.types.Operator):
     bl_options = {"REGISTER", "UNDO"}
 
     def execute(self, context):
-        from . import retarget
+        from ..retarget import apply as retarget
         s = settings(context)
         if s.preset == CUSTOM:
             return {"CANCELLED"}
@@ -181,7 +181,7 @@ class MOCAP_OT_rig_preset_save(bpy.types.Operator):
         return context.window_manager.invoke_props_dialog(self)
 
     def execute(self, context):
-        from . import retarget
+        from ..retarget import apply as retarget
         s = settings(context)
         d = custom_preset(s)
         if not d["bones"]:
@@ -217,7 +217,7 @@ class MOCAP_OT_retarget(bpy.types.Operator):
     def execute(self, context):
         from engine.errors import EngineError
         from engine.motion import load_motion
-        from . import retarget
+        from ..retarget import apply as retarget
         s = settings(context)
         ob = _target(context)
         if ob is None:
@@ -264,12 +264,12 @@ class MOCAP_OT_export_anim(bpy.types.Operator, ExportHelper):
         return super().invoke(context, event)
 
     def execute(self, context):
-        from . import retarget
+        from ..retarget import apply as retarget
         ob = _target(context)
         if ob is None:
             self.report({"ERROR"}, "choose a target armature")
             return {"CANCELLED"}
-        from .enginepath import ensure_engine
+        from ..enginepath import ensure_engine
         ensure_engine()
         from engine.errors import EngineError
         from engine.outputs import check_output_file
