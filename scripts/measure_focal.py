@@ -127,7 +127,7 @@ def synthetic_table(seeds=5, log=print):
 
 def _noise_script():
     """scripts/measure_detector_noise_multiview.py as a module (its Pose2Sim loader), as R1 loads it."""
-    from training.bench_r1 import noise_script
+    from training.bench.r1 import noise_script
     return noise_script()
 
 
@@ -153,9 +153,9 @@ def r1_rows(data=DATA):
 
 def reference_rows(rows, data=DATA):
     """The same search on R1 with the multi-view 3D in place of MediaPipe's world landmarks: each
-    camera's leave-one-out triangulation of the other three (``training.bench_r1``), moved into
+    camera's leave-one-out triangulation of the other three (``training.bench.r1``), moved into
     its frame, hip-centre-relative; camera-aligned, so no ray rotation. → [(camera, estimate)]."""
-    from training import bench_r1 as B
+    from training.bench import r1 as B
     ns = _noise_script()
     cams = ns.load_calibration(data)
     uv, vis, _ = B.observe_views(data, [c.name for c in cams])

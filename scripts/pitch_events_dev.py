@@ -33,8 +33,8 @@ def main(argv=None):
     ap.add_argument("--no-foot-lock", action="store_true", help="clean without pinning planted feet")
     a = ap.parse_args(argv)
     from engine.pitch import analyze, from_motion, from_smpl_joints
-    from training.bench import training_pitch
-    from training.data.retarget import default_body
+    from training.bench.synthetic import training_pitch
+    from training.data.bvh_to_smpl import default_body
     from training.data.synth import Synthesizer
     from validate_pitch_pipeline import run_pipeline
     body = default_body()

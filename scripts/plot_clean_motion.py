@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from engine.body.skeleton import JOINT_INDEX as J  # noqa: E402
 from engine.clean import clean_motion  # noqa: E402
 from engine.motion import Motion  # noqa: E402
-from training import bench  # noqa: E402
-from training.data.retarget import default_body  # noqa: E402
+from training.bench import synthetic as bench  # noqa: E402
+from training.data.bvh_to_smpl import default_body  # noqa: E402
 from training.data.synth import to_observations  # noqa: E402
 
 

@@ -4,7 +4,7 @@ A 2-layer MLP (512 wide, GELU) maps one frame's inputs — the temporal model's 
 its estimate's joints (24×3, pelvis-relative) and 6D rotations (24×6), standardised — to the
 residual true joints − estimated joints, trained with L1 on the train pool (batch 256, AdamW
 1e-3) and scored every 1,000 steps on the val and test pools (MPJPE / PA-MPJPE on the 14 LSP
-joints, as ``training.train_d2a.joint_scores``). Not a model we ship: a measurement of whether
+joints, as ``training.d2a.train.joint_scores``). Not a model we ship: a measurement of whether
 the refinement's inputs carry information the temporal estimate leaves unused (see
 training/MODEL_CARD_d2a.md).
 
@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from training.d2a_data import load_pool  # noqa: E402
-from training.train_d2a import joint_scores  # noqa: E402
+from training.d2a.data import load_pool  # noqa: E402
+from training.d2a.train import joint_scores  # noqa: E402
 
 
 def arrays(path):

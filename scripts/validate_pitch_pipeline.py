@@ -61,8 +61,8 @@ def observe_pitches(fps=60.0, cameras=4, seed=0, obp_dir=None, pitches=None):
     from engine.estimate.baseline import rotations_from_joint_positions
     from engine.body.kinematics import forward_kinematics, matrix_to_axis_angle
     from engine.body.skeleton import JOINT_INDEX as J
-    from training.bench import load_obp, obp_to_smpl_targets
-    from training.data.retarget import default_body
+    from training.bench.synthetic import load_obp, obp_to_smpl_targets
+    from training.data.bvh_to_smpl import default_body
     from training.data.synth import Synthesizer
 
     body = default_body()

@@ -9,7 +9,7 @@ from engine.estimate.camera import default_intrinsics, project, solve_translatio
 
 # A plausible T-pose skeleton (metres, canonical frame: Y up, facing +Z, left +X) with straight
 # limbs, as the IK's hinge model assumes (a bent rest limb would tilt the observed bend plane).
-from training.data.standin import REST  # noqa: E402
+from training.data.capsule_body import REST  # noqa: E402
 
 
 def _random_pose(rng, T):

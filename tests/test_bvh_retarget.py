@@ -6,11 +6,11 @@ from conftest import shared_path
 from engine.body.model import load_body_model
 from engine.body.skeleton import JOINT_INDEX as J, NUM_JOINTS, PARENTS
 from training.data.bvh import read_bvh
-from training.data.retarget import (DAZ_SKELETON, MAJOR_JOINTS, RETARGET_VERSION, UPPER_BODY,
+from training.data.bvh_to_smpl import (DAZ_SKELETON, MAJOR_JOINTS, RETARGET_VERSION, UPPER_BODY,
                                     build_cache, clip_errors, joints_from_globals, refine_globals,
                                     retarget_bvh, skeleton_of)
 from training.data.splits import SUBJECT_SPLIT, split_of
-from training.data.standin import capsule_body
+from training.data.capsule_body import capsule_body
 
 LEGS = tuple(n for n in MAJOR_JOINTS if n.endswith(("hip", "knee", "ankle")))
 LIMB_BONES = [J[n] for n in MAJOR_JOINTS if n.endswith(("hip", "knee", "shoulder", "elbow"))]

@@ -6,7 +6,7 @@ from scipy.spatial.transform import Rotation
 from engine.estimate.baseline import CAMERA_TO_WORLD, fit
 from engine.observe.camera_motion import camera_rotations
 from training.data.noise import load_noise_model
-from training.data.standin import capsule_body
+from training.data.capsule_body import capsule_body
 from training.data.synth import Synthesizer, homographies, to_observations
 
 

@@ -5,9 +5,9 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from engine.body import kinematics as K, load_body_model  # noqa: E402
-from training.models.coarse_mesh_file import COARSE_MESH_PATH, load_coarse_mesh  # noqa: E402
-from training.models.coarse_mesh import subset  # noqa: E402
-from training.models.d2a import (ABLATION_ROWS, NUM_JOINTS, SWITCHES, D2AHMR, D2ATraining, ablation,  # noqa: E402
+from training.d2a.coarse_mesh_file import COARSE_MESH_PATH, load_coarse_mesh  # noqa: E402
+from training.d2a.coarse_mesh import subset  # noqa: E402
+from training.d2a.model import (ABLATION_ROWS, NUM_JOINTS, SWITCHES, D2AHMR, D2ATraining, ablation,  # noqa: E402
                                  toy_batch)
 
 
@@ -164,7 +164,7 @@ def test_ablation_switches(body, small, name):
 def test_onnx_export_parity_and_no_training_parts(body, small, tmp_path):
     onnx = pytest.importorskip("onnx")
     pytest.importorskip("onnxruntime")
-    from training.models.d2a_export import D2A_OUTPUTS, d2a_torch_vs_onnx, example_d2a_inputs, export_d2a
+    from training.d2a.export import D2A_OUTPUTS, d2a_torch_vs_onnx, example_d2a_inputs, export_d2a
     m = D2AHMR(body, small, **TINY)
     tr = D2ATraining(m, imphmr_args=TINY_IMP)            # the training wrapper holds flow + ImpHMR
     _randomise_heads(m, seed=3)

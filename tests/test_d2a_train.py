@@ -11,12 +11,12 @@ torch = pytest.importorskip("torch")
 
 from engine.body import load_body_model  # noqa: E402
 from engine.estimate.refine import crop_boxes, silhouette_crops  # noqa: E402
-from training import d2a_data as D  # noqa: E402
-from training.dataset import load_clips  # noqa: E402
-from training.models.d2a import ABLATION_ROWS  # noqa: E402
-from training.train_common import load_checkpoint, read_log, save_checkpoint  # noqa: E402
-from training.train_d2a import apply_ablation, build_training, row_out_dir, train  # noqa: E402
-from seed2_helpers import write_cache  # noqa: E402
+from training.d2a import data as D  # noqa: E402
+from training.temporal.dataset import load_clips  # noqa: E402
+from training.d2a.model import ABLATION_ROWS  # noqa: E402
+from training.loop import load_checkpoint, read_log, save_checkpoint  # noqa: E402
+from training.d2a.train import apply_ablation, build_training, row_out_dir, train  # noqa: E402
+from random_motions import write_cache  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
@@ -33,9 +33,9 @@ def body():
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory, body):
     """A tiny cache, a tiny temporal checkpoint (+ its Pr-VIPE) and train/test pools."""
-    from training.models.coarse_mesh import load
-    from training.models.prvipe import PrVIPE
-    from training.models.temporal import TemporalModel
+    from training.d2a.coarse_mesh import load
+    from training.prvipe.model import PrVIPE
+    from training.temporal.model import TemporalModel
     d = tmp_path_factory.mktemp("d2a")
     cache = write_cache(d / "cache")
     save_checkpoint(d / "prvipe.pt", model=PrVIPE(width=32).state_dict(), model_args={"width": 32}, step=0)
@@ -90,7 +90,7 @@ def test_pool_keys_shapes_and_order(setup):
 def test_speed_range_plays_motion_faster_with_the_same_frame_count(setup, body):
     """speed_range (as the temporal model's pool): about as many frames (the resampling margin
     may add one), more motion per frame."""
-    from training.models.coarse_mesh import load
+    from training.d2a.coarse_mesh import load
     model, pv, window = D.load_temporal(setup["temporal"])
     clips = load_clips(setup["cache"], "train")
     idx = load(body=body).indices
@@ -170,7 +170,7 @@ def test_ablation_rows_differ_in_model_and_out_dir(setup, body, tmp_path):
 
 
 def test_ablation_table_and_reliability_plot(setup, tmp_path):
-    from training.d2a_ablation import run
+    from training.d2a.ablation import run
     base = tiny_config(setup, tmp_path / "d2a", max_steps=1, val_frames=0, ckpt_every=1)
     for name, _ in ABLATION_ROWS:
         if name != "+masking":                                      # one row left untrained
@@ -192,7 +192,7 @@ def test_ablation_table_and_reliability_plot(setup, tmp_path):
 
 
 def test_accel_uses_consecutive_frames_of_one_window():
-    from training.d2a_ablation import accel_by_window
+    from training.d2a.ablation import accel_by_window
     T = 6
     gt = np.zeros((2 * T, 24, 3))
     pred = gt.copy()
@@ -206,7 +206,7 @@ def test_accel_uses_consecutive_frames_of_one_window():
 
 def test_export_cli(setup, tmp_path, capsys):
     from engine.estimate.refine import D2ARunner
-    from training.models.d2a_export import main
+    from training.d2a.export import main
     cfg = tiny_config(setup, tmp_path / "run", max_steps=1, val_frames=0, ckpt_every=1)
     train(cfg)
     main(["--ckpt", str(tmp_path / "run" / "last.pt"), "--out", str(tmp_path / "onnx")])
@@ -225,9 +225,9 @@ def test_export_calibrates_sigma_on_a_pool(setup, tmp_path):
     """``--calibration-pool``: sigma_scale = sqrt(Σ‖error‖² / (3 Σ σ²)) over the pool's detected
     joint-frames, stored in the ONNX and read by the engine's runner."""
     from engine.estimate.refine import D2ARunner
-    from training.models.d2a_export import export_checkpoint
-    from training.train_common import load_checkpoint
-    from training.train_d2a import model_from_checkpoint, predict
+    from training.d2a.export import export_checkpoint
+    from training.loop import load_checkpoint
+    from training.d2a.train import model_from_checkpoint, predict
     cfg = tiny_config(setup, tmp_path / "run", max_steps=2, val_frames=0, ckpt_every=2)
     train(cfg)
     pool_path = setup["pools"]["test"]
@@ -243,7 +243,7 @@ def test_export_calibrates_sigma_on_a_pool(setup, tmp_path):
 
 
 def test_cpu_config_rows_write_to_their_own_folders():
-    from training.train_common import load_config
+    from training.loop import load_config
     cfg = load_config("training/configs/d2a_cpu.json")
     assert cfg["pool"] and cfg["val_pool"] and cfg["max_steps"] > 0 and cfg["batch_size"] > 0
     outs = [apply_ablation(cfg, name)["out_dir"] for name, _ in ABLATION_ROWS]
@@ -256,8 +256,8 @@ def test_ablation_bench_runs_rows_through_the_engine(setup, body, tmp_path, monk
     refinement on top of the same temporal estimate, the full row and temporal-only also
     through the `light` clean-up, and the full row's σ is ranked against its per-joint error.
     Two tiny synthetic sequences stand in for H1's (the real run needs ../shared)."""
-    from training import bench
-    from training import d2a_ablation as A
+    from training.bench import synthetic as bench
+    from training.d2a import ablation as A
     from training.data.synth import Synthesizer
     base = tiny_config(setup, tmp_path / "d2a", max_steps=1, val_frames=0, ckpt_every=1)
     for name in ("refine", "+imphmr"):

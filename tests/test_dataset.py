@@ -5,12 +5,12 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from engine.estimate.network_inputs import NUM_FEATURES  # noqa: E402
-from training.data.standin import capsule_body  # noqa: E402
-from training.dataset import (SyntheticWindows, WindowSampler, collate, fixed_windows,  # noqa: E402
+from training.data.capsule_body import capsule_body  # noqa: E402
+from training.temporal.dataset import (SyntheticWindows, WindowSampler, collate, fixed_windows,  # noqa: E402
                               load_clips)
-from training.models.geometry import JointShapeModel, forward_kinematics  # noqa: E402
-from training.models.prvipe import PrVIPE  # noqa: E402
-from seed2_helpers import smooth_motion, write_cache  # noqa: E402
+from training.geometry import JointShapeModel, forward_kinematics  # noqa: E402
+from training.prvipe.model import PrVIPE  # noqa: E402
+from random_motions import smooth_motion, write_cache  # noqa: E402
 
 BODY = capsule_body()
 CFG = dict(window=16, seq_len=24, views=2, windows_per_view=2, shuffle=4)
@@ -74,8 +74,8 @@ def test_load_clips_by_split(tmp_path):
 def test_a_stale_retarget_cache_is_refused(tmp_path):
     """Clips retargeted by an older retargeter would train the model on other joints than the
     benchmarks score: loading them fails with the rebuild command."""
-    from seed2_helpers import write_cache
-    from training.dataset import load_clips
+    from random_motions import write_cache
+    from training.temporal.dataset import load_clips
     cache = write_cache(tmp_path / "c")
     assert len(load_clips(cache, "train")) == 2
     z = dict(np.load(cache / "01_01.npz"))
@@ -115,7 +115,7 @@ def test_pose_augmentation_changes_joint_angles_and_keeps_hinges():
     from engine.body.kinematics import axis_angle_to_matrix
     from engine.body.skeleton import JOINT_INDEX as J
     from training.data.synth import perturb_pose
-    from training.dataset import draw_body_variation
+    from training.temporal.dataset import draw_body_variation
     rng = np.random.default_rng(0)
     poses = rng.normal(0, 0.3, (30, 72))
     out = perturb_pose(poses, np.random.default_rng(1)).reshape(30, 24, 3)

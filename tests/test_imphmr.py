@@ -7,9 +7,9 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from engine.body import kinematics as K, load_body_model  # noqa: E402
-from training.models.coarse_mesh_file import load_coarse_mesh  # noqa: E402
-from training.models.d2a import CoarseBody  # noqa: E402
-from training.models.imphmr import (ImpHMR, consistency_loss, imphmr_loss, orthographic_silhouette,  # noqa: E402
+from training.d2a.coarse_mesh_file import load_coarse_mesh  # noqa: E402
+from training.d2a.model import CoarseBody  # noqa: E402
+from training.d2a.imphmr import (ImpHMR, consistency_loss, imphmr_loss, orthographic_silhouette,  # noqa: E402
                                     rotate_targets, rotation_y)
 
 

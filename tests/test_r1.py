@@ -1,4 +1,4 @@
-"""R1 real-video benchmark (training.bench_r1) and the multi-view pieces it adds to training.eval.multiview."""
+"""R1 real-video benchmark (training.bench.r1) and the multi-view pieces it adds to training.eval.multiview."""
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
@@ -112,7 +112,7 @@ def test_r1_default_faces_the_camera_where_the_face_is_seen_on_every_camera():
     """cam01/cam02 see the person's front, cam03/cam04 the back; cam02's detector mirrors him for
     25 frames. The default output never faces away while the face is seen from the front, and
     never turns the pelvis more than 30° in one frame outside a sustained turn."""
-    from training.bench_r1 import evaluate
+    from training.bench.r1 import evaluate
     res, _ = evaluate(["default"], ["cam01", "cam02", "cam03", "cam04"], log=lambda s: None)
     for cam, s in res["default"].items():
         assert s["facing"]["away"] == 0, (cam, s["facing"])

@@ -13,7 +13,7 @@ from engine.estimate import refine as R  # noqa: E402
 from engine.estimate import temporal  # noqa: E402
 from engine.body import load_body_model  # noqa: E402
 from engine.errors import EngineError  # noqa: E402
-from seed2_helpers import smooth_motion  # noqa: E402
+from random_motions import smooth_motion  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
@@ -72,13 +72,13 @@ def body():
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory, body):
     """A folder with a tiny temporal model, its Pr-VIPE and a tiny untrained D2A network."""
-    from training.models.coarse_mesh_file import load_coarse_mesh
-    from training.models.coarse_mesh import subset
-    from training.models.d2a import D2AHMR
-    from training.models.d2a_export import export_d2a
-    from training.models.export import export_prvipe, export_temporal
-    from training.models.prvipe import PrVIPE
-    from training.models.temporal import TemporalModel
+    from training.d2a.coarse_mesh_file import load_coarse_mesh
+    from training.d2a.coarse_mesh import subset
+    from training.d2a.model import D2AHMR
+    from training.d2a.export import export_d2a
+    from training.temporal.export import export_prvipe, export_temporal
+    from training.prvipe.model import PrVIPE
+    from training.temporal.model import TemporalModel
     d = tmp_path_factory.mktemp("weights")
     torch.manual_seed(0)
     m = TemporalModel(hidden=16, part_channels=8)

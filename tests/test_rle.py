@@ -5,7 +5,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from training.models.rle import RealNVP, laplace_log_prob, rle_loss  # noqa: E402
+from training.d2a.rle import RealNVP, laplace_log_prob, rle_loss  # noqa: E402
 
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")

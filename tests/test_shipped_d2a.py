@@ -28,7 +28,7 @@ def test_shipped_refinement_moves_joints_and_its_sigma_ranks_the_error():
     from scipy.stats import spearmanr
     from conftest import shared_path
     from training.data.bvh import read_bvh
-    from training.data.retarget import default_body, retarget_bvh
+    from training.data.bvh_to_smpl import default_body, retarget_bvh
     from training.data.synth import Synthesizer, to_observations
     body = default_body()
     r = retarget_bvh(read_bvh(shared_path("data", "cmu", "bvh", "16", "16_01.bvh")), body)

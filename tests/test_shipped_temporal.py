@@ -49,7 +49,7 @@ def test_trained_model_beats_its_own_input_on_a_held_out_clip():
     from engine.body.kinematics import forward_kinematics
     from engine.estimate.network_inputs import ik_prior
     from training.data.bvh import read_bvh
-    from training.data.retarget import default_body, retarget_bvh
+    from training.data.bvh_to_smpl import default_body, retarget_bvh
     from training.data.synth import Synthesizer, to_observations
     body = default_body()
     r = retarget_bvh(read_bvh(shared_path("data", "cmu", "bvh", "16", "16_01.bvh")), body)

@@ -124,8 +124,9 @@ def test_peak_limb_speed_of_a_swinging_wrist():
 def test_tune_smoothing_cli_scores_every_setting(monkeypatch, capsys):
     """training.tune_smoothing: the source once, then one cleaned row per (accel, floor), with the
     peak-speed ratio; two tiny synthetic sequences stand in for the val split."""
-    from seed2_helpers import smooth_motion
-    from training import bench, tune_smoothing
+    from random_motions import smooth_motion
+    from training import tune_smoothing
+    from training.bench import synthetic as bench
     from training.data.synth import Synthesizer
 
     def tiny_h1(body, seed=0, split="test", **_):
@@ -155,8 +156,9 @@ def test_tune_smoothing_cli_scores_every_setting(monkeypatch, capsys):
 def test_tune_smoothing_pitch_protocol_varies_the_gate(monkeypatch, capsys):
     """--protocol pitch --peak-gate 0,2: keep_peaks off and on as two rows, scored like H2 with
     the throwing arm's peaks (tiny synthetic stand-ins for the training pitch)."""
-    from seed2_helpers import smooth_motion
-    from training import bench, tune_smoothing
+    from random_motions import smooth_motion
+    from training import tune_smoothing
+    from training.bench import synthetic as bench
     from training.data.synth import Synthesizer
 
     def tiny_pitch(body, seed=0, **_):

@@ -7,7 +7,7 @@ from engine.body import kinematics as K
 from engine.body.skeleton import JOINT_INDEX as J, PARENTS
 from engine.observe import LM, NUM_LANDMARKS
 from training.data.noise import PROVISIONAL, load_noise_model, sg_jitter_ratio, world_noise_sigma
-from training.data.standin import capsule_body
+from training.data.capsule_body import capsule_body
 from training.data.synth import (Synthesizer, _ar1, apply_detector_noise, arm_angle_motion,
                                  augment_motion, change_speed, homographies, look_at, mirror_motion,
                                  sample_camera, to_observations)

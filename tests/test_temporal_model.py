@@ -5,10 +5,10 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from engine.body import kinematics as K  # noqa: E402
-from training.models.export import example_temporal_inputs, export_temporal, torch_vs_onnx  # noqa: E402
-from training.models.geometry import forward_kinematics, matrix_to_rot6d, rot6d_to_matrix  # noqa: E402
-from training.models.losses import temporal_loss  # noqa: E402
-from training.models.temporal import TemporalModel  # noqa: E402
+from training.temporal.export import example_temporal_inputs, export_temporal, torch_vs_onnx  # noqa: E402
+from training.geometry import forward_kinematics, matrix_to_rot6d, rot6d_to_matrix  # noqa: E402
+from training.temporal.losses import temporal_loss  # noqa: E402
+from training.temporal.model import TemporalModel  # noqa: E402
 from test_baseline import REST  # noqa: E402
 
 

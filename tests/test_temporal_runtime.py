@@ -8,14 +8,14 @@ torch = pytest.importorskip("torch")
 
 from engine.estimate import temporal  # noqa: E402
 from engine.errors import EngineError  # noqa: E402
-from training.data.standin import capsule_body  # noqa: E402
+from training.data.capsule_body import capsule_body  # noqa: E402
 from training.data.synth import Synthesizer, to_observations  # noqa: E402
-from training.dataset import camera_frame_rotations  # noqa: E402
-from training.models.export import export_prvipe, export_temporal  # noqa: E402
-from training.models.geometry import matrix_to_rot6d  # noqa: E402
-from training.models.prvipe import PrVIPE  # noqa: E402
-from training.models.temporal import TemporalModel  # noqa: E402
-from seed2_helpers import smooth_motion  # noqa: E402
+from training.temporal.dataset import camera_frame_rotations  # noqa: E402
+from training.temporal.export import export_prvipe, export_temporal  # noqa: E402
+from training.geometry import matrix_to_rot6d  # noqa: E402
+from training.prvipe.model import PrVIPE  # noqa: E402
+from training.temporal.model import TemporalModel  # noqa: E402
+from random_motions import smooth_motion  # noqa: E402
 
 BODY = capsule_body()
 
@@ -164,10 +164,10 @@ def test_device_selection():
 def test_bench_plugin_registers_temporal(tiny_weights, monkeypatch):
     import importlib
     import sys
-    from training import bench
+    from training.bench import synthetic as bench
     monkeypatch.setenv(temporal.WEIGHTS_ENV, str(tiny_weights))
     monkeypatch.delitem(bench.ESTIMATORS, "temporal", raising=False)
-    sys.modules.pop("training.bench_temporal", None)
+    sys.modules.pop("training.temporal.bench", None)
     importlib.import_module(bench.PLUGINS["temporal"])
     _, obs = _sample(T=10)
     pred = bench.ESTIMATORS["temporal"](obs, BODY)
@@ -186,8 +186,8 @@ def test_auto_estimator_follows_the_weights(tiny_weights, tmp_path, monkeypatch)
 
 
 def test_bench_registers_models_by_folder(tiny_weights):
-    from training import bench
-    from training.bench_temporal import register_weights
+    from training.bench import synthetic as bench
+    from training.temporal.bench import register_weights
     _, obs = _sample(T=10)
     for name in (f"temporal@{tiny_weights}", f"temporal+light@{tiny_weights}"):
         register_weights(name)

@@ -83,7 +83,7 @@ def test_a_box_that_changes_size_links_the_same_both_ways_in_time():
 
 def _pingpong(dets, loops):
     """The clip's detections played forward, backward, forward … (a long clip, as
-    ``training.bench_speed --make-clip`` writes)."""
+    ``training.bench.speed --make-clip`` writes)."""
     order = np.concatenate([np.arange(dets.num_frames)[::(-1) ** k] for k in range(loops)])
     rows, frame_of = [], []
     for k, f in enumerate(order):

@@ -5,11 +5,11 @@ from scipy.spatial.transform import Rotation
 
 torch = pytest.importorskip("torch")
 
-from training.models.prvipe import PrVIPE  # noqa: E402
-from training.train_common import load_checkpoint, read_log  # noqa: E402
-from training.train_prvipe import (build_bank, format_retrieval, normalize_poses, np_mpjpe,  # noqa: E402
+from training.prvipe.model import PrVIPE  # noqa: E402
+from training.loop import load_checkpoint, read_log  # noqa: E402
+from training.prvipe.train import (build_bank, format_retrieval, normalize_poses, np_mpjpe,  # noqa: E402
                                    pairwise_np_mpjpe, retrieval, train)
-from seed2_helpers import write_cache  # noqa: E402
+from random_motions import write_cache  # noqa: E402
 
 
 def test_np_mpjpe_ignores_rotation_scale_and_translation():

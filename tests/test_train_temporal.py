@@ -6,10 +6,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from training.models.prvipe import PrVIPE  # noqa: E402
-from training.train_common import load_checkpoint, load_config, read_log, save_checkpoint  # noqa: E402
-from training.train_temporal import train  # noqa: E402
-from seed2_helpers import write_cache  # noqa: E402
+from training.prvipe.model import PrVIPE  # noqa: E402
+from training.loop import load_checkpoint, load_config, read_log, save_checkpoint  # noqa: E402
+from training.temporal.train import train  # noqa: E402
+from random_motions import write_cache  # noqa: E402
 
 
 def tiny_config(tmp_path, **over):
@@ -48,7 +48,7 @@ def test_training_from_a_shared_pool(tmp_path):
     """The pre-generated pool: windows stored once, read back whole, trained on with the run's
     own Pr-VIPE embedding computed per batch."""
     import numpy as np
-    from training.pool import KEYS, PoolWindows, build_pool, pool_size
+    from training.temporal.window_pool import KEYS, PoolWindows, build_pool, pool_size
     cfg = tiny_config(tmp_path, pool=str(tmp_path / "pool"))
     n = build_pool(cfg["cache"], 2, cfg["data"], cfg["pool"], seed=1, workers=1)
     assert n == 4 and pool_size(cfg["pool"]) == 4
@@ -77,7 +77,7 @@ def test_ablation_configs_differ_from_the_base_only_in_their_switch(name, flag):
 
 
 def test_export_of_a_trained_checkpoint(tmp_path):
-    from training.models.export import export_checkpoints
+    from training.temporal.export import export_checkpoints
     cfg = tiny_config(tmp_path, max_steps=1, ckpt_every=1, val_windows=0)
     train(cfg)
     rep = export_checkpoints(tmp_path / "run" / "last.pt", None, tmp_path / "onnx", note="test")

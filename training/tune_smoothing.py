@@ -32,7 +32,7 @@ import numpy as np
 
 from engine.clean.smooth import load_preset
 from engine.body.skeleton import JOINT_INDEX as J
-from training import bench
+from training.bench import synthetic as bench
 
 END_EFFECTORS = [J[n] for n in ("left_wrist", "right_wrist", "left_ankle", "right_ankle")]
 
@@ -117,7 +117,7 @@ def main(argv=None):
                 name = setting_name(a.source, a.base, accel, floor, gate)
                 bench.register(name, bench.cleaned(s, source=bench.ESTIMATORS[a.source]))
                 names.append(name)
-    from training.data.retarget import default_body
+    from training.data.bvh_to_smpl import default_body
     body = default_body()
     t0 = time.time()
     score_fn = _score_with_peaks(bench.score)

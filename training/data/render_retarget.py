@@ -13,8 +13,8 @@ import numpy as np  # noqa: E402
 
 from engine.body.skeleton import PARENTS  # noqa: E402
 
-from .bvh import read_bvh  # noqa: E402
-from .retarget import clip_table, default_body, retarget_bvh  # noqa: E402
+from training.data.bvh import read_bvh  # noqa: E402
+from training.data.bvh_to_smpl import clip_table, default_body, retarget_bvh  # noqa: E402
 
 
 def main(clip="124_01", out="docs/img/retarget_124_01.png", frames=None):

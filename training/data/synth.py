@@ -9,7 +9,7 @@ real video (``engine.observe.Observations`` fields) plus the ground truth:
   90–125 m away, 8–20 m high, telephoto framing the subject at 35–70 % of the frame height,
   panning and zooming) and ``broadcast_side`` (30–50 m, 5–10 m high). Camera axes are
   OpenCV's (x right, y down, z forward); world is Z up, metres.
-- 2D keypoints in MediaPipe's 33-landmark layout (``training.data.landmarks``), with the
+- 2D keypoints in MediaPipe's 33-landmark layout (``engine.body.landmarks``), with the
   detector noise model (``training.data.noise``: noise, outliers, swaps, visibility, dropout);
 - world landmarks (hip-centred, camera-aligned, with depth error), as MediaPipe's;
 - a full-frame person mask (longer side 160, as ``observe`` keeps it) and a 64×64 crop of the
@@ -29,8 +29,8 @@ from engine.body import kinematics as K
 from engine.body.skeleton import MIRROR as JMIRROR, NUM_JOINTS
 from engine.observe import LM, NUM_LANDMARKS, Observations, mask_size
 
-from .landmarks import MIRROR as LMIRROR, landmark_spec, landmarks_from_body, spec_matrix
-from .noise import load_noise_model, world_noise_sigma
+from engine.body.landmarks import MIRROR as LMIRROR, landmark_spec, landmarks_from_body, spec_matrix
+from training.data.noise import load_noise_model, world_noise_sigma
 
 CAMERA_TYPES = ("handheld", "tripod", "broadcast", "broadcast_side")
 CROP = 64
@@ -54,7 +54,7 @@ def change_speed(poses, trans, speed, fps=30.0):
     """The motion played ``speed`` times faster, resampled at ``fps`` (rotations slerped, trans
     interpolated): speed 1.25 → 0.8× as many frames. Keep it within ±25 %: flight phases of
     jumps stop obeying gravity beyond that. Returns (poses, trans)."""
-    from .retarget import resample_rotations
+    from training.data.bvh_to_smpl import resample_rotations
     if speed == 1.0:
         return np.asarray(poses), np.asarray(trans)
     return resample_rotations(np.asarray(poses, np.float64), np.asarray(trans, np.float64), fps * speed, fps)

@@ -1,7 +1,7 @@
 """Measure the generator: ``python -m training.data.throughput --n 400 --workers 2``.
 
 Draws sequences of 16–64 frames (30 fps) from the retarget cache (``cache/cmu_smpl``, built by
-``python -m training.data.retarget --cache cache/cmu_smpl``), train split, mirrored half the
+``python -m training.data.bvh_to_smpl --cache cache/cmu_smpl``), train split, mirrored half the
 time, random camera; reports sequences/s and the projected time for 10,000.
 """
 import argparse
@@ -24,7 +24,7 @@ def _load(cache):
 
 def _work(args):
     cache, n, seed = args
-    from training.data.retarget import default_body
+    from training.data.bvh_to_smpl import default_body
     from training.data.synth import Synthesizer
     clips = _load(cache)
     S = Synthesizer(default_body())

@@ -3,7 +3,7 @@ leave-one-view-out references and robust statistics (numpy + OpenCV only; no bpy
 
 Used by ``scripts/measure_detector_noise_multiview.py`` to measure the detector's 2D and depth
 error against a reference built from the other views (docs/detector_noise.md), and by the R1
-benchmark (``training.bench_r1``) for each camera's 3D reference.
+benchmark (``training.bench.r1``) for each camera's 3D reference.
 
 Conventions (all checked numerically on the Pose2Sim demo by the reprojection error):
   * ``Camera.R, Camera.t``: world → camera, x_cam = R @ X + t, metres; OpenCV camera axes
@@ -204,7 +204,7 @@ def procrustes_errors(P, Q):
     """Per-frame similarity alignment of P onto Q (both (T,J,3), NaN rows ignored per frame;
     ``training.eval.metrics.procrustes_align``). Returns the per-point distance after alignment (T,J)
     (NaN where not used)."""
-    from .metrics import procrustes_align
+    from training.eval.metrics import procrustes_align
     T, J, _ = P.shape
     out = np.full((T, J), np.nan)
     for i in range(T):

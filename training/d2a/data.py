@@ -16,7 +16,7 @@ becomes one sample with the keys ``D2ATraining.forward`` consumes:
 | joints3d | (24,3) f32 | true joints, camera frame, minus the true pelvis |
 | vertices_coarse | (n,3) f32 | true posed mesh at the coarse indices, camera frame, minus the true pelvis |
 | rotmats / betas | (24,3,3) / (10,) f32 | true local rotations (root in the camera frame), shape |
-| joints2d / joints2d_vis | (24,2) / (24,) f32 | as ``training.dataset`` |
+| joints2d / joints2d_vis | (24,2) / (24,) f32 | as ``training.temporal.dataset`` |
 | silhouette | (56,56) u8 {0,1} | the true body re-rendered in the same run-time crop |
 | valid | () bool | the detector found the person |
 | temporal_joints | (24,3) f32 | the temporal estimate's joints minus its pelvis ("temporal only" row) |
@@ -30,7 +30,7 @@ re-rendered at 56×56 in that box (``render_silhouettes``, the same point-splat 
 synth). The input mask is not degraded beyond synth's own rendering and the 160-px downsampling
 (ours; MediaPipe's segmentation noise is not modelled).
 
-    .venv/bin/python -m training.d2a_data --temporal out/temporal_cpu/best.pt --sequences 300 \\
+    .venv/bin/python -m training.d2a.data --temporal out/temporal_cpu/best.pt --sequences 300 \\
         --split train --out out/d2a_pool_train --workers 1
 
 Each sequence is one posed window of ``seq_len`` frames seen by ``views`` cameras: views ×
@@ -49,7 +49,7 @@ import torch
 
 from engine.estimate.refine import SIL_SIZE, crop_boxes, silhouette_crops
 
-from .dataset import ViewSynthesizer, draw_body_variation, draw_speed, load_clips, sequence_arrays
+from training.temporal.dataset import ViewSynthesizer, draw_body_variation, draw_speed, load_clips, sequence_arrays
 
 DEFAULTS = dict(seq_len=48, views=2, mirror_prob=0.5, focal_known_prob=0.5, sil_size=SIL_SIZE)
 KEYS = {"features": np.float32, "silhouette_in": np.uint8, "init_rot6d": np.float32, "init_betas": np.float32,
@@ -62,8 +62,8 @@ KEYS = {"features": np.float32, "silhouette_in": np.uint8, "init_rot6d": np.floa
 def load_temporal(path, prvipe=None):
     """(model, frozen Pr-VIPE or None, window) from a ``train_temporal`` checkpoint; the
     Pr-VIPE is the checkpoint config's unless ``prvipe`` (a path) is given."""
-    from .train_common import load_checkpoint
-    from .train_temporal import build_model, load_prvipe
+    from training.loop import load_checkpoint
+    from training.temporal.train import build_model, load_prvipe
     ck = load_checkpoint(path)
     model = build_model({"model": ck["model_args"]})
     model.load_state_dict(ck["model"])
@@ -85,10 +85,10 @@ def stitch_windows(T, window):
 
 @torch.no_grad()
 def temporal_estimate(model, arr, window):
-    """The temporal model over one sequence's arrays (``training.dataset.sequence_arrays``) as
+    """The temporal model over one sequence's arrays (``training.temporal.dataset.sequence_arrays``) as
     the engine runs it: rot6d (T,24,6) (stitched, then re-orthonormalised), cam (T,3), betas
     (10,) (mean over windows)."""
-    from .models.geometry import matrix_to_rot6d, rot6d_to_matrix
+    from training.geometry import matrix_to_rot6d, rot6d_to_matrix
     T = len(arr["features"])
     starts, wt = stitch_windows(T, window)
     W = len(wt)
@@ -110,7 +110,7 @@ def temporal_estimate(model, arr, window):
 @torch.no_grad()
 def estimate_joints(joint_model, rot6d, betas):
     """Joints (T,24,3) of an estimate, camera frame, minus its pelvis."""
-    from .models.geometry import forward_kinematics, rot6d_to_matrix
+    from training.geometry import forward_kinematics, rot6d_to_matrix
     R = rot6d_to_matrix(torch.as_tensor(rot6d, dtype=torch.float32))[None]
     j = forward_kinematics(R, joint_model(torch.as_tensor(betas, dtype=torch.float32)[None]))[0]
     return (j - j[:, :1]).numpy()
@@ -121,7 +121,7 @@ def render_silhouettes(verts_cam, Ks, boxes, size, faces=None):
     """True silhouettes (T,size,size) uint8 {0,1} of camera-frame vertices (T,V,3) in square
     pixel boxes (T,4) — synth's point-splat z-buffer (vertices, plus face centroids for a
     sparse mesh; 3×3 hole filling). NaN boxes give empty silhouettes."""
-    from .data.synth import _fill_holes
+    from training.data.synth import _fill_holes
     pts = np.asarray(verts_cam, np.float32)
     if faces is not None and pts.shape[1] <= 5000:
         f = np.asarray(faces)
@@ -191,7 +191,7 @@ class D2ASampler:
     """Draws sequences from one split's clips and turns them into per-frame samples."""
 
     def __init__(self, clips, body, temporal, prvipe, window, coarse_indices, **cfg):
-        from .models.geometry import JointShapeModel
+        from training.geometry import JointShapeModel
         self.cfg = {**DEFAULTS, **cfg}
         L = self.cfg["seq_len"]
         self.clips = [c for c in clips if len(c[1]) >= min(L, window)]
@@ -236,8 +236,8 @@ class D2ASampler:
 # ---------------------------------------------------------------- the pool
 def _work(args):
     cache, split, temporal_path, prvipe_path, n, seed, cfg = args
-    from training.data.retarget import default_body
-    from .models.coarse_mesh import load
+    from training.data.bvh_to_smpl import default_body
+    from training.d2a.coarse_mesh import load
     torch.set_num_threads(1)
     body = default_body()
     model, pv, window = load_temporal(temporal_path, prvipe_path)
@@ -303,7 +303,7 @@ def pool_size(path):
 def pool_batch(pool, idx, num_coarse=None):
     """Frames ``idx`` of a loaded pool → dict of tensors for ``D2ATraining`` (silhouettes as
     float [0,1]; the coarse vertices cut to the model's first ``num_coarse``: a
-    ``training.models.coarse_mesh.subset`` keeps the leading farthest-point vertices)."""
+    ``training.d2a.coarse_mesh.subset`` keeps the leading farthest-point vertices)."""
     idx = np.asarray(idx)
     out = {}
     for k, v in pool.items():
@@ -333,7 +333,7 @@ def main(argv=None):
     ap.add_argument("--views", type=int, default=DEFAULTS["views"])
     ap.add_argument("--seq-len", type=int, default=DEFAULTS["seq_len"])
     ap.add_argument("--speed-range", type=float, nargs=2, metavar=("LO", "HI"),
-                    help="play motions faster/slower by a log-uniform factor in [LO, HI] (as training.dataset)")
+                    help="play motions faster/slower by a log-uniform factor in [LO, HI] (as training.temporal.dataset)")
     ap.add_argument("--pose-aug", type=float, nargs=2, metavar=("PROB", "SCALE"),
                     help="joint-angle augmentation (training.data.synth.perturb_pose) in a share PROB of the "
                          "sequences, spreads x SCALE: the temporal model's errors on poses it was not fitted to")

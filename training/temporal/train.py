@@ -1,18 +1,18 @@
 """Train the seed-2 temporal model on synthetic observations of the CMU train split.
 
-    .venv/bin/python -m training.train_temporal --config training/configs/temporal_cpu.json
+    .venv/bin/python -m training.temporal.train --config training/configs/temporal_cpu.json
     ... --resume                 # continue from OUT/last.pt (the step counter continues)
     ... --max-steps N --max-minutes M --out DIR     # overrides (smoke runs)
 
-Needs the retarget cache (``python -m training.data.retarget --cache cache/cmu_smpl``) and,
+Needs the retarget cache (``python -m training.data.bvh_to_smpl --cache cache/cmu_smpl``) and,
 unless the config's model has ``use_prvipe: false``, a trained Pr-VIPE checkpoint
-(``python -m training.train_prvipe``), which stays frozen. Writes ``OUT/last.pt`` every
+(``python -m training.prvipe.train``), which stays frozen. Writes ``OUT/last.pt`` every
 ``ckpt_every`` steps and at the end, ``OUT/best.pt`` (lowest validation MPJPE) and
 ``OUT/log.jsonl`` (train losses every ``log_every`` steps; validation MPJPE / PA-MPJPE in mm
 on ``val_windows`` fixed windows of the val split every ``val_every`` steps, scored like
 ``training.bench``: camera frame, 14 LSP joints, root = hip midpoint, detected frames only).
-Export the result with ``python -m training.models.export``. With ``pool`` in the config the
-windows come from a pre-generated pool (``python -m training.pool``) instead of the streaming
+Export the result with ``python -m training.temporal.export``. With ``pool`` in the config the
+windows come from a pre-generated pool (``python -m training.temporal.window_pool``) instead of the streaming
 generator, so the model and its ablations train on the same windows at a fraction of the cost.
 """
 import argparse
@@ -23,13 +23,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .train_common import (Logger, StepBook, cosine_lr, load_checkpoint, load_config, optimizer_step, save_checkpoint,
+from training.loop import (Logger, StepBook, cosine_lr, load_checkpoint, load_config, optimizer_step, save_checkpoint,
                            set_threads)
 
 
 def load_prvipe(path):
     """A frozen Pr-VIPE from a ``train_prvipe`` checkpoint."""
-    from .models.prvipe import PrVIPE
+    from training.prvipe.model import PrVIPE
     ck = load_checkpoint(path)
     m = PrVIPE(**ck["model_args"])
     m.load_state_dict(ck["model"])
@@ -42,7 +42,7 @@ def load_prvipe(path):
 @torch.no_grad()
 def embed_batch(prvipe, kp99):
     """Pr-VIPE (μ, σ) (B,T,32) of normalised keypoints (B,T,99); 0 / 1 without a Pr-VIPE."""
-    from .models.temporal import EMBED_DIM
+    from training.temporal.model import EMBED_DIM
     B, T = kp99.shape[:2]
     if prvipe is None:
         return torch.zeros(B, T, EMBED_DIM), torch.ones(B, T, EMBED_DIM)
@@ -51,12 +51,12 @@ def embed_batch(prvipe, kp99):
 
 
 def build_model(cfg):
-    from .models.temporal import TemporalModel
+    from training.temporal.model import TemporalModel
     return TemporalModel(**cfg["model"])
 
 
 def loss_weights(cfg):
-    from .models.losses import WEIGHTS
+    from training.temporal.losses import WEIGHTS
     w = {**WEIGHTS, **cfg.get("loss_weights", {})}
     if not cfg["model"].get("use_prvipe", True) or not cfg.get("prvipe"):
         w["uncertainty"] = 0.0     # no Pr-VIPE: nothing to match
@@ -67,9 +67,9 @@ def loss_weights(cfg):
 def evaluate(model, batches, joint_model, weights):
     """Validation loss and MPJPE / PA-MPJPE (mm) over fixed windows."""
     from training.eval.metrics import mpjpe, pa_mpjpe
-    from .bench import HIPS, LSP14
-    from .models.geometry import forward_kinematics, rot6d_to_matrix
-    from .models.losses import temporal_loss
+    from training.bench.synthetic import HIPS, LSP14
+    from training.geometry import forward_kinematics, rot6d_to_matrix
+    from training.temporal.losses import temporal_loss
     model.eval()
     preds, gts, valids, losses = [], [], [], []
     for b in batches:
@@ -88,7 +88,7 @@ def evaluate(model, batches, joint_model, weights):
 
 
 def make_val_batches(cfg, clips, body, prvipe, batch_size):
-    from .dataset import collate, fixed_windows
+    from training.temporal.dataset import collate, fixed_windows
     ws = fixed_windows(clips, body, int(cfg["val_windows"]), seed=int(cfg.get("val_seed", 12345)),
                        prvipe=prvipe, **cfg["data"])
     return [collate(ws[i:i + batch_size]) for i in range(0, len(ws), batch_size)]
@@ -96,10 +96,10 @@ def make_val_batches(cfg, clips, body, prvipe, batch_size):
 
 def train(cfg, resume=False, log=None):
     """Run (or continue) training as ``cfg`` says; returns the final step."""
-    from training.data.retarget import default_body
-    from .dataset import SyntheticWindows, collate, load_clips
-    from .models.geometry import JointShapeModel
-    from .models.losses import temporal_loss
+    from training.data.bvh_to_smpl import default_body
+    from training.temporal.dataset import SyntheticWindows, collate, load_clips
+    from training.geometry import JointShapeModel
+    from training.temporal.losses import temporal_loss
 
     set_threads(cfg.get("threads", 1))
     out = Path(cfg["out_dir"])
@@ -132,8 +132,8 @@ def train(cfg, resume=False, log=None):
     val_batches = make_val_batches(cfg, val_clips, body, prvipe, bs) if cfg.get("val_windows") else []
     # a new data stream per (re)start so a resumed run does not replay the windows it saw
     data_seed = int(cfg.get("seed", 0)) * 1_000_003 + step
-    if cfg.get("pool"):      # the shared pre-generated windows (training.pool)
-        from .pool import PoolWindows, pool_size
+    if cfg.get("pool"):      # the shared pre-generated windows (training.temporal.window_pool)
+        from training.temporal.window_pool import PoolWindows, pool_size
         ds, workers = PoolWindows(cfg["pool"], seed=data_seed), 0
         log("pool", path=str(cfg["pool"]), windows=pool_size(cfg["pool"]))
     else:

@@ -1,17 +1,17 @@
 """Bench plugin: registers the seed-2 temporal estimator ("temporal") with ``training.bench``.
 
     MOCAP_TEMPORAL_WEIGHTS=out/temporal_onnx .venv/bin/python -m training.bench h1 \\
-        --plugin training.bench_temporal --estimators baseline,temporal
+        --plugin training.temporal.bench --estimators baseline,temporal
 
 (``--estimators temporal`` alone loads this plugin automatically.) The weights folder holds
-``temporal.onnx`` + ``prvipe.onnx`` from ``python -m training.models.export``; ``temporal+light`` / ``temporal+analysis`` are its output
+``temporal.onnx`` + ``prvipe.onnx`` from ``python -m training.temporal.export``; ``temporal+light`` / ``temporal+analysis`` are its output
 through the clean-motion presets, as ``baseline+light`` is for the baseline; ``temporal@DIR``
 is the model exported in DIR (several side by side). Without weights the bench stops with the
 engine's message before any work. ``MOCAP_DEVICE`` = auto | gpu | cpu (default auto,
 ``engine.estimate.onnx_runtime``).
 """
 from engine.estimate import temporal
-from training.bench import cleaned, once, register
+from training.bench.synthetic import cleaned, once, register
 
 
 def require():

@@ -1,6 +1,6 @@
 """A fixed pool of synthetic training windows, generated once and shared by training runs.
 
-The streaming generator (``training.dataset.SyntheticWindows``) spends most of its time posing
+The streaming generator (``training.temporal.dataset.SyntheticWindows``) spends most of its time posing
 the body; on 2 CPU cores it cannot feed several runs at once. For runs that must share one
 budget (the model and its ablations) the windows are generated once into a folder of ``.npy``
 files, one per key, memory-mapped by the runs (the
@@ -8,7 +8,7 @@ same windows for every run, so the ablation rows differ only by the model) and s
 random from it. Pr-VIPE's embedding is not stored: it is computed per batch from
 ``keypoints99`` by the run's own frozen Pr-VIPE.
 
-    .venv/bin/python -m training.pool --config training/configs/temporal_cpu.json --sequences 3000 --workers 2
+    .venv/bin/python -m training.temporal.window_pool --config training/configs/temporal_cpu.json --sequences 3000 --workers 2
 
 Each sequence is one posed window seen by ``views`` cameras × ``windows_per_view`` crops (the
 config's ``data``), i.e. 9 windows per sequence with the CPU config.
@@ -27,8 +27,8 @@ KEYS = ("features", "ik_prior", "keypoints99", "homography", "rotmats", "betas",
 
 def _work(args):
     cache, n, seed, data_cfg = args
-    from training.data.retarget import default_body
-    from .dataset import WindowSampler, load_clips
+    from training.data.bvh_to_smpl import default_body
+    from training.temporal.dataset import WindowSampler, load_clips
     torch.set_num_threads(1)
     sampler = WindowSampler(load_clips(cache, "train"), default_body(), None, **data_cfg)
     rng = np.random.default_rng(seed)
@@ -80,7 +80,7 @@ def pool_size(path):
 
 
 def main(argv=None):
-    from .train_common import load_config
+    from training.loop import load_config
     ap = argparse.ArgumentParser(description="Generate a shared pool of training windows")
     ap.add_argument("--config", required=True, help="a temporal config (its cache, data and pool path)")
     ap.add_argument("--sequences", type=int, required=True)

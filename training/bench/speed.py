@@ -1,10 +1,10 @@
 """Per-stage benchmark of the engine on one clip, against the decode + detection floor.
 
-    python -m training.bench_speed VIDEO [--max-side 1280] [--frames N] [--estimator auto|temporal|baseline]
+    python -m training.bench.speed VIDEO [--max-side 1280] [--frames N] [--estimator auto|temporal|baseline]
                                 [--random-weights] [--device auto|gpu|cpu]
-    python -m training.bench_speed --networks-only --random-weights [--device gpu]
-    python -m training.bench_speed --make-clip /tmp/long.mp4 --seconds 600 --size 1920x1080 [VIDEO]
-    python -m training.bench_speed /tmp/long.mp4 --detect-first 230      # memory run on a long clip
+    python -m training.bench.speed --networks-only --random-weights [--device gpu]
+    python -m training.bench.speed --make-clip /tmp/long.mp4 --seconds 600 --size 1920x1080 [VIDEO]
+    python -m training.bench.speed /tmp/long.mp4 --detect-first 230      # memory run on a long clip
 
 What one run prints (all measured in that run, on this machine):
 
@@ -47,7 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "assets" / "demo" / "sports2d_demo.mp4"
 TEMPORAL_CONFIG = ROOT / "training" / "configs" / "temporal_cpu.json"
 PRVIPE_CONFIG = ROOT / "training" / "configs" / "prvipe_cpu.json"
@@ -111,9 +111,9 @@ def export_random_weights(folder, temporal_config=TEMPORAL_CONFIG, prvipe_config
     """temporal.onnx + prvipe.onnx of randomly initialised models (speed only; needs torch)."""
     import torch  # development install only: the engine itself never needs torch
 
-    from training.models.export import export_prvipe, export_temporal
-    from training.models.prvipe import PrVIPE
-    from training.models.temporal import TemporalModel
+    from training.temporal.export import export_prvipe, export_temporal
+    from training.prvipe.model import PrVIPE
+    from training.temporal.model import TemporalModel
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -124,7 +124,7 @@ def export_random_weights(folder, temporal_config=TEMPORAL_CONFIG, prvipe_config
     m = TemporalModel(**tc["model"])
     meta = {"format": "mocap-temporal/1", "window": window, "overlap": window // 2,
             "model_args": json.dumps(tc["model"]), "uses_prvipe": int(tc["model"].get("use_prvipe", True)),
-            "note": "RANDOM INITIALISATION (training.bench_speed --random-weights): speed only"}
+            "note": "RANDOM INITIALISATION (training.bench.speed --random-weights): speed only"}
     export_temporal(m, folder / "temporal.onnx", meta)
     export_prvipe(PrVIPE(**pc["model"]), folder / "prvipe.onnx", {"note": meta["note"]})
     return folder
@@ -435,7 +435,7 @@ def print_clip(res):
 
 # ------------------------------------------------------------------------------- CLI
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m training.bench_speed",
+    ap = argparse.ArgumentParser(prog="python -m training.bench.speed",
                                  description="Per-stage benchmark of the engine against decode + detection")
     ap.add_argument("video", nargs="?", default=str(DEMO), help="clip (default: the demo clip)")
     ap.add_argument("--max-side", type=int, default=None,

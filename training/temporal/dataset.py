@@ -1,10 +1,10 @@
 """Training windows for the seed-2 temporal model, streamed from the synthetic generator.
 
 ``SyntheticWindows`` (a torch ``IterableDataset``) draws motion windows from the retargeted CMU
-cache (``python -m training.data.retarget --cache cache/cmu_smpl``; train split for training,
+cache (``python -m training.data.bvh_to_smpl --cache cache/cmu_smpl``; train split for training,
 val split for validation, ``training.data.splits``), observes each through random cameras with
 the detector noise model (``training.data.synth.Synthesizer``; mirrored — left/right swapped —
-with probability ``mirror_prob``) and yields the dict that ``training.models.losses.temporal_loss``
+with probability ``mirror_prob``) and yields the dict that ``training.temporal.losses.temporal_loss``
 and ``TemporalModel`` consume, one window (T frames) at a time:
 
 | key | shape | what |
@@ -36,10 +36,10 @@ import torch
 from engine.body import kinematics as K
 from engine.estimate.network_inputs import L_HIP, R_HIP, frame_features, ik_prior, normalized_keypoints, person_scale
 
-from .data.noise import load_noise_model
-from .data.splits import split_of
-from .data.synth import Synthesizer, perturb_pose
-from .models.temporal import EMBED_DIM
+from training.data.noise import load_noise_model
+from training.data.splits import split_of
+from training.data.synth import Synthesizer, perturb_pose
+from training.temporal.model import EMBED_DIM
 
 DEFAULTS = dict(window=32, seq_len=48, views=2, windows_per_view=2, shuffle=64, mirror_prob=0.5,
                 focal_known_prob=0.5, speed_range=(1.0, 1.0), noise_reference="self_consistency",
@@ -50,8 +50,8 @@ def load_clips(cache, split):
     """[(clip, poses (T,72), trans (T,3), betas (10,))] of one split from a retarget cache.
 
     Refuses clips cached by another version of the retargeter (their joints would not be the
-    ones H1/H2 score against): rebuild with ``python -m training.data.retarget --cache``."""
-    from .data.retarget import RETARGET_VERSION
+    ones H1/H2 score against): rebuild with ``python -m training.data.bvh_to_smpl --cache``."""
+    from training.data.bvh_to_smpl import RETARGET_VERSION
     out = []
     for f in sorted(Path(cache).glob("*.npz")):
         try:
@@ -63,11 +63,11 @@ def load_clips(cache, split):
             v = int(z["retarget_version"]) if "retarget_version" in z.files else None
             if v != RETARGET_VERSION:
                 raise ValueError(f"{f} was retargeted by version {v}, not the current {RETARGET_VERSION}: "
-                                 f"rebuild the cache (python -m training.data.retarget --cache {cache})")
+                                 f"rebuild the cache (python -m training.data.bvh_to_smpl --cache {cache})")
             out.append((f.stem, z["poses"].astype(np.float64), z["trans"].astype(np.float64),
                         z["betas"].astype(np.float64)))
     if not out:
-        raise FileNotFoundError(f"no {split} clips in {cache} (build it: python -m training.data.retarget --cache {cache})")
+        raise FileNotFoundError(f"no {split} clips in {cache} (build it: python -m training.data.bvh_to_smpl --cache {cache})")
     return out
 
 

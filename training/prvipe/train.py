@@ -1,6 +1,6 @@
 """Train Pr-VIPE (Sun et al., ECCV 2020) on synthetic views of CMU poses, and measure retrieval.
 
-    .venv/bin/python -m training.train_prvipe --config training/configs/prvipe_cpu.json
+    .venv/bin/python -m training.prvipe.train --config training/configs/prvipe_cpu.json
     ... --resume                          # continue from OUT/last.pt
     ... --eval [--ckpt OUT/best.pt] [--split test]   # print view-invariant retrieval accuracy
 
@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .train_common import Logger, accumulate, cosine_lr, load_checkpoint, load_config, optimizer_step, save_checkpoint, set_threads
+from training.loop import Logger, accumulate, cosine_lr, load_checkpoint, load_config, optimizer_step, save_checkpoint, set_threads
 
 SPLIT_SEEDS = {"train": 0, "val": 1, "test": 2}
 
@@ -78,9 +78,9 @@ def pairwise_np_mpjpe(p, q=None, chunk=256):
 def _bank_work(args):
     cache, split, n_seq, frames, stride, seed = args
     from engine.estimate.network_inputs import normalized_keypoints
-    from training.data.retarget import default_body
-    from .bench import LSP14
-    from .dataset import ViewSynthesizer, load_clips
+    from training.data.bvh_to_smpl import default_body
+    from training.bench.synthetic import LSP14
+    from training.temporal.dataset import ViewSynthesizer, load_clips
     torch.set_num_threads(1)
     clips = [c for c in load_clips(cache, split) if len(c[1]) >= 2]
     lens = np.array([len(c[1]) for c in clips], np.float64)
@@ -205,7 +205,7 @@ def mine_negatives(anchor_mu, cand_mu, poses, kappa, hard_k, rng, pool=4):
 
 
 def train(cfg, resume=False, log=None):
-    from .models.prvipe import PrVIPE, prvipe_loss
+    from training.prvipe.model import PrVIPE, prvipe_loss
     set_threads(cfg.get("threads", 1))
     out = Path(cfg["out_dir"])
     out.mkdir(parents=True, exist_ok=True)
@@ -289,7 +289,7 @@ def train(cfg, resume=False, log=None):
 
 
 def load_model(path):
-    from .models.prvipe import PrVIPE
+    from training.prvipe.model import PrVIPE
     ck = load_checkpoint(path)
     m = PrVIPE(**ck["model_args"])
     m.load_state_dict(ck["model"])
@@ -305,7 +305,7 @@ def checkpoint_from_onnx(onnx_path, out_path, width=256, dim=32, blocks=2):
     import onnx
     import onnxruntime as ort
     from onnx import numpy_helper
-    from .models.prvipe import IN_FEATURES, PrVIPE
+    from training.prvipe.model import IN_FEATURES, PrVIPE
     m = onnx.load(str(onnx_path))
     meta = {p.key: p.value for p in m.metadata_props}
     state = {i.name.removeprefix("model."): torch.as_tensor(numpy_helper.to_array(i).copy())

@@ -38,7 +38,7 @@ identity embedding is kept, their temporal content dropped) and their residual b
 rest-pose template instead of the temporal estimate, so they must be inferred from the frame
 and the other queries. Never at inference (``model.eval()``).
 
-RLE (``training.models.rle``): a per-joint σ head (sigmoid, metres, floor 1e-4) on the joint
+RLE (``training.d2a.rle``): a per-joint σ head (sigmoid, metres, floor 1e-4) on the joint
 tokens; the RealNVP flow lives in ``D2ATraining`` (training only, not exported).
 
 Coordinates: joints and vertices in metres, camera frame (OpenCV axes), relative to the
@@ -65,8 +65,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .geometry import JointShapeModel, matrix_to_rot6d, rot6d_to_matrix
-from .losses import weak_perspective
+from training.geometry import JointShapeModel, matrix_to_rot6d, rot6d_to_matrix
+from training.temporal.losses import weak_perspective
 from engine.body.skeleton import PARENTS
 
 NUM_LANDMARKS = 33
@@ -233,7 +233,7 @@ class D2AHMR(nn.Module):
             from engine.body import load_body_model
             body = load_body_model()
         if coarse is None:
-            from .coarse_mesh import load
+            from training.d2a.coarse_mesh import load
             coarse = load(body=body)
         d, S, p = cfg["d_model"], cfg["sil_size"], cfg["patch"]
         if S % p:
@@ -409,16 +409,16 @@ class D2ATraining(nn.Module):
     | joints3d | (B,24,3) | true joints, camera frame, minus the true pelvis (metres) |
     | vertices_coarse | (B,n,3) | true posed mesh at the coarse indices, minus the true pelvis |
     | rotmats / betas | (B,24,3,3) / (B,10) | true local rotations (root in the camera frame), shape |
-    | joints2d / joints2d_vis | (B,24,2) / (B,24) | as in ``training.dataset`` |
+    | joints2d / joints2d_vis | (B,24,2) / (B,24) | as in ``training.temporal.dataset`` |
     | silhouette | (B,S,S) | the rendered true body in the same crop, {0,1} |
     | valid | (B,) | optional frame weights (undetected frames 0) |
 
-    Only ``self.model`` is exported (``training.models.d2a_export``)."""
+    Only ``self.model`` is exported (``training.d2a.export``)."""
 
     def __init__(self, model, use_rle=True, use_imphmr=True, weights=None, imphmr_args=None, rle_mc_samples=0,
                  imphmr_frames=None):
         super().__init__()
-        from .rle import RealNVP
+        from training.d2a.rle import RealNVP
         self.model = model
         self.use_rle, self.use_imphmr = use_rle, use_imphmr
         self.weights = {**WEIGHTS, **(weights or {})}
@@ -431,7 +431,7 @@ class D2ATraining(nn.Module):
         # batch only, so the other losses see more frames per second (ours; None = every frame)
         self.imphmr_frames = None if imphmr_frames is None else int(imphmr_frames)
         if use_imphmr:
-            from .imphmr import ImpHMR
+            from training.d2a.imphmr import ImpHMR
             self.imphmr = ImpHMR(model.code_dim, **(imphmr_args or {}))
             cm = model.coarse
             self.register_buffer("up_index", torch.as_tensor(np.asarray(cm.up_index, np.int64)), persistent=False)
@@ -458,7 +458,7 @@ class D2ATraining(nn.Module):
         parts["rotations"] = _mean(((rot6d_to_matrix(out["rot6d"]) - batch["rotmats"]) ** 2).flatten(1), w)
         parts["betas"] = _mean((out["betas"] - batch["betas"]) ** 2, w)
         if self.use_rle:
-            from .rle import rle_loss
+            from training.d2a.rle import rle_loss
             jw = None if w is None else w[:, None].expand(-1, NUM_JOINTS)
             parts["rle"] = rle_loss(out["joints"], out["sigma"], batch["joints3d"], self.flow, jw,
                                     self.rle_mc_samples, generator)
@@ -467,7 +467,7 @@ class D2ATraining(nn.Module):
                                                      reduction="none")
             parts["silhouette"] = _mean(bce.flatten(1), w)
         if self.use_imphmr:
-            from .imphmr import imphmr_loss
+            from training.d2a.imphmr import imphmr_loss
             k = self.imphmr_frames or out["global_code"].shape[0]
             sub = {key: v[:k] for key, v in batch.items() if torch.is_tensor(v)}
             verts = self.upsample(sub["vertices_coarse"])
@@ -484,7 +484,7 @@ def toy_batch(model, batch=4, seed=0, noise=0.1):
     """A self-consistent random batch (tests and smoke runs): true pose/shape → joints, coarse
     vertices, 2D joints and an orthographic silhouette; the temporal estimate is the truth plus
     noise. Features are random (the network cannot use them; it can still learn from the rest)."""
-    from .imphmr import orthographic_silhouette
+    from training.d2a.imphmr import orthographic_silhouette
     g = torch.Generator().manual_seed(seed)
     nb, S = model.cfg["num_betas"], model.cfg["sil_size"]
     rotmats = rot6d_to_matrix(torch.tensor([1.0, 0, 0, 0, 1, 0]) + 0.3 * torch.randn(batch, NUM_JOINTS, 6, generator=g))

@@ -50,7 +50,7 @@ from engine.body.kinematics import forward_kinematics, matrix_to_axis_angle
 from engine.body.skeleton import JOINT_INDEX as J, JOINT_NAMES, NUM_JOINTS, PARENTS
 from engine.body.rotations import minimal_rotation
 
-from .bvh import read_bvh
+from training.data.bvh import read_bvh
 
 CMU_UNIT_M = 0.0254 / 0.45         # 0.056444 m
 DAZ_UNIT_M = 0.01
@@ -463,7 +463,7 @@ def default_body():
         return load_body_model()
     print("warning: engine/data/open_body.npz not found; using the capsule stand-in body",
           file=sys.stderr)
-    from .standin import capsule_body
+    from training.data.capsule_body import capsule_body
     return capsule_body()
 
 

@@ -1,13 +1,13 @@
 """The D2A-HMR ablation table on the held-out test pool, in one command.
 
-    .venv/bin/python -m training.d2a_ablation --runs out/d2a_cpu --pool out/d2a_pool_test \\
+    .venv/bin/python -m training.d2a.ablation --runs out/d2a_cpu --pool out/d2a_pool_test \\
         --plot out/d2a_reliability.png
 
 Rows: "temporal only" (the seed-2 estimate stored in the pool) and every row of
-``training.models.d2a.ABLATION_ROWS``, each from its own ``train_d2a`` run
-(``training.train_d2a.row_out_dir(RUNS, row)``: ``best.pt``, else ``last.pt``; a row without
+``training.d2a.model.ABLATION_ROWS``, each from its own ``train_d2a`` run
+(``training.d2a.train.row_out_dir(RUNS, row)``: ``best.pt``, else ``last.pt``; a row without
 a checkpoint prints "not trained"). The pool is built from the test split (H1's held-out CMU
-subjects) with ``python -m training.d2a_data --split test``; by default the seen-subject pitch
+subjects) with ``python -m training.d2a.data --split test``; by default the seen-subject pitch
 clip 124_02 is left out, as H1's main table does (``--include-seen`` keeps it).
 
 Metrics, as ``training.bench`` / ``train_temporal.evaluate`` score them: MPJPE and PA-MPJPE on
@@ -19,7 +19,7 @@ detected frames of one window (the pool keeps each window's frames in order).
 or H2 benchmark instead (``training.bench``; each row exported to ONNX and run by
 ``engine.estimate.refine`` on the shipped temporal estimate, the σ-weighted rotation fit included):
 
-    .venv/bin/python -m training.d2a_ablation --runs out/d2a_cpu_fast --bench h1 --plot PNG
+    .venv/bin/python -m training.d2a.ablation --runs out/d2a_cpu_fast --bench h1 --plot PNG
 
 σ calibration (the full model, "+imphmr"): the Spearman rank correlation between the predicted
 σ and the actual error of every joint of every detected frame, and a reliability plot: frames ×
@@ -27,7 +27,7 @@ joints binned by predicted σ (equal-count bins), mean σ against the mean obser
 y = x. The error is the one the RLE loss models: ‖refined joint − true joint‖, both relative to
 their pelvis. On the pool the network's raw σ is scored (only its ranking is meaningful). With
 ``--bench`` σ is the engine's: calibrated at export to a per-coordinate standard deviation
-(``training.models.d2a_export``), so the plot's target is the mean 3D error of an isotropic
+(``training.d2a.export``), so the plot's target is the mean 3D error of an isotropic
 Gaussian, 2√(2/π)·σ ≈ 1.6σ (dotted); y = x is drawn for reference.
 """
 import argparse
@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .train_common import set_threads
+from training.loop import set_threads
 
 CLEANED = "+ light smoothing"
 ROW_LABELS = {"refine": "+ refinement, no depth, no RLE", "+depth": "+ depth", "+rle": "+ RLE",
@@ -60,8 +60,8 @@ def accel_by_window(pred, gt, window, frame, valid, joints, root):
 
 def scores(pred, gt, window, frame, valid):
     """MPJPE, PA-MPJPE, Accel (mm) of joints (N,24,3) against the truth."""
-    from .bench import HIPS, LSP14
-    from .train_d2a import joint_scores
+    from training.bench.synthetic import HIPS, LSP14
+    from training.d2a.train import joint_scores
     s = joint_scores(pred, gt, valid)
     root = [LSP14.index(h) for h in HIPS]
     return dict(mpjpe=s["mpjpe_mm"], pa_mpjpe=s["pa_mpjpe_mm"],
@@ -106,7 +106,7 @@ def reliability_plot(path, table, title):
 
 
 def checkpoint_of(runs, row):
-    from .train_d2a import row_out_dir
+    from training.d2a.train import row_out_dir
     d = Path(row_out_dir(runs, row))
     for name in ("best.pt", "last.pt"):
         if (d / name).exists():
@@ -118,7 +118,7 @@ def frames_to_score(path, pool, include_seen=False, max_windows=None):
     """Pool frame indices: without the windows of seen-subject test clips (unless
     ``include_seen``), of the first ``max_windows`` windows left (all by default)."""
     import json
-    from .data.splits import SEEN_SUBJECT_TEST_CLIPS
+    from training.data.splits import SEEN_SUBJECT_TEST_CLIPS
     win = np.asarray(pool["window"])
     keep = np.ones(len(win), bool)
     meta = Path(path) / "meta.json"
@@ -134,10 +134,10 @@ def frames_to_score(path, pool, include_seen=False, max_windows=None):
 def run(runs, pool_path, plot=None, rows=None, include_seen=False, batch_size=16, body=None, out=print,
         max_windows=None):
     """Evaluate every row; prints the markdown table and returns {row: scores}."""
-    from .d2a_data import load_pool
-    from .models.d2a import ABLATION_ROWS
-    from .train_common import load_checkpoint
-    from .train_d2a import model_from_checkpoint, predict
+    from training.d2a.data import load_pool
+    from training.d2a.model import ABLATION_ROWS
+    from training.loop import load_checkpoint
+    from training.d2a.train import model_from_checkpoint, predict
     pool = load_pool(pool_path)
     idx = frames_to_score(pool_path, pool, include_seen, max_windows)
     gt = np.asarray(pool["joints3d"][idx], np.float64)
@@ -189,9 +189,9 @@ def run(runs, pool_path, plot=None, rows=None, include_seen=False, batch_size=16
 def export_rows(runs, rows, out_dir, calibration_pool=None):
     """Each trained row's checkpoint → ``out_dir/<row>/d2a.onnx`` (σ calibrated on
     ``calibration_pool``, as the shipped export) → {row: folder}."""
-    from .models.d2a import ABLATION_ROWS
-    from .models.d2a_export import export_checkpoint
-    from .train_d2a import row_slug
+    from training.d2a.model import ABLATION_ROWS
+    from training.d2a.export import export_checkpoint
+    from training.d2a.train import row_slug
     dirs = {}
     for name, _ in ABLATION_ROWS:
         if rows and name not in rows:
@@ -207,7 +207,7 @@ def export_rows(runs, rows, out_dir, calibration_pool=None):
 def joint_errors_cam(pred, sample):
     """Per-joint error (frames, 24) of a bench estimate against the truth, both in the camera
     frame relative to their hip midpoint, over the estimate's valid frames; and those frames."""
-    from .bench import HIPS, _to_cam
+    from training.bench.synthetic import HIPS, _to_cam
     E = np.asarray(pred["camera_extrinsics"], np.float64)
     pj = _to_cam(np.nan_to_num(np.asarray(pred["joints"], np.float64)), E)
     gt = np.asarray(sample["gt_joints_cam"], np.float64)
@@ -227,9 +227,10 @@ def run_bench(runs, which, rows=None, plot=None, out=print, seed=0, work_dir=Non
     σ (calibrated; the pelvis left out, its σ is the temporal root's) is scored against its
     per-joint error (Spearman, reliability plot)."""
     import tempfile
-    from training import bench, bench_d2a
-    from training.data.retarget import default_body
-    from .models.d2a import ABLATION_ROWS
+    from training.bench.synthetic import synthetic as bench
+    from training.d2a import bench as bench_d2a
+    from training.data.bvh_to_smpl import default_body
+    from training.d2a.model import ABLATION_ROWS
     bench.ESTIMATORS.clear()
 
     def temporal_only(obs, body):

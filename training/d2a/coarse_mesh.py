@@ -15,18 +15,18 @@ give no recipe for another mesh):
   bends. On held-out random poses the upsampled mesh is ~2 mm from the true one on average
   (``build_coarse_mesh`` reports it; the number is in the file's ``stats``).
 
-The result is ``training/data/coarse_mesh.npz`` (``indices`` (431,), ``up_index`` (V,6) int16,
+The result is ``training/d2a/coarse_mesh.npz`` (``indices`` (431,), ``up_index`` (V,6) int16,
 ``up_weight`` (V,6) float32, ``num_vertices``, ``stats``); the engine reads it with numpy
-(``training.models.coarse_mesh_file``), the networks with :func:`load` here. Rebuild it with
+(``training.d2a.coarse_mesh_file``), the networks with :func:`load` here. Rebuild it with
 
-    .venv/bin/python -m training.models.coarse_mesh [--out training/data/coarse_mesh.npz]
+    .venv/bin/python -m training.d2a.coarse_mesh [--out training/d2a/coarse_mesh.npz]
 """
 import argparse
 import json
 
 import numpy as np
 
-from training.models.coarse_mesh_file import COARSE_MESH_PATH, CoarseMesh, load_coarse_mesh
+from training.d2a.coarse_mesh_file import COARSE_MESH_PATH, CoarseMesh, load_coarse_mesh
 
 NUM_COARSE = 431
 K_NEIGHBOURS = 6

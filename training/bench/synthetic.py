@@ -2,7 +2,7 @@
 
     .venv/bin/python -m training.bench h1            # prints a markdown table
     .venv/bin/python -m training.bench h2
-    .venv/bin/python -m training.bench r1            # real video: training.bench_r1 (own options)
+    .venv/bin/python -m training.bench r1            # real video: training.bench.r1 (own options)
     options: --estimators baseline,mymodel  --seed 0  --plugin my.module (registers more)
              --estimators temporal@out/onnx_a,temporal@out/onnx_b   (several exported models)
 
@@ -29,7 +29,7 @@ from engine.body.skeleton import JOINT_INDEX as J
 from training.eval.metrics import accel_error, mpjpe, pa_mpjpe, pve
 
 ESTIMATORS = {}
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 LSP14 = [J[n] for n in ("right_ankle", "right_knee", "right_hip", "left_hip", "left_knee", "left_ankle",
                         "right_wrist", "right_elbow", "right_shoulder", "left_shoulder", "left_elbow",
                         "left_wrist", "neck", "head")]
@@ -42,9 +42,9 @@ def register(name, fn):
 
 
 # estimators registered by a plugin module (loaded when named in --estimators)
-PLUGINS = {"temporal": "training.bench_temporal", "temporal+light": "training.bench_temporal",
-           "temporal+analysis": "training.bench_temporal", "temporal+d2a": "training.bench_d2a",
-           "temporal+d2a+light": "training.bench_d2a", "temporal+d2a+analysis": "training.bench_d2a"}
+PLUGINS = {"temporal": "training.temporal.bench", "temporal+light": "training.temporal.bench",
+           "temporal+analysis": "training.temporal.bench", "temporal+d2a": "training.d2a.bench",
+           "temporal+d2a+light": "training.d2a.bench", "temporal+d2a+analysis": "training.d2a.bench"}
 
 
 def _baseline(obs, body):
@@ -249,7 +249,7 @@ def h1_samples(body, seed=0, windows_per_clip=2, length=64, cache=None, split="t
     """H1's sequences: windows of the ``split``'s CMU clips (``test`` for the reported numbers,
     ``val`` for tuning, e.g. ``training.tune_smoothing``) through synthetic observations."""
     from training.data.bvh import read_bvh
-    from training.data.retarget import clip_table, retarget_bvh
+    from training.data.bvh_to_smpl import clip_table, retarget_bvh
     from training.data.splits import SEEN_SUBJECT_TEST_CLIPS, split_of
     from training.data.synth import CAMERA_TYPES, Synthesizer
     cmu = SHARED / "cmu"
@@ -282,7 +282,7 @@ def training_pitch(body, fps=30.0):
     """CMU 124_01 retargeted to ``body`` at ``fps`` (120 / an integer): a pitch for tuning and
     dev checks that leaves the OBP test pitches alone (``retarget_bvh``'s dict)."""
     from training.data.bvh import read_bvh
-    from training.data.retarget import clip_table, retarget_bvh
+    from training.data.bvh_to_smpl import clip_table, retarget_bvh
     from training.data.splits import split_of
     row = next(r for r in clip_table(SHARED / "cmu") if r["clip"] == TRAINING_PITCH)
     assert split_of(row["clip"]) == "train"
@@ -380,14 +380,10 @@ def h2_samples(body, seed=0, draws_per_pitch=4):
 
 
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["r1"]:
-        from training.bench_r1 import main as r1
-        return r1(argv[1:])
-    ap = argparse.ArgumentParser(description="H1/H2 benchmarks (r1: see training.bench_r1)")
+    ap = argparse.ArgumentParser(prog="python -m training.bench", description="H1/H2 benchmarks (r1: see training.bench.r1)")
     ap.add_argument("which", choices=["h1", "h2"])
     ap.add_argument("--estimators", default=None, help="comma list (default: all registered)")
-    ap.add_argument("--plugin", action="append", default=[], help="module that calls training.bench.register")
+    ap.add_argument("--plugin", action="append", default=[], help="module that calls training.bench.synthetic.register")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     for mod in args.plugin:
@@ -397,9 +393,9 @@ def main(argv=None):
             mod = importlib.import_module(PLUGINS[name])
             getattr(mod, "require", lambda: None)()    # e.g. its weights: fail before the work
         elif "@" in name and name not in ESTIMATORS:    # temporal@DIR: exported weights in DIR
-            importlib.import_module("training.bench_temporal").register_weights(name)
+            importlib.import_module("training.temporal.bench").register_weights(name)
     names = args.estimators.split(",") if args.estimators else list(ESTIMATORS)
-    from training.data.retarget import default_body
+    from training.data.bvh_to_smpl import default_body
     body = default_body()
     t0 = time.time()
     mm = "(mm; mm/frame² for accel)"
@@ -427,9 +423,3 @@ def main(argv=None):
         print(f"\nfit floor: rendered body joints vs OBP joint centres, mean "
               f"{1000 * np.mean([s['fit_residual'] for s in samples]):.1f} mm")
     print(f"\n({len(samples)} sequences, {time.time() - t0:.0f} s)", file=sys.stderr)
-
-
-if __name__ == "__main__":
-    # plugins do `from training.bench import register`: make that this running module
-    sys.modules.setdefault("training.bench", sys.modules[__name__])
-    sys.exit(main())

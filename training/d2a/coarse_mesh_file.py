@@ -1,9 +1,9 @@
 """The coarse vertex set of the per-frame refinement network and its fixed upsampling (numpy).
 
-The refinement network (D2A-HMR, ``training/models/d2a.py``) predicts 431 coarse vertices of
+The refinement network (D2A-HMR, ``training/d2a/model.py``) predicts 431 coarse vertices of
 the open body; ``upsample`` turns them into the full 13,348-vertex mesh with a fixed sparse
 matrix: each full vertex is an affine combination of 6 coarse ones. The file
-``training/data/coarse_mesh.npz`` is built by ``python -m training.models.coarse_mesh`` (how the
+``training/d2a/coarse_mesh.npz`` is built by ``python -m training.d2a.coarse_mesh`` (how the
 vertices and weights are chosen is described there).
 """
 import json
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-COARSE_MESH_PATH = Path(__file__).resolve().parents[1] / "data" / "coarse_mesh.npz"
+COARSE_MESH_PATH = Path(__file__).resolve().parent / "coarse_mesh.npz"
 
 
 @dataclass
@@ -37,7 +37,7 @@ class CoarseMesh:
 def load_coarse_mesh(path=None):
     path = Path(path) if path else COARSE_MESH_PATH
     if not path.is_file():
-        raise FileNotFoundError(f"coarse mesh file not found: {path} (build it: python -m training.models.coarse_mesh)")
+        raise FileNotFoundError(f"coarse mesh file not found: {path} (build it: python -m training.d2a.coarse_mesh)")
     with np.load(path, allow_pickle=False) as z:
         stats = json.loads(str(z["stats"])) if "stats" in z.files else {}
         return CoarseMesh(z["indices"].astype(np.int64), z["up_index"].astype(np.int64),

@@ -19,7 +19,7 @@ def smooth_motion(T=48, seed=0):
 
 def write_cache(folder, clips=(("01_01", 60), ("02_01", 50), ("13_01", 50), ("16_01", 40))):
     """A tiny retarget cache (train 01/02, val 13, test 16) of smooth random motions."""
-    from training.data.retarget import RETARGET_VERSION
+    from training.data.bvh_to_smpl import RETARGET_VERSION
     folder.mkdir(parents=True, exist_ok=True)
     for i, (name, T) in enumerate(clips):
         p, t, b = smooth_motion(T, seed=i)

@@ -8,7 +8,7 @@ Inputs (batch axis dynamic): ``features`` (B,202), ``silhouette`` (B,S,S), ``ini
 (B,24,6), ``init_betas`` (B,10), ``init_cam`` (B,3) [, ``depth_map`` (B,S,S) when the model uses
 a depth render]. Outputs: ``joints`` (B,24,3) metres relative to the temporal estimate's pelvis,
 camera frame; ``sigma`` (B,24) metres; ``vertices`` (B,431,3) coarse vertices (upsample with
-``training.models.coarse_mesh_file``); ``rot6d`` (B,24,6); ``betas`` (B,10); ``cam`` (B,3).
+``training.d2a.coarse_mesh_file``); ``rot6d`` (B,24,6); ``betas`` (B,10); ``cam`` (B,3).
 
 σ calibration (ours): the RLE σ is a scale the flow can absorb (the flow learns the density of
 error/σ, so only σ's ranking is pinned down); measured on the val pool it is ~17× the
@@ -85,8 +85,8 @@ def d2a_torch_vs_onnx(model, path, inputs):
 def sigma_calibration(model, pool_path, batch_size=64):
     """``sigma_scale`` (see the module docstring) and the number of joint-frames it rests on,
     from the model's σ and joint errors on the detected frames of a ``d2a_data`` pool."""
-    from training.d2a_data import load_pool
-    from training.train_d2a import predict
+    from training.d2a.data import load_pool
+    from training.d2a.train import predict
     pool = load_pool(pool_path)
     idx = np.flatnonzero(np.asarray(pool["valid"], bool))
     with torch.no_grad():
@@ -101,8 +101,8 @@ def export_checkpoint(ckpt, out_dir, note="", calibration_pool=None):
     ``calibration_pool`` (1.0 without one). Returns the parity report (max |torch −
     onnxruntime| per output on example inputs) plus ``sigma_scale``."""
     from pathlib import Path
-    from training.train_common import load_checkpoint
-    from training.train_d2a import model_from_checkpoint
+    from training.loop import load_checkpoint
+    from training.d2a.train import model_from_checkpoint
     ck = load_checkpoint(ckpt)
     model = model_from_checkpoint(ck)
     out = Path(out_dir)
@@ -118,7 +118,7 @@ def export_checkpoint(ckpt, out_dir, note="", calibration_pool=None):
 
 
 def main(argv=None):
-    """python -m training.models.d2a_export --ckpt OUT/best.pt --out DIR"""
+    """python -m training.d2a.export --ckpt OUT/best.pt --out DIR"""
     import argparse
     ap = argparse.ArgumentParser(description="Export a trained D2A-HMR checkpoint to ONNX for engine.estimate.refine")
     ap.add_argument("--ckpt", required=True, help="train_d2a checkpoint (best.pt / last.pt)")

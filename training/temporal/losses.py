@@ -10,7 +10,7 @@ the term; 0.001 keeps it about a tenth of the pose loss.
 """
 import torch
 
-from .geometry import forward_kinematics, rot6d_to_matrix
+from training.geometry import forward_kinematics, rot6d_to_matrix
 
 WEIGHTS = {"joints3d": 1.0, "joints2d": 0.5, "rotations": 1.0, "betas": 0.01, "velocity": 1.0,
            "uncertainty": 0.001}

@@ -1,8 +1,8 @@
 """Train the seed-0 refinement network (D2A-HMR, with the RLE flow and the seed-1 ImpHMR branch)
-on a per-frame pool (``training.d2a_data``).
+on a per-frame pool (``training.d2a.data``).
 
-    .venv/bin/python -m training.train_d2a --config training/configs/d2a_cpu.json
-    ... --ablation ROW           # a row of training.models.d2a.ABLATION_ROWS (refine, +depth, +rle,
+    .venv/bin/python -m training.d2a.train --config training/configs/d2a_cpu.json
+    ... --ablation ROW           # a row of training.d2a.model.ABLATION_ROWS (refine, +depth, +rle,
                                  # +silhouette, +masking, +imphmr = full) or a switch (no_depth, ...)
     ... --resume                 # continue from OUT/last.pt (the step counter continues)
     ... --max-steps N --max-minutes M --out DIR     # overrides (smoke runs)
@@ -16,7 +16,7 @@ losses every ``log_every`` steps; validation loss, MPJPE and PA-MPJPE in mm ever
 steps on ``val_frames`` fixed frames of the val pool, scored like ``train_temporal.evaluate``:
 14 LSP joints, root = hip midpoint, detected frames only; the temporal estimate's own scores on
 the same frames are logged once at the start). Batches are drawn from the detected frames only
-(undetected frames carry zero loss weight; ours). Export with ``python -m training.models.d2a_export``.
+(undetected frames carry zero loss weight; ours). Export with ``python -m training.d2a.export``.
 """
 import argparse
 import math
@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .train_common import (Logger, StepBook, cosine_lr, load_checkpoint, load_config, optimizer_step,
+from training.loop import (Logger, StepBook, cosine_lr, load_checkpoint, load_config, optimizer_step,
                            save_checkpoint, set_threads)
 
 
@@ -45,8 +45,8 @@ def row_out_dir(base, name):
 
 def apply_ablation(cfg, name):
     """The config of one ablation row: its model/train overrides merged in, its own out dir."""
-    from .models.d2a import ablation
-    from .train_common import _merge
+    from training.d2a.model import ablation
+    from training.loop import _merge
     over = ablation(name)
     out = _merge(cfg, {"model": over.get("model", {}), "train": over.get("train", {})})
     out["out_dir"] = row_out_dir(cfg["out_dir"], name)
@@ -56,22 +56,22 @@ def apply_ablation(cfg, name):
 
 def coarse_for(body, n=None):
     """The coarse mesh of ``body``; its first ``n`` vertices (``subset``) for tiny test models."""
-    from .models.coarse_mesh import load, subset
+    from training.d2a.coarse_mesh import load, subset
     cm = load(body=body)
     return subset(cm, body, int(n)) if n else cm
 
 
 def build_model(model_args, body=None, coarse_vertices=None):
-    from .models.d2a import D2AHMR
+    from training.d2a.model import D2AHMR
     if body is None:
-        from training.data.retarget import default_body
+        from training.data.bvh_to_smpl import default_body
         body = default_body()
     return D2AHMR(body, coarse_for(body, coarse_vertices), **model_args)
 
 
 def build_training(cfg, body=None):
     """``D2ATraining`` (network + RLE flow + ImpHMR branch) as the config's model/train say."""
-    from .models.d2a import D2ATraining
+    from training.d2a.model import D2ATraining
     tr = cfg.get("train", {})
     model = build_model(cfg.get("model", {}), body, cfg.get("coarse_vertices"))
     return D2ATraining(model, use_rle=tr.get("use_rle", True), use_imphmr=tr.get("use_imphmr", True),
@@ -98,7 +98,7 @@ def val_indices(pool, n):
 @torch.no_grad()
 def predict(model, pool, idx, batch_size=64):
     """Refined joints (N,24,3) and σ (N,24) (numpy) for pool frames ``idx`` (model in eval mode)."""
-    from .d2a_data import pool_batch
+    from training.d2a.data import pool_batch
     model.eval()
     J, S = [], []
     for a in range(0, len(idx), batch_size):
@@ -113,7 +113,7 @@ def predict(model, pool, idx, batch_size=64):
 def joint_scores(pred, gt, valid):
     """MPJPE / PA-MPJPE (mm) on the 14 LSP joints, root = hip midpoint (``training.bench``)."""
     from training.eval.metrics import mpjpe, pa_mpjpe
-    from .bench import HIPS, LSP14
+    from training.bench.synthetic import HIPS, LSP14
     p, g = np.asarray(pred, np.float64), np.asarray(gt, np.float64)
     root = [LSP14.index(h) for h in HIPS]
     return dict(mpjpe_mm=1000 * mpjpe(p[:, LSP14], g[:, LSP14], root=root, valid=valid),
@@ -123,7 +123,7 @@ def joint_scores(pred, gt, valid):
 @torch.no_grad()
 def evaluate(training, pool, idx, batch_size=64):
     """Validation loss (fixed random draws) and joint scores on pool frames ``idx``."""
-    from .d2a_data import pool_batch
+    from training.d2a.data import pool_batch
     training.eval()
     g = torch.Generator().manual_seed(0)
     losses = []
@@ -139,7 +139,7 @@ def evaluate(training, pool, idx, batch_size=64):
 # ---------------------------------------------------------------- training
 def train(cfg, resume=False, log=None, body=None):
     """Run (or continue) training as ``cfg`` says; returns the final step."""
-    from .d2a_data import load_pool, pool_batch
+    from training.d2a.data import load_pool, pool_batch
 
     set_threads(cfg.get("threads", 1))
     out = Path(cfg["out_dir"])
@@ -206,7 +206,7 @@ def train(cfg, resume=False, log=None, body=None):
 def main(argv=None):
     ap = argparse.ArgumentParser(description="Train the seed-0 D2A-HMR refinement network")
     ap.add_argument("--config", required=True)
-    ap.add_argument("--ablation", help="an ablation row (training.models.d2a.ABLATION_ROWS) or switch")
+    ap.add_argument("--ablation", help="an ablation row (training.d2a.model.ABLATION_ROWS) or switch")
     ap.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     ap.add_argument("--out", help="override out_dir (before the row suffix)")
     ap.add_argument("--max-steps", type=int)

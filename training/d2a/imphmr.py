@@ -42,7 +42,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .geometry import rot6d_to_matrix
+from training.geometry import rot6d_to_matrix
 
 IMP_WEIGHTS = {"joints3d": 1000.0, "rotations": 100.0, "betas": 1.0, "silhouette": 10.0}
 

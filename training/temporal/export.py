@@ -2,7 +2,7 @@
 import numpy as np
 import torch
 
-from .temporal import EMBED_DIM, HOMOGRAPHY_DIM
+from training.temporal.model import EMBED_DIM, HOMOGRAPHY_DIM
 from engine.estimate.network_inputs import NUM_FEATURES, PRIOR_DIM
 
 TEMPORAL_INPUTS = ("features", "prvipe_mu", "prvipe_sigma", "homography", "ik_prior")
@@ -66,7 +66,7 @@ class _PrVIPEWrapper(torch.nn.Module):
 def export_prvipe(model, path, metadata=None):
     """Write Pr-VIPE as ONNX: keypoints (N,99) → mu, sigma (N,dim); N dynamic."""
     import onnx
-    from .prvipe import IN_FEATURES
+    from training.prvipe.model import IN_FEATURES
     model = model.eval()
     x = torch.randn(4, IN_FEATURES, generator=torch.Generator().manual_seed(0))
     torch.onnx.export(_PrVIPEWrapper(model), (x,), str(path), input_names=["keypoints"],
@@ -80,7 +80,7 @@ def export_prvipe(model, path, metadata=None):
 
 def prvipe_torch_vs_onnx(model, path, n=37, seed=1):
     import onnxruntime as ort
-    from .prvipe import IN_FEATURES
+    from training.prvipe.model import IN_FEATURES
     x = torch.randn(n, IN_FEATURES, generator=torch.Generator().manual_seed(seed))
     with torch.no_grad():
         ref = model.eval()(x)
@@ -93,8 +93,8 @@ def export_checkpoints(temporal_ckpt, prvipe_ckpt, out_dir, note=""):
     files ``engine.estimate.temporal`` loads: temporal.onnx (+ prvipe.onnx). Returns the parity report."""
     import json
     from pathlib import Path
-    from .prvipe import PrVIPE
-    from .temporal import TemporalModel
+    from training.prvipe.model import PrVIPE
+    from training.temporal.model import TemporalModel
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ck = torch.load(temporal_ckpt, map_location="cpu", weights_only=True)
@@ -120,7 +120,7 @@ def export_checkpoints(temporal_ckpt, prvipe_ckpt, out_dir, note=""):
 
 
 def main(argv=None):
-    """python -m training.models.export --temporal OUT/best.pt [--prvipe P.pt] --out DIR"""
+    """python -m training.temporal.export --temporal OUT/best.pt [--prvipe P.pt] --out DIR"""
     import argparse
     ap = argparse.ArgumentParser(description="Export trained seed-2 checkpoints to ONNX for engine.estimate.temporal")
     ap.add_argument("--temporal", required=True, help="train_temporal checkpoint (best.pt / last.pt)")

@@ -5,15 +5,15 @@
         --estimators temporal,temporal+d2a
 
 (``--estimators temporal+d2a`` loads this plugin automatically.) The weights folder holds
-``temporal.onnx`` + ``prvipe.onnx`` (``python -m training.models.export``) and ``d2a.onnx``
-(``python -m training.models.d2a_export``); without them the import fails with the engine's
+``temporal.onnx`` + ``prvipe.onnx`` (``python -m training.temporal.export``) and ``d2a.onnx``
+(``python -m training.d2a.export``); without them the import fails with the engine's
 message (``require``, before any work). ``temporal+d2a+light`` / ``temporal+d2a+analysis``
 are its output through the clean-motion presets (smoothing reads the refined σ).
 ``register_refinement(name, DIR)`` adds the refinement exported in DIR on top of the same
-(memoised) temporal estimate: ``training.d2a_ablation --bench`` scores its rows that way.
+(memoised) temporal estimate: ``training.d2a.ablation --bench`` scores its rows that way.
 """
 from engine.estimate import refine, temporal
-from training.bench import cleaned, once, register
+from training.bench.synthetic import cleaned, once, register
 
 
 def require():

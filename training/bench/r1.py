@@ -39,7 +39,7 @@ from training.eval import multiview as mv
 from engine.body.skeleton import JOINT_INDEX as J
 from engine.observe import LM
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "out" / "pose2sim_demo"
 VIS = 0.5
 LIMBS = [f"{s}_{n}" for s in ("left", "right") for n in ("hip", "knee", "ankle", "shoulder", "elbow", "wrist")]
