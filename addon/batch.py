@@ -268,19 +268,19 @@ def retarget_columns(smpl_rig, scene, motion, stem, out_dir, opts):
     onto it (``rig_preset``, detected when absent; ``reduce``: key reduction tolerance in cm);
     ``export``: write ``stem.bvh`` / ``stem.fbx`` of the retargeted rig (else of the SMPL
     armature). Returns summary columns."""
-    from .retarget import apply as retarget
+    from .retarget import apply, export
     cols = {}
     target = smpl_rig
     if opts.rig_blend:
         target, preset = load_rig(opts.rig_blend, opts.rig_object, opts.rig_preset, scene)
-        ropts = retarget.RetargetOptions(root_motion=opts.root_motion, reduce=opts.reduce is not None)
+        ropts = apply.RetargetOptions(root_motion=opts.root_motion, reduce=opts.reduce is not None)
         if opts.reduce is not None:
             ropts.tolerance_cm = float(opts.reduce)
-        res = retarget.retarget_motion(motion, target, preset, ropts, scene, name=stem)
+        res = apply.retarget_motion(motion, target, preset, ropts, scene, name=stem)
         cols.update(rig=target.name, rig_preset=str(preset), rig_scale=f"{res.scale:.4f}", rig_keys=str(res.keys))
     files = []
     for fmt in opts.export or ():
-        files.append(str(retarget.export_armature(target, out_dir / f"{stem}.{fmt.lower()}", fmt, scene=scene)))
+        files.append(str(export.export_armature(target, out_dir / f"{stem}.{fmt.lower()}", fmt, scene=scene)))
     if files:
         cols["exports"] = ";".join(files)
     return cols
@@ -292,7 +292,7 @@ def load_rig(blend, object_name, preset, scene):
     (children, meshes it deforms) are linked into the scene; its bone shapes (Rigify's widgets)
     stay in the file unlinked, the file's other objects (a metarig) are removed again.
     Returns (armature, preset)."""
-    from .retarget import apply as retarget
+    from .retarget import names
     with bpy.data.libraries.load(str(blend), link=False) as (src, dst):
         dst.objects = [n for n in src.objects if object_name in (None, n)]
     loaded = [o for o in dst.objects if o is not None]
@@ -301,7 +301,7 @@ def load_rig(blend, object_name, preset, scene):
         for o in loaded:
             bpy.data.objects.remove(o)
         raise ValueError(f"no armature {object_name or ''} in {blend}".replace("  ", " "))
-    found = {o: preset or retarget.detect_preset(o) for o in arms}
+    found = {o: preset or names.detect_preset(o) for o in arms}
     cands = sorted((o for o in arms if found[o]), key=lambda o: -len(o.data.bones)) or arms
     target = cands[0]
     if found[target] is None:

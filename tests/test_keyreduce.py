@@ -53,7 +53,7 @@ def test_reduced_retarget_in_blender_300_frames():
     bpy = pytest.importorskip("bpy")
     from addon import compat
     from addon.scene import build_scene as build, keyreduce
-    from addon.retarget import apply as retarget
+    from addon.retarget import apply
     body = make_toy_body()
     motion = make_motion(body, T=300)
     bpy.ops.wm.read_homefile(use_empty=True)
@@ -62,9 +62,9 @@ def test_reduced_retarget_in_blender_300_frames():
         arms.append(build.import_motion(motion, body, bpy.context.scene, name=name, with_mesh=False).armature)
         arms[-1].animation_data.action = None
     kw = dict(confidence=False, floor=False)
-    assert retarget.RetargetOptions().tolerance_cm == keyreduce.DEFAULT_TOLERANCE_CM == 1.0
-    full = retarget.retarget_motion(motion, arms[0], "smpl", retarget.RetargetOptions(**kw))
-    res = retarget.retarget_motion(motion, arms[1], "smpl", retarget.RetargetOptions(reduce=True, **kw))
+    assert apply.RetargetOptions().tolerance_cm == keyreduce.DEFAULT_TOLERANCE_CM == 1.0
+    full = apply.retarget_motion(motion, arms[0], "smpl", apply.RetargetOptions(**kw))
+    res = apply.retarget_motion(motion, arms[1], "smpl", apply.RetargetOptions(reduce=True, **kw))
     assert full.keys == full.samples == 300 * (24 * 4 + 3)
     assert res.keys <= 0.4 * res.samples, (res.keys, res.samples)
     assert res.reduce_error_cm <= 1.0

