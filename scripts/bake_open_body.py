@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from engine.body.model import BodyModel  # noqa: E402
+from engine.body.rotations import minimal_rotation  # noqa: E402
 from engine.body.skeleton import JOINT_NAMES, NUM_JOINTS  # noqa: E402
 
 TOPOLOGY = "anny-noeyes-notongue"
@@ -73,18 +74,6 @@ def smpl_joint_of(bone):
         if base in bones or bone in bones:
             return JOINT_NAMES.index(side + joint if side else joint)
     raise KeyError(f"anny bone {bone!r} has no SMPL joint")
-
-
-def minimal_rotation(d, t):
-    """(B,3) rotation matrices taking unit directions ``d`` (B,3) onto ``t`` (B,3) by the shortest arc."""
-    from scipy.spatial.transform import Rotation
-    d = d / np.linalg.norm(d, axis=-1, keepdims=True)
-    t = t / np.linalg.norm(t, axis=-1, keepdims=True)
-    axis = np.cross(d, t)
-    s = np.linalg.norm(axis, axis=-1, keepdims=True)
-    c = np.sum(d * t, axis=-1, keepdims=True)
-    rotvec = axis / np.maximum(s, 1e-12) * np.arctan2(s, c)
-    return Rotation.from_rotvec(rotvec).as_matrix()
 
 
 def sample_tposed(model, n, seed, batch=25):

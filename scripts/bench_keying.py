@@ -23,6 +23,7 @@ import numpy as np  # noqa: E402
 
 from addon import compat  # noqa: E402
 from addon.scene import build_scene as build, convert  # noqa: E402
+from engine.body.rotations import continuous_quaternions  # noqa: E402
 from engine.body.skeleton import JOINT_NAMES, PARENTS  # noqa: E402
 
 
@@ -44,7 +45,7 @@ def main(argv):
     arm = build.build_armature(tx, scene.collection, "bench", rig, bpy.context.view_layer)
 
     t0 = time.perf_counter()
-    quats = convert.make_continuous(convert.pose_quaternions(poses, rig["D_quat"]))
+    quats = continuous_quaternions(convert.pose_quaternions(poses, rig["D_quat"]))
     loc = convert.root_locations(trans, rest[0], rig["rest_rot"][0])
     t1 = time.perf_counter()
     channels = compat.new_action_for(arm, "bench Motion")

@@ -64,14 +64,15 @@ def test_preferences_defaults_without_enable(blender_addon):
 def test_convert_quaternions_roundtrip():
     from addon.scene import convert
     from engine.body.kinematics import axis_angle_to_matrix
+    from engine.body.rotations import continuous_quaternions, matrix_to_quat_wxyz
     rng = np.random.default_rng(0)
     aa = rng.normal(0, 1.5, (50, 3))
     q = convert.axis_angle_to_quat(aa)
     assert np.allclose(convert.quat_to_matrix(q), axis_angle_to_matrix(aa), atol=1e-12)
     m = convert.quat_to_matrix(q)
-    q2 = convert.matrix_to_quat(m)
+    q2 = matrix_to_quat_wxyz(m)
     assert np.allclose(convert.quat_to_matrix(q2), m, atol=1e-12)
-    qc = convert.make_continuous(np.stack([q[0], -q[0], q[0]]))
+    qc = continuous_quaternions(np.stack([q[0], -q[0], q[0]]))
     assert np.all(np.sum(qc[1:] * qc[:-1], -1) > 0)
 
 

@@ -7,9 +7,10 @@ from conftest import make_motion, make_toy_body
 
 def _quat_curves(T=300):
     from addon.scene import convert
+    from engine.body.rotations import continuous_quaternions
     m = make_motion(make_toy_body(), T=T)
     q = convert.pose_quaternions(m.poses, np.tile([1.0, 0, 0, 0], (24, 1)))
-    return convert.make_continuous(q)
+    return continuous_quaternions(q)
 
 
 def test_reduce_quaternions_pure():

@@ -111,10 +111,10 @@ def _angle(a, b):
 
 
 def _source_dir(motion, joint, f):
-    from addon.retarget import solve as rm
     from addon.scene.convert import MAIN_CHILD
-    j = rm.SMPL_INDEX[joint]
-    kids = [c for c in range(24) if rm.SMPL_PARENTS[c] == j]
+    from engine.body.skeleton import JOINT_INDEX, PARENTS
+    j = JOINT_INDEX[joint]
+    kids = [c for c in range(24) if PARENTS[c] == j]
     c = MAIN_CHILD.get(j, kids[0])
     d = motion.joints[f, c].astype(float) - motion.joints[f, j]
     return d / np.linalg.norm(d)
@@ -129,6 +129,7 @@ def check_directions(ob, motion, result, preset, extra=None, frames=CHECK_FRAMES
     ``extra``: {bone: SMPL joint} checked for direction only (e.g. Rigify's deform bones).
     """
     from addon.retarget import solve as rm
+    from engine.body.skeleton import JOINT_INDEX
     F = rm.smpl_world_rotations(motion.poses)
     rules = preset.get("rules", {})
     scene = bpy.context.scene
@@ -145,7 +146,7 @@ def check_directions(ob, motion, result, preset, extra=None, frames=CHECK_FRAMES
                 d, _ = _world_dir(ob, name)
                 worst_dir = max(worst_dir, _angle(d, _source_dir(motion, joint, f)))
             Rt = _world_rot(ob, name)
-            Fj = F[f, rm.SMPL_INDEX[joint]]
+            Fj = F[f, JOINT_INDEX[joint]]
             if k == 0:
                 ref[name] = (Rt, Fj)
             else:
@@ -320,12 +321,12 @@ def test_suggest_mapping_and_save_preset(tmp_path):
 
 
 def test_presets_are_valid_json():
-    from addon.retarget import solve as rm
+    from engine.body.skeleton import JOINT_NAMES
     files = sorted((ROOT / "presets" / "rigs").glob("*.json"))
     assert {f.stem for f in files} >= {"smpl", "rigify", "mixamo", "ue5_mannequin", "anny_default"}
     for f in files:
         d = json.loads(f.read_text())
-        assert d["name"] and set(d["bones"].values()) <= set(rm.SMPL_JOINTS), f
+        assert d["name"] and set(d["bones"].values()) <= set(JOINT_NAMES), f
         assert "pelvis" in d["bones"].values(), f
 
 

@@ -56,10 +56,10 @@ def _world_heads(ob, names, frames, start=1):
 def _limb_errors_cm(ob, motion, scale, prefix="mixamorig:"):
     """Worst distance (cm) of the feet/toes and of the hands from the source joints, scaled
     about the source's floor (z = 0 here) by the rig's scale: {"feet": .., "hands": ..}."""
-    from addon.retarget import solve as rm
+    from engine.body.skeleton import JOINT_INDEX
     names = [prefix + n for n in LIMBS]
     got = _world_heads(ob, names, FRAMES)
-    src = np.array([[motion.joints[f, rm.SMPL_INDEX[j]] for j in LIMBS.values()] for f in FRAMES]) * scale
+    src = np.array([[motion.joints[f, JOINT_INDEX[j]] for j in LIMBS.values()] for f in FRAMES]) * scale
     err = 100 * np.linalg.norm(got - src, axis=-1)
     return {"feet": float(err[:, :4].max()), "hands": float(err[:, 4:].max())}
 

@@ -19,7 +19,10 @@ import numpy as np
 from mathutils import Matrix
 
 from .. import compat
-from ..scene import convert, keyreduce
+from engine.body.rotations import continuous_quaternions, matrix_to_quat_wxyz
+from engine.body.skeleton import JOINT_INDEX
+
+from ..scene import keyreduce
 from ..scene.build_scene import Transaction, key_channels
 from . import solve as rm
 from .names import resolve_name, resolve_preset
@@ -440,8 +443,7 @@ def _rotation_channels(pb, Mrot, valid):
     mode = pb.rotation_mode
     path = f'pose.bones["{pb.name}"]'
     if mode in ("QUATERNION", "AXIS_ANGLE"):
-        q = convert.matrix_to_quat(Mrot)
-        q = rm.continuous_quats(q, valid)
+        q = continuous_quaternions(matrix_to_quat_wxyz(Mrot), valid)
         if mode == "AXIS_ANGLE":  # keyed in the bone's own mode: the rig's setting stays
             return f"{path}.rotation_axis_angle", quat_to_axis_angle(q), "abs"
         return f"{path}.rotation_quaternion", q, "quat"
@@ -478,7 +480,7 @@ def _curves(ob, skel, basis, rot_bones, loc_bones, pole_only, valid, res, motion
     if opts.confidence:
         sigma = np.asarray(motion.joint_sigma, dtype=np.float64)
         for name, joint in bones.items():
-            c = confidence_from_sigma(sigma[:, rm.SMPL_INDEX[joint]])
+            c = confidence_from_sigma(sigma[:, JOINT_INDEX[joint]])
             c = np.where(valid & np.isfinite(c), c, 0.0)
             curves.append((f'pose.bones["{name}"]["{CONF_PROP}"]', c[:, None], "abs", CONF_GROUP, "conf"))
     return curves
@@ -671,7 +673,7 @@ def confidence_color(c):
 def _bone_colors(ob, bones, motion, valid):
     sigma = np.asarray(motion.joint_sigma, dtype=np.float64)
     for name, joint in bones.items():
-        c = confidence_from_sigma(sigma[valid, rm.SMPL_INDEX[joint]])
+        c = confidence_from_sigma(sigma[valid, JOINT_INDEX[joint]])
         mean = float(np.nanmean(c)) if np.isfinite(c).any() else 0.0
         pb = ob.pose.bones[name]
         col = getattr(pb, "color", None)

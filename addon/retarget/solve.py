@@ -36,22 +36,17 @@ the target's own heel/toe points sit at their rest height above the floor (linea
 """
 import numpy as np
 
+from engine.body.rotations import minimal_rotation
+from engine.body.skeleton import JOINT_INDEX, PARENTS
+
 from ..scene.convert import A, MAIN_CHILD, axis_angle_to_quat, quat_to_matrix
 
-SMPL_PARENTS = np.array([-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21])
-SMPL_JOINTS = (
-    "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee",
-    "spine2", "left_ankle", "right_ankle", "spine3", "left_foot", "right_foot",
-    "neck", "left_collar", "right_collar", "head", "left_shoulder", "right_shoulder",
-    "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hand", "right_hand",
-)
-SMPL_INDEX = {n: i for i, n in enumerate(SMPL_JOINTS)}
-LEAVES = frozenset(j for j in range(24) if j not in SMPL_PARENTS[1:])  # head, feet, hands
+LEAVES = frozenset(j for j in range(24) if j not in PARENTS[1:])  # head, feet, hands
 ALIGN_RULES = ("swing", "parent", "none")
 ROOT_MOTION = ("hips", "in_place", "root_bone", "object")
 # Contact points of Motion.contacts (left heel, left toe, right heel, right toe) → SMPL joints.
-CONTACT_JOINTS = (SMPL_INDEX["left_ankle"], SMPL_INDEX["left_foot"],
-                  SMPL_INDEX["right_ankle"], SMPL_INDEX["right_foot"])
+CONTACT_JOINTS = (JOINT_INDEX["left_ankle"], JOINT_INDEX["left_foot"],
+                  JOINT_INDEX["right_ankle"], JOINT_INDEX["right_foot"])
 
 
 # --------------------------------------------------------------------------- small helpers
@@ -63,19 +58,6 @@ def normalize(v, axis=-1):
 
 def rotvec_to_matrix(rv):
     return quat_to_matrix(axis_angle_to_quat(rv))
-
-
-def minimal_rotation(u, v):
-    """The smallest rotation (3,3) taking direction ``u`` onto ``v`` (180°: about a perpendicular)."""
-    u, v = normalize(u), normalize(v)
-    axis = np.cross(u, v)
-    s, c = np.linalg.norm(axis), float(np.dot(u, v))
-    if s < 1e-9:
-        if c > 0:
-            return np.eye(3)
-        perp = np.cross(u, [1.0, 0, 0] if abs(u[0]) < 0.9 else [0, 1.0, 0])
-        return rotvec_to_matrix(normalize(perp) * np.pi)
-    return rotvec_to_matrix(axis / s * np.arctan2(s, c))
 
 
 def yaw_rotation(angle):
@@ -91,12 +73,6 @@ def rotation_angle(R):
     return np.arctan2(np.linalg.norm(v, axis=-1), c)
 
 
-def continuous_quats(q, valid=None):
-    """Sign flips along time (axis 0) so consecutive valid quaternions share a hemisphere."""
-    from ..scene.convert import make_continuous
-    return make_continuous(q, valid)
-
-
 # --------------------------------------------------------------------------- the source
 def smpl_world_rotations(poses):
     """Global rotations F (T,24,3,3) from file ``poses`` (T,72); NaN rows stay NaN."""
@@ -106,7 +82,7 @@ def smpl_world_rotations(poses):
     F = np.empty_like(local)
     F[:, 0] = local[:, 0]
     for j in range(1, 24):
-        F[:, j] = F[:, SMPL_PARENTS[j]] @ local[:, j]
+        F[:, j] = F[:, PARENTS[j]] @ local[:, j]
     F[~np.isfinite(poses).all(1)] = np.nan
     return F
 
@@ -121,7 +97,7 @@ def smpl_rest_offsets(F, joints):
         raise ValueError("the motion has no valid frame")
     off = np.zeros((24, 3))
     for j in range(1, 24):
-        p = SMPL_PARENTS[j]
+        p = PARENTS[j]
         d = np.einsum("tba,tb->ta", F[ok, p], x[ok, j] - x[ok, p])
         off[j] = np.median(d, axis=0)
     return off
@@ -130,14 +106,14 @@ def smpl_rest_offsets(F, joints):
 def smpl_rest_directions(offsets):
     """Upright (world) rest direction (24,3) of each SMPL bone: joint → its main child.
     Leaves continue their parent's direction (only used by the ``swing`` rule if asked)."""
-    kids = [[c for c in range(24) if SMPL_PARENTS[c] == j] for j in range(24)]
+    kids = [[c for c in range(24) if PARENTS[c] == j] for j in range(24)]
     d = np.zeros((24, 3))
     for j in range(24):
         if kids[j]:
             d[j] = offsets[MAIN_CHILD.get(j, kids[j][0])]
     for j in range(24):
         if not kids[j]:
-            d[j] = d[SMPL_PARENTS[j]]
+            d[j] = d[PARENTS[j]]
     return normalize(d @ A.T)
 
 
@@ -210,7 +186,7 @@ class Mapping:
         self.bones = dict(bones)
         rules = dict(rules or {})
         for b, j in self.bones.items():
-            if j not in SMPL_INDEX:
+            if j not in JOINT_INDEX:
                 raise ValueError(f"unknown SMPL joint {j!r} for bone {b!r}")
             r = rules.get(b) or default or default_rule(j)
             if r not in ALIGN_RULES:
@@ -220,7 +196,7 @@ class Mapping:
 
 
 def default_rule(joint):
-    j = SMPL_INDEX[joint]
+    j = JOINT_INDEX[joint]
     return "none" if j == 0 else ("parent" if j in LEAVES else "swing")
 
 
@@ -256,7 +232,7 @@ def rest_alignment(skel, mapping, source_dirs):
             continue
         rule = mapping.rules[name]
         if rule == "swing":
-            Sb = minimal_rotation(G @ skel.direction(b), source_dirs[SMPL_INDEX[mapping.bones[name]]])
+            Sb = minimal_rotation(G @ skel.direction(b), source_dirs[JOINT_INDEX[mapping.bones[name]]])
         elif rule == "parent":
             Sb = next((S[skel.names[a]] for a in skel.ancestors(b) if skel.names[a] in S), np.eye(3))
         else:
@@ -491,7 +467,7 @@ def retarget(F, joints, skel, mapping, *, contacts=None, valid=None, root_motion
     driven = {}
     for name, joint in mapping.bones.items():
         if name in skel.index:
-            driven[skel.index[name]] = Fv[:, SMPL_INDEX[joint]] @ (A.T @ aligned[name])
+            driven[skel.index[name]] = Fv[:, JOINT_INDEX[joint]] @ (A.T @ aligned[name])
     hips_names = [b for b, j in mapping.bones.items() if j == "pelvis" and b in skel.index]
     if not hips_names:
         raise ValueError("no target bone follows the SMPL pelvis")

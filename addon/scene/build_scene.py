@@ -16,6 +16,7 @@ from . import convert
 from ..enginepath import ensure_engine
 
 ensure_engine()
+from engine.body.rotations import continuous_quaternions, matrix_to_quat_wxyz  # noqa: E402
 from engine.body.skeleton import JOINT_NAMES, PARENTS  # noqa: E402
 
 ROT_PATH = 'pose.bones["{}"].rotation_quaternion'
@@ -184,7 +185,7 @@ def animate_rig(tx, arm_ob, motion, rig, rest_joints, action_name, frame_start=1
     valid = np.asarray(motion.valid, dtype=bool) & np.isfinite(motion.poses).all(1) & np.isfinite(motion.trans).all(1)
     quats = convert.pose_quaternions(motion.poses, rig["D_quat"])
     quats[~valid] = np.nan
-    quats = convert.make_continuous(quats, valid)
+    quats = continuous_quaternions(quats, valid)
     loc = convert.root_locations(motion.trans, rest_joints[0], rig["rest_rot"][0])
     loc[~valid] = np.nan
     channels = compat.new_action_for(arm_ob, action_name)
@@ -230,8 +231,8 @@ def build_camera(tx, coll, name, motion, scene, frame_start=1):
     if not static:
         T = len(mats)
         loc = mats[:, :3, 3].copy()
-        q = convert.matrix_to_quat(np.where(finite[:, None, None], mats[:, :3, :3], np.eye(3)))
-        q = convert.make_continuous(q, finite)
+        q = matrix_to_quat_wxyz(np.where(finite[:, None, None], mats[:, :3, :3], np.eye(3)))
+        q = continuous_quaternions(q, finite)
         loc[~finite] = np.nan
         q[~finite] = np.nan
         channels = compat.new_action_for(ob, name)

@@ -26,6 +26,8 @@ Quaternions are (w, x, y, z), Blender's order.
 
 import numpy as np
 
+from engine.body.rotations import matrix_to_quat_wxyz
+
 # Canonical (SMPL) → Blender world: +90° about X.
 A = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
 FRONT = np.array([0.0, -1.0, 0.0])
@@ -74,47 +76,6 @@ def quat_to_matrix(q):
         np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1)], -2)
 
 
-def matrix_to_quat(m):
-    """(..., 3, 3) rotation matrices → (..., 4) unit quaternions (w, x, y, z) with w >= 0
-    (Shepperd's method, vectorised: the largest of the four candidates per matrix)."""
-    m = np.asarray(m, dtype=np.float64)
-    shape = m.shape[:-2]
-    m = m.reshape(-1, 3, 3)
-    t = np.stack([1 + m[:, 0, 0] + m[:, 1, 1] + m[:, 2, 2], 1 + m[:, 0, 0] - m[:, 1, 1] - m[:, 2, 2],
-                  1 - m[:, 0, 0] + m[:, 1, 1] - m[:, 2, 2], 1 - m[:, 0, 0] - m[:, 1, 1] + m[:, 2, 2]], -1)
-    best = np.argmax(t, -1)
-    s = 2.0 * np.sqrt(np.maximum(t[np.arange(len(m)), best], 1e-300))
-    q = np.empty((len(m), 4))
-    r = m
-    cand = [
-        np.stack([0.25 * s, (r[:, 2, 1] - r[:, 1, 2]) / s, (r[:, 0, 2] - r[:, 2, 0]) / s, (r[:, 1, 0] - r[:, 0, 1]) / s], -1),
-        np.stack([(r[:, 2, 1] - r[:, 1, 2]) / s, 0.25 * s, (r[:, 0, 1] + r[:, 1, 0]) / s, (r[:, 0, 2] + r[:, 2, 0]) / s], -1),
-        np.stack([(r[:, 0, 2] - r[:, 2, 0]) / s, (r[:, 0, 1] + r[:, 1, 0]) / s, 0.25 * s, (r[:, 1, 2] + r[:, 2, 1]) / s], -1),
-        np.stack([(r[:, 1, 0] - r[:, 0, 1]) / s, (r[:, 0, 2] + r[:, 2, 0]) / s, (r[:, 1, 2] + r[:, 2, 1]) / s, 0.25 * s], -1),
-    ]
-    for k in range(4):
-        sel = best == k
-        q[sel] = cand[k][sel]
-    q *= np.where(q[:, :1] < 0, -1.0, 1.0)
-    return q.reshape(shape + (4,))
-
-
-def make_continuous(q, valid=None):
-    """Flip signs along axis 0 so consecutive (valid) quaternions lie in one hemisphere.
-
-    q: (T, ..., 4). Invalid frames are skipped (they get no keys) and left untouched.
-    """
-    q = np.array(q, dtype=np.float64)
-    idx = np.arange(q.shape[0]) if valid is None else np.flatnonzero(valid)
-    if len(idx) < 2:
-        return q
-    seq = q[idx]
-    dots = np.sum(seq[1:] * seq[:-1], axis=-1)
-    sign = np.concatenate([np.ones((1,) + dots.shape[1:]), np.cumprod(np.where(dots < 0, -1.0, 1.0), 0)])
-    q[idx] = seq * sign[..., None]
-    return q
-
-
 # --------------------------------------------------------------------------- rig rest pose
 def _nearest_axis(d):
     return _AXES[int(np.argmax(_AXES @ d))]
@@ -160,11 +121,11 @@ def rig_rest(rest_joints, parents):
     tails = heads + rest_rot[:, :, 1] * lengths[:, None]
     D = np.einsum("ji,bjk->bik", A, rest_rot)
     return {"heads": heads, "tails": tails, "rest_rot": rest_rot, "D": D,
-            "D_quat": matrix_to_quat(D), "lengths": lengths}
+            "D_quat": matrix_to_quat_wxyz(D), "lengths": lengths}
 
 
 # --------------------------------------------------------------------------- animation
-A_QUAT = matrix_to_quat(A)
+A_QUAT = matrix_to_quat_wxyz(A)
 
 
 def pose_quaternions(poses, D_quat):

@@ -10,11 +10,12 @@ from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProp
                        PointerProperty, StringProperty)
 from bpy_extras.io_utils import ExportHelper
 
-from ..retarget import solve as rm
+from engine.body.skeleton import JOINT_NAMES
+
 from ..scene.keyreduce import DEFAULT_TOLERANCE_CM
 from ..retarget.apply import RetargetOptions
 
-JOINT_ITEMS = tuple((j, j, "") for j in rm.SMPL_JOINTS)
+JOINT_ITEMS = tuple((j, j, "") for j in JOINT_NAMES)
 RULE_ITEMS = (("AUTO", "Auto", "none for the pelvis, parent for leaves, swing otherwise"),
               ("swing", "Swing", "Point the bone where the source bone points (rest alignment)"),
               ("parent", "Parent", "Keep the rest shape relative to the parent (leaf bones)"),

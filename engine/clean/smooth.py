@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from ..body.rotations import continuous_quaternions
+
 PRESET_DIR = Path(__file__).resolve().parents[2] / "presets" / "smoothing"
 PRESETS = ("none", "light", "animation", "analysis")
 
@@ -109,14 +111,6 @@ def rts_smooth(obs, obs_var, dt, accel_std, valid=None, keep_peaks=False, peak_g
         d = xs[t + 1] - xp[t + 1]
         xs[t] = xf[t] + np.stack([c00 * d[:, 0] + c01 * d[:, 1], c10 * d[:, 0] + c11 * d[:, 1]], -1)
     return xs[..., 0]
-
-
-def continuous_quaternions(quats):
-    """(T,J,4) quaternions with signs flipped so consecutive frames lie in one hemisphere."""
-    q = quats.copy()
-    for t in range(1, len(q)):
-        q[t] *= np.where(np.sum(q[t] * q[t - 1], axis=-1) < 0, -1.0, 1.0)[..., None]
-    return q
 
 
 def smooth_rotations(rotvecs, angle_sigma, valid, fps, settings):
