@@ -125,12 +125,6 @@ def synthetic_table(seeds=5, log=print):
 
 # --- real video -------------------------------------------------------------------------------
 
-def _noise_script():
-    """scripts/measure_detector_noise_multiview.py as a module (its Pose2Sim loader), as R1 loads it."""
-    from training.bench.r1 import noise_script
-    return noise_script()
-
-
 def observe(video):
     """The subject's Observations as the engine selects it (detections cached)."""
     from engine.pipeline import PipelineOptions, detect
@@ -141,7 +135,8 @@ def observe(video):
 def r1_rows(data=DATA):
     """[(camera, true focal px, default px, FocalEstimate, seconds)] for R1's four cameras."""
     rows = []
-    for cam in _noise_script().load_calibration(data):
+    from training.eval.pose2sim_demo import load_calibration
+    for cam in load_calibration(data):
         obs = observe(Path(data) / "videos" / f"{cam.name}.mp4")
         t0 = time.perf_counter()
         est = estimate_focal(obs)
@@ -156,10 +151,10 @@ def reference_rows(rows, data=DATA):
     camera's leave-one-out triangulation of the other three (``training.bench.r1``), moved into
     its frame, hip-centre-relative; camera-aligned, so no ray rotation. → [(camera, estimate)]."""
     from training.bench import r1 as B
-    ns = _noise_script()
-    cams = ns.load_calibration(data)
+    from training.eval import pose2sim_demo as demo
+    cams = demo.load_calibration(data)
     uv, vis, _ = B.observe_views(data, [c.name for c in cams])
-    vis_ref = np.where(ns.lr_swaps(cams, uv, vis)[..., None], 0.0, vis)
+    vis_ref = np.where(demo.lr_swaps(cams, uv, vis)[..., None], 0.0, vis)
     refined, _ = B.calibration_report(cams, uv, vis, vis_ref)
     refs = B.references(refined, uv, vis_ref)
     out = []

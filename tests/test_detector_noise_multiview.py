@@ -1,6 +1,5 @@
 """Multi-view geometry behind scripts/measure_detector_noise_multiview.py (training.eval.multiview)."""
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -134,8 +133,7 @@ def test_procrustes_removes_similarity():
 @pytest.mark.skipif(not (DEMO / "calibration" / "Calib.qca.txt").exists(),
                     reason="Pose2Sim demo not fetched: run scripts/measure_detector_noise_multiview.py --fetch")
 def test_demo_calibration_reprojects():
-    sys.path.insert(0, str(ROOT / "scripts"))
-    import measure_detector_noise_multiview as m
+    from training.eval import pose2sim_demo as m
     cams = m.load_calibration(DEMO)
     obs = m.detect_views(DEMO)
     assert obs["frames"] == [100, 100, 100, 100]

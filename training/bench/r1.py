@@ -28,7 +28,6 @@ rotation-only refinement (``training.eval.multiview.refine_rotations``: centres 
 builds the references (default: refined). The data is BSD-3 and not shipped.
 """
 import argparse
-import importlib.util
 import sys
 import time
 from pathlib import Path
@@ -36,12 +35,11 @@ from pathlib import Path
 import numpy as np
 
 from training.eval import multiview as mv
+from training.eval.pose2sim_demo import DATA, VIS
+from training.eval import pose2sim_demo as demo
 from engine.body.skeleton import JOINT_INDEX as J
 from engine.observe import LM
 
-ROOT = Path(__file__).resolve().parents[2]
-DATA = ROOT / "out" / "pose2sim_demo"
-VIS = 0.5
 LIMBS = [f"{s}_{n}" for s in ("left", "right") for n in ("hip", "knee", "ankle", "shoulder", "elbow", "wrist")]
 LIMB_SMPL = [J[n] for n in LIMBS]
 LIMB_LM = [LM[n] for n in LIMBS]
@@ -67,17 +65,6 @@ LABELS = {"mediapipe": "MediaPipe world landmarks", "temporal+d2a+light": "tempo
           "default+focal-calibrated": "default, the calibrated focal"}
 
 
-def noise_script():
-    """scripts/measure_detector_noise_multiview.py as a module (its loader, camera names, swaps)."""
-    name = "measure_detector_noise_multiview"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[name]
-
-
 # ------------------------------------------------------------------ reference
 def observe_views(data, cams, frames=None):
     """Each camera's subject as the engine selects it (``detect`` cached + ``track_and_select``)
@@ -98,11 +85,10 @@ def observe_views(data, cams, frames=None):
 def calibration_report(cams, uv, vis, vis_ref, max_deg=1.0):
     """4-view reprojection (px) with the file's extrinsics and after ``refine_rotations``
     → (refined cams, dict of numbers)."""
-    check = noise_script().reprojection_check
     refined, rot = mv.refine_rotations(cams, uv, vis_ref, VIS, max_deg=max_deg)
     out = dict(rotation_deg=rot, max_deg=max_deg)
     for key, cc in (("file", cams), ("refined", refined)):
-        a, b = check(cc, uv, vis), check(cc, uv, vis_ref)
+        a, b = demo.reprojection_check(cc, uv, vis), demo.reprojection_check(cc, uv, vis_ref)
         out[key] = dict(median=a["median_px"], p90=a["p90_px"], per_view=a["per_view_px"],
                         median_no_swaps=b["median_px"], p90_no_swaps=b["p90_px"], per_view_no_swaps=b["per_view_px"])
     return refined, out
@@ -167,11 +153,10 @@ def evaluate(rows, cameras, data=DATA, frames=None, extrinsics="refined", log=pr
     """Every row on every chosen camera → (results {row: {cam: scores}}, calibration numbers).
     Each camera's scores against the other extrinsics' references are kept too (``other``)."""
     from engine.body.model import load_body_model
-    ns = noise_script()
-    all_cams = ns.load_calibration(data)
+    all_cams = demo.load_calibration(data)
     names = [c.name for c in all_cams]
     uv, vis, world = observe_views(data, names, frames)
-    swaps = ns.lr_swaps(all_cams, uv, vis)
+    swaps = demo.lr_swaps(all_cams, uv, vis)
     vis_ref = np.where(swaps[..., None], 0.0, vis)
     refined, calib = calibration_report(all_cams, uv, vis, vis_ref, max_deg)
     calib["swaps"] = swaps.sum(1).tolist()
