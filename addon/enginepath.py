@@ -1,6 +1,6 @@
 """Find the engine package: the one place that touches ``sys.path``.
 
-* Installed extension (the zips ``build.py`` makes): ``lib/engine/`` and ``lib/presets/`` inside
+* Installed extension (the zips ``build_extension.py`` makes): ``lib/engine/`` and ``lib/presets/`` inside
   the extension folder. Only ``lib/`` goes on sys.path, so the add-on's own modules (``build``,
   ``compat``, ...) never become importable as top-level modules.
 * Development checkout: ``engine/`` sits in the repository root, the parent of ``addon/``.
@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-LIB = "lib"  # the extension's folder for the engine and its data (see build.py)
+LIB = "lib"  # the extension's folder for the engine and its data (see build_extension.py)
 
 
 def engine_root():

@@ -7,10 +7,10 @@
 #                     (bpy 5.0.1 is the main .venv's: scripts/setup.sh --dev)
 #   mp1               the engine's suite on the dependency set of the Blender 5.1+ zips as far
 #                     as Python 3.11 allows (numpy 2, mediapipe 1.2.x with the pose bundle
-#                     build.py makes, current onnxruntime/opencv/scipy; installed --no-deps
+#                     build_extension.py makes, current onnxruntime/opencv/scipy; installed --no-deps
 #                     exactly as the zips ship them), then the demo clip's detections compared
 #                     with the main .venv's mediapipe 0.10.21
-# Needs the main .venv (scripts/setup.sh --dev): build.py runs there to make the pose bundle.
+# Needs the main .venv (scripts/setup.sh --dev): build_extension.py runs there to make the pose bundle.
 # Each venv is re-created only when its package list changes (a stamp file inside it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -58,8 +58,8 @@ setup() {
     bpy-4.2) make_venv bpy-4.2 "-r requirements.txt bpy==4.2.23 $PYTEST" "mediapipe==0.10.21" ;;
     bpy-4.5) make_venv bpy-4.5 "-r requirements.txt bpy==4.5.15 $PYTEST" "mediapipe==0.10.21" ;;
     mp1)
-      make_venv mp1 "$NUMPY2 $PYTEST" "$(.venv/bin/python build.py --requirements 5.1+ | tr '\n' ' ')"
-      [ -f "$BUNDLE" ] || .venv/bin/python build.py --pose-bundle "$BUNDLE" ;;
+      make_venv mp1 "$NUMPY2 $PYTEST" "$(.venv/bin/python build_extension.py --requirements 5.1+ | tr '\n' ' ')"
+      [ -f "$BUNDLE" ] || .venv/bin/python build_extension.py --pose-bundle "$BUNDLE" ;;
   esac
 }
 

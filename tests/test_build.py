@@ -1,4 +1,4 @@
-"""build.py: per-platform extension zips with bundled wheels, validated by Blender's own tool,
+"""build_extension.py: per-platform extension zips with bundled wheels, validated by Blender's own tool,
 installed into bpy and used for a real Import Video with nothing but what the zip holds."""
 import importlib.util
 import json
@@ -15,7 +15,7 @@ import pytest
 
 from conftest import DEMO_VIDEO, ROOT
 
-import build  # noqa: E402  (the repository's build.py; conftest puts the root on sys.path)
+import build_extension  # noqa: E402  (the repository's packager; conftest puts the root on sys.path)
 
 
 # ------------------------------------------------------------------ fast checks (no network)
@@ -37,7 +37,7 @@ import build  # noqa: E402  (the repository's build.py; conftest puts the root o
 ])
 def test_wheel_fits_platform(filename, platform, ok):
     name, version = filename.split("-")[:2]
-    assert (build.wheel_score(filename, name, version, platform) is not None) == ok
+    assert (build_extension.wheel_score(filename, name, version, platform) is not None) == ok
 
 
 def test_select_prefers_thin_builds_and_reports_missing(tmp_path):
@@ -45,17 +45,17 @@ def test_select_prefers_thin_builds_and_reports_missing(tmp_path):
               "mediapipe-0.10.21-cp311-cp311-macosx_11_0_x86_64.whl",
               "tqdm-4.67.1-py3-none-any.whl"):
         (tmp_path / f).write_bytes(b"")
-    chosen, missing = build.select_wheels([tmp_path], build.VARIANTS["macos-x64"])
+    chosen, missing = build_extension.select_wheels([tmp_path], build_extension.VARIANTS["macos-x64"])
     assert chosen["mediapipe"].name.endswith("macosx_11_0_x86_64.whl")
     assert chosen["tqdm"].name == "tqdm-4.67.1-py3-none-any.whl"
     assert "onnxruntime==1.20.1" in missing and "scipy==1.13.1" in missing
-    chosen, _ = build.select_wheels([tmp_path], build.VARIANTS["macos-arm64"])
+    chosen, _ = build_extension.select_wheels([tmp_path], build_extension.VARIANTS["macos-arm64"])
     assert chosen["mediapipe"].name.endswith("universal2.whl")
 
 
 def test_runtime_wheels_exclude_numpy_torch_jax_and_gpu_variant_swaps_onnxruntime():
-    cpu = dict(build.VARIANTS["linux-x64"].wheels)
-    gpu = dict(build.VARIANTS["windows-x64-cuda12"].wheels)
+    cpu = dict(build_extension.VARIANTS["linux-x64"].wheels)
+    gpu = dict(build_extension.VARIANTS["windows-x64-cuda12"].wheels)
     assert not {"numpy", "torch", "jax", "jaxlib"} & set(cpu)  # numpy is Blender's own
     assert cpu["mediapipe"] == "0.10.21" and "onnxruntime-gpu" not in cpu
     assert "onnxruntime" not in gpu and gpu["onnxruntime-gpu"].startswith("1.20.")
@@ -68,12 +68,12 @@ def test_runtime_wheels_exclude_numpy_torch_jax_and_gpu_variant_swaps_onnxruntim
 
 
 def test_manifest_copy_gets_platforms_wheels_and_max(tmp_path):
-    text = build.manifest_for(build.VARIANTS["linux-x64"], ["b-1-py3-none-any.whl", "a-1-py3-none-any.whl"])
+    text = build_extension.manifest_for(build_extension.VARIANTS["linux-x64"], ["b-1-py3-none-any.whl", "a-1-py3-none-any.whl"])
     m = tomllib.loads(text)
     repo = tomllib.loads((ROOT / "blender_manifest.toml").read_text())
     assert m["platforms"] == ["linux-x64"]
     assert m["wheels"] == ["./wheels/a-1-py3-none-any.whl", "./wheels/b-1-py3-none-any.whl"]
-    assert m["blender_version_max"] == build.BLENDER_VERSION_MAX and m["blender_version_min"] == "4.2.0"
+    assert m["blender_version_max"] == build_extension.BLENDER_VERSION_MAX and m["blender_version_min"] == "4.2.0"
     assert m["build"] == repo["build"] and m["permissions"] == repo["permissions"] and m["id"] == repo["id"]
     assert "platforms" not in repo and "wheels" not in repo  # the repo's manifest stays generic
     pats = repo["build"]["paths_exclude_pattern"]
@@ -88,10 +88,10 @@ def test_manifest_copy_gets_platforms_wheels_and_max(tmp_path):
 ])
 def test_blender_version_picks_its_target(spec, target):
     if target is None:
-        with pytest.raises(build.BuildError, match=f"--blender {spec}: not a supported Blender"):
-            build.resolve_target(spec)
+        with pytest.raises(build_extension.BuildError, match=f"--blender {spec}: not a supported Blender"):
+            build_extension.resolve_target(spec)
     else:
-        assert build.resolve_target(spec).name == target
+        assert build_extension.resolve_target(spec).name == target
 
 
 @pytest.mark.parametrize("filename, python, ok", [
@@ -104,38 +104,38 @@ def test_blender_version_picks_its_target(spec, target):
 ])
 def test_wheel_fits_the_targets_python(filename, python, ok):
     name, version = filename.split("-")[:2]
-    assert (build.wheel_score(filename, name, version, "linux-x64", python) is not None) == ok
+    assert (build_extension.wheel_score(filename, name, version, "linux-x64", python) is not None) == ok
 
 
 def test_targets_wheels_manifests_and_zip_names():
-    old, new = build.TARGETS["4.2-5.0"], build.TARGETS["5.1-5.3"]
+    old, new = build_extension.TARGETS["4.2-5.0"], build_extension.TARGETS["5.1-5.3"]
     assert (old.python, old.blender_min, old.blender_max) == ("3.11", "4.2.0", "5.1.0")
     assert (new.python, new.blender_min, new.blender_max) == ("3.13", "5.1.0", "5.4.0")
     assert old.blender_max == new.blender_min  # no gap, no overlap
-    v = build.variants_for(new)
+    v = build_extension.variants_for(new)
     assert set(v) == {"linux-x64", "windows-x64", "macos-arm64", "linux-x64-cuda12", "windows-x64-cuda12"}
     cpu, gpu = dict(v["linux-x64"].wheels), dict(v["windows-x64-cuda12"].wheels)
     assert cpu["mediapipe"].startswith("1.2.") and not {"numpy", "torch", "jax", "jaxlib", "protobuf"} & set(cpu)
     assert "onnxruntime" not in gpu and gpu["onnxruntime-gpu"] == cpu["onnxruntime"]
     assert {"certifi", "matplotlib", "flatbuffers", "absl-py"} <= set(cpu)  # what mediapipe 1.x imports
-    names = {build.zip_name(x) for t in build.TARGETS.values() for x in build.variants_for(t).values()}
+    names = {build_extension.zip_name(x) for t in build_extension.TARGETS.values() for x in build_extension.variants_for(t).values()}
     assert len(names) == 11 and "video_mocap-0.1.0-blender5.1-5.3-macos_arm64.zip" in names
-    m = tomllib.loads(build.manifest_for(v["macos-arm64"], ["a-1-py3-none-any.whl"]))
+    m = tomllib.loads(build_extension.manifest_for(v["macos-arm64"], ["a-1-py3-none-any.whl"]))
     assert (m["blender_version_min"], m["blender_version_max"], m["platforms"]) == ("5.1.0", "5.4.0", ["macos-arm64"])
     # the add-on never goes online: the manifest asks for files only
     assert set(m["permissions"]) == {"files"}
 
 
 def test_cli_lists_targets_and_rejects_unknown_ones_in_one_line(capsys):
-    assert build.main(["--requirements", "5.1+"]) == 0
+    assert build_extension.main(["--requirements", "5.1+"]) == 0
     out = capsys.readouterr().out.split()
-    assert out == [f"{n}=={v}" for n, v in build.TARGETS["5.1-5.3"].wheels]
-    assert build.main(["--blender", "6.0"]) == 2
+    assert out == [f"{n}=={v}" for n, v in build_extension.TARGETS["5.1-5.3"].wheels]
+    assert build_extension.main(["--blender", "6.0"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: --blender 6.0: not a supported Blender; one of 4.2-5.0")
-    with pytest.raises(build.BuildError, match="unknown platform 'macos-x64' for Blender 5.1-5.3"):
-        build.build(["macos-x64"], targets=("5.1+",), log=lambda *a: None)
-    r = subprocess.run([sys.executable, str(ROOT / "build.py"), "--help"], capture_output=True, text=True)
+    with pytest.raises(build_extension.BuildError, match="unknown platform 'macos-x64' for Blender 5.1-5.3"):
+        build_extension.build(["macos-x64"], targets=("5.1+",), log=lambda *a: None)
+    r = subprocess.run([sys.executable, str(ROOT / "build_extension.py"), "--help"], capture_output=True, text=True)
     assert "4.2-5.0 (Blender 4.2, 4.3, 4.4, 4.5, 5.0, Python 3.11)" in " ".join(r.stdout.split())
     assert "5.1-5.3 (Blender 5.1, 5.2, 5.3, Python 3.13)" in " ".join(r.stdout.split())
 
@@ -159,8 +159,8 @@ def test_pose_bundle_from_the_wheel_with_its_licence(tmp_path):
     import io
     from engine.observe import build_pose_landmarker_bundle, pose_landmarker_bundle
     wheel = _fake_models_wheel(tmp_path)
-    assert build.pose_models_wheel(offline=tmp_path) == wheel
-    path = build.make_pose_bundle(wheel, tmp_path / "out")
+    assert build_extension.pose_models_wheel(offline=tmp_path) == wheel
+    path = build_extension.make_pose_bundle(wheel, tmp_path / "out")
     assert path.name == "pose_landmarker_full.task"
     assert (path.parent / "LICENSE").read_bytes().startswith(b"Apache License")
     assert wheel.name in (path.parent / "README.txt").read_text()
@@ -168,18 +168,18 @@ def test_pose_bundle_from_the_wheel_with_its_licence(tmp_path):
         assert {n: a.read(n) for n in a.namelist()} == {n: b.read(n) for n in b.namelist()}
     bad = tmp_path / "bad"
     bad.mkdir()
-    with pytest.raises(build.BuildError, match="not the Apache-2.0 licence"):
-        build.make_pose_bundle(_fake_models_wheel(bad, licence=b"All rights reserved"), tmp_path / "x")
-    with pytest.raises(build.BuildError, match=r"--offline .*no mediapipe==0\.10\.21 wheel"):
-        build.pose_models_wheel(offline=tmp_path / "out")
-    assert build_pose_landmarker_bundle  # the one implementation build.py calls
+    with pytest.raises(build_extension.BuildError, match="not the Apache-2.0 licence"):
+        build_extension.make_pose_bundle(_fake_models_wheel(bad, licence=b"All rights reserved"), tmp_path / "x")
+    with pytest.raises(build_extension.BuildError, match=r"--offline .*no mediapipe==0\.10\.21 wheel"):
+        build_extension.pose_models_wheel(offline=tmp_path / "out")
+    assert build_pose_landmarker_bundle  # the one implementation build_extension.py calls
 
 
 def test_offline_without_the_wheels_fails_with_a_clear_message(tmp_path):
-    with pytest.raises(build.BuildError, match=r"--offline .*onnxruntime==1\.20\.1"):
-        build.gather_wheels(build.VARIANTS["linux-x64"], offline=tmp_path)
-    with pytest.raises(build.BuildError, match="no such folder"):
-        build.gather_wheels(build.VARIANTS["linux-x64"], offline=tmp_path / "absent")
+    with pytest.raises(build_extension.BuildError, match=r"--offline .*onnxruntime==1\.20\.1"):
+        build_extension.gather_wheels(build_extension.VARIANTS["linux-x64"], offline=tmp_path)
+    with pytest.raises(build_extension.BuildError, match="no such folder"):
+        build_extension.gather_wheels(build_extension.VARIANTS["linux-x64"], offline=tmp_path / "absent")
 
 
 # ------------------------------------------------------------------ the real linux-x64 zip
@@ -196,15 +196,15 @@ def _registry_reachable():
 def linux_zip(tmp_path_factory):
     """The linux-x64 zip built into a temporary folder; wheels come from (and stay in) the shared
     download cache, so only the first run downloads."""
-    if build.find_blender_ext() is None:
+    if build_extension.find_blender_ext() is None:
         pytest.skip("Blender's extension tool (bl_pkg/cli/blender_ext.py) not found: the bpy wheel is not installed")
-    variant = build.VARIANTS["linux-x64"]
-    _, missing = build.select_wheels([build.WHEEL_CACHE], variant)
+    variant = build_extension.VARIANTS["linux-x64"]
+    _, missing = build_extension.select_wheels([build_extension.WHEEL_CACHE], variant)
     if missing and not _registry_reachable():
-        pytest.skip(f"the package registry is unreachable and the wheel cache {build.WHEEL_CACHE} lacks "
+        pytest.skip(f"the package registry is unreachable and the wheel cache {build_extension.WHEEL_CACHE} lacks "
                     f"{', '.join(missing)}")
     out = tmp_path_factory.mktemp("dist")
-    res = build.build(["linux-x64"], out=out, log=lambda *a: None)[0]
+    res = build_extension.build(["linux-x64"], out=out, log=lambda *a: None)[0]
     return res
 
 
@@ -220,6 +220,15 @@ def test_linux_zip_is_validated_and_ships_only_runtime(linux_zip):
                 or "__pycache__" in n or n.endswith(".pyc")]
     assert {"__init__.py", "enginepath.py", "lib/engine/__init__.py", "lib/engine/data/open_body.npz",
             "lib/presets/smoothing/light.json", "LICENSE"} <= set(names)
+    # the add-on's sub-packages, every module of the checkout's addon/, and nothing else beside them
+    addon = {p.relative_to(ROOT / "addon").as_posix() for p in (ROOT / "addon").rglob("*.py")
+             if "__pycache__" not in p.parts}
+    assert {"ui/__init__.py", "ui/import_panel.py", "ui/pitch_panel.py", "ui/retarget_panel.py",
+            "scene/__init__.py", "scene/build_scene.py", "scene/convert.py", "scene/keyreduce.py", "scene/pitch.py",
+            "retarget/__init__.py", "retarget/solve.py", "retarget/presets.py", "retarget/names.py",
+            "retarget/apply.py", "retarget/export.py"} <= addon <= set(names)
+    assert {n for n in code if n.endswith(".py") and not n.startswith("lib/")} == addon
+    assert not {"build_extension.py", "build.py", "retarget.py", "retarget_math.py"} & set(names)
     # no dev tool or training data beside the runtime: the speed bench, scoring, multi-view and
     # overlay helpers, the coarse mesh and the detector-noise model live in training/
     engine = [n[len("lib/engine/"):] for n in names if n.startswith("lib/engine/")]
@@ -230,11 +239,11 @@ def test_linux_zip_is_validated_and_ships_only_runtime(linux_zip):
             "video/decode.py", "body/rotations.py"} <= set(engine)
     wheels = sorted(n for n in names if n.startswith("wheels/"))
     assert sorted(w[2:] for w in manifest["wheels"]) == wheels and manifest["platforms"] == ["linux-x64"]
-    tops = {build.normalize(w[7:].split("-")[0]) for w in wheels}
+    tops = {build_extension.normalize(w[7:].split("-")[0]) for w in wheels}
     assert {"onnxruntime", "mediapipe", "opencv_python_headless", "scipy", "protobuf"} <= tops
     assert not {"numpy", "jax", "jaxlib", "torch", "onnxruntime_gpu"} & tops
     # Blender's own validator, called directly on the zip once more
-    rc, msg = build.blender_ext(build.find_blender_ext(), "validate", linux_zip.zip)
+    rc, msg = build_extension.blender_ext(build_extension.find_blender_ext(), "validate", linux_zip.zip)
     assert rc == 0 and "Success" in msg, msg
     # size report
     size = json.loads((linux_zip.zip.parent / "sizes.json").read_text())[linux_zip.zip.name]
@@ -246,13 +255,13 @@ def test_linux_zip_is_validated_and_ships_only_runtime(linux_zip):
 def test_blender51_linux_zip_is_validated_with_cp313_wheels_and_the_pose_bundle(tmp_path):
     """The 5.1+ zip: Python 3.13 wheels only, mediapipe 1.x, the pose bundle and its licence
     in lib/engine/data/mediapipe/ (where engine.observe looks), Blender range 5.1.0-5.4.0."""
-    if build.find_blender_ext() is None:
+    if build_extension.find_blender_ext() is None:
         pytest.skip("Blender's extension tool (bl_pkg/cli/blender_ext.py) not found: the bpy wheel is not installed")
-    variant = build.variants_for(build.TARGETS["5.1-5.3"])["linux-x64"]
-    _, missing = build.select_wheels([build.WHEEL_CACHE / build.cache_folder(variant)], variant)
+    variant = build_extension.variants_for(build_extension.TARGETS["5.1-5.3"])["linux-x64"]
+    _, missing = build_extension.select_wheels([build_extension.WHEEL_CACHE / build_extension.cache_folder(variant)], variant)
     if missing and not _registry_reachable():
         pytest.skip(f"the package registry is unreachable and the wheel cache lacks {', '.join(missing)}")
-    res = build.build(["linux-x64"], out=tmp_path, targets=("5.1+",), log=lambda *a: None)[0]
+    res = build_extension.build(["linux-x64"], out=tmp_path, targets=("5.1+",), log=lambda *a: None)[0]
     assert res.validated and res.zip.name == "video_mocap-0.1.0-blender5.1-5.3-linux_x64.zip"
     with zipfile.ZipFile(res.zip) as z:
         names = z.namelist()
@@ -264,13 +273,13 @@ def test_blender51_linux_zip_is_validated_with_cp313_wheels_and_the_pose_bundle(
     assert sorted("./wheels/" + w for w in wheels) == sorted(manifest["wheels"])
     binary = [w for w in wheels if "-none-any" not in w and "py2.py3-none" not in w]
     assert binary and all("-cp313-cp313-" in w or "-abi3-" in w or "-py3-none-manylinux" in w for w in binary), binary
-    tops = {build.normalize(w.split("-")[0]): w.split("-")[1] for w in wheels}
+    tops = {build_extension.normalize(w.split("-")[0]): w.split("-")[1] for w in wheels}
     assert tops["mediapipe"].startswith("1.2.") and not {"numpy", "protobuf", "jax", "torch"} & set(tops)
     assert licence.startswith(b"Apache License") or b"Apache License" in licence[:200]
     with zipfile.ZipFile(__import__("io").BytesIO(bundle)) as b:
         assert set(b.namelist()) == {"pose_detector.tflite", "pose_landmarks_detector.tflite"}
     assert not (tmp_path / ".pose-bundle").exists()  # the build's own scratch folder is removed
-    rc, msg = build.blender_ext(build.find_blender_ext(), "validate", res.zip)
+    rc, msg = build_extension.blender_ext(build_extension.find_blender_ext(), "validate", res.zip)
     assert rc == 0 and "Success" in msg, msg
 
 

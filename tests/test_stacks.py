@@ -1,6 +1,6 @@
 """The other supported stacks, each through scripts/test_stacks.sh in its own venv: the add-on's
 tests on bpy 4.2.23 and 4.5.15, the engine's suite on the Blender 5.1+ zips' dependency set
-(numpy 2, mediapipe 1.2.x with the pose bundle build.py makes). ``scripts/setup.sh --dev``
+(numpy 2, mediapipe 1.2.x with the pose bundle build_extension.py makes). ``scripts/setup.sh --dev``
 creates the venvs; here each stack's run must pass."""
 import os
 import subprocess
