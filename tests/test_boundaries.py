@@ -21,6 +21,19 @@ def test_addon_never_imports_torch():
     assert _offenders("addon", "torch") == []
 
 
+def test_addon_pure_modules_import_without_bpy():
+    """The add-on's numpy and file modules (scene.convert, scene.keyreduce and retarget's solve,
+    presets, names) import, and read the shipped presets, with Blender's modules unavailable."""
+    import subprocess
+    import sys
+    code = ("import sys; sys.path.insert(0, %r); sys.modules.update(bpy=None, mathutils=None, bpy_extras=None);"
+            "import addon.scene.convert, addon.scene.keyreduce, addon.retarget.solve, addon.retarget.names;"
+            "from addon.retarget.presets import load_preset; assert load_preset('smpl')['bones'];"
+            "assert 'bpy' not in {k for k, v in sys.modules.items() if v is not None}")
+    out = subprocess.run([sys.executable, "-c", code % str(ROOT)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+
+
 def test_the_check_would_catch_an_import(tmp_path):
     pat = re.compile(IMPORT.format("torch"), re.M)
     assert pat.search("import os\n    import torch.nn as nn\n")
