@@ -14,7 +14,6 @@ from pathlib import Path
 from . import __version__
 from .body.model import load_body_model
 from .errors import Cancelled, EngineError
-from .motion import Motion
 from .observe import Detections, default_detector, detect_people
 from .observe.track import track_and_select
 from .video.decode import iter_frames, open_video, processing_scale
@@ -89,7 +88,7 @@ class PipelineOptions:
 
 @contextmanager
 def _stage(timings, key):
-    """Add the block's wall time to ``timings[key]`` (when timings is a dict; training.bench_speed)."""
+    """Add the block's wall time to ``timings[key]`` (when timings is a dict; training.bench.speed)."""
     t0 = time.perf_counter()
     try:
         yield
@@ -207,7 +206,7 @@ def choose_focal(obs, focal):
 def run(video_path, options=None, progress=None, detector=None, timings=None):
     """Estimate the motion of the subject in ``video_path``; returns a Motion (not yet saved).
 
-    ``timings``: a dict that collects seconds per stage (``python -m training.bench_speed``)."""
+    ``timings``: a dict that collects seconds per stage (``python -m training.bench.speed``)."""
     options = (options or PipelineOptions()).check()
     estimator = resolve_estimator(options.estimator)
     if estimator == "temporal":
@@ -245,9 +244,8 @@ def run(video_path, options=None, progress=None, detector=None, timings=None):
     focal, focal_info = choose_focal(obs, options.focal)
     report(0.92, "fitting the body")
     t_fit = time.perf_counter()
-    pred = {}
     if estimator == "temporal":
-        fields = temporal.fit(obs, body, focal=focal, device=options.device, prediction_out=pred)
+        fields = temporal.fit(obs, body, focal=focal, device=options.device)
     else:
         from .estimate import baseline
         fields = baseline.fit(obs, body, focal=focal)
@@ -257,28 +255,28 @@ def run(video_path, options=None, progress=None, detector=None, timings=None):
         if refine.available():
             report(0.94, "refining each frame")
             with _stage(timings, "refinement"):
-                fields = refine.refine(obs, body, fields, device=options.device, prediction=pred)
+                fields = refine.refine(obs, body, fields, device=options.device)
             estimator = "temporal+d2a"
     report(0.96, "cleaning the motion")
+    from .estimate.motion_fields import to_motion
     first = int(obs.frame_index[0])
-    motion = Motion(fps=obs.fps, keypoints2d=obs.keypoints,
-                  frame_size=list(obs.frame_size),
-                  body_model=body.name, estimator=estimator, engine_version=__version__,
-                  source={"video": str(Path(video_path).resolve()),
-                          "frame_range": [first, int(obs.frame_index[-1]) + 1],
-                          "stride": int(options.stride or 1),
-                          "frame_index": [int(i) for i in obs.frame_index],
-                          "subject": {"rule": "point" if options.subject_point is not None and options.subject
-                                      in (None, "largest", "point") else str(options.subject), "track_id": int(obs.track_id[obs.valid][0]),
-                                      "point": None if options.subject_point is None else
-                                      [float(v) for v in options.subject_point],
-                                      "frame": int(options.subject_frame)},
-                          "rotation": int(info.rotation),
-                          "timestamps_s": [round(float(t), 6) for t in obs.timestamps],
-                          "recovered_frames": int(recovered), "left_right_relabelled": relabelled, "smoothing": options.smoothing, "foot_lock": bool(options.foot_lock),
-                          "declared_frames": expected, "decoded_frames": int(dets_frames), "focal": focal_info,
-                          "warnings": warnings},
-                  **fields).astype_file()
+    motion = to_motion(fields, obs, body.name, estimator=estimator, engine_version=__version__,
+                       source={"video": str(Path(video_path).resolve()),
+                               "frame_range": [first, int(obs.frame_index[-1]) + 1],
+                               "stride": int(options.stride or 1),
+                               "frame_index": [int(i) for i in obs.frame_index],
+                               "subject": {"rule": "point" if options.subject_point is not None and options.subject
+                                           in (None, "largest", "point") else str(options.subject),
+                                           "track_id": int(obs.track_id[obs.valid][0]),
+                                           "point": None if options.subject_point is None else
+                                           [float(v) for v in options.subject_point],
+                                           "frame": int(options.subject_frame)},
+                               "rotation": int(info.rotation),
+                               "timestamps_s": [round(float(t), 6) for t in obs.timestamps],
+                               "recovered_frames": int(recovered), "left_right_relabelled": relabelled,
+                               "smoothing": options.smoothing, "foot_lock": bool(options.foot_lock),
+                               "declared_frames": expected, "decoded_frames": int(dets_frames),
+                               "focal": focal_info, "warnings": warnings})
     from .clean import clean_motion
     with _stage(timings, "smoothing"):
         motion = clean_motion(motion, body.rest_joints(motion.betas), options.smoothing, options.foot_lock)

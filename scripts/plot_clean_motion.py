@@ -20,7 +20,6 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from engine.body.skeleton import JOINT_INDEX as J  # noqa: E402
 from engine.clean import clean_motion  # noqa: E402
-from engine.motion import Motion  # noqa: E402
 from training.bench import synthetic as bench  # noqa: E402
 from training.data.bvh_to_smpl import default_body  # noqa: E402
 from training.data.synth import to_observations  # noqa: E402
@@ -28,10 +27,10 @@ from training.data.synth import to_observations  # noqa: E402
 
 def run(sample, body, presets=("light", "analysis")):
     from engine.estimate.baseline import fit
+    from engine.estimate.motion_fields import to_motion
     obs = to_observations(sample)
     obs.homographies = sample["homographies"]
-    raw = Motion(fps=obs.fps, keypoints2d=obs.keypoints, frame_size=list(obs.frame_size),
-                 body_model=body.name, **fit(obs, body)).astype_file()
+    raw = to_motion(fit(obs, body), obs, body.name)
     out = {"raw": raw}
     for p in presets:
         out[p] = clean_motion(raw, body.rest_joints(raw.betas), p)

@@ -58,7 +58,7 @@ def observe_pitches(fps=60.0, cameras=4, seed=0, obp_dir=None, pitches=None):
     The body pose is the H2 benchmark's: OBP joint centres → SMPL targets → the baseline's
     analytic IK on the open body, uniformly scaled to the pitcher's leg length for rendering.
     """
-    from engine.estimate.baseline import rotations_from_joint_positions
+    from engine.estimate.ik import rotations_from_joint_positions
     from engine.body.kinematics import forward_kinematics, matrix_to_axis_angle
     from engine.body.skeleton import JOINT_INDEX as J
     from training.bench.synthetic import load_obp, obp_to_smpl_targets
@@ -98,7 +98,7 @@ def run_pipeline(sample, body, smoothing="analysis", focal=None, estimator="base
     planted feet in the clean stage (``--no-foot-lock`` in the engine)."""
     from engine import __version__
     from engine.clean import clean_motion
-    from engine.motion import Motion
+    from engine.estimate.motion_fields import to_motion
     from training.data.synth import to_observations
     obs = to_observations(sample)
     obs.homographies = sample.get("homographies")
@@ -107,13 +107,11 @@ def run_pipeline(sample, body, smoothing="analysis", focal=None, estimator="base
         fields = fit(obs, body, focal=focal)
     else:
         from engine.estimate import refine, temporal
-        pred = {}
-        fields = temporal.fit(obs, body, focal=focal, prediction_out=pred)
+        fields = temporal.fit(obs, body, focal=focal)
         if estimator == "temporal+d2a":
-            fields = refine.refine(obs, body, fields, prediction=pred)
-    m = Motion(fps=obs.fps, keypoints2d=obs.keypoints, frame_size=list(obs.frame_size),
-               body_model=body.name, estimator=estimator, engine_version=__version__,
-               source={"video": "", "frame_range": [0, obs.num_frames]}, **fields).astype_file()
+            fields = refine.refine(obs, body, fields)
+    m = to_motion(fields, obs, body.name, estimator=estimator, engine_version=__version__,
+                  source={"video": "", "frame_range": [0, obs.num_frames]})
     return clean_motion(m, body.rest_joints(m.betas), smoothing, foot_lock)
 
 

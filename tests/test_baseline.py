@@ -1,11 +1,11 @@
-"""The baseline's inverse kinematics recovers known poses from joint positions."""
+"""The analytic inverse kinematics (engine.estimate.ik, the baseline's) recovers known poses from joint positions."""
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from engine.estimate.baseline import CAMERA_TO_WORLD, rotations_from_joint_positions
+from engine.estimate.ik import rotations_from_joint_positions
 from engine.body import kinematics as K
 from engine.body.skeleton import JOINT_INDEX as J
-from engine.estimate.camera import default_intrinsics, project, solve_translation
+from engine.estimate.camera import CAMERA_TO_WORLD, default_intrinsics, project, solve_translation
 
 # A plausible T-pose skeleton (metres, canonical frame: Y up, facing +Z, left +X) with straight
 # limbs, as the IK's hinge model assumes (a bent rest limb would tilt the observed bend plane).

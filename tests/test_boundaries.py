@@ -111,5 +111,15 @@ def test_no_import_cycle_inside_engine_or_training():
         assert _cycles(_import_graph(pkg)) == [], pkg
 
 
+ESTIMATORS = ("engine.estimate.baseline", "engine.estimate.temporal", "engine.estimate.refine")
+
+
+def test_no_estimator_imports_another():
+    """The estimators share engine.estimate's pieces (camera, ik, network_inputs, onnx_runtime),
+    never each other's modules."""
+    graph = _import_graph("engine")
+    assert {m: sorted(graph[m] & set(ESTIMATORS)) for m in ESTIMATORS} == {m: [] for m in ESTIMATORS}
+
+
 def test_the_cycle_check_would_catch_one():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]

@@ -3,7 +3,8 @@ Motion's extrinsics, so a walking subject walks through the world instead of sta
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from engine.estimate.baseline import CAMERA_TO_WORLD, fit
+from engine.estimate.baseline import fit
+from engine.estimate.camera import CAMERA_TO_WORLD
 from engine.observe.camera_motion import camera_rotations
 from training.data.noise import load_noise_model
 from training.data.capsule_body import capsule_body

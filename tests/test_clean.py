@@ -1,4 +1,6 @@
 """The clean-motion stage keeps the Motion consistent: joints = FK(poses) + trans, camera follows."""
+import copy
+
 import numpy as np
 from scipy.spatial.transform import Rotation
 
@@ -84,3 +86,36 @@ def test_clean_motion_plants_still_feet_and_removes_skating():
     # the pose is untouched by the root lock and the soles sit on the floor
     np.testing.assert_allclose(out.joints[:, 7:9, 2], 0.08, atol=0.02)
     np.testing.assert_allclose(out.joints - out.joints[:, :1], smoothed.joints - smoothed.joints[:, :1], atol=0.02)
+
+
+def test_clean_motion_decides_the_floor_wherever_the_estimate_stands():
+    """The estimators leave the body where their camera puts it; clean-up finds the floor. The
+    same motion lifted 1.3 m (world and camera together) comes out the same: contacts, heights
+    above the floor, and the body in the camera (the levelling rotation turns about the world
+    origin, so the world itself may slide sideways, its camera with it)."""
+    m = _standing_motion_with_root_jitter()
+    lifted = copy.deepcopy(m)
+    lifted.trans[:, 2] += 1.3
+    lifted.joints[..., 2] += 1.3
+    E = lifted.camera_extrinsics.astype(np.float64)
+    E[:, :3, 3] -= E[:, :3, :3] @ np.array([0.0, 0.0, 1.3])        # the camera rises with it
+    lifted.camera_extrinsics = E.astype(np.float32)
+    a, b = clean_motion(m, REST, "light"), clean_motion(lifted.astype_file(), REST, "light")
+    assert a.contacts[:, [0, 2]].mean() > 0.8
+    np.testing.assert_array_equal(b.contacts, a.contacts)
+    np.testing.assert_allclose(b.joints[..., 2], a.joints[..., 2], atol=1e-4)
+    np.testing.assert_allclose(world_to_camera(b.joints, b.camera_extrinsics),
+                               world_to_camera(a.joints, a.camera_extrinsics), atol=1e-4)
+
+
+def test_lowest_point_is_a_percentile_of_the_lowest_soles():
+    from engine.clean.contacts import CONTACT_JOINTS, SOLE_OFFSET, lowest_point
+    j = np.zeros((100, 24, 3))
+    j[:, CONTACT_JOINTS, 2] = SOLE_OFFSET + 0.5              # soles 0.5 m up
+    j[:3, CONTACT_JOINTS[0], 2] = -2.0                       # three frames dip far below
+    valid = np.ones(100, bool)
+    valid[50] = False
+    j[50] = np.nan
+    assert abs(lowest_point(j, valid) - 0.5) < 1e-9
+    assert abs(lowest_point(j, valid, offsets=0.0) - (0.5 + SOLE_OFFSET.min())) < 1e-9
+    assert lowest_point(np.full((4, 24, 3), np.nan)) == 0.0

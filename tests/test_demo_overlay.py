@@ -7,7 +7,7 @@ import pytest
 from conftest import DEMO_VIDEO
 from engine.estimate import baseline, temporal
 from engine.body.model import load_body_model
-from engine.motion import Motion
+from engine.estimate.motion_fields import to_motion
 from engine.observe import observe_frames
 from training.eval.overlay import overlay_frames, projected_joints
 from engine.video.decode import iter_frames, open_video
@@ -31,8 +31,7 @@ def test_projected_joints_lie_in_the_person_mask(artifacts, demo_obs, estimator)
         fields = temporal.fit(obs, load_body_model(), weights=temporal.SHIPPED_DIR, device="cpu")
     else:
         fields = baseline.fit(obs, load_body_model())
-    m = Motion(fps=obs.fps, keypoints2d=obs.keypoints, frame_size=np.array(obs.frame_size),
-               source={"video": str(DEMO_VIDEO), "frame_range": [0, obs.num_frames]}, **fields).astype_file()
+    m = to_motion(fields, obs, "open_body", source={"video": str(DEMO_VIDEO), "frame_range": [0, obs.num_frames]})
     inside = total = 0
     for t in FRAMES:
         px = projected_joints(m, t)

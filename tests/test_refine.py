@@ -11,6 +11,7 @@ torch = pytest.importorskip("torch")
 
 from engine.estimate import refine as R  # noqa: E402
 from engine.estimate import temporal  # noqa: E402
+from engine.estimate.motion_fields import MOTION_FIELDS  # noqa: E402
 from engine.body import load_body_model  # noqa: E402
 from engine.errors import EngineError  # noqa: E402
 from random_motions import smooth_motion  # noqa: E402
@@ -108,9 +109,10 @@ def test_untrained_refinement_returns_the_temporal_estimate(weights, body):
     runner = R.D2ARunner(weights, device="cpu")
     assert runner.size == 56 and R.available(weights)
     t = temporal.fit(obs, body, runner=trun)
-    r = R.refine(obs, body, t, runner=runner, temporal_runner=trun)
+    r = R.refine(obs, body, t, runner=runner)
     T = obs.num_frames
-    assert set(r) == set(t)                                        # the same Motion fields
+    assert set(r) == set(t) - {"weak_camera"}                      # the same Motion fields
+    assert set(r) == set(MOTION_FIELDS)
     assert r["poses"].shape == (T, 72) and r["joints"].shape == (T, 24, 3) and r["joint_sigma"].shape == (T, 24)
     ok = r["valid"]
     assert not ok[4] and ok.sum() == obs.valid.sum() and np.isnan(r["joints"][4]).all()
@@ -134,10 +136,10 @@ def test_sigma_scale_scales_the_motion_sigma_not_the_fit(weights, body):
     runner = R.D2ARunner(weights, device="cpu")
     assert runner.sigma_scale == 1.0                                # no calibration stored
     t = temporal.fit(obs, body, runner=trun)
-    a = R.refine(obs, body, t, runner=runner, temporal_runner=trun)
+    a = R.refine(obs, body, t, runner=runner)
     runner.sigma_scale = 0.06
     try:
-        b = R.refine(obs, body, t, runner=runner, temporal_runner=trun)
+        b = R.refine(obs, body, t, runner=runner)
     finally:
         runner.sigma_scale = 1.0
     ok = a["valid"]
@@ -161,12 +163,12 @@ def test_chunked_refinement_equals_one_pass(weights, body, monkeypatch):
     trun = temporal.TemporalRunner(weights, device="cpu")
     runner = R.D2ARunner(weights, device="cpu")
     t = temporal.fit(obs, body, runner=trun)
-    one = R.refine(obs, body, t, runner=runner, temporal_runner=trun)
+    one = R.refine(obs, body, t, runner=runner)
     monkeypatch.setattr(R, "CHUNK", 3)
     calls = []
     real = runner.predict
     monkeypatch.setattr(runner, "predict", lambda *a, **k: calls.append(len(a[0])) or real(*a, **k))
-    chunked = R.refine(obs, body, t, runner=runner, temporal_runner=trun)
+    chunked = R.refine(obs, body, t, runner=runner)
     assert calls == [3, 3, 3]
     for k in ("joints", "joint_sigma", "poses"):
         np.testing.assert_allclose(chunked[k], one[k], rtol=1e-6, atol=1e-7, equal_nan=True)
@@ -177,7 +179,8 @@ def test_camera_frame_rotations_undo_the_temporal_world_turn(weights, body):
     obs = _observations(body, T=10, seed=1)
     trun = temporal.TemporalRunner(weights, device="cpu")
     t = temporal.fit(obs, body, runner=trun)
-    pred = R.temporal_prediction(obs, trun, t["camera_intrinsics"])
+    pred = temporal.predict_observations(obs, trun, t["camera_intrinsics"][0, 0])
+    np.testing.assert_allclose(t["weak_camera"], pred["cam"])       # what the refinement takes
     Rm, six = R.camera_frame_rot6d(t["poses"], t["camera_extrinsics"])
     ok = t["valid"]
     np.testing.assert_allclose(Rm[ok], temporal.rot6d_to_matrix(pred["rot6d"])[ok], atol=1e-5)
@@ -203,7 +206,7 @@ def test_confident_refined_joints_move_the_fitted_motion(weights, body):
     obs = _observations(body, T=8, seed=2)
     trun = temporal.TemporalRunner(weights, device="cpu")
     t = temporal.fit(obs, body, runner=trun)
-    r = R.refine(obs, body, t, runner=_Shifted(R.D2ARunner(weights, device="cpu")), temporal_runner=trun)
+    r = R.refine(obs, body, t, runner=_Shifted(R.D2ARunner(weights, device="cpu")))
     ok = r["valid"]
     E = t["camera_extrinsics"][ok, :3, :3]
     d = np.einsum("tij,tnj->tni", E, r["joints"][ok] - t["joints"][ok])      # camera axes

@@ -35,9 +35,8 @@ def test_shipped_refinement_moves_joints_and_its_sigma_ranks_the_error():
     s = Synthesizer(body)(r["poses"][:90], r["trans"][:90], r["betas"], np.random.default_rng(5), camera="tripod")
     obs = to_observations(s)
     obs.homographies = s["homographies"].astype(np.float64)
-    pred = {}
-    fields = temporal.fit(obs, body, weights=SHIPPED, device="cpu", prediction_out=pred)
-    out = refine.refine(obs, body, fields, weights=SHIPPED, device="cpu", prediction=pred)
+    fields = temporal.fit(obs, body, weights=SHIPPED, device="cpu")
+    out = refine.refine(obs, body, fields, weights=SHIPPED, device="cpu")
     ok = out["valid"]
     assert ok.sum() > 60
     rel = lambda j: j[ok] - j[ok][:, [1, 2]].mean(1, keepdims=True)   # noqa: E731  hip midpoint

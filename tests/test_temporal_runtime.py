@@ -67,7 +67,8 @@ def test_fit_with_a_tiny_random_model(tiny_weights):
     T = 21
     assert f["poses"].shape == (T, 72) and f["trans"].shape == (T, 3) and f["betas"].shape == (10,)
     assert f["joints"].shape == (T, 24, 3) and f["joint_sigma"].shape == (T, 24)
-    assert f["camera_extrinsics"].shape == (T, 4, 4) and f["contacts"].shape == (T, 4)
+    assert f["camera_extrinsics"].shape == (T, 4, 4) and f["weak_camera"].shape == (T, 3)
+    assert "contacts" not in f                  # decided in clean-up (engine.clean.clean_motion)
     ok = f["valid"]
     assert not ok[5] and ok.sum() == obs.valid.sum()
     assert np.isnan(f["poses"][5]).all() and np.isfinite(f["poses"][ok]).all()

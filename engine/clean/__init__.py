@@ -1,7 +1,10 @@
 """The clean-motion stage: smooth, level the ground, find contacts, lock planted feet.
 
-Order matters: smoothing first (contacts need speeds without jitter), then the ground plane
-from the smoothed feet, then contacts on the levelled motion (near the floor and slow in 3D, or
+The estimators leave the body where their camera model puts it; the floor and the contacts
+are decided here, once. Order matters: smoothing first (contacts need speeds without jitter),
+then a first level floor under the lowest foot joints (``contacts.lowest_point``) and rough
+contacts above it, the ground plane fitted to those contacts (``contacts.ground_transform``), then
+contacts on the levelled motion (near the floor and slow in 3D, or
 standing still in the image as the body's support: ``contacts.image_still_contacts``), then foot
 locking (root offsets and leg IK, ``engine.clean.footlock``).
 
@@ -14,7 +17,8 @@ import copy
 import numpy as np
 
 from ..body.kinematics import axis_angle_to_matrix, forward_kinematics, matrix_to_axis_angle
-from .contacts import CONTACT_JOINTS, ContactSettings, detect_contacts, ground_transform, image_still_contacts
+from .contacts import (CONTACT_JOINTS, ContactSettings, detect_contacts, ground_transform, image_still_contacts,
+                       lowest_point)
 from .footlock import lock_feet
 from .smooth import SmoothingSettings, load_preset, rts_smooth, smooth_motion, smooth_root
 
@@ -80,7 +84,10 @@ def clean_motion(motion, rest_joints, smoothing="light", lock=True, contact_sett
     if not m.valid.any():
         return m
     view = contact_view(m)
-    rough = detect_contacts(view, m.fps, m.valid, cs)
+    # a first, level floor under the lowest foot joints (not soles: generous, so planted feet
+    # whose sole sits a few cm off still count), the contacts above it, their plane
+    floor = lowest_point(view, m.valid, offsets=0.0)
+    rough = detect_contacts(view - [0.0, 0.0, floor], m.fps, m.valid, cs)
     R, z = ground_transform(view, rough)
     m = apply_world_transform(m, R, z, rest_joints)
     view = contact_view(m)

@@ -89,8 +89,8 @@ def fit_ground_plane(points):
 def ground_transform(joints, contacts, min_points=20, max_tilt_deg=20.0):
     """World correction (R, shift) that maps the contact-point plane onto z = 0.
 
-    Returns a rotation (3,3) and a z-shift; with too few contacts or an implausible tilt only
-    the shift is estimated (the lowest soles' 5th percentile), and R is the identity.
+    Returns a rotation (3,3) and a z-shift; with too few contacts only the shift is estimated
+    (``lowest_point``), and R is the identity; an implausible tilt keeps R the identity too.
     """
     pts = joints[:, CONTACT_JOINTS] - np.array([0, 0, 1.0]) * SOLE_OFFSET[:, None]
     sel = pts[contacts & np.isfinite(pts).all(-1)]
@@ -101,9 +101,19 @@ def ground_transform(joints, contacts, min_points=20, max_tilt_deg=20.0):
             R = minimal_rotation(n, np.array([0, 0, 1.0]))
         sel = sel @ R.T
         return R, -float(np.median(sel[:, 2]))
-    soles = (joints[:, CONTACT_JOINTS, 2] - SOLE_OFFSET).min(axis=1)
-    soles = soles[np.isfinite(soles)]
-    return R, -float(np.percentile(soles, 5)) if len(soles) else 0.0
+    return R, -lowest_point(joints)
+
+
+def lowest_point(joints, valid=None, offsets=SOLE_OFFSET, percentile=5.0):
+    """The height (m) of a level floor under a motion without known contacts: the
+    ``percentile`` of each frame's lowest contact point (contact joint z − ``offsets``: the
+    soles by default) over the (valid) frames; 0 when none is finite. A percentile, so a few
+    frames whose feet dip below do not decide it."""
+    z = (np.asarray(joints, np.float64)[:, CONTACT_JOINTS, 2] - offsets).min(axis=1)
+    if valid is not None:
+        z = z[np.asarray(valid, bool)]
+    z = z[np.isfinite(z)]
+    return float(np.percentile(z, percentile)) if len(z) else 0.0
 
 
 # MediaPipe keypoints of the contact points: left heel, left foot index, right heel, right foot index

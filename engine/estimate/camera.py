@@ -1,4 +1,6 @@
-"""Pinhole camera helpers: intrinsics, projection, and root depth from 2D–3D correspondences."""
+"""The pinhole camera shared by the estimators: intrinsics, projection, root depth from 2D–3D
+correspondences, and a clip's camera model (level first frame, then the background's pan, tilt
+and zoom: ``camera_model``)."""
 import numpy as np
 
 
@@ -44,3 +46,51 @@ def solve_translation(points_rel, pixels, weights, K):
     ata = np.einsum("tki,tkj->tij", A, A) + 1e-9 * np.eye(3)
     atb = np.einsum("tki,tk->ti", A, b)
     return np.linalg.solve(ata, atb[..., None])[..., 0]
+
+
+def solve_translation_per_focal(points_rel, pixels, weights, K, focals):
+    """``solve_translation`` with each frame's own focal length ``focals`` (T,) (a zooming
+    camera): one solve per distinct focal, K's principal point kept."""
+    t = np.zeros((len(points_rel), 3))
+    for fval in np.unique(focals):
+        sel = focals == fval
+        Kf = np.array(K, np.float64)
+        Kf[0, 0] = Kf[1, 1] = fval
+        t[sel] = solve_translation(points_rel[sel], pixels[sel], weights[sel], Kf)
+    return t
+
+
+# MediaPipe world / camera axes (x right, y down, z away) → Z-up world (x right, y away, z up).
+CAMERA_TO_WORLD = np.array([[1.0, 0, 0], [0, 0, 1.0], [0, -1.0, 0]])
+
+
+def camera_model(obs, focal=None, compensate=True):
+    """The camera of a clip: intrinsics K (3,3) of the first frame, per-frame world→camera
+    rotations (T,3,3) and focal lengths (T,).
+
+    Perspective with the focal length given (metadata, ``--focal``) or the default of
+    ``default_intrinsics``. The first frame's camera is level (its axes are the world's,
+    ``CAMERA_TO_WORLD``); with ``compensate`` and ``obs.homographies`` (background motion,
+    ``engine.observe.camera_motion``) the camera then pans/tilts/rolls/zooms as they say, so a
+    panning camera becomes a rotating camera in the extrinsics instead of the body sliding
+    across the world. Without homographies the camera is static."""
+    from ..observe.camera_motion import camera_rotations
+    w, h = obs.frame_size
+    K = default_intrinsics(w, h, focal)
+    T = obs.num_frames
+    R0 = CAMERA_TO_WORLD.T
+    H = getattr(obs, "homographies", None)
+    if compensate and H is not None and len(H) == T:
+        R, f = camera_rotations(H, K, R0)
+    else:
+        R, f = np.repeat(R0[None], T, 0), np.full(T, K[0, 0])
+    return K, R, f
+
+
+def rotation_extrinsics(Rcam):
+    """World→camera transforms (T,4,4) of cameras (T,3,3) at the world origin: the camera
+    centre is where the estimators' world starts (the clean-up stage later moves the world
+    onto its floor, and the extrinsics with it)."""
+    ext = np.tile(np.eye(4), (len(Rcam), 1, 1))
+    ext[:, :3, :3] = Rcam
+    return ext

@@ -145,8 +145,7 @@ def fit_frames(target, sigma, init_rv, rest_joints, prior_sigma=PRIOR_SIGMA, sig
     """``fit_frame``'s problem for T frames at once by a batched Levenberg–Marquardt (numpy;
     every frame keeps its own damping and stops improving on its own), so a clip costs a few
     vectorised solves instead of one scipy call per frame (our choice, for speed: the same
-    minimum as ``fit_frame`` in the tests; measured ~5 ms a frame on a 230-frame clip against
-    ~30 ms for scipy's per-frame fit).
+    minimum as ``fit_frame`` in the tests; its cost is in docs/performance.md).
 
     target (T,24,3), sigma (T,24) (NaN/inf = ignore), init_rv (T,24,3) axis-angle, rest (24,3).
     Returns rotvec (T,24,3), trans (T,3), fitted joints (T,24,3), weighted joint residuals

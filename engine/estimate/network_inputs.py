@@ -1,5 +1,6 @@
 """Per-frame input features for the learned models, computed the same way at run time (from
-real Observations) and in training (from synthetic ones), so the two cannot drift apart.
+real Observations) and in training (from synthetic ones), so the two cannot drift apart; and
+the networks' 6D rotation encoding.
 
 Layout of ``frame_features`` (T, 202):
   [0:99]    2D keypoints: (x, y) centred on the hip midpoint and divided by the person's scale
@@ -72,15 +73,15 @@ _PRIOR_REST = None
 
 
 def ik_prior(world, visibility, rest=None):
-    """(T,144) float32: the analytic IK rotations of ``engine.estimate.baseline`` from the world
-    landmarks, as 6D (first two matrix columns per joint, 24 joints), root orientation in the
-    camera frame (MediaPipe's axes). Frames without landmarks get the identity.
+    """(T,144) float32: the analytic IK rotations (``engine.estimate.ik``) of the world
+    landmarks, as 6D (``matrix_to_rot6d``, 24 joints), root orientation in the camera frame
+    (MediaPipe's axes). Frames without landmarks get the identity.
 
     The temporal model takes it as an input and predicts a correction on top of it (our
     choice: seed 2 uses image features from a CNN we cannot train here; the keypoint model
     starts from what the landmarks already say instead of from the rest pose)."""
-    from .baseline import (CAMERA_TO_WORLD, head_rotation, neck_fraction, rotations_from_joint_positions,
-                           smpl_targets_from_landmarks)
+    from .camera import CAMERA_TO_WORLD
+    from .ik import landmark_rotations
     rest = ik_prior_rest() if rest is None else np.asarray(rest, np.float64)
     lm_cam = np.asarray(world, np.float64)
     vis = np.nan_to_num(np.asarray(visibility, np.float64))
@@ -89,11 +90,25 @@ def ik_prior(world, visibility, rest=None):
     ok = np.isfinite(lm_cam).all((-1, -2))
     if ok.any():
         lm = lm_cam[ok] @ CAMERA_TO_WORLD.T            # camera axes → Z-up world
-        tgt, _ = smpl_targets_from_landmarks(lm, vis[ok], neck_fraction(rest))
         with np.errstate(all="ignore"):
-            local = rotations_from_joint_positions(tgt, rest, head_rotation(lm))
+            local, _ = landmark_rotations(lm, vis[ok], rest)
         local[:, 0] = CAMERA_TO_WORLD.T @ local[:, 0]  # root back into the camera frame
         bad = ~np.isfinite(local).all((-1, -2))
         local[bad] = np.eye(3)
         R[ok] = local
-    return np.concatenate([R[..., :, 0], R[..., :, 1]], -1).reshape(T, PRIOR_DIM).astype(np.float32)
+    return matrix_to_rot6d(R).reshape(T, PRIOR_DIM).astype(np.float32)
+
+
+def matrix_to_rot6d(R):
+    """Rotation matrices (..., 3, 3) → the networks' 6D encoding (..., 6): the first two columns."""
+    return np.concatenate([R[..., :, 0], R[..., :, 1]], -1)
+
+
+def rot6d_to_matrix(x):
+    """(..., 6) → (..., 3, 3), Gram–Schmidt on the two columns (as training.geometry)."""
+    x = np.asarray(x, np.float64)
+    a1, a2 = x[..., 0:3], x[..., 3:6]
+    b1 = a1 / np.maximum(np.linalg.norm(a1, axis=-1, keepdims=True), 1e-12)
+    a2 = a2 - (b1 * a2).sum(-1, keepdims=True) * b1
+    b2 = a2 / np.maximum(np.linalg.norm(a2, axis=-1, keepdims=True), 1e-12)
+    return np.stack([b1, b2, np.cross(b1, b2)], axis=-1)

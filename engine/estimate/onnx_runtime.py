@@ -12,8 +12,13 @@ The preference is the add-on's *Device* setting and the CLI's ``--device``:
 
 ``select_providers`` is the pure rule (unit-tested with made-up provider lists);
 ``create_session`` applies it and checks what onnxruntime actually did.
+
+Both networks (the temporal model and the D2A refinement) load from one weights folder
+(``weights_dir``: ``$MOCAP_TEMPORAL_WEIGHTS`` or the shipped ``engine/data/temporal/``), and
+their runners are built once per folder and device (``cached_runner``).
 """
 import os
+from pathlib import Path
 
 from ..errors import EngineError
 
@@ -101,3 +106,34 @@ def describe(session):
     """'CUDA' or 'CPU' — where a session's first provider runs."""
     used = session.get_providers()
     return "CUDA" if used and used[0] == CUDA else "CPU"
+
+
+WEIGHTS_ENV = "MOCAP_TEMPORAL_WEIGHTS"
+SHIPPED_DIR = Path(__file__).resolve().parents[1] / "data" / "temporal"
+
+
+def weights_dir(path=None):
+    """The networks' weights folder: ``path``, else ``$MOCAP_TEMPORAL_WEIGHTS``, else the shipped one."""
+    return Path(path or os.environ.get(WEIGHTS_ENV) or SHIPPED_DIR)
+
+
+def weights_found(find, path=None):
+    """Whether ``find(path)`` (a ``find_weights``: returns the folder or raises EngineError)
+    locates its weights."""
+    try:
+        find(path)
+        return True
+    except EngineError:
+        return False
+
+
+_RUNNERS = {}
+
+
+def cached_runner(runner_class, path=None, device=None):
+    """``runner_class(path, device)``, built once per class, weights folder and device (its
+    sessions are reused by every clip of a process)."""
+    key = (runner_class, str(weights_dir(path).resolve()), device)
+    if key not in _RUNNERS:
+        _RUNNERS[key] = runner_class(path, device)
+    return _RUNNERS[key]

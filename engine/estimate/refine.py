@@ -1,7 +1,7 @@
 """Seed-0 D2A-HMR refinement at run time (numpy + onnxruntime; no torch).
 
-The per-frame refinement network (``training/models/d2a.py``, exported as ``d2a.onnx`` by
-``python -m training.models.d2a_export``) sits on top of the seed-2 temporal estimate: for each
+The per-frame refinement network (``training/d2a/model.py``, exported as ``d2a.onnx`` by
+``python -m training.d2a.export``) sits on top of the seed-2 temporal estimate: for each
 detected frame it takes the frame's features (``engine.estimate.network_inputs.frame_features``, the same as
 the temporal model's), the observed person mask cropped around the detected keypoints
 (``silhouette_crop``) and the temporal estimate (6D rotations with the root in the camera frame,
@@ -9,19 +9,18 @@ shape, weak-perspective camera), and returns refined joints (camera frame, relat
 temporal estimate's pelvis) with a per-joint σ (metres). ``engine.estimate.joint_fit.fit_sequence``
 then turns those joints, weighted by 1/σ, into SMPL-24 rotations started from (and held to)
 the temporal rotations, so the output stays an SMPL sequence. The refined body keeps the
-temporal estimate's hip-midpoint position, camera and floor (``repose``).
+temporal estimate's hip-midpoint position and camera (``repose``).
 
-The temporal estimate comes as ``engine.estimate.temporal.fit``'s Motion fields: its rotations (root
-turned back into the camera frame by its extrinsics) and shape are exact, but the network also
-takes the temporal model's weak-perspective camera, which those fields do not carry, so
-``refine`` recomputes the temporal prediction unless it is handed one (``prediction=``).
+The temporal estimate comes as ``engine.estimate.temporal.fit``'s dict: its Motion fields (the
+rotations, root turned back into the camera frame by its extrinsics, and the shape) and the
+model's weak-perspective camera (``weak_camera``), the network's camera input.
 
-``d2a.onnx`` lives in the same weights folder as the temporal model (``engine.estimate.temporal
-.weights_dir()``: ``$MOCAP_TEMPORAL_WEIGHTS`` or the shipped ``engine/data/temporal/``, which
-holds the trained full model, training/MODEL_CARD_d2a.md). A folder without it: ``refine``
-raises an EngineError saying so, and the pipeline skips the stage.
+``d2a.onnx`` lives in the same weights folder as the temporal model
+(``engine.estimate.onnx_runtime.weights_dir``: ``$MOCAP_TEMPORAL_WEIGHTS`` or the shipped
+``engine/data/temporal/``, which holds the trained full model, training/MODEL_CARD_d2a.md). A
+folder without it: ``refine`` raises an EngineError saying so, and the pipeline skips the stage.
 
-The crop convention (``crop_boxes``) is shared with training (``training.d2a_data`` calls these
+The crop convention (``crop_boxes``) is shared with training (``training.d2a.data`` calls these
 same functions on the synthetic observations), so the network sees at run time the crop it was
 trained on.
 """
@@ -30,13 +29,13 @@ import warnings
 import numpy as np
 
 from ..errors import EngineError
-from .network_inputs import MIN_VIS
+from .network_inputs import MIN_VIS, matrix_to_rot6d
+from .onnx_runtime import cached_runner, weights_dir, weights_found
 
 D2A_FILE = "d2a.onnx"
 SIL_SIZE = 56
 CROP_SCALE = 1.2            # crop side = 1.2 × the longer side of the keypoints' box (synth's convention)
-MAX_BATCH = 64              # frames per onnxruntime call: the fastest on 2 CPU cores (1,106 frames/s vs 829
-                            # at 256), and onnxruntime's arena keeps ~90 MiB instead of ~285 (measured)
+MAX_BATCH = 64              # frames per onnxruntime call (speed and memory: docs/performance.md)
 CHUNK = 1024                # frames whose silhouette crops exist at once (the crop's gather needs ~60 KB/frame)
 D2A_INPUTS = ("features", "silhouette", "init_rot6d", "init_betas", "init_cam")
 D2A_OUTPUTS = ("joints", "sigma", "vertices", "rot6d", "betas", "cam")
@@ -109,18 +108,16 @@ def silhouette_crop(mask, frame_size, keypoints, size=SIL_SIZE):
 # ---------------------------------------------------------------- the ONNX runner
 def find_weights(path=None):
     """The weights folder holding ``d2a.onnx``, or an EngineError saying how to get one."""
-    from .temporal import WEIGHTS_ENV, weights_dir
     d = weights_dir(path)
     if not (d / D2A_FILE).is_file():
         raise EngineError(
             f"the D2A refinement needs trained weights ({D2A_FILE}) next to the temporal model, and none "
             f"were found in {d}. The extension ships one in engine/data/temporal; for "
-            f"another folder, export one (python -m training.models.d2a_export) into it.")
+            f"another folder, export one (python -m training.d2a.export) into it.")
     return d
 
 
 def available(path=None):
-    from .temporal import weights_found
     return weights_found(find_weights, path)
 
 
@@ -153,26 +150,12 @@ class D2ARunner:
         return {k: np.concatenate(v) if v else np.zeros((0,)) for k, v in res.items()}
 
 
-_RUNNERS = {}
-
-
 def get_runner(path=None, device=None):
-    from .temporal import weights_dir
-    key = (str(weights_dir(path).resolve()), device)
-    if key not in _RUNNERS:
-        _RUNNERS[key] = D2ARunner(path, device)
-    return _RUNNERS[key]
+    """The ``D2ARunner`` of a weights folder and device, built once."""
+    return cached_runner(D2ARunner, path, device)
 
 
 # ---------------------------------------------------------------- inputs from the temporal model
-def temporal_prediction(obs, runner, K):
-    """The temporal model's raw per-frame outputs (rot6d, cam, betas, ...) on ``obs`` with the
-    intrinsics K (``engine.estimate.temporal.predict_observations``). The refinement needs the
-    weak-perspective camera, which ``fit``'s Motion fields do not carry."""
-    from .temporal import predict_observations
-    return predict_observations(obs, runner, float(np.asarray(K)[0, 0]))
-
-
 def camera_frame_rot6d(poses, extrinsics):
     """Motion poses (T,72) (root in the world, as ``engine.estimate.temporal.fit`` gives them) and its
     world→camera extrinsics (T,4,4) → (rotation matrices (T,24,3,3) with the root in the
@@ -182,13 +165,13 @@ def camera_frame_rot6d(poses, extrinsics):
     p = np.where(np.isfinite(p).all((-1, -2), keepdims=True), p, 0.0)
     R = axis_angle_to_matrix(p)
     R[:, 0] = np.asarray(extrinsics, np.float64)[:, :3, :3] @ R[:, 0]
-    return R, np.concatenate([R[..., :, 0], R[..., :, 1]], -1)
+    return R, matrix_to_rot6d(R)
 
 
 def repose(R_cam, betas, body, temporal):
     """Refined rotations (T,24,3,3), root in the camera frame → poses, trans, joints in the
     temporal estimate's world: the root turned by its extrinsics, the hip midpoint kept where
-    the temporal estimate placed it (its 2D–3D solve, camera model and floor), so the camera
+    the temporal estimate placed it (its 2D–3D solve and camera model), so the camera
     fields carry over unchanged (ours: the translation is not re-solved for the refined limbs)."""
     from ..body.kinematics import forward_kinematics, matrix_to_axis_angle
     from ..body.skeleton import JOINT_INDEX as J
@@ -210,44 +193,40 @@ def motion_sigma(relative_sigma, temporal_sigma):
     estimate's own root σ (``temporal_sigma[:, 0]``: the refined body keeps the temporal hip
     position), which the root-translation smoother reads.
 
-    Ours, measured (training/MODEL_CARD_d2a.md): adding the root σ to every joint instead
-    (σ_world = sqrt(σ_root² + σ_rel²)) smoothed H1 more, but on the demo clip's first 60 frames
-    its larger foot σ made the contact detection flag the jumping feet and foot locking pulled
-    the body off the person (median 2D reprojection error 54.7 px against 25.0 with this rule
-    and 27.8 without the refinement)."""
+    Ours: the alternative, the root σ added to every joint, is compared in
+    training/MODEL_CARD_d2a.md."""
     out = np.array(relative_sigma, np.float64)
     out[:, 0] = np.asarray(temporal_sigma, np.float64)[:, 0]
     return out
 
 
 # ---------------------------------------------------------------- the whole step
-def refine(obs, body, temporal, device=None, weights=None, runner=None, temporal_runner=None,
-           prediction=None, prior_sigma=None, max_nfev=100, progress=None):
-    """Observations + the temporal estimate (``engine.estimate.temporal.fit``'s dict) → dict of Motion
-    fields (the same contract as ``engine.estimate.temporal.fit``): poses, trans, betas, joints,
-    joint_sigma (``motion_sigma``: the network's σ × its export's ``sigma_scale``, a
-    per-coordinate std in metres, ``training.models.d2a_export``; the pelvis keeps the temporal
-    root's σ; the fit weighs by the raw σ), valid, contacts, camera_intrinsics/extrinsics.
+def refine(obs, body, temporal, device=None, weights=None, runner=None, prior_sigma=None,
+           max_nfev=100, progress=None):
+    """Observations + the temporal estimate (``engine.estimate.temporal.fit``'s dict, its
+    ``weak_camera`` included) → dict of Motion fields (``engine.estimate.motion_fields``):
+    poses, trans, betas, joints, joint_sigma (``motion_sigma``: the network's σ × its export's
+    ``sigma_scale``, a per-coordinate std in metres, ``training.d2a.export``; the pelvis
+    keeps the temporal root's σ; the fit weighs by the raw σ), valid, camera_intrinsics/extrinsics.
 
     The network starts from the temporal rotations (root turned back into the camera frame by
     the temporal extrinsics) and shape; its features use the temporal intrinsics' focal; its
-    camera input is the temporal model's weak-perspective camera, taken from ``prediction``
-    (``temporal_prediction``'s dict) when given, else recomputed with ``temporal_runner``
-    (default: the temporal model of the same weights folder). Refined joints → rotations by
-    ``engine.estimate.joint_fit.fit_sequence`` (σ-weighted, prior ``prior_sigma`` radians towards the
-    temporal rotations), then ``repose``. Frames the temporal estimate marks invalid stay NaN."""
-    from .baseline import contacts_from_joints
-    from .network_inputs import frame_features
+    camera input is the temporal model's weak-perspective camera (``temporal["weak_camera"]``).
+    Refined joints → rotations by ``engine.estimate.joint_fit.fit_sequence`` (σ-weighted, prior
+    ``prior_sigma`` radians towards the temporal rotations), then ``repose``. Frames the temporal
+    estimate marks invalid stay NaN."""
+    from ..body.kinematics import axis_angle_to_matrix
     from .joint_fit import PRIOR_SIGMA, fit_sequence
-    from .temporal import get_runner as get_temporal_runner
+    from .network_inputs import frame_features
 
+    if "weak_camera" not in temporal:
+        raise EngineError("the refinement needs the temporal estimate's weak_camera "
+                          "(engine.estimate.temporal.fit's output)")
     runner = runner or get_runner(weights, device)
     T = obs.num_frames
     w, h = obs.frame_size
     K = np.asarray(temporal["camera_intrinsics"], np.float64)
     valid = np.asarray(temporal["valid"], bool) & np.asarray(obs.valid, bool)
-    if prediction is None:
-        prediction = temporal_prediction(obs, temporal_runner or get_temporal_runner(weights, device), K)
     kp = np.asarray(obs.keypoints, np.float64)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -258,7 +237,7 @@ def refine(obs, body, temporal, device=None, weights=None, runner=None, temporal
     R0, rot6d = camera_frame_rot6d(temporal["poses"], temporal["camera_extrinsics"])
     joints = np.full((T, 24, 3), np.nan)
     sigma = np.full((T, 24), np.nan)
-    cam = np.asarray(prediction["cam"], np.float64)
+    cam = np.asarray(temporal["weak_camera"], np.float64)
     idx = np.flatnonzero(valid)
     for a in range(0, len(idx), CHUNK):     # crops and network in chunks: memory stays flat on long clips
         i = idx[a:a + CHUNK]
@@ -268,11 +247,10 @@ def refine(obs, body, temporal, device=None, weights=None, runner=None, temporal
         sigma[i] = out["sigma"]
     fit = fit_sequence(joints, sigma, R0, body.rest_joints(betas), valid,
                        PRIOR_SIGMA if prior_sigma is None else prior_sigma, max_nfev=max_nfev, progress=progress)
-    from ..body.kinematics import axis_angle_to_matrix
     res = repose(axis_angle_to_matrix(fit["poses"].reshape(T, 24, 3)), betas, body, temporal)
     for a in res.values():
         a[~valid] = np.nan
     return dict(poses=res["poses"], trans=res["trans"], betas=betas, joints=res["joints"],
                 joint_sigma=motion_sigma(sigma * getattr(runner, "sigma_scale", 1.0), temporal["joint_sigma"]),
-                valid=valid, contacts=contacts_from_joints(res["joints"], obs.fps),
-                camera_intrinsics=temporal["camera_intrinsics"], camera_extrinsics=temporal["camera_extrinsics"])
+                valid=valid, camera_intrinsics=temporal["camera_intrinsics"],
+                camera_extrinsics=temporal["camera_extrinsics"])

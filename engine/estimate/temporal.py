@@ -1,47 +1,45 @@
 """The seed-2 temporal estimator at run time (numpy + onnxruntime; no torch).
 
 Loads ``temporal.onnx`` (the part-based uncertainty-aware temporal model) and ``prvipe.onnx``
-(its frozen view-invariant pose embedding) from a weights folder — ``$MOCAP_TEMPORAL_WEIGHTS``
-when set, else the shipped ``engine/data/temporal/`` (trained on CMU through synthetic
-observations: ``training/MODEL_CARD_temporal.md``). Export a trained checkpoint with
-``python -m training.models.export``.
+(its frozen view-invariant pose embedding) from the networks' weights folder
+(``engine.estimate.onnx_runtime.weights_dir``: ``$MOCAP_TEMPORAL_WEIGHTS`` when set, else the
+shipped ``engine/data/temporal/``, trained on CMU through synthetic observations:
+``training/MODEL_CARD_temporal.md``). Export a trained checkpoint with
+``python -m training.temporal.export``.
 
-Per clip: the per-frame features (``engine.estimate.network_inputs``, the same code as in training), the
-Pr-VIPE embedding of the normalised 2D keypoints, and the 135-d camera-motion feature
-(``engine.observe.camera_motion``, from the clip's background homographies) go through the model in
-sliding windows (the training window length, half-window overlap, all windows in one batched
-run), stitched by a triangular weight (a frame counts most from the window it is central in)
-and re-orthonormalised. 6D rotations → rotation matrices → axis-angle; the root orientation is
-in the camera frame and is turned into the Z-up world with the baseline's camera
-(``engine.estimate.baseline.camera_model``: level at the first frame, then panning/zooming as the
+Per clip: the per-frame features (``engine.estimate.network_inputs``, the same code as in
+training), the Pr-VIPE embedding of the normalised 2D keypoints, and the 135-d camera-motion
+feature (``engine.observe.camera_motion``, from the clip's background homographies) go through
+the model in sliding windows (the training window length, half-window overlap, all windows in
+one batched run), stitched by a triangular weight (a frame counts most from the window it is
+central in) and re-orthonormalised. 6D rotations → rotation matrices → axis-angle; the root
+orientation is in the camera frame and is turned into the Z-up world with the camera model
+(``engine.estimate.camera.camera_model``: level at the first frame, then panning/zooming as the
 background homographies say, so a panning camera does not make the body slide).
-Shape = the mean of the windows' predictions. Root translation as in the baseline: per frame,
-2D–3D least squares (``engine.estimate.camera.solve_translation``) between the FK joints of the 12 limb
-joints MediaPipe also reports (hips, knees, ankles, shoulders, elbows, wrists) and their
-detected pixels, weighted by visibility, with each frame's focal length. ``joint_sigma`` comes from the model when it has such
-an output, else from visibility (the baseline's rule). Frames where the subject was not
-detected stay NaN / invalid (the model still sees them as context).
+Shape = the mean of the windows' predictions. Root translation: per frame, 2D–3D least squares
+(``engine.estimate.camera.solve_translation``) between the FK joints of the 12 limb joints
+MediaPipe also reports (hips, knees, ankles, shoulders, elbows, wrists) and their detected
+pixels, weighted by visibility, with each frame's focal length. ``joint_sigma`` comes from the
+model when it has such an output, else from visibility (``engine.estimate.ik.visibility_sigma``).
+Frames where the subject was not detected stay NaN / invalid (the model still sees them as
+context). The estimate also carries the model's weak-perspective camera (``weak_camera``), the
+refinement's input (``engine.estimate.refine``).
 """
 import os
 import warnings
-from pathlib import Path
 
 import numpy as np
 
 from ..errors import EngineError
+from .network_inputs import rot6d_to_matrix
+from .onnx_runtime import SHIPPED_DIR, WEIGHTS_ENV, cached_runner, weights_dir, weights_found  # noqa: F401
 
-WEIGHTS_ENV = "MOCAP_TEMPORAL_WEIGHTS"
-SHIPPED_DIR = Path(__file__).resolve().parents[1] / "data" / "temporal"
 TEMPORAL_FILE, PRVIPE_FILE = "temporal.onnx", "prvipe.onnx"
 INPUTS = ("features", "prvipe_mu", "prvipe_sigma", "homography", "ik_prior")
 MAX_WINDOWS_PER_RUN = 64
 # (SMPL joint, MediaPipe landmark) pairs that are the same point in training's synthetic data
 TRANSLATION_JOINTS = tuple((f"{s}_{n}", f"{s}_{n}") for s in ("left", "right")
                            for n in ("hip", "knee", "ankle", "shoulder", "elbow", "wrist"))
-
-
-def weights_dir(path=None):
-    return Path(path or os.environ.get(WEIGHTS_ENV) or SHIPPED_DIR)
 
 
 def find_weights(path=None):
@@ -52,19 +50,9 @@ def find_weights(path=None):
         raise EngineError(
             f"the 'temporal' estimator needs trained weights ({TEMPORAL_FILE}, {PRVIPE_FILE}) and none were "
             f"found in {src}. The extension ships them in engine/data/temporal (a partial install?); "
-            f"use --estimator baseline, or export your own (python -m training.models.export) and set "
+            f"use --estimator baseline, or export your own (python -m training.temporal.export) and set "
             f"{WEIGHTS_ENV} to its folder.")
     return d
-
-
-def weights_found(find, path=None):
-    """Whether ``find(path)`` (a ``find_weights``: returns the folder or raises EngineError)
-    locates its weights."""
-    try:
-        find(path)
-        return True
-    except EngineError:
-        return False
 
 
 def available(path=None):
@@ -73,20 +61,10 @@ def available(path=None):
 
 def providers(device="auto"):
     """onnxruntime execution providers for ``device`` (auto | gpu | cpu): the engine's shared
-    rule (``engine.estimate.onnx_runtime``): CUDA when this onnxruntime has it, else the CPU; ``gpu`` without
-    CUDA is an error."""
+    rule (``engine.estimate.onnx_runtime``): CUDA when this onnxruntime has it, else the CPU;
+    ``gpu`` without CUDA is an error."""
     from .onnx_runtime import select_providers
     return [p[0] if isinstance(p, tuple) else p for p in select_providers(device)]
-
-
-def rot6d_to_matrix(x):
-    """(..., 6) → (..., 3, 3), Gram–Schmidt on the two columns (as training.models.geometry)."""
-    x = np.asarray(x, np.float64)
-    a1, a2 = x[..., 0:3], x[..., 3:6]
-    b1 = a1 / np.maximum(np.linalg.norm(a1, axis=-1, keepdims=True), 1e-12)
-    a2 = a2 - (b1 * a2).sum(-1, keepdims=True) * b1
-    b2 = a2 / np.maximum(np.linalg.norm(a2, axis=-1, keepdims=True), 1e-12)
-    return np.stack([b1, b2, np.cross(b1, b2)], axis=-1)
 
 
 def window_starts(T, window, overlap):
@@ -167,14 +145,9 @@ class TemporalRunner:
         return out
 
 
-_RUNNERS = {}
-
-
 def get_runner(path=None, device=None):
-    key = (str(weights_dir(path).resolve()), device)
-    if key not in _RUNNERS:
-        _RUNNERS[key] = TemporalRunner(path, device)
-    return _RUNNERS[key]
+    """The ``TemporalRunner`` of a weights folder and device, built once."""
+    return cached_runner(TemporalRunner, path, device)
 
 
 def predict_observations(obs, runner, focal_px):
@@ -197,33 +170,29 @@ def predict_observations(obs, runner, focal_px):
 
 
 def fit(obs, body, focal=None, device=None, weights=None, runner=None, min_visibility=0.5,
-        compensate_camera=True, prediction_out=None):
-    """Observations → dict of Motion fields (as ``engine.estimate.baseline.fit``) from the temporal model.
-
-    ``prediction_out``: a dict that receives the network's raw stitched outputs (rot6d, cam,
-    betas), which the refinement stage (``engine.estimate.refine``) takes as its input."""
-    from .baseline import camera_model, contacts_from_joints, smpl_targets_from_landmarks
+        compensate_camera=True):
+    """Observations → dict of Motion fields (``engine.estimate.motion_fields``, as
+    ``engine.estimate.baseline.fit``) from the temporal model, plus ``weak_camera`` (T,3) when
+    the model predicts one (the exported models do): the network's stitched weak-perspective
+    camera, which the refinement takes as its input."""
     from ..body.kinematics import forward_kinematics, matrix_to_axis_angle
     from ..body.skeleton import JOINT_INDEX as J, NUM_JOINTS
-    from .camera import default_intrinsics, solve_translation
     from ..observe import LM
+    from .camera import camera_model, rotation_extrinsics, solve_translation_per_focal
+    from .ik import smpl_targets_from_landmarks, visibility_sigma
 
     runner = runner or get_runner(weights, device)
     T = obs.num_frames
     valid = np.asarray(obs.valid, bool).copy()
-    w, h = obs.frame_size
-    K = default_intrinsics(w, h, focal)
     kp = np.asarray(obs.keypoints, np.float64)
+    # level at the first frame, then panning/zooming as the background says
+    K, Rcam, focals = camera_model(obs, focal, compensate_camera)   # world → camera per frame
     pred = predict_observations(obs, runner, K[0, 0])
-    if prediction_out is not None:
-        prediction_out.update(pred)
 
     betas = np.zeros(10)
     nb = min(len(pred["betas"]), 10)
     betas[:nb] = pred["betas"][:nb]
     rest = body.rest_joints(betas)
-    # the baseline's camera: level at the first frame, then panning/zooming as the background says
-    _, Rcam, focals = camera_model(obs, focal, compensate_camera)   # world → camera per frame
     R = rot6d_to_matrix(pred["rot6d"])
     R[:, 0] = np.swapaxes(Rcam, -1, -2) @ R[:, 0]  # camera-frame root → Z-up world
     rel = forward_kinematics(R, rest)              # (T,24,3) world axes, root at rest[0]
@@ -234,12 +203,7 @@ def fit(obs, body, focal=None, device=None, weights=None, runner=None, min_visib
     vis = np.nan_to_num(kp[:, ll, 2])
     wts = np.where(vis > min_visibility, vis, 0.0)
     pix = np.nan_to_num(kp[:, ll, :2])
-    t_cam = np.zeros((T, 3))                       # hip midpoint in camera coordinates
-    for fval in np.unique(focals):                 # one solve per distinct focal (zoom)
-        sel = focals == fval
-        Kf = K.copy()
-        Kf[0, 0] = Kf[1, 1] = fval
-        t_cam[sel] = solve_translation(rel_cam[sel][:, jj], pix[sel], wts[sel], Kf)
+    t_cam = solve_translation_per_focal(rel_cam[:, jj], pix, wts, K, focals)  # hip midpoint, camera axes
     solid = valid & ((wts > 0).sum(1) >= 3)
     if solid.any() and not solid.all():         # too few points: interpolate the neighbours
         idx = np.flatnonzero(solid)
@@ -253,18 +217,12 @@ def fit(obs, body, focal=None, device=None, weights=None, runner=None, min_visib
         sigma = pred["joint_sigma"].astype(np.float64)
     else:
         _, conf = smpl_targets_from_landmarks(np.zeros((T, 33, 3)), np.nan_to_num(kp[..., 2]))
-        sigma = 0.03 + 0.15 * (1.0 - np.clip(conf, 0, 1))  # the baseline's rule
+        sigma = visibility_sigma(conf)
     for a in (poses, trans, joints, sigma):
         a[~valid] = np.nan
-    # floor as the baseline: lowest feet (5th percentile) at z = 0
-    feet = joints[:, [J["left_foot"], J["right_foot"], J["left_ankle"], J["right_ankle"]], 2]
-    z0 = float(np.percentile(feet[valid].min(axis=1), 5)) if valid.any() else 0.0
-    trans[:, 2] -= z0
-    joints[..., 2] -= z0
-    ext = np.tile(np.eye(4), (T, 1, 1))
-    ext[:, :3, :3] = Rcam
-    ext[:, :3, 3] = Rcam @ np.array([0.0, 0.0, z0])  # the camera centre sits z0 above the floor
     assert joints.shape == (T, NUM_JOINTS, 3)
-    return dict(poses=poses, trans=trans, betas=betas, joints=joints, joint_sigma=sigma,
-                valid=valid, contacts=contacts_from_joints(joints, obs.fps),
-                camera_intrinsics=K, camera_extrinsics=ext)
+    out = dict(poses=poses, trans=trans, betas=betas, joints=joints, joint_sigma=sigma,
+               valid=valid, camera_intrinsics=K, camera_extrinsics=rotation_extrinsics(Rcam))
+    if "cam" in pred:
+        out["weak_camera"] = np.asarray(pred["cam"], np.float64)
+    return out

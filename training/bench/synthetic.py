@@ -77,10 +77,8 @@ def cleaned(preset, lock=True, source=None):
 
     def fn(obs, body):
         from engine.clean import clean_motion
-        from engine.motion import Motion
-        raw = source(obs, body)
-        m = Motion(fps=obs.fps, keypoints2d=obs.keypoints, frame_size=list(obs.frame_size),
-                   body_model=body.name, **raw).astype_file()
+        from engine.estimate.motion_fields import to_motion
+        m = to_motion(source(obs, body), obs, body.name)
         c = clean_motion(m, body.rest_joints(m.betas), preset, lock=lock)
         return dict(joints=c.joints, camera_extrinsics=c.camera_extrinsics, poses=c.poses,
                     betas=c.betas, trans=c.trans, valid=c.valid, contacts=c.contacts)
@@ -346,7 +344,7 @@ def obp_to_smpl_targets(pts):
 
 
 def h2_samples(body, seed=0, draws_per_pitch=4):
-    from engine.estimate.baseline import rotations_from_joint_positions
+    from engine.estimate.ik import rotations_from_joint_positions
     from engine.body.kinematics import forward_kinematics, matrix_to_axis_angle
     from training.data.synth import Synthesizer
     rng = np.random.default_rng(seed)

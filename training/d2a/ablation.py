@@ -234,7 +234,7 @@ def run_bench(runs, which, rows=None, plot=None, out=print, seed=0, work_dir=Non
     bench.ESTIMATORS.clear()
 
     def temporal_only(obs, body):
-        return bench_d2a.temporal_once(obs, body)[0]
+        return bench_d2a.temporal_once(obs, body)
     bench.register("temporal only (seed 2)", temporal_only)
     tmp = tempfile.TemporaryDirectory(prefix="d2a_rows_") if work_dir is None else None
     dirs = export_rows(runs, rows, work_dir or tmp.name, calibration_pool)

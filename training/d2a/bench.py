@@ -22,12 +22,11 @@ def require():
     refine.find_weights()
 
 
-def _temporal_and_prediction(obs, body):
-    pred = {}
-    return temporal.fit(obs, body, prediction_out=pred), pred
+def _temporal(obs, body):
+    return temporal.fit(obs, body)
 
 
-temporal_once = once(_temporal_and_prediction)
+temporal_once = once(_temporal)
 
 
 def register_refinement(name, weights=None, sink=None):
@@ -37,8 +36,7 @@ def register_refinement(name, weights=None, sink=None):
     bench's sample order, for σ calibration."""
 
     def fn(obs, body):
-        fields, pred = temporal_once(obs, body)
-        out = refine.refine(obs, body, fields, weights=weights, prediction=pred)
+        out = refine.refine(obs, body, temporal_once(obs, body), weights=weights)
         if sink is not None:
             sink.append(out)
         return out
