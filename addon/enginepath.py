@@ -1,8 +1,8 @@
 """Find the engine package: the one place that touches ``sys.path``.
 
-* Installed extension (the zips ``build_extension.py`` makes): ``lib/engine/`` and ``lib/presets/`` inside
-  the extension folder. Only ``lib/`` goes on sys.path, so the add-on's own modules (``build``,
-  ``compat``, ...) never become importable as top-level modules.
+* Installed extension (the zips ``build_extension.py`` makes): ``lib/engine/`` and ``lib/presets/``
+  inside the extension folder. Only ``lib/`` goes on sys.path, so the add-on's own modules
+  (``compat``, ``scene``, ...) never become importable as top-level modules.
 * Development checkout: ``engine/`` sits in the repository root, the parent of ``addon/``.
 """
 import sys

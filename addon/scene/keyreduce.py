@@ -1,7 +1,7 @@
 """Key reduction: fewer keys with Bezier handles that reproduce a sampled curve within a tolerance.
 
-Pure numpy (no bpy); ``retarget.py``/``build``-side code writes the result with
-``keyframe_points.add`` + ``foreach_set``.
+Pure numpy (no bpy); ``retarget.apply`` writes the result with ``keyframe_points.add`` +
+``foreach_set``.
 
 Method
 ------
