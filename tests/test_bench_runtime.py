@@ -98,7 +98,7 @@ def test_real_session_on_this_machine(tmp_path):
 
 # ------------------------------------------------------------------ training.bench.speed helpers
 def test_growth_per_frame_and_rss():
-    from training.bench.synthetic import speed as bench
+    from training.bench import speed as bench
     frames = np.arange(0, 1000, 10)
     flat = [(f, 400.0) for f in frames]
     assert abs(bench.growth_per_frame(flat)) < 1e-6
@@ -109,7 +109,7 @@ def test_growth_per_frame_and_rss():
 
 
 def test_print_clip_table(capsys):
-    from training.bench.synthetic import speed as bench
+    from training.bench import speed as bench
     res = {"video": "x.mp4", "source_size": (1920, 1080), "size": (1280, 720), "estimator": "baseline",
            "frames": 100, "valid": 90, "recovered": 3, "prefetch": 4, "detect_first": 0,
            "cores_load_before": (2, (1.0, 1.0, 1.0)), "cores_load_after": (2, (1.5, 1.0, 1.0)),
@@ -126,7 +126,7 @@ def test_print_clip_table(capsys):
 
 
 def test_print_clip_counts_the_refinement_stage(capsys):
-    from training.bench.synthetic import speed as bench
+    from training.bench import speed as bench
     res = {"video": "x.mp4", "source_size": (1280, 720), "size": (1280, 720), "estimator": "temporal",
            "frames": 100, "valid": 100, "recovered": 0, "prefetch": 4, "detect_first": 0, "refinement": "on",
            "cores_load_before": (2, (1.0, 1.0, 1.0)), "cores_load_after": (2, (1.0, 1.0, 1.0)),
@@ -143,14 +143,14 @@ def test_print_clip_counts_the_refinement_stage(capsys):
 
 
 def test_networks_alone_include_the_shipped_refinement():
-    from training.bench.synthetic import speed as bench
+    from training.bench import speed as bench
     from engine.estimate import temporal
     res = bench.bench_networks(temporal.SHIPPED_DIR, "cpu", batches=(1,), d2a_batches=(2,))
     assert [r["frames"] for r in res["d2a"]] == [2] and res["d2a"][0]["frames_per_s"] > 0
 
 
 def test_replay_detector_follows_the_pingpong_clip(monkeypatch):
-    from training.bench.synthetic import speed as bench
+    from training.bench import speed as bench
     from engine import observe
 
     class Counting:
@@ -174,7 +174,7 @@ def test_replay_detector_follows_the_pingpong_clip(monkeypatch):
 @pytest.mark.slow
 def test_bench_runs_on_a_few_frames(capsys):
     from conftest import DEMO_VIDEO
-    from training.bench.synthetic import speed as bench
+    from training.bench import speed as bench
     assert bench.main([str(DEMO_VIDEO), "--frames", "20", "--max-side", "640", "--no-networks"]) == 0
     out = capsys.readouterr().out
     for s in ("decode alone", "detection", "flow / homographies", "gap recovery", "END TO END",
@@ -186,7 +186,7 @@ def test_make_clip_loops_a_frame_range_forward(tmp_path):
     """--make-clip --clip-frames 2:5 --forward: source frames 2, 3, 4, 2, 3, 4, … (pingpong:
     2, 3, 4, 4, 3, 2, …); each written frame is identified by the gray level it carries."""
     import cv2
-    from training.bench.synthetic import speed as bench
+    from training.bench import speed as bench
     src = tmp_path / "src.avi"
     wr = cv2.VideoWriter(str(src), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (32, 16))
     for k in range(7):

@@ -146,3 +146,39 @@ class StepBook:
             self.validate(step)                               # stopped by the clock
         self.save(self.out / "last.pt", step, self.best, None)
         self.log("end", step=step, best_val_mpjpe_mm=self.best, minutes=(time.time() - self.t_start) / 60)
+
+
+def resume(out_dir, module, opt, key, log):
+    """Continue from ``out_dir/last.pt``: ``module`` loads the checkpoint's ``key`` state, ``opt``
+    its optimizer state → (step, best val MPJPE)."""
+    last = Path(out_dir) / "last.pt"
+    if not last.exists():
+        raise FileNotFoundError(f"--resume: no checkpoint at {last}")
+    ck = load_checkpoint(last)
+    module.load_state_dict(ck[key])
+    opt.load_state_dict(ck["optimizer"])
+    step, best = int(ck["step"]), float(ck.get("best", math.inf))
+    log("resume", step=step, best_val_mpjpe_mm=best)
+    return step, best
+
+
+def run_steps(module, opt, cfg, step, next_loss, book, log):
+    """The training loop both trainers share: from ``step`` until ``max_steps`` or ``max_minutes``,
+    set the cosine learning rate, take ``next_loss()`` → (loss, parts) and one optimiser step (a
+    non-finite loss skips the batch with a warning), hand the step to ``book`` (a ``StepBook``);
+    ``book.finish`` at the end. Returns the final step."""
+    max_steps = int(cfg["max_steps"])
+    deadline = time.time() + 60 * float(cfg["max_minutes"]) if cfg.get("max_minutes") else math.inf
+    module.train()
+    while step < max_steps and time.time() < deadline:
+        lr = cosine_lr(step, float(cfg["lr"]), int(cfg.get("warmup_steps", 0)), max_steps)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        loss, parts = next_loss()
+        if not optimizer_step(module, opt, loss, cfg.get("grad_clip", 1.0)):
+            log("warning", step=step, message="non-finite loss; batch skipped")
+            continue
+        step += 1
+        book.after_step(step, lr, loss.item(), parts)
+    book.finish(step)
+    return step

@@ -227,7 +227,7 @@ def run_bench(runs, which, rows=None, plot=None, out=print, seed=0, work_dir=Non
     σ (calibrated; the pelvis left out, its σ is the temporal root's) is scored against its
     per-joint error (Spearman, reliability plot)."""
     import tempfile
-    from training.bench.synthetic import synthetic as bench
+    from training.bench import synthetic as bench
     from training.d2a import bench as bench_d2a
     from training.data.bvh_to_smpl import default_body
     from training.d2a.model import ABLATION_ROWS

@@ -27,18 +27,13 @@ import numpy as np
 import torch
 
 from engine.estimate.network_inputs import NUM_FEATURES
+from training.onnx_export import OutputTuple, export, parity
 
 D2A_OUTPUTS = ("joints", "sigma", "vertices", "rot6d", "betas", "cam")
 
 
-class _D2AWrapper(torch.nn.Module):
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, features, silhouette, init_rot6d, init_betas, init_cam, depth_map=None):
-        out = self.model(features, silhouette, init_rot6d, init_betas, init_cam, depth_map, return_silhouette=False)
-        return tuple(out[k] for k in D2A_OUTPUTS)
+def _wrapped(model):
+    return OutputTuple(model, D2A_OUTPUTS, return_silhouette=False)
 
 
 def example_d2a_inputs(model, batch=2, seed=0):
@@ -57,29 +52,17 @@ def example_d2a_inputs(model, batch=2, seed=0):
 
 def export_d2a(model, path, metadata=None):
     """Write the refinement network as ONNX (opset 17, batch axis dynamic)."""
-    import onnx
     model = model.eval()
     names = list(model.input_names)
-    dyn = {n: {0: "batch"} for n in names + list(D2A_OUTPUTS)}
-    torch.onnx.export(_D2AWrapper(model), example_d2a_inputs(model), str(path), input_names=names,
-                      output_names=list(D2A_OUTPUTS), dynamic_axes=dyn, opset_version=17, dynamo=False)
-    m = onnx.load(str(path))
     meta = {"format": "mocap-d2a/1", "model_args": json.dumps(model.cfg), "num_coarse": model.num_coarse}
     meta.update(metadata or {})
-    for k, v in meta.items():
-        m.metadata_props.add(key=str(k), value=str(v))
-    onnx.save(m, str(path))
+    export(_wrapped(model), example_d2a_inputs(model), path, names, D2A_OUTPUTS,
+           {n: {0: "batch"} for n in names + list(D2A_OUTPUTS)}, meta)
 
 
 def d2a_torch_vs_onnx(model, path, inputs):
     """Max abs difference per output between torch and onnxruntime on the same inputs."""
-    import onnxruntime as ort
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    with torch.no_grad():
-        ref = _D2AWrapper(model.eval())(*inputs)
-    have = {i.name for i in sess.get_inputs()}
-    got = sess.run(list(D2A_OUTPUTS), {n: x.numpy() for n, x in zip(model.input_names, inputs) if n in have})
-    return {n: float(np.abs(r.numpy() - g).max()) for n, r, g in zip(D2A_OUTPUTS, ref, got)}
+    return parity(_wrapped(model), path, inputs, model.input_names, D2A_OUTPUTS)
 
 
 def sigma_calibration(model, pool_path, batch_size=64):

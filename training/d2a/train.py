@@ -20,13 +20,12 @@ the same frames are logged once at the start). Batches are drawn from the detect
 """
 import argparse
 import math
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from training.loop import (Logger, StepBook, cosine_lr, load_checkpoint, load_config, optimizer_step,
+from training.loop import (Logger, StepBook, load_checkpoint, load_config, resume as resume_from, run_steps,
                            save_checkpoint, set_threads)
 
 
@@ -149,16 +148,7 @@ def train(cfg, resume=False, log=None, body=None):
     training = build_training(cfg, body)
     opt = torch.optim.AdamW([p for p in training.parameters() if p.requires_grad], lr=float(cfg["lr"]),
                             weight_decay=float(cfg.get("weight_decay", 1e-4)))
-    step, best = 0, math.inf
-    last = out / "last.pt"
-    if resume:
-        if not last.exists():
-            raise FileNotFoundError(f"--resume: no checkpoint at {last}")
-        ck = load_checkpoint(last)
-        training.load_state_dict(ck["training"])
-        opt.load_state_dict(ck["optimizer"])
-        step, best = int(ck["step"]), float(ck.get("best", math.inf))
-        log("resume", step=step, best_val_mpjpe_mm=best)
+    step, best = resume_from(out, training, opt, "training", log) if resume else (0, math.inf)
     pool = load_pool(cfg["pool"])
     frames = np.flatnonzero(np.asarray(pool["valid"], bool))
     if not len(frames):
@@ -186,21 +176,13 @@ def train(cfg, resume=False, log=None, body=None):
     book = StepBook(cfg, log, out, checkpoint,
                     (lambda: evaluate(training, val_pool, val_idx, bs)) if val_idx is not None else None, best,
                     val_every=200)
-    deadline = time.time() + 60 * float(cfg["max_minutes"]) if cfg.get("max_minutes") else math.inf
-    training.train()
-    while step < max_steps and time.time() < deadline:
+
+    def next_loss():
         batch = pool_batch(pool, np.sort(rng.choice(frames, size=bs, replace=len(frames) < bs)), n)
-        lr = cosine_lr(step, float(cfg["lr"]), int(cfg.get("warmup_steps", 0)), max_steps)
-        for g in opt.param_groups:
-            g["lr"] = lr
         loss, parts, _ = training(batch)
-        if not optimizer_step(training, opt, loss, cfg.get("grad_clip", 1.0)):
-            log("warning", step=step, message="non-finite loss; batch skipped")
-            continue
-        step += 1
-        book.after_step(step, lr, loss.item(), parts)
-    book.finish(step)
-    return step
+        return loss, parts
+
+    return run_steps(training, opt, cfg, step, next_loss, book, log)
 
 
 def main(argv=None):

@@ -1,22 +1,17 @@
 """Export trained models to ONNX with a dynamic sequence length, and check parity with onnxruntime."""
-import numpy as np
 import torch
 
-from training.temporal.model import EMBED_DIM, HOMOGRAPHY_DIM
 from engine.estimate.network_inputs import NUM_FEATURES, PRIOR_DIM
+from training.onnx_export import OutputTuple, export, parity
+from training.prvipe.model import IN_FEATURES, PrVIPE
+from training.temporal.model import EMBED_DIM, HOMOGRAPHY_DIM, TemporalModel
 
 TEMPORAL_INPUTS = ("features", "prvipe_mu", "prvipe_sigma", "homography", "ik_prior")
 TEMPORAL_OUTPUTS = ("rot6d", "betas", "cam", "embed_mu", "embed_sigma")
 
 
-class _TemporalWrapper(torch.nn.Module):
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, features, prvipe_mu, prvipe_sigma, homography, ik_prior):
-        out = self.model(features, prvipe_mu, prvipe_sigma, homography, ik_prior)
-        return tuple(out[k] for k in TEMPORAL_OUTPUTS)
+def _wrapped(model):
+    return OutputTuple(model, TEMPORAL_OUTPUTS)
 
 
 def example_temporal_inputs(batch=2, frames=32, seed=0):
@@ -30,62 +25,28 @@ def example_temporal_inputs(batch=2, frames=32, seed=0):
 
 def export_temporal(model, path, metadata=None):
     """Write the temporal model as ONNX (batch and frame axes dynamic)."""
-    import onnx
-    model = model.eval()
     dyn = {n: {0: "batch", 1: "frames"} for n in TEMPORAL_INPUTS}
     dyn.update({n: {0: "batch", 1: "frames"} for n in TEMPORAL_OUTPUTS if n != "betas"})
     dyn["betas"] = {0: "batch"}
-    torch.onnx.export(_TemporalWrapper(model), example_temporal_inputs(), str(path), input_names=list(TEMPORAL_INPUTS),
-                      output_names=list(TEMPORAL_OUTPUTS), dynamic_axes=dyn, opset_version=17, dynamo=False)
-    m = onnx.load(str(path))
-    for k, v in (metadata or {}).items():
-        m.metadata_props.add(key=str(k), value=str(v))
-    onnx.save(m, str(path))
+    export(_wrapped(model.eval()), example_temporal_inputs(), path, TEMPORAL_INPUTS, TEMPORAL_OUTPUTS, dyn, metadata)
 
 
 def torch_vs_onnx(model, path, inputs):
     """Max abs difference per output between torch and onnxruntime on the same inputs."""
-    import onnxruntime as ort
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    with torch.no_grad():
-        ref = _TemporalWrapper(model.eval())(*inputs)
-    have = {i.name for i in sess.get_inputs()}   # an ablation's unused inputs are not in the graph
-    got = sess.run(list(TEMPORAL_OUTPUTS), {n: x.numpy() for n, x in zip(TEMPORAL_INPUTS, inputs) if n in have})
-    return {n: float(np.abs(r.numpy() - g).max()) for n, r, g in zip(TEMPORAL_OUTPUTS, ref, got)}
-
-
-class _PrVIPEWrapper(torch.nn.Module):
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, keypoints):
-        return self.model(keypoints)
+    return parity(_wrapped(model), path, inputs, TEMPORAL_INPUTS, TEMPORAL_OUTPUTS)
 
 
 def export_prvipe(model, path, metadata=None):
     """Write Pr-VIPE as ONNX: keypoints (N,99) → mu, sigma (N,dim); N dynamic."""
-    import onnx
-    from training.prvipe.model import IN_FEATURES
-    model = model.eval()
     x = torch.randn(4, IN_FEATURES, generator=torch.Generator().manual_seed(0))
-    torch.onnx.export(_PrVIPEWrapper(model), (x,), str(path), input_names=["keypoints"],
-                      output_names=["mu", "sigma"], dynamic_axes={"keypoints": {0: "n"}, "mu": {0: "n"}, "sigma": {0: "n"}},
-                      opset_version=17, dynamo=False)
-    m = onnx.load(str(path))
-    for k, v in (metadata or {}).items():
-        m.metadata_props.add(key=str(k), value=str(v))
-    onnx.save(m, str(path))
+    export(model, (x,), path, ["keypoints"], ["mu", "sigma"],
+           {"keypoints": {0: "n"}, "mu": {0: "n"}, "sigma": {0: "n"}}, metadata)
 
 
 def prvipe_torch_vs_onnx(model, path, n=37, seed=1):
-    import onnxruntime as ort
-    from training.prvipe.model import IN_FEATURES
+    """Max abs difference of Pr-VIPE's mu and sigma between torch and onnxruntime."""
     x = torch.randn(n, IN_FEATURES, generator=torch.Generator().manual_seed(seed))
-    with torch.no_grad():
-        ref = model.eval()(x)
-    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(["mu", "sigma"], {"keypoints": x.numpy()})
-    return {n_: float(np.abs(r.numpy() - g).max()) for n_, r, g in zip(("mu", "sigma"), ref, got)}
+    return parity(model, path, (x,), ["keypoints"], ["mu", "sigma"])
 
 
 def export_checkpoints(temporal_ckpt, prvipe_ckpt, out_dir, note=""):
@@ -93,8 +54,6 @@ def export_checkpoints(temporal_ckpt, prvipe_ckpt, out_dir, note=""):
     files ``engine.estimate.temporal`` loads: temporal.onnx (+ prvipe.onnx). Returns the parity report."""
     import json
     from pathlib import Path
-    from training.prvipe.model import PrVIPE
-    from training.temporal.model import TemporalModel
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ck = torch.load(temporal_ckpt, map_location="cpu", weights_only=True)

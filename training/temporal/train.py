@@ -17,14 +17,13 @@ generator, so the model and its ablations train on the same windows at a fractio
 """
 import argparse
 import math
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from training.loop import (Logger, StepBook, cosine_lr, load_checkpoint, load_config, optimizer_step, save_checkpoint,
-                           set_threads)
+from training.loop import (Logger, StepBook, load_checkpoint, load_config, resume as resume_from, run_steps,
+                           save_checkpoint, set_threads)
 
 
 def load_prvipe(path):
@@ -114,16 +113,7 @@ def train(cfg, resume=False, log=None):
         log("warning", message="use_prvipe is on but no Pr-VIPE checkpoint is configured: inputs are 0/1")
     model = build_model(cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=float(cfg["lr"]), weight_decay=float(cfg.get("weight_decay", 1e-4)))
-    step, best = 0, math.inf
-    last = out / "last.pt"
-    if resume:
-        if not last.exists():
-            raise FileNotFoundError(f"--resume: no checkpoint at {last}")
-        ck = load_checkpoint(last)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        step, best = int(ck["step"]), float(ck.get("best", math.inf))
-        log("resume", step=step, best_val_mpjpe_mm=best)
+    step, best = resume_from(out, model, opt, "model", log) if resume else (0, math.inf)
     weights = loss_weights(cfg)
     max_steps = int(cfg["max_steps"])
     bs = int(cfg["batch_size"])
@@ -151,25 +141,16 @@ def train(cfg, resume=False, log=None):
 
     book = StepBook(cfg, log, out, checkpoint,
                     (lambda: evaluate(model, val_batches, joint_model, weights)) if val_batches else None, best)
-    deadline = time.time() + 60 * float(cfg["max_minutes"]) if cfg.get("max_minutes") else math.inf
-    model.train()
     it = iter(loader)
-    while step < max_steps and time.time() < deadline:
+
+    def next_loss():
         batch = next(it)
         if "prvipe_mu" not in batch:     # pool windows: embed with this run's frozen Pr-VIPE
             batch["prvipe_mu"], batch["prvipe_sigma"] = embed_batch(prvipe, batch["keypoints99"])
-        lr = cosine_lr(step, float(cfg["lr"]), int(cfg.get("warmup_steps", 0)), max_steps)
-        for g in opt.param_groups:
-            g["lr"] = lr
         out_ = model(batch["features"], batch["prvipe_mu"], batch["prvipe_sigma"], batch["homography"], batch["ik_prior"])
-        loss, parts = temporal_loss(out_, batch, joint_model, weights)
-        if not optimizer_step(model, opt, loss, cfg.get("grad_clip", 1.0)):
-            log("warning", step=step, message="non-finite loss; batch skipped")
-            continue
-        step += 1
-        book.after_step(step, lr, loss.item(), parts)
-    book.finish(step)
-    return step
+        return temporal_loss(out_, batch, joint_model, weights)
+
+    return run_steps(model, opt, cfg, step, next_loss, book, log)
 
 
 def main(argv=None):
