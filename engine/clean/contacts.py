@@ -24,8 +24,8 @@ SOLE_OFFSET = np.array([o for _, o in CONTACT_POINTS])
 @dataclass
 class ContactSettings:
     """Thresholds, tuned on H1 (docs/clean_motion.md) for monocular estimates, whose planted
-    feet still show ~0.4 m/s of residual noise after smoothing (clean.contact_view): looser
-    than for mocap, on purpose."""
+    feet keep some residual speed after smoothing (``clean.contact_view``): looser than for
+    mocap, on purpose."""
     enter_height: float = 0.10   # m above the floor (sole)
     exit_height: float = 0.15
     enter_speed: float = 0.8     # m/s

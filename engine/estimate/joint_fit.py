@@ -144,8 +144,8 @@ def fit_frames(target, sigma, init_rv, rest_joints, prior_sigma=PRIOR_SIGMA, sig
                iterations=30, tol=1e-10):
     """``fit_frame``'s problem for T frames at once by a batched Levenberg–Marquardt (numpy;
     every frame keeps its own damping and stops improving on its own), so a clip costs a few
-    vectorised solves instead of one scipy call per frame (our choice, for speed: the same
-    minimum as ``fit_frame`` in the tests; its cost is in docs/performance.md).
+    vectorised solves instead of one scipy call per frame (our choice: the same minimum as
+    ``fit_frame`` in the tests).
 
     target (T,24,3), sigma (T,24) (NaN/inf = ignore), init_rv (T,24,3) axis-angle, rest (24,3).
     Returns rotvec (T,24,3), trans (T,3), fitted joints (T,24,3), weighted joint residuals
