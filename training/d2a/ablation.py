@@ -4,13 +4,13 @@
         --plot out/d2a_reliability.png
 
 Rows: "temporal only" (the seed-2 estimate stored in the pool) and every row of
-``training.d2a.model.ABLATION_ROWS``, each from its own ``train_d2a`` run
+``training.d2a.model.ABLATION_ROWS``, each from its own ``training.d2a.train`` run
 (``training.d2a.train.row_out_dir(RUNS, row)``: ``best.pt``, else ``last.pt``; a row without
 a checkpoint prints "not trained"). The pool is built from the test split (H1's held-out CMU
 subjects) with ``python -m training.d2a.data --split test``; by default the seen-subject pitch
 clip 124_02 is left out, as H1's main table does (``--include-seen`` keeps it).
 
-Metrics, as ``training.bench`` / ``train_temporal.evaluate`` score them: MPJPE and PA-MPJPE on
+Metrics, as ``training.bench`` / ``training.temporal.train.evaluate`` score them: MPJPE and PA-MPJPE on
 the 14 LSP joints (root = hip midpoint) over detected frames, and the acceleration error
 (mm/frame², second difference of the root-aligned LSP joints) over triplets of consecutive
 detected frames of one window (the pool keeps each window's frames in order).
@@ -293,7 +293,7 @@ def run_bench(runs, which, rows=None, plot=None, out=print, seed=0, work_dir=Non
 def main(argv=None):
     ap = argparse.ArgumentParser(description="D2A-HMR ablation table on the held-out test pool")
     ap.add_argument("--runs", default="out/d2a_cpu", help="the full model's out_dir; rows live in RUNS_<row>")
-    ap.add_argument("--pool", default="out/d2a_pool_test", help="a d2a_data pool of the test split")
+    ap.add_argument("--pool", default="out/d2a_pool_test", help="a training.d2a.data pool of the test split")
     ap.add_argument("--plot", help="PNG path for the σ reliability plot")
     ap.add_argument("--rows", help="comma list of rows (default: all)")
     ap.add_argument("--include-seen", action="store_true", help="keep the seen-subject clip 124_02")

@@ -3,7 +3,7 @@
 For random windows of the retargeted CMU cache (one split: train for training, val for
 validation, test for the ablation table) the synthetic generator renders observations
 (``training.data.synth``, ``render=True``: keypoints with the detector noise, world landmarks,
-the full-frame person mask), the frozen, trained temporal model (a ``train_temporal``
+the full-frame person mask), the frozen, trained temporal model (a ``training.temporal.train``
 checkpoint) is run over the window exactly as ``engine.estimate.temporal`` runs it at run time (same
 inputs, sliding windows with half overlap, triangular stitching, mean shape), and every frame
 becomes one sample with the keys ``D2ATraining.forward`` consumes:
@@ -60,7 +60,7 @@ KEYS = {"features": np.float32, "silhouette_in": np.uint8, "init_rot6d": np.floa
 
 # ---------------------------------------------------------------- the temporal model
 def load_temporal(path, prvipe=None):
-    """(model, frozen Pr-VIPE or None, window) from a ``train_temporal`` checkpoint; the
+    """(model, frozen Pr-VIPE or None, window) from a ``training.temporal.train`` checkpoint; the
     Pr-VIPE is the checkpoint config's unless ``prvipe`` (a path) is given."""
     from training.loop import load_checkpoint
     from training.temporal.train import build_model, load_prvipe
@@ -322,7 +322,7 @@ def pool_batch(pool, idx, num_coarse=None):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description="Generate a per-frame pool for the D2A refinement network")
-    ap.add_argument("--temporal", required=True, help="train_temporal checkpoint (best.pt)")
+    ap.add_argument("--temporal", required=True, help="training.temporal.train checkpoint (best.pt)")
     ap.add_argument("--prvipe", help="Pr-VIPE checkpoint (default: the one in the temporal checkpoint's config)")
     ap.add_argument("--cache", default="cache/cmu_smpl")
     ap.add_argument("--split", default="train", choices=["train", "val", "test"])

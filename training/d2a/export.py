@@ -67,7 +67,7 @@ def d2a_torch_vs_onnx(model, path, inputs):
 
 def sigma_calibration(model, pool_path, batch_size=64):
     """``sigma_scale`` (see the module docstring) and the number of joint-frames it rests on,
-    from the model's σ and joint errors on the detected frames of a ``d2a_data`` pool."""
+    from the model's σ and joint errors on the detected frames of a ``training.d2a.data`` pool."""
     from training.d2a.data import load_pool
     from training.d2a.train import predict
     pool = load_pool(pool_path)
@@ -79,7 +79,7 @@ def sigma_calibration(model, pool_path, batch_size=64):
 
 
 def export_checkpoint(ckpt, out_dir, note="", calibration_pool=None):
-    """Export a ``train_d2a`` checkpoint into ``out_dir/d2a.onnx`` (next to the temporal model's
+    """Export a ``training.d2a.train`` checkpoint into ``out_dir/d2a.onnx`` (next to the temporal model's
     files: ``engine.estimate.refine`` loads it from the same folder). ``sigma_scale`` comes from
     ``calibration_pool`` (1.0 without one). Returns the parity report (max |torch −
     onnxruntime| per output on example inputs) plus ``sigma_scale``."""
@@ -104,11 +104,11 @@ def main(argv=None):
     """python -m training.d2a.export --ckpt OUT/best.pt --out DIR"""
     import argparse
     ap = argparse.ArgumentParser(description="Export a trained D2A-HMR checkpoint to ONNX for engine.estimate.refine")
-    ap.add_argument("--ckpt", required=True, help="train_d2a checkpoint (best.pt / last.pt)")
+    ap.add_argument("--ckpt", required=True, help="training.d2a.train checkpoint (best.pt / last.pt)")
     ap.add_argument("--out", required=True, help="folder for d2a.onnx (the temporal model's weights folder)")
     ap.add_argument("--note", default="", help="free text stored in the ONNX metadata")
     ap.add_argument("--calibration-pool", default=None,
-                    help="a d2a_data pool (the val split) to calibrate σ's scale on (sigma_scale; 1.0 without)")
+                    help="a training.d2a.data pool (the val split) to calibrate σ's scale on (sigma_scale; 1.0 without)")
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
     rep = export_checkpoint(a.ckpt, a.out, a.note, a.calibration_pool)

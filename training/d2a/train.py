@@ -13,7 +13,7 @@ every row has its own checkpoints and log. Every row reads the same memory-mappe
 rows differ only by their model and losses. Writes ``OUT/last.pt`` every ``ckpt_every`` steps
 and at the end, ``OUT/best.pt`` (lowest validation joint MPJPE) and ``OUT/log.jsonl`` (train
 losses every ``log_every`` steps; validation loss, MPJPE and PA-MPJPE in mm every ``val_every``
-steps on ``val_frames`` fixed frames of the val pool, scored like ``train_temporal.evaluate``:
+steps on ``val_frames`` fixed frames of the val pool, scored like ``training.temporal.train.evaluate``:
 14 LSP joints, root = hip midpoint, detected frames only; the temporal estimate's own scores on
 the same frames are logged once at the start). Batches are drawn from the detected frames only
 (undetected frames carry zero loss weight; ours). Export with ``python -m training.d2a.export``.
@@ -79,7 +79,7 @@ def build_training(cfg, body=None):
 
 
 def model_from_checkpoint(ck, body=None):
-    """The refinement network (eval mode) of a ``train_d2a`` checkpoint (dict or path)."""
+    """The refinement network (eval mode) of a ``training.d2a.train`` checkpoint (dict or path)."""
     if not isinstance(ck, dict):
         ck = load_checkpoint(ck)
     m = build_model(ck["model_args"], body, ck.get("coarse_vertices"))

@@ -50,7 +50,7 @@ def prvipe_torch_vs_onnx(model, path, n=37, seed=1):
 
 
 def export_checkpoints(temporal_ckpt, prvipe_ckpt, out_dir, note=""):
-    """Export a ``train_temporal`` checkpoint (and its frozen Pr-VIPE) into ``out_dir`` as the
+    """Export a ``training.temporal.train`` checkpoint (and its frozen Pr-VIPE) into ``out_dir`` as the
     files ``engine.estimate.temporal`` loads: temporal.onnx (+ prvipe.onnx). Returns the parity report."""
     import json
     from pathlib import Path
@@ -82,8 +82,8 @@ def main(argv=None):
     """python -m training.temporal.export --temporal OUT/best.pt [--prvipe P.pt] --out DIR"""
     import argparse
     ap = argparse.ArgumentParser(description="Export trained seed-2 checkpoints to ONNX for engine.estimate.temporal")
-    ap.add_argument("--temporal", required=True, help="train_temporal checkpoint (best.pt / last.pt)")
-    ap.add_argument("--prvipe", help="train_prvipe checkpoint (default: the one in the temporal config)")
+    ap.add_argument("--temporal", required=True, help="training.temporal.train checkpoint (best.pt / last.pt)")
+    ap.add_argument("--prvipe", help="training.prvipe.train checkpoint (default: the one in the temporal config)")
     ap.add_argument("--out", required=True, help="folder for temporal.onnx and prvipe.onnx")
     ap.add_argument("--note", default="", help="free text stored in the ONNX metadata (e.g. 'smoke run')")
     a = ap.parse_args(argv)

@@ -27,7 +27,7 @@ from training.loop import (Logger, StepBook, load_checkpoint, load_config, resum
 
 
 def load_prvipe(path):
-    """A frozen Pr-VIPE from a ``train_prvipe`` checkpoint."""
+    """A frozen Pr-VIPE from a ``training.prvipe.train`` checkpoint."""
     from training.prvipe.model import PrVIPE
     ck = load_checkpoint(path)
     m = PrVIPE(**ck["model_args"])
