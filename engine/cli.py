@@ -47,6 +47,11 @@ def build_parser():
     g.add_argument("--subject-frame", type=int_at_least(0), default=0, help="frame number --point refers to (default 0)")
     g.add_argument("--list-people", action="store_true",
                    help="detect and track everyone, print the tracks (id, frames, box) and exit")
+    g.add_argument("--follow", action="store_true",
+                   help="find everyone on every 6th frame only and follow the subject on a crop around "
+                        "it (faster; experimental: less accurate on the R1 benchmark so far, see "
+                        "docs/benchmarks.md); track ids then come from that survey (use --follow with "
+                        "--list-people too)")
     g = p.add_argument_group("decoding")
     g.add_argument("--stride", type=int_at_least(1), default=1, help="process every n-th frame (default 1)")
     g.add_argument("--max-side", type=int_at_least(16), default=None,
@@ -64,14 +69,20 @@ def build_parser():
 
 
 def _list_people(video, options):
-    from .pipeline import detect
+    """The tracks the subject rules choose from: those of every frame or, with ``--follow``,
+    the survey's."""
+    from .pipeline import detect, survey
     from .observe.track import track_people, track_summaries
     try:
-        dets, _ = detect(video, options)
+        if options.follow:
+            dets, tid = survey(video, options)
+        else:
+            dets, _ = detect(video, options)
+            tid = track_people(dets)
     except EngineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    tracks = track_summaries(dets, track_people(dets))
+    tracks = track_summaries(dets, tid)
     if not tracks:
         print("no person found")
     for t in tracks:
@@ -135,7 +146,7 @@ def _run(args, out):
                               subject_frame=args.subject_frame, stride=args.stride,
                               max_side=args.max_side, num_poses=args.num_poses,
                               use_cache=not args.no_cache, smoothing=args.smoothing,
-                              foot_lock=not args.no_foot_lock).check()
+                              foot_lock=not args.no_foot_lock, follow=args.follow).check()
     if args.list_people:
         return _list_people(args.video, options)
     if args.body_model:  # a bad body model fails now, in one line, not under the progress bar

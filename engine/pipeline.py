@@ -15,7 +15,7 @@ from . import __version__
 from .body.model import load_body_model
 from .errors import Cancelled, EngineError
 from .observe import Detections, default_detector, detect_people
-from .observe.track import track_and_select
+from .observe.track import track_and_select, track_people
 from .video.decode import iter_frames, open_video, processing_scale
 
 ESTIMATORS = ("auto", "temporal", "baseline")  # temporal: needs trained weights (engine.estimate.temporal)
@@ -51,6 +51,7 @@ class PipelineOptions:
     recover_gaps: float = 1.0         # re-detect the subject on rotated crops in gaps up to this (s); 0 = off
     refine: bool = True               # temporal estimator: apply the D2A refinement when d2a.onnx is present
     image_fit: bool = True            # final fit: landmarks reprojected onto the detections (engine.align.image_fit)
+    follow: bool = False              # survey + follow the subject on a crop (engine.observe.follow); False = everyone, every frame
 
     def check(self):
         """Raise one clear EngineError for an option the engine cannot honour (before any work).
@@ -185,6 +186,46 @@ def detect(video_path, options=None, progress=None, detector=None, timings=None)
     return dets, info
 
 
+def survey(video_path, options=None):
+    """The survey pass of ``observe_followed`` (cached) → (Detections, track ids): the people
+    ``--list-people`` shows and the subject rules choose from."""
+    from .observe.follow import survey_video
+
+    options = (options or PipelineOptions()).check()
+    cap, info = open_video(video_path)
+    cap.release()
+    first, last, stride, _ = frame_plan(info, options)
+    if last is None:
+        dets, _ = detect(video_path, options)
+        return dets, track_people(dets)
+    dets, tid, _ = survey_video(video_path, (first, last), stride, options.max_side, options.num_poses,
+                                use_cache=options.use_cache)
+    return dets, tid
+
+
+def observe_followed(video_path, options, progress=None, timings=None):
+    """The subject's Observations by the survey + follow passes (``engine.observe.follow``) →
+    (Observations, VideoInfo); ``progress(fraction, message)``. One clear error when nothing
+    could be decoded or nobody was found; (None, info) for a clip of undeclared length."""
+    from .observe.follow import observe_video
+
+    options = (options or PipelineOptions()).check()
+    cap, info = open_video(video_path)
+    cap.release()
+    first, last, stride, expected = frame_plan(info, options)
+    if last is None:  # the container declares no length: survey frames cannot be planned
+        return None, info
+    name = Path(video_path).name
+    obs, survey, _, _ = observe_video(
+        video_path, (first, last), stride, options.max_side, options.subject, options.subject_point,
+        options.subject_frame, options.num_poses, options.use_cache, progress, timings)
+    if survey.num_frames == 0:
+        raise EngineError(f"{name}: no frames could be decoded")
+    if obs is None:
+        raise EngineError(f"{name}: no person found in any of {survey.num_frames} surveyed frames")
+    return obs, info
+
+
 def choose_focal(obs, focal):
     """(focal for the estimators: px or None = the default, dict for the Motion's source) from the
     option: a number is used as given, None is the default (the longer image side), "auto" the
@@ -220,17 +261,23 @@ def run(video_path, options=None, progress=None, detector=None, timings=None):
         report(0.9 * n / expected if expected else 0.0,
                f"detecting: frame {n}" + (f"/{expected}" if expected else ""))
 
-    dets, info = detect(video_path, options, on_frame, detector, timings)
     name = Path(video_path).name
-    if dets.num_frames == 0:
-        raise EngineError(f"{name}: no frames could be decoded")
+    obs = None
+    if options.follow and detector is None:
+        obs, info = observe_followed(video_path, options, lambda f, m: report(0.9 * f, m), timings)
+    if obs is not None:
+        dets_frames = obs.num_frames
+    else:
+        dets, info = detect(video_path, options, on_frame, detector, timings)
+        if dets.num_frames == 0:
+            raise EngineError(f"{name}: no frames could be decoded")
+        report(0.9, "tracking the subject")
+        with _stage(timings, "tracking"):
+            obs = track_and_select(dets, options.subject, options.subject_point, options.subject_frame)
+        dets_frames = dets.num_frames
+        del dets  # every person's masks: the subject's own are in obs
     expected = frame_plan(info, options)[-1]
-    warnings = [w for w in [decode_shortfall(info, expected, dets.num_frames, options.stride)] if w]
-    report(0.9, "tracking the subject")
-    with _stage(timings, "tracking"):
-        obs = track_and_select(dets, options.subject, options.subject_point, options.subject_frame)
-    dets_frames = dets.num_frames
-    del dets  # every person's masks: the subject's own are in obs
+    warnings = [w for w in [decode_shortfall(info, expected, dets_frames, options.stride)] if w]
     if not obs.valid.any():
         raise EngineError(f"{name}: no person found in any of {obs.num_frames} frames")
     recovered = 0

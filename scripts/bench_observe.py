@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT))
 
 from engine.observe.camera_motion import HomographyEstimator  # noqa: E402
 from engine.observe import Detections, MediaPipePoseLandmarker, keypoint_box, mask_size  # noqa: E402
-from engine.observe.detect import _appearance  # noqa: E402
+from engine.observe.detect import appearance_histogram  # noqa: E402
 from engine.observe.track import track_and_select  # noqa: E402
 from engine.video.decode import iter_frames, open_video  # noqa: E402
 
@@ -60,7 +60,7 @@ def main(argv=None):
         for ob in people:
             kp = ob.keypoints * np.array([W / w, H / h, 1], np.float32)
             rows.append((len(homs), kp, ob.world, ob.mask, keypoint_box(kp), ob.score,
-                         _appearance(hsv, cv2.resize(ob.mask, hsv.shape[1::-1]))))
+                         appearance_histogram(hsv, cv2.resize(ob.mask, hsv.shape[1::-1]))))
             union = np.maximum(union, ob.mask)
         t3 = time.perf_counter()
         homs.append(est.update(bgr, cv2.resize(union, (w, h)) > 127))

@@ -6,7 +6,8 @@ import numpy as np
 
 from .types import APPEARANCE_BINS, NUM_LANDMARKS, Detections, keypoint_box, mask_size
 
-def _appearance(small_hsv, mask_small):
+def appearance_histogram(small_hsv, mask_small):
+    """Normalised hue × saturation histogram of the masked pixels (zeros when too few)."""
     m = (mask_small > 127).astype(np.uint8)
     if m.sum() < 8:
         return np.zeros(np.prod(APPEARANCE_BINS), np.float32)
@@ -134,7 +135,7 @@ def detect_people(frames, frame_size, fps, detector=None, progress=None, camera_
                 masks.append(m)
                 boxes.append(box)
                 scores.append(ob.score)
-                apps.append(_appearance(small_hsv, cv2.resize(m, small_hsv.shape[1::-1])))
+                apps.append(appearance_histogram(small_hsv, cv2.resize(m, small_hsv.shape[1::-1])))
                 union = np.maximum(union, m)
             t0 = _add(timings, "masks_appearance", t0)
             if est is not None:

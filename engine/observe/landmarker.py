@@ -173,8 +173,15 @@ class MediaPipePoseLandmarker(PoseDetector):
             self._lm = vision.PoseLandmarker.create_from_options(opts)
         self._warm = 0
         self._last_ms = -1
-        self.cache_key = (f"mediapipe-tasks-full-n{num_poses}-d{min_detection_confidence}"
-                          f"-p{min_presence_confidence}-t{min_tracking_confidence}{_version_tag()}")
+        self.cache_key = self.cache_name(num_poses, min_detection_confidence, min_presence_confidence,
+                                         min_tracking_confidence)
+
+    @staticmethod
+    def cache_name(num_poses=4, min_detection_confidence=0.5, min_presence_confidence=0.5,
+                   min_tracking_confidence=0.5):
+        """The detection cache's name for these settings (without building the landmarker)."""
+        return (f"mediapipe-tasks-full-n{num_poses}-d{min_detection_confidence}"
+                f"-p{min_presence_confidence}-t{min_tracking_confidence}{_version_tag()}")
 
     def detect_all(self, rgb, timestamp_s):
         import mediapipe as mp

@@ -119,7 +119,7 @@ def associate(frame_of, bbox, keypoints, timestamps, keep=None, max_age_s=0.5, a
                 h = max(h_last, _height(bbox[d]))
                 kd = _kp_distance(keypoints[tr["last"]], keypoints[d], shift) / h
                 cd = np.linalg.norm(_centre(bbox[d]) - _centre(pred)) / h
-                sim = _bhattacharyya(tr["app"], app[d]) if appearance is not None else 1.0
+                sim = appearance_similarity(tr["app"], app[d]) if appearance is not None else 1.0
                 if gap > 1 and sim < min_similarity:
                     continue
                 if ious[i] > 0.1 or kd < 0.5 * (1 + 0.3 * (gap - 1)):
@@ -147,7 +147,8 @@ def associate(frame_of, bbox, keypoints, timestamps, keep=None, max_age_s=0.5, a
     return tid
 
 
-def _bhattacharyya(p, q):
+def appearance_similarity(p, q):
+    """Bhattacharyya coefficient of two normalised histograms: 1 = the same colours."""
     return float(np.sum(np.sqrt(np.clip(p, 0, None) * np.clip(q, 0, None))))
 
 
@@ -180,7 +181,7 @@ def stitch(track_id, frame_of, bbox, appearance, timestamps, max_gap_s=2.0, spee
             dist = np.linalg.norm(_centre(bbox[B["first"]]) - _centre(bbox[A["last"]])) / max(ha, hb)
             if dist > 0.5 + speed_h_per_s * dt:
                 continue
-            sim = _bhattacharyya(A["app_tail"], B["app_head"])
+            sim = appearance_similarity(A["app_tail"], B["app_head"])
             if sim < min_similarity:
                 continue
             cands.append((dist + (1 - sim) * 4 + dt, a, b))
@@ -286,11 +287,12 @@ def select_subject(dets, track_id, subject="largest", subject_point=None, subjec
                       "or a track id)")
 
 
-def track_people(dets, max_age_s=0.5, max_gap_s=2.0, min_frames=3):
+def track_people(dets, max_age_s=0.5, max_gap_s=2.0, min_frames=3, stitch_similarity=0.75):
     """Track ids (N,) for every detection (−1: suppressed duplicate or a transient).
 
     Tracks seen in fewer than ``min_frames`` frames (capped at the clip's length) are
     transients — the landmarker briefly stretching a pose over two people — and are dropped.
+    ``stitch_similarity``: the colour similarity ``stitch`` asks of a continuation.
     """
     keep = suppress_duplicates(dets.frame_of, dets.bbox, dets.keypoints, dets.score)
     tid = associate(dets.frame_of, dets.bbox, dets.keypoints, dets.timestamps, keep, max_age_s,
@@ -298,7 +300,8 @@ def track_people(dets, max_age_s=0.5, max_gap_s=2.0, min_frames=3):
     ids, counts = np.unique(tid[tid >= 0], return_counts=True)
     for t in ids[counts < min(min_frames, dets.num_frames)]:
         tid[tid == t] = -1
-    return stitch(tid, dets.frame_of, dets.bbox, dets.appearance, dets.timestamps, max_gap_s)
+    return stitch(tid, dets.frame_of, dets.bbox, dets.appearance, dets.timestamps, max_gap_s,
+                  min_similarity=stitch_similarity)
 
 
 def track_and_select(dets, subject="largest", subject_point=None, subject_frame=0):

@@ -1,0 +1,558 @@
+"""Follow the chosen subject frame by frame on a crop around it (region-of-interest tracking).
+
+Two passes over the clip:
+
+1. **Survey** (``survey_frames``): the full-frame multi-person landmarker runs on every
+   ``SURVEY_EVERY``-th frame (evenly, so a rule that sums over the clip weighs every second
+   alike). It finds everyone, tracks them (``track.track_people``) and the subject is chosen by
+   the usual rules over the whole clip (``track.select_subject``): the survey is what
+   ``--list-people`` shows.
+2. **Follow** (``follow_subject``): every frame is landmarked by a single-person landmarker on a
+   square crop around the subject's predicted box, as MediaPipe's own single-person pipeline
+   does internally, but with the crop placed by us from the subject's own motion and the survey's
+   sightings of it. A crop's detection is kept only when it is the subject (``is_subject``): its
+   box agrees with the prediction (and with the survey's sighting on survey frames), few of its
+   visible joints lie outside the predicted box (a pose stretched over two people is rejected,
+   never fed to the estimator), and it does not resemble a nearby other person more than the
+   subject. A rejected frame is left invalid and the landmarker restarts, so its own tracking
+   forgets whoever it latched onto.
+
+Choices where MediaPipe is silent: the crop is 1.7× the box's longer side (room for a frame's
+motion and for limbs the keypoint box misses), moved only when the prediction leaves its middle
+or changes size by a fifth (the landmarker's own tracking then keeps its region between frames),
+and handed over at the frame's resolution: downscaling crops first (to 384 px) cost R1 accuracy
+(docs/benchmarks.md), as MediaPipe's own warp to its input samples the full frame.
+"""
+import time
+
+import cv2
+import numpy as np
+
+from .detect import appearance_histogram
+from .track import appearance_similarity, iou_matrix
+from .types import NUM_LANDMARKS, Observations, keypoint_box, mask_size
+
+SURVEY_EVERY = 6     # frames between full-frame passes
+CROP_SCALE = 1.7     # crop side / the predicted box's longer side
+CROP_MIN_SIDE = 96   # pixels
+MOVE_FRACTION = 0.12  # the crop moves when the prediction's centre is this far (× side) off
+MIN_IOU = 0.3        # found box vs predicted box
+MIN_ANCHOR_IOU = 0.45  # found box vs the survey's sighting on a survey frame
+MAX_OUTSIDE = 0.3    # fraction of visible joints allowed outside the grown predicted box
+LOST_S = 0.5         # without a sighting or a valid frame for this long, stop predicting
+SURVEY_SIMILARITY = 0.6  # colour similarity a survey track's continuation needs (see track_survey)
+
+
+def track_survey(survey):
+    """Track ids for the survey's detections: ``track.track_people`` with a looser colour test
+    for joining a track to a later one, and 2 sightings enough for a track. Seen every sixth
+    frame, a person who turns or lands in another light (the demo's back-flip) changes colour
+    between sightings more than between consecutive frames; the position, size and
+    no-overlap-in-time tests of ``track.stitch`` still apply."""
+    from .track import track_people
+    return track_people(survey, min_frames=2, stitch_similarity=SURVEY_SIMILARITY)
+
+
+def survey_frames(first, last, stride, every=SURVEY_EVERY, extra=()):
+    """Clip frame numbers the full-frame pass runs on: every ``every``-th processed frame, the
+    last one and the processed frames nearest ``extra`` (e.g. the frame a ``--point`` refers to)."""
+    frames = np.arange(int(first), int(last), max(1, int(stride)))
+    if not len(frames):
+        return set()
+    keep = set(int(f) for f in frames[::max(1, int(every))]) | {int(frames[-1])}
+    for f in extra:
+        keep.add(int(frames[np.argmin(np.abs(frames - int(f)))]))
+    return keep
+
+
+def _centre(b):
+    return 0.5 * (np.asarray(b[:2]) + np.asarray(b[2:]))
+
+
+def _side(b):
+    return float(max(b[2] - b[0], b[3] - b[1]))
+
+
+class SubjectPrior:
+    """What the survey knows: the subject's sightings (box, keypoints) by clip frame, the other
+    people's boxes by clip frame, and everyone's mean colour signature."""
+
+    def __init__(self, survey, track_id, subject):
+        fr = survey.frame_index[survey.frame_of]
+        self.frames = np.unique(survey.frame_index)
+        mine = np.flatnonzero(track_id == subject)
+        self.boxes = {int(fr[d]): survey.bbox[d].astype(np.float64) for d in mine}
+        self.keypoints = {int(fr[d]): survey.keypoints[d] for d in mine}
+        self.sighted = np.array(sorted(self.boxes), np.int64)
+        self.others = {}
+        self.signatures = {}
+        for t in np.unique(track_id[track_id >= 0]):
+            d = np.flatnonzero(track_id == t)
+            self.signatures[int(t)] = survey.appearance[d].mean(0) if len(survey.appearance) else None
+            if t == subject:
+                continue
+            for k in d:
+                self.others.setdefault(int(fr[k]), []).append((int(t), survey.bbox[k].astype(np.float64)))
+        self.subject = int(subject)
+        self.adopted = []
+        self._tracks = {}
+        for t in np.unique(track_id[track_id >= 0]):
+            if t == subject:
+                continue
+            d = np.flatnonzero(track_id == t)
+            d = d[np.argsort(fr[d])]
+            self._tracks[int(t)] = dict(frames=fr[d].astype(np.int64), det=d,
+                                        h_head=float(np.median(survey.bbox[d[:10], 3] - survey.bbox[d[:10], 1])),
+                                        app_head=survey.appearance[d[:10]].mean(0) if len(survey.appearance) else None)
+        self._survey = survey
+
+    def adopt(self, frame, last_frame, last_boxes, fps, max_gap_s=2.0, speed_h_per_s=2.5,
+              min_similarity=0.6):
+        """After the subject is lost on ``last_frame``: take over a survey track that starts after
+        the loss (never one seen at the same time as the subject), within ``max_gap_s``, near
+        where the subject was lost (as ``track.stitch``), at a similar size and colour, and that
+        starts by ``frame`` + ``SURVEY_EVERY``. The survey's own stitch cannot see through a
+        stunt the detector misses (a back-flip seen every sixth frame); the dense followed
+        frames before the loss give the size. Returns the adopted track id or None."""
+        if not last_boxes:
+            return None
+        boxes = np.array(last_boxes[-10:])
+        h_tail = float(np.median(boxes[:, 3] - boxes[:, 1]))
+        best = None
+        for t, tr in self._tracks.items():
+            f0 = int(tr["frames"][0])
+            if not (last_frame < f0 <= frame + SURVEY_EVERY) or t in self.adopted:
+                continue
+            dt = (f0 - last_frame) / fps
+            if dt > max_gap_s or not 0.6 <= tr["h_head"] / max(h_tail, 1e-6) <= 1 / 0.6:
+                continue
+            b0 = self._survey.bbox[tr["det"][0]]
+            dist = np.linalg.norm(_centre(b0) - _centre(boxes[-1])) / max(h_tail, tr["h_head"])
+            if dist > 0.5 + speed_h_per_s * dt:
+                continue
+            sig = self.signatures.get(self.subject)
+            sim = 1.0 if sig is None or tr["app_head"] is None else appearance_similarity(sig, tr["app_head"])
+            if sim < min_similarity:
+                continue
+            cost = dist + 4 * (1 - sim) + dt
+            if best is None or cost < best[0]:
+                best = (cost, t)
+        if best is None:
+            return None
+        t = best[1]
+        tr = self._tracks.pop(t)
+        for f, d in zip(tr["frames"], tr["det"]):
+            self.boxes[int(f)] = self._survey.bbox[d].astype(np.float64)
+            self.keypoints[int(f)] = self._survey.keypoints[d]
+            self.others[int(f)] = [o for o in self.others.get(int(f), []) if o[0] != t]
+        self.sighted = np.array(sorted(self.boxes), np.int64)
+        self.adopted.append(t)
+        return t
+
+    def sighting_around(self, frame):
+        """(before, after) sightings as (frame, box), None where absent."""
+        s = self.sighted
+        j = np.searchsorted(s, frame)
+        before = (int(s[j - 1]), self.boxes[int(s[j - 1])]) if j > 0 else None
+        after = (int(s[j]), self.boxes[int(s[j])]) if j < len(s) else None
+        return before, after
+
+    def others_near(self, frame, window):
+        """Other people's (track, box) on the survey frame nearest ``frame`` within ``window``."""
+        f = self.frames
+        if not len(f):
+            return []
+        j = int(np.argmin(np.abs(f - frame)))
+        return self.others.get(int(f[j]), []) if abs(int(f[j]) - frame) <= window else []
+
+
+def predict_box(frame, prior, history, fps):
+    """The subject's expected box on clip ``frame``, or None when it cannot be predicted.
+
+    A survey sighting on this frame wins; else the last followed boxes extrapolated (half the
+    last step's velocity); else the sightings before and after interpolated (or the nearer one
+    held) when within ``LOST_S``."""
+    if frame in prior.boxes:
+        return prior.boxes[frame]
+    if history and frame - history[-1][0] <= max(2, int(0.1 * fps)):
+        f1, b1 = history[-1]
+        if len(history) > 1 and history[-2][0] == f1 - 1:
+            # the centre moves on at half the last step's speed (at most half a height a
+            # frame); the size stays: a keypoint box's size jumps with the limbs
+            h = max(b1[3] - b1[1], 1.0)
+            v = _centre(b1) - _centre(history[-2][1])
+            v *= min(1.0, 0.5 * h / max(np.linalg.norm(v), 1e-9))
+            step = 0.5 * v * (frame - f1)
+            return b1 + np.r_[step, step]
+        return b1
+    before, after = prior.sighting_around(frame)
+    lim = LOST_S * fps
+    if before and after and after[0] - before[0] <= 2 * lim:
+        a = (frame - before[0]) / max(1, after[0] - before[0])
+        return (1 - a) * before[1] + a * after[1]
+    near = [s for s in (before, after) if s is not None and abs(s[0] - frame) <= lim]
+    if history and frame - history[-1][0] <= lim:
+        near.append(history[-1])
+    if not near:
+        return None
+    return min(near, key=lambda s: abs(s[0] - frame))[1]
+
+
+def crop_region(box, frame_w, frame_h, scale=CROP_SCALE):
+    """Square (x0, y0, x1, y1) integer crop around ``box`` (clipped to the frame)."""
+    side = max(CROP_MIN_SIDE, scale * _side(box))
+    cx, cy = _centre(box)
+    h = side / 2
+    return (int(max(0, cx - h)), int(max(0, cy - h)), int(min(frame_w, cx + h)), int(min(frame_h, cy + h)))
+
+
+def keep_crop(current, box, scale=CROP_SCALE):
+    """True when the current crop still suits the predicted ``box`` (centre and size close)."""
+    if current is None:
+        return False
+    want = max(CROP_MIN_SIDE, scale * _side(box))
+    have = max(current[2] - current[0], current[3] - current[1])
+    off = np.abs(_centre(box) - _centre(current)).max()
+    return off <= MOVE_FRACTION * have and 0.8 <= want / max(have, 1) <= 1.25
+
+
+def outside_fraction(keypoints, box, grow=0.25, min_vis=0.5):
+    """Fraction of visible keypoints outside ``box`` grown by ``grow`` × its side on each edge."""
+    vis = keypoints[:, 2] >= min_vis
+    if not vis.any():
+        return 1.0
+    g = grow * _side(box)
+    x, y = keypoints[vis, 0], keypoints[vis, 1]
+    out = (x < box[0] - g) | (x > box[2] + g) | (y < box[1] - g) | (y > box[3] + g)
+    return float(out.mean())
+
+
+def near_prediction(found_box, predicted):
+    """Box overlap ≥ ``MIN_IOU``, or centres within half the predicted height at a similar
+    height: a keypoint box's width changes with the arms, its height and centre less."""
+    if iou_matrix(found_box[None], np.asarray(predicted)[None])[0, 0] >= MIN_IOU:
+        return True
+    h_f, h_p = found_box[3] - found_box[1], predicted[3] - predicted[1]
+    close = np.linalg.norm(_centre(found_box) - _centre(predicted)) <= 0.5 * max(h_p, 1.0)
+    return bool(close and 0.6 <= h_f / max(h_p, 1e-6) <= 1 / 0.6)
+
+
+def is_subject(found_box, keypoints, predicted, sighting=None, others=(), appearance=None,
+               signature=None, signatures=None):
+    """Whether a crop's detection is the subject (see the module doc) → (ok, reason).
+
+    ``others``: (track, box) of the other people the survey saw in or near the crop. With nobody
+    else there the crop's one person is the subject, wherever the prediction put it (the
+    prediction lags in a stunt) as long as its size and place are the subject's within a factor
+    of about two (a tucked back-flip is half the standing height); with someone near, the detection must match the prediction
+    and the survey's sighting, keep its joints inside the predicted box, and be neither more on
+    nor more alike another person than the subject."""
+    if not np.isfinite(found_box).all():
+        return False, "no box"
+    if sighting is not None and not near_prediction(found_box, sighting) \
+            and iou_matrix(found_box[None], sighting[None])[0, 0] < MIN_ANCHOR_IOU:
+        return False, "not the survey's sighting"
+    h_f, h_p = found_box[3] - found_box[1], predicted[3] - predicted[1]
+    if not 0.45 <= h_f / max(h_p, 1e-6) <= 2.2 or \
+            np.linalg.norm(_centre(found_box) - _centre(predicted)) > max(h_p, h_f):
+        return False, "not the subject's size or place"  # a pose made of glare or foliage
+    if not others:
+        return True, ""
+    if not near_prediction(found_box, predicted):
+        return False, "away from the prediction"
+    if outside_fraction(keypoints, predicted) > MAX_OUTSIDE:
+        return False, "joints outside the subject"
+    iou_pred = float(iou_matrix(found_box[None], np.asarray(predicted)[None])[0, 0])
+    for t, box in others:
+        iou_other = float(iou_matrix(found_box[None], box[None])[0, 0])
+        if iou_other <= 0.2:
+            continue
+        if iou_other > iou_pred + 0.1:
+            return False, "on another person"
+        if (appearance is not None and signature is not None and signatures
+                and signatures.get(t) is not None and appearance.sum() > 0):
+            s_me = appearance_similarity(signature, appearance)
+            s_other = appearance_similarity(signatures[t], appearance)
+            if s_other > s_me + 0.05:
+                return False, "looks like another person"
+    return True, ""
+
+
+RESTART_REASONS = ("joints outside the subject", "on another person", "looks like another person")
+
+
+def _overlapping(others, region):
+    """The (track, box) of ``others`` whose box meets the crop ``region``."""
+    x0, y0, x1, y1 = region
+    return [(t, b) for t, b in others if b[0] < x1 and b[2] > x0 and b[1] < y1 and b[3] > y0]
+
+
+def _prepare(item, flow_max_side=640):
+    """Producer-thread work: the frame, its small grey copy for the flow and a small HSV copy."""
+    i, ts, bgr = item
+    h, w = bgr.shape[:2]
+    s = min(1.0, flow_max_side / max(w, h))
+    grey = cv2.resize(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), (max(8, round(w * s)), max(8, round(h * s))),
+                      interpolation=cv2.INTER_AREA)
+    ss = min(1.0, 320.0 / max(w, h))
+    small = cv2.resize(bgr, (max(1, round(w * ss)), max(1, round(h * ss))), interpolation=cv2.INTER_AREA)
+    return i, ts, bgr, grey, cv2.cvtColor(small, cv2.COLOR_BGR2HSV)
+
+
+def _paste_mask(full, crop_mask, region, W, H):
+    """Max-paste a crop's mask into the full frame's mask grid."""
+    mh, mw = full.shape
+    x0, y0, x1, y1 = region
+    a0, b0 = int(round(x0 * mw / W)), int(round(y0 * mh / H))
+    a1, b1 = max(a0 + 1, int(round(x1 * mw / W))), max(b0 + 1, int(round(y1 * mh / H)))
+    a1, b1 = min(a1, mw), min(b1, mh)
+    if a1 <= a0 or b1 <= b0:
+        return
+    m = cv2.resize(crop_mask, (a1 - a0, b1 - b0), interpolation=cv2.INTER_AREA)
+    np.maximum(full[b0:b1, a0:a1], m, out=full[b0:b1, a0:a1])
+
+
+def follow_subject(frames, frame_size, fps, prior, make_landmarker=None, camera_motion=True,
+                   progress=None, timings=None, prefetch=4):
+    """Landmark the subject on a crop in every frame of ``frames`` ((index, timestamp, BGR)).
+
+    ``prior``: a ``SubjectPrior`` from the survey. ``make_landmarker()`` returns a fresh
+    single-person landmarker with ``detect_all(rgb, timestamp_s)`` (default: MediaPipe's, one
+    pose). Frames may be downscaled; results are in full-resolution ``frame_size`` pixels.
+    Returns (Observations without ``tracks``, stats dict: crops, rejections by reason, restarts).
+    """
+    from .camera_motion import HomographyEstimator
+    from ..video.decode import prefetch as _prefetch
+
+    if make_landmarker is None:
+        from .landmarker import MediaPipePoseLandmarker
+
+        def make_landmarker():
+            return MediaPipePoseLandmarker(num_poses=1)
+
+    W, H = frame_size
+    mw, mh = mask_size(W, H)
+    est = HomographyEstimator() if camera_motion else None
+    rows = dict(idx=[], ts=[], kp=[], world=[], mask=[], box=[], valid=[], hom=[])
+    history = []  # (clip frame, box) of the last followed frames
+    stats = {"crops": 0, "restarts": 0, "rejected": {}}
+    lm = make_landmarker()
+    region = None
+    stream = _prefetch(frames, depth=prefetch, prepare=_prepare, timings=timings)
+
+    def lap(key, t0):
+        now = time.perf_counter()
+        if timings is not None:
+            timings[key] = timings.get(key, 0.0) + now - t0
+        return now
+
+    try:
+        for i, ts, bgr, grey, small_hsv in stream:
+            t0 = time.perf_counter()
+            h, w = bgr.shape[:2]
+            sx, sy = W / w, H / h
+            kp = np.full((NUM_LANDMARKS, 3), np.nan, np.float32)
+            world = np.full((NUM_LANDMARKS, 3), np.nan, np.float32)
+            mask = np.zeros((mh, mw), np.uint8)
+            box = np.full(4, np.nan, np.float32)
+            ok = False
+            pred = predict_box(int(i), prior, history, fps)
+            if pred is None and history and prior.adopt(int(i), history[-1][0], [b for _, b in history], fps) is not None:
+                stats["adopted"] = prior.adopted
+                pred = predict_box(int(i), prior, history, fps)
+            if pred is not None:
+                if not keep_crop(region, pred):
+                    region = crop_region(pred, W, H)
+                x0, y0, x1, y1 = region
+                c0, r0 = int(x0 / sx), int(y0 / sy)
+                c1, r1 = max(c0 + 8, int(np.ceil(x1 / sx))), max(r0 + 8, int(np.ceil(y1 / sy)))
+                rgb = cv2.cvtColor(bgr[r0:r1, c0:c1], cv2.COLOR_BGR2RGB)
+                people = lm.detect_all(rgb, float(ts))
+                stats["crops"] += 1
+                t0 = lap("detection", t0)
+                if people:
+                    ob = people[0]
+                    fx, fy = (c1 - c0) * sx / rgb.shape[1], (r1 - r0) * sy / rgb.shape[0]
+                    found = np.asarray(ob.keypoints, np.float32).copy()
+                    found[:, 0] = found[:, 0] * fx + c0 * sx
+                    found[:, 1] = found[:, 1] * fy + r0 * sy
+                    fbox = keypoint_box(found)
+                    cmask = np.asarray(ob.mask, np.uint8)
+                    full_mask = np.zeros((mh, mw), np.uint8)
+                    _paste_mask(full_mask, cmask, (c0 * sx, r0 * sy, c1 * sx, r1 * sy), W, H)
+                    app = appearance_histogram(small_hsv, cv2.resize(full_mask, small_hsv.shape[1::-1]))
+                    near = _overlapping(prior.others_near(int(i), SURVEY_EVERY), region)
+                    good, why = is_subject(fbox, found, pred, prior.boxes.get(int(i)), near, app,
+                                           prior.signatures.get(prior.subject), prior.signatures)
+                    if good:
+                        kp, world, mask, box, ok = found, np.asarray(ob.world, np.float32), full_mask, fbox, True
+                        history.append((int(i), fbox.astype(np.float64)))
+                        del history[:-10]
+                    else:
+                        stats["rejected"][why] = stats["rejected"].get(why, 0) + 1
+                        region = None
+                        if why in RESTART_REASONS:  # its own tracking latched onto someone else
+                            lm.close()
+                            lm = make_landmarker()
+                            stats["restarts"] += 1
+                t0 = lap("masks_appearance", t0)
+            if est is not None:
+                person = mask > 127
+                for _, ob_box in prior.others_near(int(i), SURVEY_EVERY):
+                    b = (np.asarray(ob_box) * [mw / W, mh / H, mw / W, mh / H]).astype(int)
+                    person[max(0, b[1]):max(0, b[3]) + 1, max(0, b[0]):max(0, b[2]) + 1] = True
+                Hp = est.update(grey, cv2.resize(person.astype(np.uint8), grey.shape[1::-1]) > 0)
+                S = np.diag([W / grey.shape[1], H / grey.shape[0], 1.0])
+                rows["hom"].append(S @ Hp @ np.linalg.inv(S))
+            else:
+                rows["hom"].append(np.full((3, 3), np.nan))
+            lap("flow_homographies", t0)
+            for key, v in (("idx", int(i)), ("ts", float(ts)), ("kp", kp), ("world", world),
+                           ("mask", mask), ("box", box), ("valid", ok)):
+                rows[key].append(v)
+            if progress is not None:
+                progress(len(rows["idx"]))
+    finally:
+        stream.close()
+        lm.close()
+    T = len(rows["idx"])
+    valid = np.array(rows["valid"], bool)
+    track = np.where(valid, prior.subject, -1).astype(np.int64)
+    obs = Observations(
+        keypoints=np.array(rows["kp"], np.float32).reshape(T, NUM_LANDMARKS, 3),
+        world=np.array(rows["world"], np.float32).reshape(T, NUM_LANDMARKS, 3),
+        masks=np.array(rows["mask"], np.uint8).reshape(T, mh, mw), valid=valid,
+        timestamps=np.array(rows["ts"], np.float64), frame_size=(int(W), int(H)), fps=float(fps),
+        bbox=np.array(rows["box"], np.float32).reshape(T, 4), track_id=track,
+        frame_index=np.array(rows["idx"], np.int64),
+        homographies=np.array(rows["hom"], np.float64).reshape(T, 3, 3))
+    return obs, stats
+
+
+class TiledStart:
+    """The survey's detector: the full-frame landmarker, but on its first ``first_calls`` frames
+    the zoomed, tiled search of ``tiles.find_people`` instead, so people the full frame's
+    224-pixel letterbox misses (side by side, small, on a wide strip) get a track to follow."""
+
+    def __init__(self, detector, first_calls=3):
+        from .tiles import MultiPoseImageDetector
+        self.detector, self.first_calls, self._n = detector, int(first_calls), 0
+        self._tiles = MultiPoseImageDetector() if self.first_calls > 0 else None
+
+    def detect_all(self, rgb, timestamp_s):
+        from .tiles import find_people
+        people = self.detector.detect_all(rgb, timestamp_s)
+        self._n += 1
+        if self._n <= self.first_calls:
+            found = find_people(rgb, detector=self._tiles)
+            if len(found) > len(people):
+                people = found
+        return people
+
+    def close(self):
+        self.detector.close()
+        if self._tiles is not None:
+            self._tiles.close()
+
+
+TILED_START = 3  # survey frames that also get the tiled search
+
+
+def survey_video(video_path, frame_range, stride=1, max_side=None, num_poses=4, extra=(),
+                 use_cache=True, progress=None, timings=None, every=SURVEY_EVERY):
+    """The survey pass over a clip (cached) → (Detections on the survey frames, track ids).
+
+    ``frame_range`` = (first, last_exclusive) clip frames; ``extra``: clip frames to survey as
+    well (the frame a ``--point`` refers to); ``progress(n, total)`` after each surveyed frame."""
+    from .detect import detect_people
+    from .landmarker import MediaPipePoseLandmarker
+    from .types import Detections
+    from ..video import cache
+    from ..video.decode import iter_frames, open_video
+
+    cap, info = open_video(video_path)
+    cap.release()
+    first, last = int(frame_range[0]), int(frame_range[1])
+    stride = max(1, int(stride or 1))
+    only = survey_frames(first, last, stride, every, extra=extra)
+    options = {"detector": f"{MediaPipePoseLandmarker.cache_name(num_poses)}-survey{every}-tiled{TILED_START}",
+               "first": first, "last": last, "stride": stride, "max_side": max_side,
+               "extra": sorted(int(f) for f in extra)}
+    key = cache.cache_key(video_path, options) if use_cache else None
+    hit = cache.load(key, kind="survey") if key else None
+    if hit is not None:
+        hit["frame_size"] = tuple(int(v) for v in hit["frame_size"])
+        hit["fps"] = float(hit["fps"])
+        survey = Detections(**hit)
+    else:
+        det = TiledStart(MediaPipePoseLandmarker(num_poses=num_poses), TILED_START)
+        try:
+            survey = detect_people(iter_frames(video_path, (first, last), stride, max_side, only=only),
+                                   (info.width, info.height), info.fps / stride, detector=det,
+                                   camera_motion=False, timings=timings,
+                                   progress=None if progress is None else (lambda n: progress(n, len(only))))
+        finally:
+            det.close()
+        if key and survey.num_frames:
+            cache.save(key, survey.arrays(), kind="survey")
+    t0 = time.perf_counter()
+    tid = track_survey(survey)
+    if timings is not None:
+        timings["tracking"] = timings.get("tracking", 0.0) + time.perf_counter() - t0
+    return survey, tid, key
+
+
+def observe_video(video_path, frame_range, stride=1, max_side=None, subject="largest",
+                  subject_point=None, subject_frame=0, num_poses=4, use_cache=True,
+                  progress=None, timings=None):
+    """The subject's Observations of a clip by survey + follow (module doc) → (Observations or
+    None when nobody was found, the survey's Detections, their track ids, stats).
+
+    ``progress(fraction, message)``. The followed subject is cached under the survey's key and
+    the chosen track.
+    """
+    from .track import select_subject, track_summaries
+    from ..video import cache
+    from ..video.decode import iter_frames, open_video
+
+    cap, info = open_video(video_path)
+    cap.release()
+    first, last = int(frame_range[0]), int(frame_range[1])
+    stride = max(1, int(stride or 1))
+    expected = len(range(first, last, stride))
+    report = progress or (lambda fraction, message: None)
+    report(0.0, "finding everyone")
+    survey, tid, key = survey_video(
+        video_path, (first, last), stride, max_side, num_poses,
+        extra=[subject_frame] if subject_point is not None else (), use_cache=use_cache,
+        timings=timings, progress=lambda n, total: report(0.25 * n / total, f"finding everyone: frame {n}/{total}"))
+    if not (tid >= 0).any() and survey.num_frames:
+        # nobody in the surveyed frames (a short clip, a person the detector needs a few
+        # frames to find): survey every frame before giving up
+        survey, tid, key = survey_video(video_path, (first, last), stride, max_side, num_poses,
+                                        extra=(), use_cache=use_cache, timings=timings, every=1)
+    if not (tid >= 0).any():
+        return None, survey, tid, {}
+    s = select_subject(survey, tid, subject, subject_point, subject_frame)
+    fkey = cache.cache_key(video_path, {"survey": key, "subject": int(s), "follow": FOLLOW_VERSION}) if key else None
+    got = cache.load(fkey, kind="followed") if fkey else None
+    if got is not None:
+        stats = {"cached": True}
+        obs = Observations(**{k: got[k] for k in FOLLOWED_FIELDS},
+                           frame_size=tuple(int(v) for v in got["frame_size"]), fps=float(got["fps"]))
+    else:
+        prior = SubjectPrior(survey, tid, s)
+        obs, stats = follow_subject(
+            iter_frames(video_path, (first, last), stride, max_side), (info.width, info.height),
+            info.fps / stride, prior, timings=timings,
+            progress=lambda n: report(0.25 + 0.75 * n / max(1, expected), f"following the subject: frame {n}/{expected}"))
+        if fkey and obs.num_frames:
+            cache.save(fkey, {k: getattr(obs, k) for k in FOLLOWED_FIELDS} |
+                       {"frame_size": np.array(obs.frame_size), "fps": np.array(obs.fps)}, kind="followed")
+    obs.tracks = track_summaries(survey, tid)
+    return obs, survey, tid, stats
+
+
+FOLLOW_VERSION = 2  # bump when follow_subject's results change (cache)
+FOLLOWED_FIELDS = ("keypoints", "world", "masks", "valid", "timestamps", "bbox", "track_id",
+                   "frame_index", "homographies")

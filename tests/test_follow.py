@@ -1,0 +1,174 @@
+"""Following the subject on a crop (engine.observe.follow): the survey's frames, the predicted
+box, the crop's hysteresis, the identity test, taking over a track after a loss, and on real
+footage: the demo clip followed as well as every frame detected, and two people side by side
+(one the full-frame detector never finds) each followed in every frame on their own body."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.observe.follow import (SURVEY_EVERY, SubjectPrior, is_subject, keep_crop, predict_box,
+                                   survey_frames)
+from engine.observe.types import Detections
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = ROOT / "assets" / "demo" / "sports2d_demo.mp4"
+COMPOSITES = ROOT / "tests" / "data" / "composites"
+
+
+def test_survey_frames_are_even_and_keep_the_last_and_the_point_frame():
+    f = survey_frames(0, 100, 1, every=6, extra=[31])
+    assert sorted(f)[:4] == [0, 6, 12, 18] and 99 in f and 31 in f
+    assert len(f) == len(range(0, 100, 6)) + 2
+    assert survey_frames(10, 40, 2, every=3) == {10, 16, 22, 28, 34, 38}
+    assert survey_frames(5, 5, 1) == set()
+
+
+def _survey(people):
+    """A Detections of boxes only: ``people`` = {track: {frame: box}} on frames 0, 6, 12, …"""
+    frames = sorted({f for p in people.values() for f in p})
+    rows = [(frames.index(f), t, np.array(b, np.float32)) for t, p in people.items() for f, b in p.items()]
+    n = len(rows)
+    kp = np.zeros((n, 33, 3), np.float32)
+    for k, (_, _, b) in enumerate(rows):
+        kp[k, :, 0] = np.linspace(b[0], b[2], 33)
+        kp[k, :, 1] = np.linspace(b[1], b[3], 33)
+        kp[k, :, 2] = 1
+    app = np.zeros((n, 48), np.float32)
+    app[:, 0] = 1
+    dets = Detections(frame_index=np.array(frames), timestamps=np.array(frames) / 30.0,
+                      homographies=np.tile(np.eye(3), (len(frames), 1, 1)), frame_size=(1000, 600),
+                      fps=30.0, frame_of=np.array([r[0] for r in rows]), keypoints=kp,
+                      world=np.zeros((n, 33, 3), np.float32), masks=np.zeros((n, 4, 4), np.uint8),
+                      bbox=np.array([r[2] for r in rows]), score=np.ones(n, np.float32), appearance=app)
+    return dets, np.array([r[1] for r in rows])
+
+
+def test_predict_box_prefers_the_sighting_then_the_subjects_own_motion_then_interpolates():
+    dets, tid = _survey({0: {0: [100, 100, 200, 400], 12: [160, 100, 260, 400]}})
+    prior = SubjectPrior(dets, tid, 0)
+    assert np.allclose(predict_box(0, prior, [], 30), [100, 100, 200, 400])
+    # between sightings, nothing followed: interpolated
+    assert np.allclose(predict_box(6, prior, [], 30), [130, 100, 230, 400])
+    # followed frames: the centre moves on at half the last step, the size stays
+    hist = [(7, np.array([130., 100, 230, 400])), (8, np.array([140., 100, 250, 420]))]
+    p = predict_box(9, prior, hist, 30)
+    assert np.allclose(p[2] - p[0], 110) and np.allclose(p[3] - p[1], 320)
+    assert np.allclose(0.5 * (p[:2] + p[2:]), [195 + 7.5, 260 + 5])
+    # a wild last step is capped at half a height per frame
+    hist = [(7, np.array([0., 0, 100, 300])), (8, np.array([900., 0, 1000, 300]))]
+    p = predict_box(9, prior, hist, 30)
+    assert np.linalg.norm(0.5 * (p[:2] + p[2:]) - [950, 150]) <= 0.25 * 300 + 1e-6
+    # far from every sighting and followed frame: no prediction
+    assert predict_box(60, prior, [], 30) is None
+
+
+def test_the_crop_moves_only_when_the_prediction_leaves_its_middle_or_changes_size():
+    box = np.array([100., 100, 200, 300])
+    crop = (0, 30, 340, 370)
+    assert keep_crop(crop, box)
+    assert keep_crop(crop, box + [50, 0, 50, 0])           # 30 px off: within 12 % of the side
+    assert not keep_crop(crop, box + [80, 0, 80, 0])       # 60 px off: beyond
+    assert not keep_crop(crop, np.array([100., 0, 200, 400]))  # 1.33× taller
+    assert not keep_crop(None, box)
+
+
+def test_identity_alone_any_plausible_pose_with_someone_near_only_the_subject():
+    pred = np.array([100., 100, 200, 400])
+    kp = np.zeros((33, 3), np.float32)
+    kp[:, 2] = 1
+
+    def pose(b):
+        k = kp.copy()
+        k[:, 0] = np.linspace(b[0], b[2], 33)
+        k[:, 1] = np.linspace(b[1], b[3], 33)
+        return k
+    # alone: a pose displaced by a stunt is the subject; a tiny pose in the glare is not
+    moved = np.array([180., 150, 300, 420])
+    assert is_subject(moved, pose(moved), pred)[0]
+    tiny = np.array([150., 150, 180, 230])
+    assert not is_subject(tiny, pose(tiny), pred)[0]
+    # someone beside: the same displaced pose now sits on the other person
+    other = [(1, np.array([190., 120, 300, 420]))]
+    ok, why = is_subject(moved, pose(moved), pred, others=other)
+    assert not ok, why
+    # and the subject's own detection still passes
+    assert is_subject(pred + 5, pose(pred + 5), pred, others=other)[0]
+    # a pose stretched over both (joints far outside the predicted box) is rejected
+    wide = np.array([100., 100, 420, 400])
+    assert not is_subject(pred, pose(wide), pred, others=[(1, np.array([300., 100, 420, 400]))])[0]
+
+
+def test_a_track_that_starts_after_the_loss_is_taken_over_a_concurrent_one_never():
+    dets, tid = _survey({0: {0: [100, 100, 200, 400], 6: [110, 100, 210, 400]},
+                         1: {0: [600, 100, 700, 400], 24: [620, 100, 720, 400]},   # seen alongside
+                         2: {24: [150, 120, 250, 420], 30: [160, 120, 260, 420]}})  # starts after
+    prior = SubjectPrior(dets, tid, 0)
+    hist = [(6 + k, np.array([110., 100, 210, 400])) for k in range(4)]
+    assert prior.adopt(20, 9, [b for _, b in hist], 30) == 2
+    assert 24 in prior.boxes and np.allclose(prior.boxes[30], [160, 120, 260, 420])
+    assert all(t != 2 for t, _ in prior.others.get(24, []))
+    # nothing more to take over
+    assert prior.adopt(40, 30, [prior.boxes[30]], 30) is None
+
+
+def _mediapipe():
+    pytest.importorskip("mediapipe", reason="needs mediapipe (the detector)")
+
+
+def test_the_demo_is_followed_as_well_as_detecting_every_frame():
+    _mediapipe()
+    from engine.observe.follow import observe_video
+    from engine.observe.track import track_and_select
+    from engine.pipeline import PipelineOptions, detect
+    obs, survey, tid, stats = observe_video(DEMO, (0, 230))
+    ref = track_and_select(detect(DEMO, PipelineOptions())[0])
+    assert len(np.unique(survey.frame_index)) <= 230 // SURVEY_EVERY + 2
+    assert obs.valid.sum() >= 0.95 * ref.valid.sum(), (obs.valid.sum(), ref.valid.sum())
+    both = obs.valid & ref.valid
+    h = ref.bbox[both, 3] - ref.bbox[both, 1]
+    d = np.median(np.linalg.norm(obs.keypoints[both, :, :2] - ref.keypoints[both, :, :2], axis=2), 1) / h
+    assert np.median(d) < 0.02 and (d < 0.1).mean() > 0.9, (np.median(d), (d < 0.1).mean())
+    # the jumper throughout: never the walker (whose box is in the lower half of the frame)
+    assert np.nanmax(obs.bbox[obs.valid & (obs.frame_index < 150), 3]) < 600
+
+
+@pytest.mark.parametrize("pid", [0, 1])
+def test_two_people_side_by_side_each_followed_on_their_own_body(pid):
+    _mediapipe()
+    from engine.observe.follow import observe_video
+    meta_path = COMPOSITES / "pair_side_by_side.json"
+    if not meta_path.is_file():
+        pytest.skip(f"needs {meta_path} (scripts/make_composites.py)")
+    meta = json.loads(meta_path.read_text())
+    box0 = np.array(meta["per_frame"][0]["people"][pid]["box"], float)
+    point = tuple(0.5 * (box0[:2] + box0[2:]))
+    obs, *_ = observe_video(COMPOSITES / "pair_side_by_side.mp4", (0, meta["frames"]),
+                            subject="point", subject_point=point)
+    assert obs.valid.mean() >= 0.95
+    for t in np.flatnonzero(obs.valid):
+        people = {p["id"]: np.array(p["box"], float) for p in meta["per_frame"][t]["people"]}
+        kp = obs.keypoints[t]
+        vis = kp[:, 2] > 0.5
+        b = people[pid]
+        g = 0.1 * (b[3] - b[1])
+        inside = ((kp[vis, 0] >= b[0] - g) & (kp[vis, 0] <= b[2] + g) &
+                  (kp[vis, 1] >= b[1] - g) & (kp[vis, 1] <= b[3] + g))
+        assert inside.mean() >= 0.9, (t, inside.mean())
+
+
+def test_list_people_with_follow_lists_everyone_on_a_wide_strip():
+    _mediapipe()
+    import subprocess
+    import sys
+    clip = COMPOSITES / "strip4.mp4"
+    if not clip.is_file():
+        pytest.skip(f"needs {clip} (scripts/make_composites.py)")
+    r = subprocess.run([sys.executable, "-m", "engine", str(clip), "--list-people", "--follow"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert r.returncode == 0, r.stderr
+    tracks = [line for line in r.stdout.splitlines() if line.startswith("track ")]
+    assert len(tracks) == 4, r.stdout
+    boxes = sorted(float(line.split("= [")[1].split(",")[0]) for line in tracks)
+    assert np.diff(boxes).min() > 100  # four people side by side, not one person four times
