@@ -390,6 +390,28 @@ class Synthesizer:
         pelvis = joints[:, 0]
         height = float(verts[0, :, 2].max() - verts[0, :, 2].min()) if verts.shape[1] > 100 else 1.7
         Ks, E, (w, h), kind = sample_camera(rng, pelvis, camera, facing, max(height, 1.0))
+        o = self.observe(verts, joints, lm3, Ks, E, (w, h), rng, P, render)
+        H = homographies(Ks, E)
+        return dict(
+            keypoints=o["keypoints"].astype(np.float32), world=o["world"], valid=o["valid"], masks=o["masks"],
+            silhouette=o["silhouette"], depth=o["depth"], crop_box=o["crop_box"].astype(np.float32),
+            camera_motion=camera_motion_feature(H, (w, h)), homographies=H.astype(np.float32),
+            frame_size=np.array([w, h], np.int32), fps=np.float32(fps), camera_type=kind,
+            K=Ks.astype(np.float32), extrinsics=E.astype(np.float32),
+            # ground truth
+            poses=poses.astype(np.float32), trans=trans.astype(np.float32),
+            betas=np.asarray(betas, np.float32), joints=joints.astype(np.float32),
+            joints_cam=o["joints_cam"].astype(np.float32), landmarks3d=lm3.astype(np.float32),
+            occluded=o["occluded"], mirrored=bool(mirror), speed=float(speed),
+            arm_angles=np.asarray(arm_angles, np.float32))
+
+    def observe(self, verts, joints, lm3, Ks, E, frame_size, rng, P, render=True):
+        """The detector's view of a posed body (world vertices, joints, landmarks (T,·,3)) through
+        per-frame pinhole cameras Ks (T,3,3), E (T,4,4) world→camera, frame ``(w, h)``: noisy
+        keypoints, world landmarks, masks and crops, with the occlusion flags behind them.
+        ``P`` is the body's ``Poser`` (mesh faces, occlusion margins). A separate step so the
+        same noise path can run on real cameras (``training.eval.noise_compare``)."""
+        w, h = frame_size
         R, tcam = E[:, :3, :3], E[:, :3, 3]
         lm_cam = np.einsum("tij,tnj->tni", R, lm3) + tcam[:, None]
         j_cam = np.einsum("tij,tnj->tni", R, joints) + tcam[:, None]
@@ -415,19 +437,9 @@ class Synthesizer:
         wl += _ar1(rng, wl.shape, nz.get("world_temporal_rho", 0.0)) * world_noise_sigma(nz)
         world = wl.astype(np.float32)
         world[~valid] = np.nan
-        H = homographies(Ks, E)
-        return dict(
-            keypoints=keypoints.astype(np.float32), world=world, valid=valid, masks=masks,
-            silhouette=sil, depth=depth, crop_box=boxes.astype(np.float32),
-            camera_motion=camera_motion_feature(H, (w, h)), homographies=H.astype(np.float32),
-            frame_size=np.array([w, h], np.int32), fps=np.float32(fps), camera_type=kind,
-            K=Ks.astype(np.float32), extrinsics=E.astype(np.float32),
-            # ground truth
-            poses=poses.astype(np.float32), trans=trans.astype(np.float32),
-            betas=np.asarray(betas, np.float32), joints=joints.astype(np.float32),
-            joints_cam=j_cam.astype(np.float32), landmarks3d=lm3.astype(np.float32),
-            occluded=occluded, mirrored=bool(mirror), speed=float(speed),
-            arm_angles=np.asarray(arm_angles, np.float32))
+        return dict(keypoints=keypoints, world=world, valid=valid, masks=masks, silhouette=sil,
+                    depth=depth, crop_box=boxes, occluded=occluded, uv=uv, inside=inside,
+                    landmarks_cam=lm_cam, joints_cam=j_cam)
 
 
 def _render_impl(self, verts, R, tcam, Ks, boxes, uv, lm_cam, j_cam, P, size, msize, render):
