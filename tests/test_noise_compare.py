@@ -115,7 +115,7 @@ def test_generator_views_project_the_scaled_body_through_the_given_cameras():
     from training.data.noise import load_noise_model
     from training.data.synth import Synthesizer
     body = load_body_model()
-    T = 5
+    T = 30
     poses = np.zeros((T, 72))
     poses[:, 0] = np.pi / 2                        # canonical Y up → world Z up
     rest = body.rest_joints(np.zeros(10))
@@ -132,13 +132,15 @@ def test_generator_views_project_the_scaled_body_through_the_given_cameras():
     h0 = np.ptp(nc.generator_views(Synthesizer(body, _noiseless(load_noise_model())),
                                    dict(fit, scale=1.0), cams, np.random.default_rng(0))["landmarks3d"][0, :, 2])
     assert h == pytest.approx(1.1 * h0, rel=1e-4)
-    # with noise the same statistics run, and a swap-free generator shows no swap runs
-    g2 = nc.generator_views(Synthesizer(body, dict(load_noise_model(), swap_rate=0.0)), fit, cams,
-                            np.random.default_rng(1))
+    # the statistics: noise off gives no error and no swaps; the generator's noise shows up
     fit_j = dict(fit, joints=g["joints"], root=np.repeat(np.eye(3)[None], T, 0))
+    st0 = nc.statistics(cams, g["uv"], g["vis"], g["world"], fit_j, max_lag=2)
+    assert st0["swap_runs"].size == 0
+    assert max(st0["sigma_2d_group"].values()) < 1e-5
+    assert max(np.abs(v).max() for v in st0["offsets"].values()) < 1e-3    # joint landmarks are joints
+    g2 = nc.generator_views(Synthesizer(body, load_noise_model()), fit, cams, np.random.default_rng(1))
     st = nc.statistics(cams, g2["uv"], g2["vis"], g2["world"], fit_j, max_lag=2)
-    assert st["swap_runs"].size == 0
-    assert all(v > 0 for v in st["sigma_2d_group"].values())
+    assert np.median(list(st["sigma_2d_group"].values())) > 0.005
 
 
 @pytest.mark.slow
