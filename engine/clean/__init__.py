@@ -1,12 +1,12 @@
 """The clean-motion stage: smooth, level the ground, find contacts, lock planted feet.
 
 The estimators leave the body where their camera model puts it; the floor and the contacts
-are decided here, once. Order matters: smoothing first (contacts need speeds without jitter),
-then a first level floor under the lowest foot joints (``contacts.lowest_point``) and rough
-contacts above it, the ground plane fitted to those contacts (``contacts.ground_transform``), then
-contacts on the levelled motion (near the floor and slow in 3D, or
-standing still in the image as the body's support: ``contacts.image_still_contacts``), then foot
-locking (root offsets and leg IK, ``engine.clean.footlock``).
+are decided here, once. Order matters: a first level floor under the estimate's lowest foot
+joints (``contacts.lowest_point``); smoothing (contacts need speeds without jitter); rough
+contacts above that floor and the ground plane fitted to them (``contacts.ground_transform``);
+contacts on the levelled motion (near the floor and slow in 3D, or standing still in the image
+as the body's support: ``contacts.image_still_contacts``); foot locking (root offsets and leg
+IK, ``engine.clean.footlock``).
 
 Contacts are judged on a view of the motion whose root is smoothed much harder than the
 output's (``contact_root_accel``): the root's monocular depth jitter would otherwise make a
@@ -79,14 +79,14 @@ def clean_motion(motion, rest_joints, smoothing="light", lock=True, contact_sett
     (two-bone IK), by at most ``max_shift`` metres per ankle."""
     cs = contact_settings or ContactSettings()
     settings = smoothing if isinstance(smoothing, SmoothingSettings) else load_preset(smoothing)
+    # a first, level floor under the estimate's lowest foot joints (not soles: generous, so
+    # planted feet whose sole sits a few cm off still count); rough contacts above it, their plane
+    floor = lowest_point(motion.joints, motion.valid, offsets=0.0)
     m = smooth_motion(motion, rest_joints, settings)
     m = copy.deepcopy(m) if m is motion else m
     if not m.valid.any():
         return m
     view = contact_view(m)
-    # a first, level floor under the lowest foot joints (not soles: generous, so planted feet
-    # whose sole sits a few cm off still count), the contacts above it, their plane
-    floor = lowest_point(view, m.valid, offsets=0.0)
     rough = detect_contacts(view - [0.0, 0.0, floor], m.fps, m.valid, cs)
     R, z = ground_transform(view, rough)
     m = apply_world_transform(m, R, z, rest_joints)
