@@ -102,7 +102,7 @@ def render_one(renderer, cache_dir, clip, seed, base_seed=0, detector=None):
     rng = job_rng(base_seed, clip, seed)
     with np.load(Path(cache_dir) / f"{clip}.npz") as z:
         poses, trans, betas = z["poses"], z["trans"], z["betas"]
-        fps = float(z["fps"])
+        fps = float(z["fps"]) if "fps" in z.files else 30.0
     n = int(rng.integers(*CLIP_FRAMES))
     n = min(n, len(poses))
     start = int(rng.integers(0, len(poses) - n + 1))
