@@ -104,24 +104,26 @@ class ClipRenderer:
 
     @staticmethod
     def _background(wall, floor, tile_m, centre, Ks, R, tc, t, size):
-        """The frame's background (H,W,3) float: far texture above the horizon, floor below."""
+        """The frame's background (H,W,3) uint8: far texture above the horizon, floor below."""
         W, H = size
-        off = np.array([[1, 0, -W / 2], [0, 1, -H / 2], [0, 0, 1.0]])   # texture = frame 0 view, 2× wider
-        Hw = Ks[t] @ R[t] @ R[0].T @ np.linalg.inv(Ks[0]) @ off
-        far = cv2.warpPerspective(wall, Hw, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-        n = floor.shape[0]
-        r = tile_m / n
-        Atex = np.array([[r, 0, centre[0] - tile_m / 2], [0, r, centre[1] - tile_m / 2], [0, 0, 1.0]])
-        Hf = Ks[t] @ np.column_stack([R[t][:, 0], R[t][:, 1], tc[t]]) @ Atex
         # a pixel sees the floor when its ray (world) points down: d_z = (Rᵀ K⁻¹ [u v 1])_z
         c = (R[t].T @ np.linalg.inv(Ks[t]))[2]
         u = np.arange(W, dtype=np.float32)
         v = np.arange(H, dtype=np.float32)
         down = (c[0] * u[None, :] + c[1] * v[:, None] + c[2]) < -1e-4
-        if not down.any():
-            return far
+        far = None
+        if not down.all():
+            off = np.array([[1, 0, -W / 2], [0, 1, -H / 2], [0, 0, 1.0]])   # texture = frame 0 view, 2× wider
+            Hw = Ks[t] @ R[t] @ R[0].T @ np.linalg.inv(Ks[0]) @ off
+            far = cv2.warpPerspective(wall, Hw, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+            if not down.any():
+                return far
+        n = floor.shape[0]
+        r = tile_m / n
+        Atex = np.array([[r, 0, centre[0] - tile_m / 2], [0, r, centre[1] - tile_m / 2], [0, 0, 1.0]])
+        Hf = Ks[t] @ np.column_stack([R[t][:, 0], R[t][:, 1], tc[t]]) @ Atex
         ground = cv2.warpPerspective(floor, Hf, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
-        if down.all():
+        if far is None:
             return ground
         far[down] = ground[down]
         return far
