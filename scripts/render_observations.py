@@ -149,7 +149,9 @@ def cmd_compare(args):
         for p in files:
             with np.load(p) as z:
                 yield {k: z[k] for k in ("keypoints", "landmarks2d", "frame_size", "landmarks_cam", "world")}
-    s = detection_stats(load())
+    s = detection_stats(load(), (args.min_box_px, args.max_box_px))
+    if not s["frames"]:
+        raise UsageError(f"no frame with a box height in [{args.min_box_px}, {args.max_box_px}) px")
     ref = json.loads(NOISE_JSON.read_text())["multiview_reference"]
     k2, dp = ref["keypoints2d"], ref["depth"]
     rs, rr, rd = (group_values(np.asarray(x).mean(-1) if np.ndim(x) == 2 else x, GROUPS) for x in
@@ -187,6 +189,10 @@ def main(argv=None):
         p.add_argument("--clips", help="comma-separated training clip ids (default: all training clips)")
         p.add_argument("--long-side", type=int, default=960, help="rendered frames' longer side in px (default 960)")
     sub.choices["run"].add_argument("--max-frames", type=int, help="stop after this many new frames")
+    sub.choices["compare"].add_argument("--min-box-px", type=float, default=0.0,
+                                        help="only frames whose true box is at least this tall (px)")
+    sub.choices["compare"].add_argument("--max-box-px", type=float, default=float("inf"),
+                                        help="only frames whose true box is less tall than this (px)")
     sub.choices["speed"].add_argument("--n", type=int, default=4, help="clips to time (default 4)")
     sub.choices["sheet"].add_argument("--n", type=int, default=8, help="tiles (default 8)")
     sub.choices["sheet"].add_argument("-o", "--output", default=str(ROOT / "docs" / "img" / "render_sheet.png"))

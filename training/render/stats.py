@@ -31,13 +31,16 @@ def _nanmedian(a, **kw):
         return np.nanmedian(a, **kw)
 
 
-def clip_residuals(z):
+def clip_residuals(z, box_px=(0, np.inf)):
     """Per-clip arrays from one stored clip (dict-like): residual in box heights (T,33,2) with
-    NaN where unused, swap flags (T,), in-view flags (T,), depth error inputs (T,33) ×2."""
-    kp = np.asarray(z["keypoints"], np.float64)
+    NaN where unused, swap flags (T,), in-view and detected flags (T,), depth error (T,33).
+    Only frames whose true box height (px) lies in ``box_px`` count."""
     true = np.asarray(z["landmarks2d"], np.float64)
-    W, H = (int(x) for x in z["frame_size"])
     box_h = true[..., 1].max(1) - true[..., 1].min(1)
+    keep = (box_h >= box_px[0]) & (box_h < box_px[1])
+    true, box_h = true[keep], box_h[keep]
+    kp = np.asarray(z["keypoints"], np.float64)[keep]
+    W, H = (int(x) for x in z["frame_size"])
     seen = kp[..., 2] > VIS
     r = (kp[..., :2] - true) / box_h[:, None, None]
     r = np.where(seen[..., None], r, np.nan)
@@ -48,9 +51,9 @@ def clip_residuals(z):
     swap = (b < 0.5 * a) & np.isfinite(a)
     ins = (true[..., 0] >= 0) & (true[..., 0] < W) & (true[..., 1] >= 0) & (true[..., 1] < H)
     in_view = ins.sum(1) >= 17
-    cam = np.asarray(z["landmarks_cam"], np.float64)
+    cam = np.asarray(z["landmarks_cam"], np.float64)[keep]
     d_true = cam[..., 2] - cam[:, HIPS, 2].mean(1, keepdims=True)
-    wz = np.asarray(z["world"], np.float64)[..., 2]
+    wz = np.asarray(z["world"], np.float64)[keep][..., 2]
     d_mp = wz - wz[:, HIPS].mean(1, keepdims=True)
     ok = np.isfinite(d_mp) & np.isfinite(d_true)
     s = float(np.sum(d_true[ok] * d_mp[ok]) / max(np.sum(d_mp[ok] ** 2), 1e-12)) if ok.any() else np.nan
@@ -58,11 +61,12 @@ def clip_residuals(z):
                 depth_err=np.where(ok, s * d_mp - d_true, np.nan), depth_scale=s, box_h=box_h)
 
 
-def detection_stats(clips):
-    """Pooled statistics over stored clips (iterable of dict-like): per-landmark arrays (33,…)."""
+def detection_stats(clips, box_px=(0, np.inf)):
+    """Pooled statistics over stored clips (iterable of dict-like): per-landmark arrays (33,…);
+    ``box_px``: only frames with a true box height (px) in [lo, hi)."""
     rs, rc, sw, iv, det, de, scales, bh = [], [], [], [], [], [], [], []
     for z in clips:
-        c = clip_residuals(z)
+        c = clip_residuals(z, box_px)
         rs.append(c["r"])
         rc.append(c["r"] - _nanmedian(c["r"], axis=0, keepdims=True))
         sw.append(c["swap"][c["detected"]])
