@@ -125,7 +125,7 @@ class ClipRenderer:
         ground = cv2.warpPerspective(floor, Hf, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
         if far is None:
             return ground
-        far[down] = ground[down]
+        cv2.copyTo(ground, down.view(np.uint8), far)
         return far
 
 
