@@ -175,6 +175,13 @@ def cmd_compare(args):
           f"(real {dp['sigma_m_median']:.3f} m); left/right swaps {100 * s['swap_rate']:.1f} % of detected "
           f"frames (real {100 * k2['left_right_swap_rate']:.1f} %); dropout {100 * s['dropout_rate']:.1f} % "
           f"of in-view frames (real {100 * k2['person_dropout_rate']:.1f} %)")
+    by_cam = {}
+    for p in files:
+        e = D.summarise(p)
+        n, d = by_cam.get(e["camera"], (0, 0))
+        by_cam[e["camera"]] = (n + e["frames"], d + e["detected"])
+    print("\ndetected frames by camera: " + ", ".join(
+        f"{c} {100 * d / n:.1f} % of {n}" for c, (n, d) in sorted(by_cam.items())))
 
 
 def main(argv=None):
