@@ -70,7 +70,7 @@ def frame_range(text):
     return first, last
 
 
-SUBJECT_RULES = ("largest", "central", "point")
+SUBJECT_RULES = ("largest", "central", "pitcher", "point")
 
 
 def subject_rule(text):

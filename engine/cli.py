@@ -39,8 +39,9 @@ def build_parser():
     g.add_argument("--no-foot-lock", action="store_true", help="do not pin planted feet")
     g = p.add_argument_group("subject (when several people are in view)")
     g.add_argument("--subject", default="largest", type=subject_rule,
-                   help="largest (default: biggest over the clip), central, point (see --point), "
-                        "or a track id from --list-people")
+                   help="largest (default: biggest over the clip), central, pitcher (the person who "
+                        "looks like the pitcher: central, standing, throwing; not by size), point "
+                        "(see --point), or a track id from --list-people")
     g.add_argument("--point", type=float, nargs=2, metavar=("X", "Y"), default=None,
                    help="the subject is the person under this pixel (full-resolution, upright) "
                         "on --subject-frame")

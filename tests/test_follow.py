@@ -172,3 +172,92 @@ def test_list_people_with_follow_lists_everyone_on_a_wide_strip():
     assert len(tracks) == 4, r.stdout
     boxes = sorted(float(line.split("= [")[1].split(",")[0]) for line in tracks)
     assert np.diff(boxes).min() > 100  # four people side by side, not one person four times
+
+
+def test_pitcher_rule_prefers_the_central_standing_thrower_over_a_larger_batter_and_a_catcher():
+    from engine.observe.track import pitcher_score, select_subject
+    T = 30
+    rows = []
+
+    def person(track, x0, w, h, wrist_speed=0.0, y0=100):
+        for f in range(T):
+            kp = np.zeros((33, 3), np.float32)
+            kp[:, 0], kp[:, 1], kp[:, 2] = x0 + w / 2, y0 + h / 2, 1
+            kp[11, :2] = kp[12, :2] = (x0 + w / 2, y0 + 0.2 * h)
+            kp[16, 0] = x0 + w / 2 + wrist_speed * h * np.sin(f / 3.0)  # the throwing wrist swings
+            rows.append((f, track, np.array([x0, y0, x0 + w, y0 + h], np.float32), kp))
+    person(0, 560, 80, 200, wrist_speed=0.4)   # pitcher: centre of a 1280-wide frame, smaller
+    person(1, 150, 150, 380)                   # batter: bigger, at the side
+    person(2, 700, 200, 170)                   # catcher: crouched (as wide as tall), near the centre
+    n = len(rows)
+    dets = Detections(frame_index=np.arange(T), timestamps=np.arange(T) / 30.0,
+                      homographies=np.tile(np.eye(3), (T, 1, 1)), frame_size=(1280, 720), fps=30.0,
+                      frame_of=np.array([r[0] for r in rows]), keypoints=np.array([r[3] for r in rows]),
+                      world=np.zeros((n, 33, 3), np.float32), masks=np.zeros((n, 4, 4), np.uint8),
+                      bbox=np.array([r[2] for r in rows]), score=np.ones(n, np.float32),
+                      appearance=np.zeros((n, 48), np.float32))
+    tid = np.array([r[1] for r in rows])
+    assert select_subject(dets, tid, "pitcher") == 0
+    assert select_subject(dets, tid, "largest") == 1
+    s = [pitcher_score(dets, tid, t) for t in (0, 1, 2)]
+    assert s[0] > 1.5 * max(s[1], s[2]), s
+
+
+def test_broadcast_like_the_pitcher_is_chosen_and_never_swapped_for_the_batter():
+    """The batter (larger, in front for about a third of the clip) is never followed instead of
+    the pitcher; frames where the pitcher cannot be told apart are left out, not filled."""
+    _mediapipe()
+    from engine.observe.follow import observe_video
+    name = "broadcast_like"
+    if not (COMPOSITES / f"{name}.json").is_file():
+        pytest.skip(f"needs {COMPOSITES / name}.json (scripts/make_composites.py)")
+    meta = json.loads((COMPOSITES / f"{name}.json").read_text())
+    truth = np.load(COMPOSITES / f"{name}_masks.npz")["keypoints"]
+    obs, *_ = observe_video(COMPOSITES / f"{name}.mp4", (0, meta["frames"]), subject="pitcher")
+    assert obs.valid.mean() >= 0.6, obs.valid.mean()
+    assert _nearest_person(obs, truth) == {0}
+
+
+def _nearest_person(obs, truth):
+    """For each valid frame, whose true landmarks the followed keypoints lie nearest; the set."""
+    who = set()
+    for t in np.flatnonzero(obs.valid):
+        kp = obs.keypoints[t]
+        vis = kp[:, 2] > 0.5
+        d = [np.median(np.linalg.norm(kp[vis, :2] - truth[t, k, vis, :2], axis=1)) for k in range(truth.shape[1])]
+        who.add(int(np.argmin(d)))
+    return who
+
+
+@pytest.mark.parametrize("pid", [
+    pytest.param(0, marks=pytest.mark.xfail(strict=True, reason=(
+        "known: the copy behind is followed onto the front copy after the overlap (the two are "
+        "one walker, same colours; the paths through the overlap are extrapolated from sparse "
+        "survey sightings); docs/benchmarks.md"))),
+    1])
+def test_a_crossing_keeps_each_person_but_for_at_most_three_frames_at_the_overlap(pid):
+    """Two copies of one walker (same colours) cross, one in front. Each is followed from a point
+    on frame 0; frames where the keypoints lie nearer the other's true landmarks are counted.
+    Detecting every frame and tracking (the default) loses or swaps far more (docs/benchmarks.md);
+    at most 3 such frames remain at the moment of full overlap."""
+    _mediapipe()
+    from engine.observe.follow import observe_video
+    name = "crossing"
+    if not (COMPOSITES / f"{name}.json").is_file():
+        pytest.skip(f"needs {COMPOSITES / name}.json (scripts/make_composites.py)")
+    meta = json.loads((COMPOSITES / f"{name}.json").read_text())
+    truth = np.load(COMPOSITES / f"{name}_masks.npz")["keypoints"]
+    b = np.array(meta["per_frame"][0]["people"][pid]["box"], float)
+    obs, *_ = observe_video(COMPOSITES / f"{name}.mp4", (0, meta["frames"]), subject="point",
+                            subject_point=tuple(0.5 * (b[:2] + b[2:])))
+    assert obs.valid.mean() >= 0.75, obs.valid.mean()
+    wrong = []
+    for t in np.flatnonzero(obs.valid):
+        kp = obs.keypoints[t]
+        vis = kp[:, 2] > 0.5
+        d = [np.median(np.linalg.norm(kp[vis, :2] - truth[t, k, vis, :2], axis=1)) for k in range(2)]
+        if int(np.argmin(d)) != pid:
+            wrong.append(int(t))
+    assert len(wrong) <= 3 and all(35 <= t <= 55 for t in wrong), wrong
+    # and it is followed on both sides of the crossing
+    assert obs.valid[:30].mean() > 0.9 and obs.valid[-10:].mean() >= 0.9

@@ -23,7 +23,9 @@ or changes size by a fifth (the landmarker's own tracking then keeps its region 
 and handed over at the frame's resolution: downscaling crops first (to 384 px) cost R1 accuracy
 (docs/benchmarks.md), as MediaPipe's own warp to its input samples the full frame.
 """
+import hashlib
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -105,6 +107,43 @@ class SubjectPrior:
                                         h_head=float(np.median(survey.bbox[d[:10], 3] - survey.bbox[d[:10], 1])),
                                         app_head=survey.appearance[d[:10]].mean(0) if len(survey.appearance) else None)
         self._survey = survey
+
+    def others_at(self, frame, fps, max_span_s=2.0):
+        """Other people's (track, box) expected on ``frame``: a survey sighting there, or the
+        sightings on either side interpolated when at most ``max_span_s`` apart (the survey may
+        miss someone half hidden for a few of its frames), or the nearest end within
+        ``SURVEY_EVERY`` frames."""
+        out = []
+        for t, tr in self._tracks.items():
+            f = tr["frames"]
+            j = int(np.searchsorted(f, frame))
+            boxes = self._survey.bbox[tr["det"]].astype(np.float64)
+            if j < len(f) and f[j] == frame:
+                out.append((t, boxes[j]))
+            elif 0 < j < len(f) and f[j] - f[j - 1] <= max_span_s * fps:
+                a = (frame - f[j - 1]) / (f[j] - f[j - 1])
+                out.append((t, (1 - a) * boxes[j - 1] + a * boxes[j]))
+            elif j == len(f) and frame - f[-1] <= SURVEY_EVERY:
+                out.append((t, boxes[-1]))
+            elif j == 0 and f[0] - frame <= SURVEY_EVERY:
+                out.append((t, boxes[0]))
+        return out
+
+    def other_path(self, track, frame):
+        """Another person's motion from their last two survey sightings at or before ``frame``,
+        in ``motion_path``'s form, or None."""
+        tr = self._tracks.get(track)
+        if tr is None:
+            return None
+        k = np.flatnonzero(tr["frames"] <= frame)
+        if not len(k):
+            return None
+        b1 = self._survey.bbox[tr["det"][k[-1]]].astype(np.float64)
+        v = np.zeros(2)
+        if len(k) > 1:
+            b0 = self._survey.bbox[tr["det"][k[-2]]]
+            v = (_centre(b1) - _centre(b0)) / max(1, tr["frames"][k[-1]] - tr["frames"][k[-2]])
+        return int(tr["frames"][k[-1]]), _centre(b1), v, np.array([b1[2] - b1[0], b1[3] - b1[1]])
 
     def adopt(self, frame, last_frame, last_boxes, fps, max_gap_s=2.0, speed_h_per_s=2.5,
               min_similarity=0.6):
@@ -278,13 +317,88 @@ def is_subject(found_box, keypoints, predicted, sighting=None, others=(), appear
     return True, ""
 
 
-RESTART_REASONS = ("joints outside the subject", "on another person", "looks like another person")
+RESTART_REASONS = ("joints outside the subject", "on another person", "looks like another person",
+                   "on another person's path")
+RESTART_GAP = 10  # frames between two restarts of the landmarker (each costs a graph set-up)
+HIDDEN = "hidden behind or mixed with another person"
+MAX_STEP = 0.15   # body heights per frame: a sprinter at 30 frames/s; paths never move faster
+MAX_CROSSING_S = 1.5  # an overlap longer than this ends the crossing (its paths no longer hold)
+HIDDEN_IOU = 0.5  # the subject's and another person's expected boxes overlap this much: no frame kept
+MIXED_IOU = 0.35  # this much: kept only when clearly on the subject's path and inside its box
 
 
 def _overlapping(others, region):
     """The (track, box) of ``others`` whose box meets the crop ``region``."""
     x0, y0, x1, y1 = region
     return [(t, b) for t, b in others if b[0] < x1 and b[2] > x0 and b[1] < y1 and b[3] > y0]
+
+
+def motion_path(history, min_steps=3):
+    """The subject's motion from its last followed frames → (frame, centre, velocity px/frame,
+    box size) or None: the median step over the consecutive frames at the end of ``history``."""
+    run = [history[-1]] if history else []
+    for f, b in reversed(history[:-1]):
+        if run[-1][0] - f != 1:
+            break
+        run.append((f, b))
+    if len(run) < min_steps + 1:
+        return None
+    run = run[::-1]
+    c = np.array([_centre(b) for _, b in run])
+    v = np.median(np.diff(c, axis=0), axis=0)
+    f1, b1 = run[-1]
+    v *= min(1.0, MAX_STEP * (b1[3] - b1[1]) / max(np.linalg.norm(v), 1e-9))
+    return f1, c[-1], v, np.array([b1[2] - b1[0], b1[3] - b1[1]])
+
+
+def path_box(path, frame):
+    """The box ``motion_path`` expects on ``frame`` (constant velocity, constant size)."""
+    f1, c, v, size = path
+    cc = c + v * (frame - f1)
+    return np.r_[cc - size / 2, cc + size / 2]
+
+
+def path_margin(found_box, own_centre, other_centres):
+    """How much nearer the found box's centre is to the subject's expected centre than to the
+    nearest other person's (pixels; negative: nearer to someone else)."""
+    c = _centre(found_box)
+    d_other = min((np.linalg.norm(c - o) for o in other_centres if o is not None), default=np.inf)
+    return float(d_other - np.linalg.norm(c - own_centre))
+
+
+def update_path(path, frame, found_box, gain=0.3):
+    """The subject's path moved onto a confident detection: centre replaced, velocity blended."""
+    f1, c, v, size = path
+    c_new = _centre(found_box)
+    v_new = (c_new - (c + v * (frame - f1))) / max(1, frame - f1) * gain + v
+    return frame, c_new, v_new, np.array([found_box[2] - found_box[0], found_box[3] - found_box[1]])
+
+
+def _grown(box, k=0.25):
+    g = k * _side(box)
+    return (box[0] - g, box[1] - g, box[2] + g, box[3] + g)
+
+
+def hide_others(crop, origin, scale, others, keep, grow=0.1):
+    """Grey out, in place, the parts of other people's boxes that lie outside the subject's
+    (grown) box: a single-person landmarker takes the most person-like figure in its image, and
+    a bystander more visible than the subject must not be it. ``origin`` (x, y) and ``scale``
+    (crop pixels per frame pixel) place frame boxes in the crop."""
+    h, w = crop.shape[:2]
+    g = grow * _side(keep)
+    kx0, ky0 = (keep[0] - g - origin[0]) * scale, (keep[1] - g - origin[1]) * scale
+    kx1, ky1 = (keep[2] + g - origin[0]) * scale, (keep[3] + g - origin[1]) * scale
+    inside = np.zeros((h, w), bool)
+    for _, b in others:
+        x0, y0 = int(max(0, (b[0] - origin[0]) * scale)), int(max(0, (b[1] - origin[1]) * scale))
+        x1, y1 = int(min(w, (b[2] - origin[0]) * scale + 1)), int(min(h, (b[3] - origin[1]) * scale + 1))
+        if x1 > x0 and y1 > y0:
+            inside[y0:y1, x0:x1] = True
+    if not inside.any():
+        return crop
+    inside[int(max(0, ky0)):int(max(0, ky1)), int(max(0, kx0)):int(max(0, kx1))] = False
+    crop[inside] = 127
+    return crop
 
 
 def _prepare(item, flow_max_side=640):
@@ -319,7 +433,9 @@ def follow_subject(frames, frame_size, fps, prior, make_landmarker=None, camera_
     ``prior``: a ``SubjectPrior`` from the survey. ``make_landmarker()`` returns a fresh
     single-person landmarker with ``detect_all(rgb, timestamp_s)`` (default: MediaPipe's, one
     pose). Frames may be downscaled; results are in full-resolution ``frame_size`` pixels.
-    Returns (Observations without ``tracks``, stats dict: crops, rejections by reason, restarts).
+    Returns (Observations without ``tracks``, stats dict: crops, rejections by reason, restarts,
+    ``hidden``: the frames (ordinals) left out because the subject overlapped someone — gap
+    recovery must not fill those with whoever is in front).
     """
     from .camera_motion import HomographyEstimator
     from ..video.decode import prefetch as _prefetch
@@ -335,7 +451,9 @@ def follow_subject(frames, frame_size, fps, prior, make_landmarker=None, camera_
     est = HomographyEstimator() if camera_motion else None
     rows = dict(idx=[], ts=[], kp=[], world=[], mask=[], box=[], valid=[], hom=[])
     history = []  # (clip frame, box) of the last followed frames
-    stats = {"crops": 0, "restarts": 0, "rejected": {}}
+    crossing = None  # the subject's motion_path when someone came near (None: nobody near)
+    last_restart = -RESTART_GAP
+    stats = {"crops": 0, "restarts": 0, "rejected": {}, "hidden": []}
     lm = make_landmarker()
     region = None
     stream = _prefetch(frames, depth=prefetch, prepare=_prepare, timings=timings)
@@ -360,6 +478,30 @@ def follow_subject(frames, frame_size, fps, prior, make_landmarker=None, camera_
             if pred is None and history and prior.adopt(int(i), history[-1][0], [b for _, b in history], fps) is not None:
                 stats["adopted"] = prior.adopted
                 pred = predict_box(int(i), prior, history, fps)
+            if crossing is not None:
+                # people overlap: everyone goes on as they moved before they met; the survey's
+                # sightings (which may have swapped) and the last detections (which may have
+                # drifted onto the other person) are not trusted until they part
+                crossing_path = crossing["subject"]
+                pred = path_box(crossing_path, int(i))
+                others = [(t, path_box(q, int(i))) for t, q in crossing["others"].items()]
+                if not _overlapping(others, _grown(pred)) or int(i) - crossing["start"] > MAX_CROSSING_S * fps:
+                    # they parted: start afresh from the survey's sightings and the path, with a
+                    # landmarker that does not remember whom it held during the overlap
+                    crossing, region = None, None
+                    history[:] = [(int(i) - 1, path_box(crossing_path, int(i) - 1)), (int(i), pred)]
+                    lm.close()
+                    lm = make_landmarker()
+                    stats["restarts"] += 1
+                    last_restart = int(i)
+            elif pred is not None:
+                near = _overlapping(prior.others_at(int(i), fps), _grown(pred))
+                path = motion_path(history) if near else None
+                if path is not None:
+                    paths = {t: prior.other_path(t, int(i)) for t, _ in near}
+                    crossing = {"subject": path, "others": {t: q for t, q in paths.items() if q is not None},
+                                "start": int(i)}
+                    pred = path_box(path, int(i))
             if pred is not None:
                 if not keep_crop(region, pred):
                     region = crop_region(pred, W, H)
@@ -367,6 +509,11 @@ def follow_subject(frames, frame_size, fps, prior, make_landmarker=None, camera_
                 c0, r0 = int(x0 / sx), int(y0 / sy)
                 c1, r1 = max(c0 + 8, int(np.ceil(x1 / sx))), max(r0 + 8, int(np.ceil(y1 / sy)))
                 rgb = cv2.cvtColor(bgr[r0:r1, c0:c1], cv2.COLOR_BGR2RGB)
+                if crossing is None:  # bystanders apart from the subject (in an overlap their
+                    # places are only extrapolated, and greying them could cut the subject)
+                    apart = [(t, b) for t, b in _overlapping(prior.others_at(int(i), fps), region)
+                             if not _overlapping([(t, b)], _grown(pred, 0.1))]
+                    hide_others(rgb, (c0 * sx, r0 * sy), 1.0 / sx, apart, pred)
                 people = lm.detect_all(rgb, float(ts))
                 stats["crops"] += 1
                 t0 = lap("detection", t0)
@@ -381,9 +528,28 @@ def follow_subject(frames, frame_size, fps, prior, make_landmarker=None, camera_
                     full_mask = np.zeros((mh, mw), np.uint8)
                     _paste_mask(full_mask, cmask, (c0 * sx, r0 * sy, c1 * sx, r1 * sy), W, H)
                     app = appearance_histogram(small_hsv, cv2.resize(full_mask, small_hsv.shape[1::-1]))
-                    near = _overlapping(prior.others_near(int(i), SURVEY_EVERY), region)
-                    good, why = is_subject(fbox, found, pred, prior.boxes.get(int(i)), near, app,
-                                           prior.signatures.get(prior.subject), prior.signatures)
+                    if crossing is None:
+                        near = _overlapping(prior.others_at(int(i), fps), region)
+                        good, why = is_subject(fbox, found, pred, prior.boxes.get(int(i)), near, app,
+                                               prior.signatures.get(prior.subject), prior.signatures)
+                    else:
+                        good, why = is_subject(fbox, found, pred)
+                        h_p = pred[3] - pred[1]
+                        m = path_margin(fbox, _centre(pred),
+                                        [_centre(path_box(q, int(i))) for q in crossing["others"].values()])
+                        if good and m < -0.1 * h_p:
+                            good, why = False, "on another person's path"
+                        elif good and outside_fraction(found, pred, grow=0.1) > 0.15:
+                            good, why = False, "joints outside the subject"  # mixed with the other
+                        else:
+                            overlap = max((float(iou_matrix(pred[None], path_box(q, int(i))[None])[0, 0])
+                                           for q in crossing["others"].values()), default=0.0)
+                            if good and (overlap >= HIDDEN_IOU or (overlap >= MIXED_IOU and (
+                                    m <= 0 or outside_fraction(found, pred, grow=0.05) > 0.05))):
+                                good, why = False, HIDDEN
+                                stats["hidden"].append(len(rows["idx"]))
+                            elif good and m > 0.25 * h_p:  # clearly the subject: the path follows it
+                                crossing["subject"] = update_path(crossing["subject"], int(i), fbox)
                     if good:
                         kp, world, mask, box, ok = found, np.asarray(ob.world, np.float32), full_mask, fbox, True
                         history.append((int(i), fbox.astype(np.float64)))
@@ -391,14 +557,15 @@ def follow_subject(frames, frame_size, fps, prior, make_landmarker=None, camera_
                     else:
                         stats["rejected"][why] = stats["rejected"].get(why, 0) + 1
                         region = None
-                        if why in RESTART_REASONS:  # its own tracking latched onto someone else
-                            lm.close()
+                        if why in RESTART_REASONS and int(i) - last_restart >= RESTART_GAP:
+                            lm.close()  # its own tracking latched onto someone else
                             lm = make_landmarker()
                             stats["restarts"] += 1
+                            last_restart = int(i)
                 t0 = lap("masks_appearance", t0)
             if est is not None:
                 person = mask > 127
-                for _, ob_box in prior.others_near(int(i), SURVEY_EVERY):
+                for _, ob_box in prior.others_at(int(i), fps):
                     b = (np.asarray(ob_box) * [mw / W, mh / H, mw / W, mh / H]).astype(int)
                     person[max(0, b[1]):max(0, b[3]) + 1, max(0, b[0]):max(0, b[2]) + 1] = True
                 Hp = est.update(grey, cv2.resize(person.astype(np.uint8), grey.shape[1::-1]) > 0)
@@ -426,6 +593,8 @@ def follow_subject(frames, frame_size, fps, prior, make_landmarker=None, camera_
         bbox=np.array(rows["box"], np.float32).reshape(T, 4), track_id=track,
         frame_index=np.array(rows["idx"], np.int64),
         homographies=np.array(rows["hom"], np.float64).reshape(T, 3, 3))
+    obs.hidden = np.zeros(T, bool)
+    obs.hidden[stats["hidden"]] = True
     return obs, stats
 
 
@@ -455,11 +624,12 @@ class TiledStart:
             self._tiles.close()
 
 
-TILED_START = 3  # survey frames that also get the tiled search
+TILED_START = 3  # survey frames that also get the tiled search (every one for the pitcher rule:
+# a broadcast's pitcher is small beside a batter in front of them, and the rule needs them all along)
 
 
 def survey_video(video_path, frame_range, stride=1, max_side=None, num_poses=4, extra=(),
-                 use_cache=True, progress=None, timings=None, every=SURVEY_EVERY):
+                 use_cache=True, progress=None, timings=None, every=SURVEY_EVERY, tiled=TILED_START):
     """The survey pass over a clip (cached) → (Detections on the survey frames, track ids).
 
     ``frame_range`` = (first, last_exclusive) clip frames; ``extra``: clip frames to survey as
@@ -475,7 +645,7 @@ def survey_video(video_path, frame_range, stride=1, max_side=None, num_poses=4, 
     first, last = int(frame_range[0]), int(frame_range[1])
     stride = max(1, int(stride or 1))
     only = survey_frames(first, last, stride, every, extra=extra)
-    options = {"detector": f"{MediaPipePoseLandmarker.cache_name(num_poses)}-survey{every}-tiled{TILED_START}",
+    options = {"detector": f"{MediaPipePoseLandmarker.cache_name(num_poses)}-survey{every}-tiled{tiled}",
                "first": first, "last": last, "stride": stride, "max_side": max_side,
                "extra": sorted(int(f) for f in extra)}
     key = cache.cache_key(video_path, options) if use_cache else None
@@ -485,7 +655,7 @@ def survey_video(video_path, frame_range, stride=1, max_side=None, num_poses=4, 
         hit["fps"] = float(hit["fps"])
         survey = Detections(**hit)
     else:
-        det = TiledStart(MediaPipePoseLandmarker(num_poses=num_poses), TILED_START)
+        det = TiledStart(MediaPipePoseLandmarker(num_poses=num_poses), tiled)
         try:
             survey = detect_people(iter_frames(video_path, (first, last), stride, max_side, only=only),
                                    (info.width, info.height), info.fps / stride, detector=det,
@@ -525,6 +695,7 @@ def observe_video(video_path, frame_range, stride=1, max_side=None, subject="lar
     survey, tid, key = survey_video(
         video_path, (first, last), stride, max_side, num_poses,
         extra=[subject_frame] if subject_point is not None else (), use_cache=use_cache,
+        tiled=expected if subject == "pitcher" else TILED_START,
         timings=timings, progress=lambda n, total: report(0.25 * n / total, f"finding everyone: frame {n}/{total}"))
     if not (tid >= 0).any() and survey.num_frames:
         # nobody in the surveyed frames (a short clip, a person the detector needs a few
@@ -553,6 +724,6 @@ def observe_video(video_path, frame_range, stride=1, max_side=None, subject="lar
     return obs, survey, tid, stats
 
 
-FOLLOW_VERSION = 2  # bump when follow_subject's results change (cache)
+FOLLOW_VERSION = hashlib.sha1(Path(__file__).read_bytes()).hexdigest()[:12]  # the cache follows the code
 FOLLOWED_FIELDS = ("keypoints", "world", "masks", "valid", "timestamps", "bbox", "track_id",
-                   "frame_index", "homographies")
+                   "frame_index", "homographies", "hidden")

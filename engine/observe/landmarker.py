@@ -78,7 +78,7 @@ class MediaPipePoseDetector(PoseDetector):
 
 _BUNDLE = None
 POSE_BUNDLE_NAME = "pose_landmarker_full.task"
-# Where the extension zips for mediapipe 1.x (no models in its wheel) carry the bundle build.py
+# Where the extension zips for mediapipe 1.x (no models in its wheel) carry the bundle build_extension.py
 # makes from mediapipe 0.10.21's Apache-2.0 models (their licence file beside it).
 SHIPPED_POSE_BUNDLE = Path(__file__).resolve().parents[1] / "data" / "mediapipe" / POSE_BUNDLE_NAME
 WHEEL_POSE_MODELS = ("modules/pose_detection/pose_detection.tflite",  # inside the mediapipe package
@@ -91,7 +91,7 @@ def build_pose_landmarker_bundle(detector_tflite, landmarks_tflite):
     Adds the input normalisation metadata the Tasks API requires: the detector takes RGB in
     [−1, 1] (mean 127.5, std 127.5), the landmark model RGB in [0, 1] (mean 0, std 255) — the
     ranges mediapipe 0.10.x's own solution graphs feed them. Needs mediapipe 0.10.x installed:
-    1.x's metadata writer lacks its native part (``build.py`` makes the bundle 1.x uses).
+    1.x's metadata writer lacks its native part (``build_extension.py`` makes the bundle 1.x uses).
     """
     import io
 
@@ -126,7 +126,7 @@ def find_pose_bundle():
 def pose_landmarker_bundle():
     """The Tasks ``.task`` bundle (bytes): a shipped one (``find_pose_bundle``), else built from
     the pose models inside mediapipe 0.10.x's wheel; mediapipe 1.x ships none, so there the
-    bundle must come with the extension (``build.py``)."""
+    bundle must come with the extension (``build_extension.py``)."""
     global _BUNDLE
     if _BUNDLE is None:
         path = find_pose_bundle()
@@ -140,7 +140,7 @@ def pose_landmarker_bundle():
                 raise EngineError(
                     f"mediapipe {getattr(mp, '__version__', '?')} ships no pose models and no "
                     f"{POSE_BUNDLE_NAME} was found at {SHIPPED_POSE_BUNDLE}: install the extension "
-                    "zip built for your Blender, or set MOCAP_POSE_BUNDLE (python build.py --pose-bundle FILE)")
+                    "zip built for your Blender, or set MOCAP_POSE_BUNDLE (python build_extension.py --pose-bundle FILE)")
             _BUNDLE = build_pose_landmarker_bundle(*(m.read_bytes() for m in models))
     return _BUNDLE
 

@@ -164,6 +164,8 @@ def recover_gaps(video_path, obs, max_gap_s=1.0, detector=None, progress=None):
     """Fill short gaps of ``obs`` (the subject's Observations) in place; returns frames recovered."""
     fps = obs.fps
     todo = gaps(obs.valid, int(round(max_gap_s * fps)))
+    if obs.hidden is not None:  # the subject was behind someone there: whoever is found is not it
+        todo = [(a, b) for a, b in todo if not obs.hidden[a:b].any()]
     if not todo:
         return 0
     W, H = obs.frame_size

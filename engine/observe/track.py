@@ -24,7 +24,7 @@ from scipy.optimize import linear_sum_assignment
 from ..errors import EngineError
 from .types import NUM_LANDMARKS, Observations
 
-SUBJECT_RULES = ("largest", "central", "point", "track")
+SUBJECT_RULES = ("largest", "central", "pitcher", "point", "track")
 
 
 def iou_matrix(a, b, over_min=False):
@@ -228,8 +228,43 @@ def check_subject_rule(subject, subject_point=None):
     if subject == "point":
         raise EngineError("subject 'point' needs a point (x, y) in pixels (--point X Y)")
     if subject not in SUBJECT_RULES or subject == "track":
-        raise EngineError(f"unknown subject rule '{subject}' (choose from largest, central, point "
-                          "or a track id from --list-people)")
+        raise EngineError(f"unknown subject rule '{subject}' (choose from largest, central, pitcher, "
+                          "point or a track id from --list-people)")
+
+
+THROW_SPEED = 6.0  # box heights per second of the wrist about the shoulders: a throw's order
+
+
+def pitcher_score(dets, track_id, t):
+    """How much track ``t`` looks like the pitcher of a broadcast or side view (higher: more).
+
+    In view for most of the clip × near the image's vertical centre line (the centre-field
+    camera frames the mound; the batter, catcher and umpire stand to a side of it) × standing
+    (a catcher's or umpire's crouch gives a box about as wide as tall: × 0.3) × (1 + how fast a
+    wrist moves about the shoulders, up to one throw's speed). Box size is not used: from centre
+    field the batter can look as large as the pitcher. Where no rule of the game says, these
+    weights are our choice; docs/pitch_validation.md has what they were checked on."""
+    W, _ = dets.frame_size
+    d = np.flatnonzero(track_id == t)
+    d = d[np.argsort(dets.frame_of[d])]
+    coverage = len(np.unique(dets.frame_of[d])) / max(1, dets.num_frames)
+    cx = 0.5 * (dets.bbox[d, 0] + dets.bbox[d, 2])
+    centrality = float(np.mean(np.clip(1 - np.abs(cx - W / 2) / (W / 2), 0, 1)))
+    h = dets.bbox[d, 3] - dets.bbox[d, 1]
+    w = dets.bbox[d, 2] - dets.bbox[d, 0]
+    standing = 0.3 if np.median(h / np.maximum(w, 1e-6)) < 1.2 else 1.0
+    throw = 0.0
+    if len(d) > 1:
+        kp = dets.keypoints[d]
+        shoulders = 0.5 * (kp[:, 11, :2] + kp[:, 12, :2])
+        dt = np.diff(dets.timestamps[dets.frame_of[d]])
+        for wrist in (15, 16):
+            rel = kp[:, wrist, :2] - shoulders
+            ok = (kp[:-1, wrist, 2] > 0.5) & (kp[1:, wrist, 2] > 0.5) & (dt > 0)
+            if ok.any():
+                v = np.linalg.norm(np.diff(rel, axis=0), axis=1)[ok] / dt[ok] / np.maximum(h[1:][ok], 1.0)
+                throw = max(throw, float(np.percentile(v, 95)))
+    return coverage * centrality * standing * (1 + min(throw / THROW_SPEED, 1.0))
 
 
 def select_subject(dets, track_id, subject="largest", subject_point=None, subject_frame=0):
@@ -240,6 +275,7 @@ def select_subject(dets, track_id, subject="largest", subject_point=None, subjec
     ``point`` — the person under ``subject_point`` (x, y full-resolution pixels) on clip frame
     ``subject_frame`` (the box containing the point whose visible keypoints are nearest to it;
     the detector's frames within ±5 are searched when that frame has nobody there);
+    ``pitcher`` — the track that most looks like the pitcher (``pitcher_score``);
     ``track`` / an int / ``"track:N"`` / ``"N"`` — a track id from ``track_summaries``.
     """
     ids = [t for t in np.unique(track_id) if t >= 0]
@@ -262,6 +298,8 @@ def select_subject(dets, track_id, subject="largest", subject_point=None, subjec
         d = np.linalg.norm((c - [W / 2, H / 2]) / [W / 2, H / 2], axis=1) / np.sqrt(2)
         close = np.clip(1 - d, 0, 1)
         return max(ids, key=lambda t: np.nansum(close[track_id == t]))
+    if subject == "pitcher":
+        return max(ids, key=lambda t: pitcher_score(dets, track_id, t))
     if subject == "point":
         if subject_point is None:
             raise EngineError("subject 'point' needs a point (x, y) in pixels")

@@ -43,6 +43,7 @@ class Observations:
     frame_index: np.ndarray | None = None   # (T,) the clip's frame numbers (stride/range aware)
     homographies: np.ndarray | None = None  # (T,3,3) frame t−1 → t, see camera_motion
     tracks: list = field(default_factory=list)  # summary of every person track (for choosing)
+    hidden: np.ndarray | None = None        # (T,) bool: left out because the subject overlapped someone (follow)
 
     @property
     def num_frames(self):
