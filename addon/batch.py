@@ -211,13 +211,15 @@ def _pipeline_options(opts):
 
     Pitch batches default to the baseline estimator: on H2 (OBP pitches) the learned temporal
     model smooths the throwing arm to about half its peak angular velocity (README, model card),
-    the baseline keeps it; a named estimator is always used."""
+    the baseline keeps it; a named estimator is always used. Their subject is the pitcher
+    (``engine.observe.track.pitcher_score``: central, standing, throwing), not the largest person
+    (from centre field the batter can be larger)."""
     estimator = opts.estimator
     if opts.pitch and estimator == "auto":
         estimator = "baseline"
     return dict(device=opts.device, smoothing=opts.smoothing, body_model_path=opts.body_model_path,
                 frame_range=tuple(opts.frame_range) if opts.frame_range else None, estimator=estimator,
-                refine=bool(opts.refine))
+                refine=bool(opts.refine), subject="pitcher" if opts.pitch else "largest")
 
 
 def process_clip(path, stem, out_dir, opts, progress=None, engine_motion=None):

@@ -97,6 +97,8 @@ def test_pitch_batches_default_to_the_baseline(blender_addon):
     assert opts()["estimator"] == "auto"
     assert opts(pitch=True)["estimator"] == "baseline"
     assert opts(pitch=True, estimator="temporal")["estimator"] == "temporal"
+    # and their subject is the pitcher, not the largest person
+    assert opts()["subject"] == "largest" and opts(pitch=True)["subject"] == "pitcher"
 
 
 def test_refinement_switch_reaches_the_engine(blender_addon):

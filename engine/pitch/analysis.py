@@ -91,13 +91,16 @@ def _num(v):
 
 
 def detect_handedness(points, fps):
-    """'R' or 'L': the throwing hand is the much faster one (peak wrist speed).
+    """'R' or 'L': the throwing hand is the much faster one (peak wrist speed about the trunk,
+    the shoulders' midpoint: the stride and the trunk's own motion count for both hands alike).
 
-    Returns (hand, ratio) with ratio = faster / slower peak speed (≈1.5-3 in a real pitch).
+    Returns (hand, ratio) with ratio = faster / slower peak speed (≈1.5-3 in a real pitch); the
+    caller warns when it is too close to 1 to tell.
     """
+    trunk = 0.5 * (points["left_shoulder"] + points["right_shoulder"])
     peaks = {}
     for side in ("left", "right"):
-        v = np.linalg.norm(M.derivative(points[f"{side}_wrist"], fps), axis=1)
+        v = np.linalg.norm(M.derivative(points[f"{side}_wrist"] - trunk, fps), axis=1)
         peaks[side] = float(np.nanpercentile(v, 99.5))
     hand = "R" if peaks["right"] >= peaks["left"] else "L"
     ratio = max(peaks.values()) / max(min(peaks.values()), 1e-9)
