@@ -516,7 +516,7 @@ def follow_subject(frames, frame_size, fps, prior, make_landmarker=None, camera_
                     hide_others(rgb, (c0 * sx, r0 * sy), 1.0 / sx, apart, pred)
                 people = lm.detect_all(rgb, float(ts))
                 stats["crops"] += 1
-                t0 = lap("detection", t0)
+                t0 = lap("follow_landmarks", t0)
                 if people:
                     ob = people[0]
                     fx, fy = (c1 - c0) * sx / rgb.shape[1], (r1 - r0) * sy / rgb.shape[0]
@@ -655,14 +655,18 @@ def survey_video(video_path, frame_range, stride=1, max_side=None, num_poses=4, 
         hit["fps"] = float(hit["fps"])
         survey = Detections(**hit)
     else:
+        t_survey = {}
+        t0 = time.perf_counter()
         det = TiledStart(MediaPipePoseLandmarker(num_poses=num_poses), tiled)
         try:
             survey = detect_people(iter_frames(video_path, (first, last), stride, max_side, only=only),
                                    (info.width, info.height), info.fps / stride, detector=det,
-                                   camera_motion=False, timings=timings,
+                                   camera_motion=False, timings=t_survey,
                                    progress=None if progress is None else (lambda n: progress(n, len(only))))
         finally:
             det.close()
+        if timings is not None:  # the whole pass, its decoding (every frame grabbed) included
+            timings["survey"] = timings.get("survey", 0.0) + time.perf_counter() - t0
         if key and survey.num_frames:
             cache.save(key, survey.arrays(), kind="survey")
     t0 = time.perf_counter()

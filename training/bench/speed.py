@@ -53,7 +53,8 @@ TEMPORAL_CONFIG = ROOT / "training" / "configs" / "temporal_cpu.json"
 PRVIPE_CONFIG = ROOT / "training" / "configs" / "prvipe_cpu.json"
 
 # (timings key, printed name); the order of the table
-STAGES = (("setup", "detector set-up"), ("detection", "detection"),
+STAGES = (("setup", "detector set-up"), ("survey", "survey (--follow)"), ("detection", "detection"),
+          ("follow_landmarks", "crop landmarking (--follow)"),
           ("masks_appearance", "masks + appearance"), ("flow_homographies", "flow / homographies"),
           ("tracking", "tracking"), ("gap_recovery", "gap recovery"),
           ("temporal_model", "temporal model"), ("refinement", "refinement"), ("fit", "fit"),
@@ -293,7 +294,7 @@ def _time_method(obj, name, timings, key):
 
 
 def bench_clip(video, max_side=None, frames=None, estimator="auto", device="auto", detect_first=0,
-               num_poses=4, prefetch=4, log=print, refine=True):
+               num_poses=4, prefetch=4, log=print, refine=True, follow=False):
     """Run the decode pass and the pipeline; returns a dict of results (see ``print_clip``)."""
     from engine import pipeline
     from engine.observe import detect_people
@@ -331,14 +332,17 @@ def bench_clip(video, max_side=None, frames=None, estimator="auto", device="auto
     else:
         res["refinement"] = "baseline estimator"
     opts = pipeline.PipelineOptions(max_side=max_side, frame_range=rng, use_cache=False, estimator=estimator,
-                                    device=device, num_poses=num_poses, refine=refine)
+                                    device=device, num_poses=num_poses, refine=refine, follow=follow)
+    res["follow"] = bool(follow)
     detector = ReplayDetector(detect_first, num_poses) if detect_first else None
     last = [0]
 
     stage_rss = []  # (stage that starts, RSS now, peak so far): where the memory goes
 
     def progress(fraction, message):
-        if not message.startswith("detecting: frame "):
+        per_frame = message.startswith(("detecting: frame ", "finding everyone: frame ",
+                                        "following the subject: frame "))
+        if not per_frame and not (stage_rss and stage_rss[-1][0] == message):
             stage_rss.append((message, rss_mb(), peak_rss_mb()))
         if message.startswith("detecting: frame "):
             n = int(message.split()[2].split("/")[0])
@@ -420,8 +424,14 @@ def print_clip(res):
     row("other", max(res["end_to_end_s"] - staged, 0.0), "(body model, bookkeeping, waiting for frames)")
     e2e = res["end_to_end_s"]
     row("END TO END", e2e)
-    floor = res["decode_s"] + t.get("detection", 0.0)
-    print(f"decode alone + detection = {floor:.2f} s; end-to-end / (decode + detection) = {e2e / floor:.2f}")
+    if res.get("follow"):
+        floor = res["decode_s"] + t.get("follow_landmarks", 0.0)
+        print(f"decode alone + crop landmarking = {floor:.2f} s; end-to-end / (decode + crop landmarking) "
+              f"= {e2e / floor:.2f}; end to end {T / e2e:.1f} frames/s")
+    else:
+        floor = res["decode_s"] + t.get("detection", 0.0)
+        print(f"decode alone + detection = {floor:.2f} s; end-to-end / (decode + detection) = {e2e / floor:.2f}; "
+              f"end to end {T / e2e:.1f} frames/s")
     s = res["rss_samples"]
     if s:
         print(f"resident memory: {s[0][1]:.0f} MiB at frame {s[0][0]}, {s[-1][1]:.0f} MiB at frame {s[-1][0]}, "
@@ -445,6 +455,10 @@ def main(argv=None):
     ap.add_argument("--device", default="auto", choices=("auto", "gpu", "cpu"))
     ap.add_argument("--no-refine", action="store_true", help="temporal estimator without the D2A refinement")
     ap.add_argument("--num-poses", type=int, default=4)
+    ap.add_argument("--follow", action="store_true",
+                    help="the engine's --follow (survey + crop landmarking); with --compare both, one run each")
+    ap.add_argument("--compare", action="store_true",
+                    help="run the clip twice, every-frame detection and --follow, and print the speed-up")
     ap.add_argument("--prefetch", type=int, default=4, help="frames decoded ahead in a thread (0 = off)")
     ap.add_argument("--random-weights", action="store_true",
                     help="export randomly initialised temporal/Pr-VIPE models (needs torch): speed only")
@@ -484,10 +498,17 @@ def main(argv=None):
         os.environ["MOCAP_TEMPORAL_WEIGHTS"] = str(Path(a.weights).resolve())
     try:
         if not a.networks_only:
-            res = bench_clip(a.video, a.max_side, a.frames, a.estimator, a.device, a.detect_first,
-                             a.num_poses, a.prefetch, log=lambda m: None, refine=not a.no_refine)
-            print_clip(res)
-            out["clip"] = res
+            runs = (False, True) if a.compare else (a.follow,)
+            for follow in runs:
+                res = bench_clip(a.video, a.max_side, a.frames, a.estimator, a.device, a.detect_first,
+                                 a.num_poses, a.prefetch, log=lambda m: None, refine=not a.no_refine,
+                                 follow=follow)
+                print(f"--- {'--follow' if follow else 'every frame detected (default)'}")
+                print_clip(res)
+                out["clip_follow" if follow else "clip"] = res
+            if a.compare:
+                e, f = out["clip"]["end_to_end_s"], out["clip_follow"]["end_to_end_s"]
+                print(f"--follow end to end: {e / f:.2f}× the every-frame run's speed (same run)")
         from engine.estimate import temporal
         if not a.no_networks and temporal.available():
             folder = temporal.find_weights()
