@@ -261,3 +261,45 @@ def test_a_crossing_keeps_each_person_but_for_at_most_three_frames_at_the_overla
     assert len(wrong) <= 3 and all(35 <= t <= 55 for t in wrong), wrong
     # and it is followed on both sides of the crossing
     assert obs.valid[:30].mean() > 0.9 and obs.valid[-10:].mean() >= 0.9
+
+
+def test_point_on_a_person_the_full_frame_misses_is_followed_from_there():
+    """strip4: four small people on a wide strip; the full-frame detector finds none of them on
+    frame 30, a closer look around the point does, and that person is followed."""
+    _mediapipe()
+    from engine.observe.follow import observe_video
+    name = "strip4"
+    if not (COMPOSITES / f"{name}.json").is_file():
+        pytest.skip(f"needs {COMPOSITES / name}.json (scripts/make_composites.py)")
+    meta = json.loads((COMPOSITES / f"{name}.json").read_text())
+    truth = np.load(COMPOSITES / f"{name}_masks.npz")["keypoints"]
+    pid = 2
+    b = np.array(meta["per_frame"][30]["people"][pid]["box"], float)
+    obs, *_ = observe_video(COMPOSITES / f"{name}.mp4", (0, meta["frames"]), subject="point",
+                            subject_point=tuple(0.5 * (b[:2] + b[2:])), subject_frame=30)
+    assert obs.valid[30:].mean() >= 0.9, obs.valid.astype(int)
+    assert _nearest_person(obs, truth) == {pid}
+
+
+def test_a_closer_look_at_the_point_adds_the_person_the_survey_missed():
+    _mediapipe()
+    from engine.errors import EngineError
+    from engine.observe.follow import add_person_at_point, survey_video
+    from engine.observe.track import iou_matrix, select_subject
+    name = "strip4"
+    if not (COMPOSITES / f"{name}.json").is_file():
+        pytest.skip(f"needs {COMPOSITES / name}.json (scripts/make_composites.py)")
+    meta = json.loads((COMPOSITES / f"{name}.json").read_text())
+    video = COMPOSITES / f"{name}.mp4"
+    survey, tid, _ = survey_video(video, (0, meta["frames"]), extra=[30], tiled=0, use_cache=False)
+    b = np.array(meta["per_frame"][30]["people"][1]["box"], float)
+    point = tuple(0.5 * (b[:2] + b[2:]))
+    with pytest.raises(EngineError):
+        select_subject(survey, tid, "point", point, 30)
+    survey2, tid2, new = add_person_at_point(survey, tid, video, 30, point)
+    d = np.flatnonzero(tid2 == new)
+    assert len(d) == 1 and survey2.frame_index[survey2.frame_of[d[0]]] == 30
+    assert iou_matrix(survey2.bbox[d], b[None])[0, 0] >= 0.5
+    assert select_subject(survey2, tid2, "point", point, 30) == new
+    with pytest.raises(EngineError, match="not even on a closer look"):
+        add_person_at_point(survey, tid, video, 30, (5.0, 5.0))

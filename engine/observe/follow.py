@@ -30,6 +30,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..errors import EngineError
 from .detect import appearance_histogram
 from .track import appearance_similarity, iou_matrix
 from .types import NUM_LANDMARKS, Observations, keypoint_box, mask_size
@@ -676,6 +677,47 @@ def survey_video(video_path, frame_range, stride=1, max_side=None, num_poses=4, 
     return survey, tid, key
 
 
+def add_person_at_point(survey, tid, video_path, frame, point, max_side=None):
+    """The survey with the person under ``point`` (full-resolution px) on clip ``frame`` added
+    as a new track, found by ``tiles.find_near_point`` on crops around the point (for a person
+    the full-frame detector missed) → (survey, track ids, the new track id). One clear error
+    when nobody is there either."""
+    from .tiles import find_near_point
+    from .types import Detections
+    from ..video.decode import iter_frames
+
+    W, H = survey.frame_size
+    ordinal = int(np.argmin(np.abs(survey.frame_index - int(frame)))) if survey.num_frames else -1
+    if ordinal < 0 or survey.frame_index[ordinal] != int(frame):
+        raise EngineError(f"no person at ({point[0]:.0f}, {point[1]:.0f}) on frame {frame}")
+    found = None
+    for _, _, bgr in iter_frames(video_path, (int(frame), int(frame) + 1), max_side=max_side):
+        k = bgr.shape[1] / W
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        found = find_near_point(rgb, (point[0] * k, point[1] * k))
+        if found is not None:
+            ss = min(1.0, 320.0 / max(bgr.shape[:2]))
+            small = cv2.cvtColor(cv2.resize(bgr, (max(1, round(bgr.shape[1] * ss)), max(1, round(bgr.shape[0] * ss))),
+                                            interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2HSV)
+    if found is None:
+        raise EngineError(f"no person at ({point[0]:.0f}, {point[1]:.0f}) on frame {frame}, "
+                          "not even on a closer look")
+    kp = np.asarray(found.keypoints, np.float32).copy()
+    kp[:, :2] /= k
+    box = np.asarray(found.bbox, np.float32) / k
+    mw, mh = mask_size(W, H)
+    mask = cv2.resize(np.asarray(found.mask, np.uint8), (mw, mh), interpolation=cv2.INTER_AREA)
+    app = appearance_histogram(small, cv2.resize(mask, small.shape[1::-1]))
+    new = int(tid.max()) + 1 if len(tid) and (tid >= 0).any() else 0
+    arrays = survey.arrays()
+    for key, row in (("frame_of", ordinal), ("keypoints", kp), ("world", np.asarray(found.world, np.float32)),
+                     ("masks", mask), ("bbox", box), ("score", np.float32(found.score)), ("appearance", app)):
+        arrays[key] = np.concatenate([arrays[key], np.asarray(row, arrays[key].dtype)[None]])
+    arrays["frame_size"] = tuple(int(v) for v in arrays["frame_size"])
+    arrays["fps"] = float(arrays["fps"])
+    return Detections(**arrays), np.r_[tid, new], new
+
+
 def observe_video(video_path, frame_range, stride=1, max_side=None, subject="largest",
                   subject_point=None, subject_frame=0, num_poses=4, use_cache=True,
                   progress=None, timings=None):
@@ -706,9 +748,16 @@ def observe_video(video_path, frame_range, stride=1, max_side=None, subject="lar
         # frames to find): survey every frame before giving up
         survey, tid, key = survey_video(video_path, (first, last), stride, max_side, num_poses,
                                         extra=(), use_cache=use_cache, timings=timings, every=1)
-    if not (tid >= 0).any():
-        return None, survey, tid, {}
-    s = select_subject(survey, tid, subject, subject_point, subject_frame)
+    if subject_point is not None and subject in (None, "largest", "point"):
+        try:
+            s = select_subject(survey, tid, "point", subject_point, subject_frame)
+        except EngineError:  # nobody there in the survey: look closer around the point
+            survey, tid, s = add_person_at_point(survey, tid, video_path, subject_frame, subject_point,
+                                                 max_side)
+    else:
+        if not (tid >= 0).any():
+            return None, survey, tid, {}
+        s = select_subject(survey, tid, subject, subject_point, subject_frame)
     fkey = cache.cache_key(video_path, {"survey": key, "subject": int(s), "follow": FOLLOW_VERSION}) if key else None
     got = cache.load(fkey, kind="followed") if fkey else None
     if got is not None:
