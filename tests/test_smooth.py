@@ -2,7 +2,7 @@
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from engine.clean.smooth import PRESETS, SmoothingSettings, load_preset, rts_smooth, smooth_rotations
+from engine.clean.smooth import PRESETS, SmoothingSettings, load_preset, rts_smooth, rts_smooth_frames, smooth_rotations
 
 
 def _angle_err(a, b):
@@ -23,6 +23,24 @@ def test_rts_bridges_unmeasured_frames_linearly():
     valid = np.ones(20, bool); valid[8:12] = False
     sm = rts_smooth(np.where(valid[:, None], obs, 0.0), np.full_like(obs, 1e-4), 1.0, 1e-3, valid=valid)
     np.testing.assert_allclose(sm[8:12, 0], obs[8:12, 0], atol=1e-2)
+
+
+def test_rts_on_measured_frames_only_predicts_across_gaps_and_keeps_the_shape():
+    rng = np.random.default_rng(2)
+    T = 40
+    truth = np.stack([np.linspace(0, 1, T), np.linspace(2, -1, T)], -1)[:, None].repeat(3, 1)  # (T,3,2)
+    idx = np.r_[3:15, 22:37]                     # unmeasured before, between and after
+    obs = truth[idx] + rng.normal(scale=0.01, size=(len(idx), 3, 2))
+    var = np.full(obs.shape, 0.01 ** 2)
+    sm = rts_smooth_frames(obs, var, idx, 1 / 30, 1.0)
+    assert sm.shape == obs.shape
+    # the same as the smoother over frames idx[0]..idx[-1] with the gap left unmeasured
+    grid = np.arange(idx[0], idx[-1] + 1)
+    valid = np.isin(grid, idx)
+    full = np.zeros((len(grid), 6)); full[valid] = obs.reshape(len(idx), -1)
+    ref = rts_smooth(full, np.full_like(full, 0.01 ** 2), 1 / 30, 1.0, valid=valid)[valid]
+    np.testing.assert_allclose(sm.reshape(len(idx), -1), ref, rtol=0, atol=1e-12)
+    assert np.abs(sm - truth[idx]).max() < 0.03   # a straight line stays on the line across the gap
 
 
 def test_rotation_smoothing_follows_a_spin_through_180_degrees():

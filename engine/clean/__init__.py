@@ -20,7 +20,7 @@ from ..body.kinematics import axis_angle_to_matrix, forward_kinematics, matrix_t
 from .contacts import (CONTACT_JOINTS, ContactSettings, detect_contacts, ground_transform, image_still_contacts,
                        lowest_point)
 from .footlock import lock_feet
-from .smooth import SmoothingSettings, load_preset, rts_smooth, smooth_motion, smooth_root
+from .smooth import SmoothingSettings, load_preset, rts_smooth_frames, smooth_motion, smooth_root
 
 CONTACT_ROOT_ACCEL = 2.0   # m/s²: process noise of the root view used only to detect contacts
 CONTACT_POINT_ACCEL = 5.0  # m/s²: ... and of the heel/toe trajectories in that view
@@ -58,15 +58,10 @@ def contact_view(motion, root_accel=CONTACT_ROOT_ACCEL, point_accel=CONTACT_POIN
     view = motion.joints.astype(np.float64) - motion.trans.astype(np.float64)[:, None] + root[:, None]
     idx = np.flatnonzero(motion.valid)
     if len(idx) >= 3 and point_accel:
-        grid = np.arange(idx[0], idx[-1] + 1)
-        measured = np.isin(grid, idx)
-        P = len(CONTACT_JOINTS)
-        pts = np.zeros((len(grid), P * 3)); var = np.ones((len(grid), P * 3))
-        pts[measured] = view[idx][:, CONTACT_JOINTS].reshape(len(idx), -1)
+        pts = view[idx][:, CONTACT_JOINTS]
         sig = np.nan_to_num(motion.joint_sigma[idx][:, CONTACT_JOINTS].astype(np.float64), nan=1.0)
-        var[measured] = np.repeat(np.maximum(sig, 0.01) ** 2, 3, axis=1)
-        sm = rts_smooth(pts, var, 1.0 / motion.fps, point_accel, valid=measured)[measured]
-        view[np.ix_(idx, CONTACT_JOINTS)] = sm.reshape(len(idx), P, 3)
+        var = np.repeat(np.maximum(sig, 0.01)[..., None] ** 2, 3, axis=-1)
+        view[np.ix_(idx, CONTACT_JOINTS)] = rts_smooth_frames(pts, var, idx, 1.0 / motion.fps, point_accel)
     return view
 
 

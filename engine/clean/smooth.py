@@ -113,6 +113,20 @@ def rts_smooth(obs, obs_var, dt, accel_std, valid=None, keep_peaks=False, peak_g
     return xs[..., 0]
 
 
+def rts_smooth_frames(obs, obs_var, idx, dt, accel_std, **kw):
+    """``rts_smooth`` of series measured only at the sorted frames ``idx``: obs and obs_var
+    (len(idx), ...) the measurements and their variances. The filter runs over every frame from
+    idx[0] to idx[-1], predicting across the gaps, and returns the smoothed values at ``idx``
+    in obs's shape; ``kw`` goes to ``rts_smooth``."""
+    grid = np.arange(idx[0], idx[-1] + 1)
+    measured = np.isin(grid, idx)
+    x = np.zeros((len(grid), int(np.prod(obs.shape[1:]))))
+    var = np.ones_like(x)
+    x[measured] = np.reshape(obs, (len(idx), -1))
+    var[measured] = np.reshape(obs_var, (len(idx), -1))
+    return rts_smooth(x, var, dt, accel_std, valid=measured, **kw)[measured].reshape(np.shape(obs))
+
+
 def smooth_rotations(rotvecs, angle_sigma, valid, fps, settings):
     """Smooth (T,J,3) local rotation vectors given per-joint angular σ (T,J) in radians.
 
@@ -126,18 +140,11 @@ def smooth_rotations(rotvecs, angle_sigma, valid, fps, settings):
     idx = np.flatnonzero(valid)
     if len(idx) < 3:
         return out
-    grid = np.arange(idx[0], idx[-1] + 1)
-    measured = np.isin(grid, idx)
     q = continuous_quaternions(Rotation.from_rotvec(rotvecs[idx].reshape(-1, 3)).as_quat().reshape(-1, J, 4))
-    obs = np.zeros((len(grid), J, 4))
-    obs[measured] = q
-    var = np.ones((len(grid), J, 4))
-    var[measured] = (0.5 * np.maximum(angle_sigma[idx], settings.min_angle_sigma))[..., None] ** 2
-    sm = rts_smooth(obs.reshape(len(grid), -1), var.reshape(len(grid), -1), 1.0 / fps,
-                    0.5 * settings.rotation_accel, valid=measured,
-                    keep_peaks=settings.keep_peaks, peak_gate=settings.peak_gate,
-                    groups=np.repeat(np.arange(J), 4) if settings.peak_groups else None)
-    sm = sm.reshape(len(grid), J, 4)[measured]
+    var = np.broadcast_to((0.5 * np.maximum(angle_sigma[idx], settings.min_angle_sigma))[..., None] ** 2, q.shape)
+    sm = rts_smooth_frames(q, var, idx, 1.0 / fps, 0.5 * settings.rotation_accel,
+                           keep_peaks=settings.keep_peaks, peak_gate=settings.peak_gate,
+                           groups=np.repeat(np.arange(J), 4) if settings.peak_groups else None)
     sm /= np.linalg.norm(sm, axis=-1, keepdims=True)
     out[idx] = Rotation.from_quat(sm.reshape(-1, 4)).as_rotvec().reshape(-1, J, 3)
     return out
@@ -182,11 +189,8 @@ def smooth_root(motion, translation_accel, settings=None):
     if len(idx) < 3:
         return out
     sig = np.nan_to_num(motion.joint_sigma[:, 0].astype(np.float64), nan=1.0)
-    grid = np.arange(idx[0], idx[-1] + 1)
-    measured = np.isin(grid, idx)
-    tr = np.zeros((len(grid), 3)); tr[measured] = motion.trans[idx]
-    tv = np.ones((len(grid), 3)); tv[measured] = translation_variance(motion, idx, sig[idx], settings)
-    out[idx] = rts_smooth(tr, tv, 1.0 / motion.fps, translation_accel, valid=measured)[measured]
+    out[idx] = rts_smooth_frames(motion.trans[idx], translation_variance(motion, idx, sig[idx], settings), idx,
+                                 1.0 / motion.fps, translation_accel)
     return out
 
 
@@ -208,13 +212,9 @@ def smooth_motion(motion, rest_joints, settings, parents=None):
     sig = np.nan_to_num(m.joint_sigma.astype(np.float64), nan=1.0)
     rot = smooth_rotations(np.nan_to_num(m.poses.reshape(T, 24, 3).astype(np.float64)),
                            angular_sigma(sig, rest_joints, parents), valid, m.fps, settings)
-    grid = np.arange(idx[0], idx[-1] + 1)
-    measured = np.isin(grid, idx)
-    tr = np.zeros((len(grid), 3)); tr[measured] = m.trans[idx]
-    tv = np.ones((len(grid), 3)); tv[measured] = translation_variance(m, idx, sig[idx, 0], settings)
     # keep_peaks is for rotations only: a root "manoeuvre" is far more often a depth outlier
     # (monocular depth) than a real event, and following it makes the body jump.
-    trans = rts_smooth(tr, tv, 1.0 / m.fps, settings.translation_accel, valid=measured)[measured]
+    trans = smooth_root(m, settings.translation_accel, settings)[idx]
     m.poses[idx] = rot[idx].reshape(-1, 72)
     m.trans[idx] = trans
     m.joints[idx] = forward_kinematics(axis_angle_to_matrix(rot[idx]), rest_joints, trans, parents)
