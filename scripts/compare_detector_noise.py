@@ -51,8 +51,8 @@ def summarise(runs):
     def m(get):
         vals = [get(r) for r in runs]
         return np.mean(np.asarray(vals, np.float64), axis=0)
-    from training.eval.noise_compare import GROUPS, OFFSET_LANDMARKS
-    nonhip = [j for j in range(33) if j not in (23, 24)]
+    from training.eval.noise_compare import GROUPS, HIPS, OFFSET_LANDMARKS
+    nonhip = [j for j in range(33) if j not in HIPS]
     out = {
         "sigma_2d_group": {g: float(m(lambda r: r["sigma_2d_group"][g])) for g in GROUPS},
         "sigma_2d_median": float(m(lambda r: np.median(r["sigma_2d"]))),

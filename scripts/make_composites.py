@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 
 from engine.observe.tiles import MultiPoseImageDetector, find_people, to_frame  # noqa: E402
 from engine.observe.track import iou_matrix  # noqa: E402
-from engine.observe.types import keypoint_box, mask_size  # noqa: E402
+from engine.observe.types import LM, keypoint_box, mask_size  # noqa: E402
 from engine.video.decode import iter_frames, open_video  # noqa: E402
 
 DEMO = ROOT / "assets" / "demo" / "sports2d_demo.mp4"
@@ -113,8 +113,8 @@ def cut_out_walker(detector):
         kp = ob.keypoints.copy()
         kp[:, 2] = np.asarray(found[int(np.argmax(ious))][0])[:, 2]  # MediaPipe's own visibility
         out.append(dict(frame=i, patch=bgr[by0:by1, bx0:bx1].copy(), alpha=a, origin=(bx0, by0), kp=kp))
-    hips = np.array([(s["kp"][23, 0] + s["kp"][24, 0]) / 2 for s in out])
-    feet = np.array([max(s["kp"][27, 1], s["kp"][28, 1]) for s in out])
+    hips = np.array([(s["kp"][LM["left_hip"], 0] + s["kp"][LM["right_hip"], 0]) / 2 for s in out])
+    feet = np.array([max(s["kp"][LM["left_ankle"], 1], s["kp"][LM["right_ankle"], 1]) for s in out])
     for s, ax, ay in zip(out, uniform_filter1d(hips, 9, mode="nearest"), uniform_filter1d(feet, 9, mode="nearest")):
         s["anchor"] = (float(ax), float(ay))
     return out, (W, H)

@@ -24,14 +24,9 @@ from training.eval import multiview as mv  # noqa: E402
 from training.eval.pose2sim_demo import (CAMS, DATA, P2S_VERSION, VIS, detect_views, fetch, load_calibration,  # noqa: E402
                                          lr_swaps, reprojection_check, video_sizes)
 from engine.observe import LM  # noqa: E402
+from training.eval.noise_compare import GROUPS, group_values  # noqa: E402
 
 NOISE_JSON = ROOT / "training" / "data" / "detector_noise.json"
-GROUPS = {
-    "face": list(range(0, 11)),
-    "shoulders": [11, 12], "elbows": [13, 14], "wrists": [15, 16],
-    "hands": list(range(17, 23)), "hips": [23, 24], "knees": [25, 26], "ankles": [27, 28],
-    "feet": list(range(29, 33)),
-}
 
 
 # --- measurement ------------------------------------------------------------------------------
@@ -121,11 +116,6 @@ def reference_inflation(cams, X, sigma=10.0, seed=0):
     vis = np.where(np.isfinite(clean[..., 0]), 0.9, 0.0)
     ref = mv.leave_one_out(cams, uv, vis, VIS)
     return mv.robust_sigma((uv - ref).reshape(-1, 2)) / sigma
-
-
-def group_table(a, agg=np.nanmedian):
-    a = np.asarray(a, float)
-    return {g: float(agg(a[idx])) for g, idx in GROUPS.items()}
 
 
 def sync_check(cams, uv, vis, shifts=(-2, -1, 1, 2)):
@@ -296,7 +286,7 @@ def main(argv=None):
             "reference_sd_m": rnd(sd["ref_sd_m"], 4),
             "sigma_m_median": round(float(np.nanmedian(sd["sigma_m"])), 4),
             "pa_error_mm_median": rnd(sd["pa_mm"], 1), "pa_error_mm_mean": rnd(sd["pa_mean_mm"], 1),
-            "pa_error_mm_by_group": {g: round(v, 1) for g, v in group_table(sd["pa_mm"]).items()},
+            "pa_error_mm_by_group": {g: round(v, 1) for g, v in group_values(sd["pa_mm"]).items()},
             "sigma_m_refit_extrinsics": rnd(sdr["sigma_m"], 4),
             "pa_error_mm_median_refit_extrinsics": rnd(sdr["pa_mm"], 1)},
         "caveats": ["one clip, one person, 100 frames at 60 fps, 4 views ~3.2 m away (person ~800 px tall)",

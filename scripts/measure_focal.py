@@ -22,11 +22,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from engine.argtypes import OneLineParser, int_at_least  # noqa: E402
-from engine.estimate.focal import estimate_focal  # noqa: E402
+from engine.estimate.focal import HIPS, estimate_focal  # noqa: E402
 
 DATA = ROOT / "out" / "pose2sim_demo"
 DEMO = ROOT / "assets" / "demo" / "sports2d_demo.mp4"
-HIPS = [23, 24]
 
 
 # --- synthetic observations -------------------------------------------------------------------

@@ -20,11 +20,16 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine.observe.follow import observe_video  # noqa: E402
+from engine.observe.types import LM  # noqa: E402
 from engine.video.decode import iter_frames  # noqa: E402
 
 COLOURS = [(0, 200, 255), (255, 80, 200), (80, 255, 80), (255, 200, 0)]  # BGR per person
-BONES = [(11, 12), (11, 13), (13, 15), (12, 14), (14, 16), (11, 23), (12, 24), (23, 24),
-         (23, 25), (25, 27), (27, 31), (24, 26), (26, 28), (28, 32)]  # MediaPipe landmark pairs
+BONES = [(LM[a], LM[b]) for a, b in (  # MediaPipe landmark pairs
+    ("left_shoulder", "right_shoulder"), ("left_shoulder", "left_elbow"), ("left_elbow", "left_wrist"),
+    ("right_shoulder", "right_elbow"), ("right_elbow", "right_wrist"), ("left_shoulder", "left_hip"),
+    ("right_shoulder", "right_hip"), ("left_hip", "right_hip"), ("left_hip", "left_knee"), ("left_knee", "left_ankle"),
+    ("left_ankle", "left_foot_index"), ("right_hip", "right_knee"), ("right_knee", "right_ankle"),
+    ("right_ankle", "right_foot_index"))]
 
 
 def draw_keypoints(img, kp, colour, min_vis=0.5):

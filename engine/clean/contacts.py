@@ -13,6 +13,7 @@ import numpy as np
 from ..body.skeleton import JOINT_INDEX as J
 from ..body.rotations import minimal_rotation
 from ..align.reprojection import person_height
+from ..observe import LM
 
 # Contact points: (joint, height of the sole below that joint in metres). SMPL's ankle joint
 # sits ~8 cm above the sole, its foot (toe-base) joint ~3 cm: our estimates for an adult.
@@ -116,8 +117,8 @@ def lowest_point(joints, valid=None, offsets=SOLE_OFFSET, percentile=5.0):
     return float(np.percentile(z, percentile)) if len(z) else 0.0
 
 
-# MediaPipe keypoints of the contact points: left heel, left foot index, right heel, right foot index
-CONTACT_KEYPOINTS = np.array([29, 31, 30, 32])
+# the contact points' keypoints, in the order of Motion.contacts
+CONTACT_KEYPOINTS = np.array([LM[n] for n in ("left_heel", "left_foot_index", "right_heel", "right_foot_index")])
 STILL_SPEED = 0.15     # person heights per second in the image: slower is "standing still"
 SUPPORT_BAND = 0.10    # m: a still point counts only this close to the frame's lowest contact point
 MIN_STILL_S = 0.15     # shorter still runs are dropped

@@ -43,6 +43,7 @@ import numpy as np
 
 from ..body.rotations import minimal_rotation
 from ..align.reprojection import person_height
+from ..observe import LM, NUM_LANDMARKS
 
 MIN_VISIBILITY = 0.5
 MIN_POINTS = 8          # visible keypoints with finite world landmarks for a frame to count
@@ -58,11 +59,11 @@ BLOCK_S = 0.5
 MAX_SPREAD = 0.2        # 1σ of log f: beyond it (about ×/÷ 1.22) the default is returned
 RISE_FACTOR = 1.5       # the cost is compared at the minimum and at ×/÷ this factor …
 MIN_RISE = 0.0025       # … and must rise by at least this fraction on both sides
-HIPS = (23, 24)
+HIPS = (LM["left_hip"], LM["right_hip"])
 # The nose and everything from the shoulders down. The other ten face landmarks sit within a few
 # centimetres of it: they add almost no depth spread, would weigh the head as much as the limbs,
 # and their world depth is the detector's least reliable (docs/detector_noise.md).
-LANDMARKS = np.r_[0, 11:33]
+LANDMARKS = np.r_[LM["nose"], LM["left_shoulder"]:NUM_LANDMARKS]
 
 
 @dataclass

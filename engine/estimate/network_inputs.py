@@ -13,9 +13,11 @@ Layout of ``frame_features`` (T, 202):
 """
 import numpy as np
 
+from ..observe import LM
+
 MIN_VIS = 0.3
 NUM_FEATURES = 202
-L_HIP, R_HIP, L_SH, R_SH = 23, 24, 11, 12
+L_HIP, R_HIP, L_SH, R_SH = LM["left_hip"], LM["right_hip"], LM["left_shoulder"], LM["right_shoulder"]
 
 
 def person_scale(kp):

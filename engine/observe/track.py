@@ -22,7 +22,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from ..errors import EngineError
-from .types import NUM_LANDMARKS, Observations
+from .types import LM, NUM_LANDMARKS, Observations
 
 SUBJECT_RULES = ("largest", "central", "pitcher", "point", "track")
 
@@ -256,9 +256,9 @@ def pitcher_score(dets, track_id, t):
     throw = 0.0
     if len(d) > 1:
         kp = dets.keypoints[d]
-        shoulders = 0.5 * (kp[:, 11, :2] + kp[:, 12, :2])
+        shoulders = 0.5 * (kp[:, LM["left_shoulder"], :2] + kp[:, LM["right_shoulder"], :2])
         dt = np.diff(dets.timestamps[dets.frame_of[d]])
-        for wrist in (15, 16):
+        for wrist in (LM["left_wrist"], LM["right_wrist"]):
             rel = kp[:, wrist, :2] - shoulders
             ok = (kp[:-1, wrist, 2] > 0.5) & (kp[1:, wrist, 2] > 0.5) & (dt > 0)
             if ok.any():

@@ -26,14 +26,17 @@ import numpy as np
 from engine.body import kinematics as K
 from engine.body.skeleton import JOINT_INDEX as J
 from engine.estimate import ik, joint_fit
-from engine.observe import LM
+from engine.observe import LM, NUM_LANDMARKS
 from training.eval import multiview as mv
 
+# The landmark groups the detector-noise statistics are reported by: the face (nose to mouth),
+# each body pair, the hands (pinky, index, thumb) and the feet (heel, foot index).
 GROUPS = {
-    "face": list(range(0, 11)),
-    "shoulders": [11, 12], "elbows": [13, 14], "wrists": [15, 16],
-    "hands": list(range(17, 23)), "hips": [23, 24], "knees": [25, 26], "ankles": [27, 28],
-    "feet": list(range(29, 33)),
+    "face": list(range(LM["nose"], LM["left_shoulder"])),
+    **{f"{n}s": [LM[f"left_{n}"], LM[f"right_{n}"]] for n in ("shoulder", "elbow", "wrist")},
+    "hands": list(range(LM["left_pinky"], LM["left_hip"])),
+    **{f"{n}s": [LM[f"left_{n}"], LM[f"right_{n}"]] for n in ("hip", "knee", "ankle")},
+    "feet": list(range(LM["left_heel"], NUM_LANDMARKS)),
 }
 OFFSET_LANDMARKS = ("hip", "shoulder", "knee", "ankle")
 HIPS = [LM["left_hip"], LM["right_hip"]]
