@@ -131,8 +131,8 @@ class SubjectPrior:
         return out
 
     def other_path(self, track, frame):
-        """Another person's motion from their last two survey sightings at or before ``frame``,
-        in ``motion_path``'s form, or None."""
+        """Another person's motion from their last survey sightings at or before ``frame``, in
+        ``motion_path``'s form, or None."""
         tr = self._tracks.get(track)
         if tr is None:
             return None
@@ -141,9 +141,10 @@ class SubjectPrior:
             return None
         b1 = self._survey.bbox[tr["det"][k[-1]]].astype(np.float64)
         v = np.zeros(2)
-        if len(k) > 1:
-            b0 = self._survey.bbox[tr["det"][k[-2]]]
-            v = (_centre(b1) - _centre(b0)) / max(1, tr["frames"][k[-1]] - tr["frames"][k[-2]])
+        if len(k) > 1:  # over up to the last four sightings: one sighting's jitter is not a velocity
+            j = k[max(0, len(k) - 4)]
+            b0 = self._survey.bbox[tr["det"][j]]
+            v = (_centre(b1) - _centre(b0)) / max(1, tr["frames"][k[-1]] - tr["frames"][j])
         return int(tr["frames"][k[-1]]), _centre(b1), v, np.array([b1[2] - b1[0], b1[3] - b1[1]])
 
     def adopt(self, frame, last_frame, last_boxes, fps, max_gap_s=2.0, speed_h_per_s=2.5,
@@ -486,7 +487,18 @@ def follow_subject(frames, frame_size, fps, prior, make_landmarker=None, camera_
                 crossing_path = crossing["subject"]
                 pred = path_box(crossing_path, int(i))
                 others = [(t, path_box(q, int(i))) for t, q in crossing["others"].items()]
-                if not _overlapping(others, _grown(pred)) or int(i) - crossing["start"] > MAX_CROSSING_S * fps:
+                crossing["apart"] = crossing.get("apart", 0) + 1 if not _overlapping(others, _grown(pred)) else 0
+                lost_in_it = int(i) - crossing.get("last_kept", crossing["start"]) > SURVEY_EVERY
+                if lost_in_it:  # its path no longer finds the subject: back to the survey's sightings
+                    crossing, region = None, None
+                    history.clear()
+                    pred = predict_box(int(i), prior, history, fps)
+                    if int(i) - last_restart >= RESTART_GAP:
+                        lm.close()
+                        lm = make_landmarker()
+                        stats["restarts"] += 1
+                        last_restart = int(i)
+                elif crossing["apart"] >= 3 or int(i) - crossing["start"] > MAX_CROSSING_S * fps:
                     # they parted: start afresh from the survey's sightings and the path, with a
                     # landmarker that does not remember whom it held during the overlap
                     crossing, region = None, None
@@ -552,6 +564,8 @@ def follow_subject(frames, frame_size, fps, prior, make_landmarker=None, camera_
                             elif good and m > 0.25 * h_p:  # clearly the subject: the path follows it
                                 crossing["subject"] = update_path(crossing["subject"], int(i), fbox)
                     if good:
+                        if crossing is not None:
+                            crossing["last_kept"] = int(i)
                         kp, world, mask, box, ok = found, np.asarray(ob.world, np.float32), full_mask, fbox, True
                         history.append((int(i), fbox.astype(np.float64)))
                         del history[:-10]
