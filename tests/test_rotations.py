@@ -3,7 +3,16 @@ scripts share."""
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from engine.body.rotations import continuous_quaternions, matrix_to_quat_wxyz, minimal_rotation
+from engine.body.rotations import continuous_quaternions, matrix_to_quat_wxyz, minimal_rotation, normalize
+
+
+def test_normalize_gives_float64_unit_rows_and_keeps_zero_vectors():
+    v = normalize(np.array([[3.0, 0.0, 4.0], [0.0, 0.0, 0.0], [1e-3, -2e-3, 0.0]], np.float32))
+    assert v.dtype == np.float64
+    np.testing.assert_allclose(v[0], [0.6, 0.0, 0.8], atol=1e-7)
+    assert np.array_equal(v[1], np.zeros(3))
+    np.testing.assert_allclose(np.linalg.norm(v[[0, 2]], axis=-1), 1.0, atol=1e-7)
+    np.testing.assert_allclose(normalize([[0.0, 2.0, 0.0]]), [[0.0, 1.0, 0.0]])   # lists too
 
 
 def test_minimal_rotation_maps_u_onto_v_also_when_opposite():

@@ -36,7 +36,7 @@ the target's own heel/toe points sit at their rest height above the floor (linea
 """
 import numpy as np
 
-from engine.body.rotations import minimal_rotation
+from engine.body.rotations import minimal_rotation, normalize
 from engine.body.skeleton import JOINT_INDEX, PARENTS
 
 from ..scene.convert import A, MAIN_CHILD, axis_angle_to_quat, quat_to_matrix
@@ -50,12 +50,6 @@ CONTACT_JOINTS = (JOINT_INDEX["left_ankle"], JOINT_INDEX["left_foot"],
 
 
 # --------------------------------------------------------------------------- small helpers
-def normalize(v, axis=-1):
-    v = np.asarray(v, dtype=np.float64)
-    n = np.linalg.norm(v, axis=axis, keepdims=True)
-    return v / np.where(n > 1e-12, n, 1.0)
-
-
 def rotvec_to_matrix(rv):
     return quat_to_matrix(axis_angle_to_quat(rv))
 

@@ -9,6 +9,8 @@ from scipy.spatial.transform import Rotation
 
 
 def normalize(v, eps=1e-9):
+    """Unit vectors along the last axis (float64); a zero vector stays zero."""
+    v = np.asarray(v, dtype=np.float64)
     return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), eps)
 
 

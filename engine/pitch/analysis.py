@@ -117,10 +117,10 @@ def home_azimuth(points, fps, throw_side, com=None):
     (docs/pitch_validation.md).
     """
     v = M.derivative(points[f"{throw_side}_hand"], fps) * [1, 1, 0]
-    d = M.unit(v[int(np.nanargmax(np.linalg.norm(v, axis=1)))])
+    d = M.normalize(v[int(np.nanargmax(np.linalg.norm(v, axis=1)))])
     if com is not None:
         cv = M.derivative(com, fps) * [1, 1, 0]
-        d = M.unit(d + M.unit(cv[int(np.nanargmax(np.linalg.norm(cv, axis=1)))]))
+        d = M.normalize(d + M.normalize(cv[int(np.nanargmax(np.linalg.norm(cv, axis=1)))]))
     return float(np.degrees(np.arctan2(d[1], d[0])))
 
 
@@ -198,7 +198,7 @@ def centre_of_mass(r, R_thorax):
     lower and its forward velocity 9-13 % lower.
     """
     hip_w = np.linalg.norm(r["lead_hip"] - r["rear_hip"], axis=1, keepdims=True)
-    pelvis = r["hip_mid"] + PELVIS_COM_ABOVE_HIPS * hip_w * M.unit(r["thorax_dist"] - r["hip_mid"])
+    pelvis = r["hip_mid"] + PELVIS_COM_ABOVE_HIPS * hip_w * M.normalize(r["thorax_dist"] - r["hip_mid"])
     com = HEAD_MASS * (r["thorax_prox"] + HEAD_ABOVE_THORAX * R_thorax[:, :, 2]) + PELVIS_MASS * pelvis
     for seg, (m, a, b, f) in SEGMENTS.items():
         if seg == "thorax_abdomen":

@@ -18,12 +18,7 @@ import numpy as np
 from scipy.signal import butter, filtfilt
 from scipy.spatial.transform import Rotation
 
-EPS = 1e-9
-
-
-def unit(v):
-    v = np.asarray(v, dtype=np.float64)
-    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), EPS)
+from ..body.rotations import normalize
 
 
 def lowpass(x, fps, cutoff_hz, order=4):
@@ -61,7 +56,7 @@ def derivative(x, fps):
 
 def angle_between(a, b):
     """Angle in degrees between vectors ``a`` and ``b`` (broadcast over leading axes)."""
-    c = np.sum(unit(a) * unit(b), axis=-1)
+    c = np.sum(normalize(a) * normalize(b), axis=-1)
     return np.degrees(np.arccos(np.clip(c, -1.0, 1.0)))
 
 
@@ -77,8 +72,8 @@ def flexion(proximal, joint, distal):
 
 def frame_from_axes(z, x_hint):
     """Right-handed frames (T,3,3) with z exact and x = ``x_hint`` made orthogonal to z."""
-    z = unit(z)
-    x = unit(x_hint - np.sum(x_hint * z, axis=-1, keepdims=True) * z)
+    z = normalize(z)
+    x = normalize(x_hint - np.sum(x_hint * z, axis=-1, keepdims=True) * z)
     y = np.cross(z, x)
     return np.stack([x, y, z], axis=-1)
 
@@ -93,8 +88,8 @@ def pelvis_frame(rear_hip, lead_hip):
     """
     up = np.zeros_like(rear_hip)
     up[:, 2] = 1.0
-    x = unit(lead_hip - rear_hip)
-    z = unit(up - np.sum(up * x, axis=-1, keepdims=True) * x)
+    x = normalize(lead_hip - rear_hip)
+    z = normalize(up - np.sum(up * x, axis=-1, keepdims=True) * x)
     return np.stack([x, np.cross(z, x), z], axis=-1)
 
 

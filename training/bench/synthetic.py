@@ -210,7 +210,7 @@ def arm_angular_velocity(joints, fps, valid=None, side="right"):
     j = PM.fill_gaps(np.nan_to_num(j), valid)
     sh, el, wr = (j[:, J[f"{side}_{n}"]] for n in ("shoulder", "elbow", "wrist"))
     Ru = PM.upper_arm_frame(sh, el, wr)
-    lateral = PM.unit(j[:, J["right_collar"]] - j[:, J["left_collar"]])
+    lateral = PM.normalize(j[:, J["right_collar"]] - j[:, J["left_collar"]])
     Rt = PM.thorax_frame(j[:, J["neck"]], j[:, J["spine2"]], j[:, J["neck"]] + 0.10 * lateral)
     up = np.linalg.norm(PM.segment_angular_velocity(Ru, fps), axis=1)
     ir = -PM.derivative(PM.shoulder_angles(Rt, Ru)[:, 2], fps)
