@@ -154,8 +154,8 @@ def _facing_jacobian(M, G, joints=FACING_JOINTS):
 
 def _one_blas_thread():
     """BLAS limited to one thread for the block: the fit makes thousands of 75×75 solves, where
-    OpenBLAS's threads cost more than they give (measured 15× slower with 2 threads on a busy
-    2-core machine, docs/benchmarks.md). Without threadpoolctl the block runs as it is."""
+    OpenBLAS's threads cost more than they give (docs/performance.md). Without threadpoolctl the
+    block runs as it is."""
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:

@@ -130,7 +130,7 @@ def image_still_contacts(keypoints, joints, intrinsics, extrinsics, fps, valid, 
 
     The 3D rule (``detect_contacts``) needs the floor's height and the monocular root's depth,
     which jitters by decimetres; in the image a planted foot barely moves. The keypoint's speed
-    is measured over ±``span`` frames (MediaPipe's own frame-to-frame jitter is ~2 px) after
+    is measured over ±``span`` frames (above MediaPipe's own frame-to-frame jitter) after
     undoing the camera's rotation (the earlier pixel carried by K·R_b·R_aᵀ·K⁻¹, the rotating-camera
     model of the engine) and divided by the person's 2D height; a point counts when it is also
     within ``band`` of the lowest contact point of that frame (a foot held still in the air is

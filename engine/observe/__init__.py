@@ -22,9 +22,9 @@ one also implements ``detect_all(rgb, timestamp_s) -> list[FrameObservation]``.
 Why the Tasks ``PoseLandmarker`` for several people: it runs the same two networks as the pose
 solution (``pose_detection`` + ``pose_landmark_full``, from the wheel) but keeps up to
 ``num_poses`` people, re-using each person's landmarks as the next frame's region of interest
-and running the person detector only when fewer than ``num_poses`` are tracked. On 2 CPU cores
-that is ~45 ms/frame with one person and ~70 ms with two at 1768×994 — one landmark pass per
-person — whereas the single-person solution on crops would need a separate multi-person
+and running the person detector only when fewer than ``num_poses`` are tracked: one landmark
+pass per person (its cost: docs/performance.md), whereas the single-person solution on crops
+would need a separate multi-person
 detector (the solution only returns its best detection) and one graph per crop. The ``.task``
 bundle is built in memory from the wheel's models with MediaPipe's own metadata writer (the
 wheel's models lack the input normalisation metadata the Tasks API requires); nothing is

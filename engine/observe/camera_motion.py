@@ -65,8 +65,9 @@ class HomographyEstimator:
 
     def __init__(self, flow_max_side=640, step=8, border=0.04, ransac_px=1.0, min_points=40,
                  preset=cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST):
-        # ULTRAFAST: ~3 ms of flow at 640×360 and 0.1 px mean corner error on the synthetic
-        # pan/zoom test (MEDIUM: 0.03 px but ~30 ms, as much as the pose detector).
+        # ULTRAFAST: a small share of the pose detector's time, accurate enough for the
+        # homographies; MEDIUM is more accurate but costs about as much as the detector
+        # (docs/performance.md).
         self.flow_max_side = flow_max_side
         self.step = step
         self.border = border

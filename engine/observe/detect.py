@@ -22,8 +22,8 @@ class _Rows:
     small arrays, and ``finish`` copies chunk by chunk, releasing each, so building the final
     array does not need twice the memory. Chunks are 64 MiB of address space by default: above
     glibc's largest mmap threshold (32 MiB), so a released chunk goes back to the system (a
-    smaller one may stay in the heap — measured: the masks then counted twice at the end of a
-    10-minute clip); untouched pages of the last chunk cost no memory.
+    smaller one may stay in the heap, and the masks then count twice: docs/performance.md,
+    memory); untouched pages of the last chunk cost no memory.
     """
 
     CHUNK_BYTES = 64 << 20

@@ -193,9 +193,8 @@ def centre_of_mass(r, R_thorax):
 
     The head+neck is placed HEAD_ABOVE_THORAX along the thorax axis above thorax_prox (OBP has
     no head point; SMPL's head joint is at the skull base); feet sit at the ankle centres (no
-    toe point in OBP). On OBP's landmarks this lands within ~1 cm of OBP's own centre of mass
-    (docs/pitch_validation.md); de Leva's single trunk segment (C7 → mid-hip) put it ~6 cm
-    lower and its forward velocity 9-13 % lower.
+    toe point in OBP). Chosen over de Leva's single trunk segment (C7 → mid-hip) because it
+    follows OBP's own centre of mass on OBP's landmarks (docs/pitch_validation.md).
     """
     hip_w = np.linalg.norm(r["lead_hip"] - r["rear_hip"], axis=1, keepdims=True)
     pelvis = r["hip_mid"] + PELVIS_COM_ABOVE_HIPS * hip_w * M.normalize(r["thorax_dist"] - r["hip_mid"])
@@ -398,7 +397,7 @@ def compute_metrics(s, ev, r, height, fps):
     win = slice(lo, hi)
     m = {}
     # stride: rear ankle at peak knee height (before the drive foot slides) → lead ankle at
-    # foot plant, horizontal. (Ankle to ankle at foot plant reads ~6 % of height shorter.)
+    # foot plant, horizontal; ankle to ankle at foot plant reads shorter (docs/pitch_validation.md).
     if fp is not None:
         d = (r["lead_ankle"][fp] - r["rear_ankle"][pkh or 0])[:2]
         m["stride_length_pct_height"] = 100.0 * float(np.hypot(*d)) / height

@@ -51,7 +51,7 @@ def peak_hand_speed(hand_speed, fps, relative_speed=None):
     that peak and the frame is the world-speed peak within ``HAND_PEAK_REFINE`` of it: a jump of
     the whole body in a video estimate (the root's depth re-estimated after a detection gap)
     moves the hand as fast as a throw but not relative to the pelvis. Our choice; on OBP's
-    joint centres both peaks lie 2 frames (5.6 ms) apart, so the frame is unchanged there.
+    joint centres it gives the same frame as the world-speed peak (docs/pitch_validation.md).
     """
     if relative_speed is None:
         return _argmax_in(hand_speed, 0, len(hand_speed))
