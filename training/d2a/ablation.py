@@ -297,8 +297,7 @@ def main(argv=None):
     ap.add_argument("--plot", help="PNG path for the σ reliability plot")
     ap.add_argument("--rows", help="comma list of rows (default: all)")
     ap.add_argument("--include-seen", action="store_true", help="keep the seen-subject clip 124_02")
-    ap.add_argument("--max-windows", type=int, help="score only the first N windows (run time: ~50 ms per frame "
-                    "per row for the default-size model on one CPU core)")
+    ap.add_argument("--max-windows", type=int, help="score only the first N windows (a quicker run)")
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--bench", choices=["h1", "h2"], help="score the rows through the whole engine pipeline on "
                     "H1 or H2 (training.bench) instead of the pool: each row exported to ONNX, σ → rotations fit "

@@ -12,8 +12,8 @@ give no recipe for another mesh):
   = 6 nearest coarse vertices in the rest pose. The weights are fitted by least squares over
   posed and shaped meshes of the body itself (random poses, 0.35 rad per axis, and random
   shapes), regularised towards inverse-square-distance weights, so they follow the body as it
-  bends. On held-out random poses the upsampled mesh is ~2 mm from the true one on average
-  (``build_coarse_mesh`` reports it; the number is in the file's ``stats``).
+  bends. ``build_coarse_mesh`` reports the upsampled mesh's error on held-out random poses (the
+  file's ``stats``; MODEL_CARD_d2a.md).
 
 The result is ``training/d2a/coarse_mesh.npz`` (``indices`` (431,), ``up_index`` (V,6) int16,
 ``up_weight`` (V,6) float32, ``num_vertices``, ``stats``); the engine reads it with numpy

@@ -11,8 +11,8 @@ camera frame; ``sigma`` (B,24) metres; ``vertices`` (B,431,3) coarse vertices (u
 ``training.d2a.coarse_mesh_file``); ``rot6d`` (B,24,6); ``betas`` (B,10); ``cam`` (B,3).
 
 σ calibration (ours): the RLE σ is a scale the flow can absorb (the flow learns the density of
-error/σ, so only σ's ranking is pinned down); measured on the val pool it is ~17× the
-per-coordinate RMS error, with about the same factor at every joint (0.046–0.072). The export
+error/σ, so only σ's ranking is pinned down); on the val pool it is many times the
+per-coordinate RMS error, with about the same factor at every joint (MODEL_CARD_d2a.md). The export
 stores one factor ``sigma_scale`` = sqrt(Σ‖error‖² / (3 Σ σ²)) over the val pool's detected
 joint-frames (``--calibration-pool``): scaled, σ is a per-coordinate standard deviation in
 metres of the joint's position relative to the pelvis, the unit the engine's RTS smoothers take

@@ -49,7 +49,7 @@ Residual scale (ours): the residual heads' outputs are multiplied by ``residual_
 i.e. heads predict in units of 2 cm / 0.02 6D units). Their inputs are layer-normalised 128-d
 tokens, so one Adam step of lr 1e-3 on an unscaled head moves an output by up to ~0.1 m, ten
 times the residuals to learn (~1.5 cm): unscaled, the network could not even overfit 16 frames
-(joint L1 0.0136 → 0.0124 m in 120 steps, oscillating), scaled by 0.02 it fell to 0.0060.
+(MODEL_CARD_d2a.md).
 
 Choices where the papers are silent (ours): pre-norm transformer layers, d_model 128, 4 heads,
 3 encoder + 3 decoder layers, FFN ×2 (FastMETRO: ×4; halved for CPU run time and a ~5.5 MB
@@ -87,9 +87,8 @@ DEFAULTS = dict(d_model=128, heads=4, enc_layers=3, dec_layers=3, ffn_mult=2, dr
 # - RLE (nats per joint) 1 and silhouette BCE (per pixel) 10 are unitless: unchanged.
 # Ours: rotations (rotation-matrix-entry MSE) 100 and shape (MSE) 1 — the papers supervise SMPL
 # parameters through the mesh instead; ImpHMR's auxiliary term 0.02 (its parts use the same
-# per-quantity weights, see imphmr.py). It was 0.1: its sum (canonical + imagined + consistency,
-# ~300–580 early in training) then outweighed the refinement's own losses (~40–80) on the shared
-# encoder code.
+# per-quantity weights, see imphmr.py); at 0.1 its sum (canonical + imagined + consistency)
+# outweighed the refinement's own losses on the shared encoder code (MODEL_CARD_d2a.md).
 WEIGHTS = {"rle": 1.0, "vertices": 100.0, "joints3d": 1000.0, "joints2d": 160.0, "silhouette": 10.0,
            "rotations": 100.0, "betas": 1.0, "imphmr": 0.02}
 
@@ -144,7 +143,7 @@ class Attention(nn.Module):
         k = self.k(mem).reshape(B, M, self.h, self.dh).transpose(1, 2)
         v = self.v(mem).reshape(B, M, self.h, self.dh).transpose(1, 2)
         # scale q (N×dh) rather than the scores (N×M): the same product, and dividing the
-        # 455×455 score maps was a quarter of the forward time on CPU (measured)
+        # 455×455 score maps is a large share of the forward time on CPU
         a = torch.softmax((q * (1.0 / math.sqrt(self.dh))) @ k.transpose(-1, -2), dim=-1)
         return self.o((self.drop(a) @ v).transpose(1, 2).reshape(B, N, d))
 

@@ -24,10 +24,8 @@ reference. Every value below is provisional (our estimate, not a measurement):
   quadratic, divided by √0.7446); ``world_noise_sigma`` turns it into the AR(1) process's own
   standard deviation, so that the same measurement on synthetic landmarks gives back the
   measured jitter (``sg_jitter_ratio``). ρ = 0.6 was chosen so that the synthetic world
-  landmarks' bone-length variation matches the measured ``world.bone_lengths`` CV (measured:
-  upper arm 0.12, forearm 0.15, thigh 0.11, shank 0.09, mean 0.12; synthetic with ρ = 0.6:
-  0.11, 0.18, 0.08, 0.12, mean 0.12; white noise (the first pass) gave mean 0.08, ρ = 0.8 0.16),
-  on CMU test clips through random cameras.
+  landmarks' bone-length variation matches the measured ``world.bone_lengths`` CV on CMU test
+  clips through random cameras (docs/benchmarks.md).
 """
 import json
 from pathlib import Path

@@ -11,8 +11,8 @@ Conventions (all checked numerically on the Pose2Sim demo by the reprojection er
   * Qualisys ``.qca``: ``transform`` holds the camera centre (x, y, z in mm) and a matrix M
     (read row-major r11, r12, …) that maps world → a camera frame looking along −z with y up;
     so R = diag(1, −1, −1) @ M and t = −R @ centre (``QCA_CONVENTION``; of the 8 combinations
-    of M/Mᵀ, flip/no flip, distortion as stored or /64, this one reprojects ~10× better than
-    any other on the demo). Focal length and principal point are in 1/64 sub-pixels of the
+    of M/Mᵀ, flip/no flip, distortion as stored or /64, only this one reprojects plausibly on
+    the demo: docs/detector_noise.md). Focal length and principal point are in 1/64 sub-pixels of the
     sensor; the principal point is shifted by the ``fov_video`` window's left/top, and by half
     of any further difference between the window and the actual video size (symmetric crop).
 """

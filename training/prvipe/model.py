@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 IN_FEATURES = 99  # 33 keypoints × (x, y, visibility), engine.estimate.network_inputs.normalized_keypoints
-SIGMA_FLOOR = 1e-3  # ELU+1 underflows to 0 in float32; log σ in the KL then diverges (measured: NaN at step ~150)
+SIGMA_FLOOR = 1e-3  # ELU+1 underflows to 0 in float32; log σ in the KL then diverges to NaN
 
 
 class ResidualBlock(nn.Module):

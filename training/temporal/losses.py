@@ -3,10 +3,9 @@
 Weights are our starting point (the paper gives none on this scale): 3D joints 1, 2D 0.5,
 rotations 1, betas 0.01, velocity 1, uncertainty 0.001 — all quantities in metres / normalised
 keypoint units / rotation-matrix entries so they are of similar size. The uncertainty term is
-KL(Pr-VIPE's N(μ, σ) ‖ the predicted N(μ̂, σ̂)), summed over the 32 dimensions. At 0.01 it
-was measured at ~12.8 × 0.01 = 0.13 late in a 6,000-step run, more than all pose terms
-together (~0.09), and that run's val PA-MPJPE was 36.2 mm against 29.1 mm without Pr-VIPE and
-the term; 0.001 keeps it about a tenth of the pose loss.
+KL(Pr-VIPE's N(μ, σ) ‖ the predicted N(μ̂, σ̂)), summed over the 32 dimensions; its weight
+0.001 keeps it about a tenth of the pose loss (at 0.01 it outweighed all pose terms together
+and val PA-MPJPE was worse: MODEL_CARD_temporal.md).
 """
 import torch
 
@@ -49,7 +48,7 @@ def temporal_loss(out, batch, joint_model, weights=WEIGHTS):
     vis = batch["joints2d_vis"]
     parts["joints2d"] = (torch.linalg.norm(p2d - batch["joints2d"], dim=-1) * vis).sum() / vis.sum().clamp(min=1)
     # KL(Pr-VIPE ‖ predicted): the predicted σ is in the denominator, so a confident (tiny-σ)
-    # Pr-VIPE target cannot blow the term up (the reverse direction measured 1e6 at step 10)
+    # Pr-VIPE target cannot blow the term up (the reverse direction, with it in the denominator, does)
     parts["uncertainty"] = gaussian_kl(batch["prvipe_mu"], batch["prvipe_sigma"], out["embed_mu"], out["embed_sigma"]).mean()
     total = sum(weights[k] * v for k, v in parts.items())
     return total, {k: float(v.detach()) for k, v in parts.items()}
