@@ -34,6 +34,13 @@ class UsageError(Exception):
     pass
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with one ``error:`` line (no usage block) and exit code 2."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message}\n")
+
+
 def _renderer(long_side):
     from engine.body.model import load_body_model
     from training.render.scene import ClipRenderer
@@ -185,7 +192,7 @@ def cmd_compare(args):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = Parser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     for name in ("run", "speed", "sheet", "compare"):
         p = sub.add_parser(name)

@@ -120,7 +120,8 @@ def test_only_training_clips_are_rendered(tmp_path, renderer):
 def test_script_refuses_bad_input_in_one_line(tmp_path):
     script = str(ROOT / "scripts" / "render_observations.py")
     for args in (["run", "--cache", str(tmp_path / "none")], ["run", "--clips", "16_15", "--cache",
-                 str(write_cache(tmp_path / "c"))], ["compare", "--out", str(tmp_path)]):
+                 str(write_cache(tmp_path / "c"))], ["compare", "--out", str(tmp_path)],
+                 ["run", "--passes", "0"], ["run", "--passes", "x"], ["bogus"]):
         out = subprocess.run([sys.executable, script, *args], capture_output=True, text=True, timeout=120)
         assert out.returncode == 2, out.stderr
         lines = out.stderr.strip().splitlines()

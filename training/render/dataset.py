@@ -96,7 +96,7 @@ def detect_clip(frames, fps, detector=None):
 
 
 def render_one(renderer, cache_dir, clip, seed, base_seed=0, detector=None):
-    """Render and detect one job; returns the arrays to store (dict)."""
+    """Render and detect one job: (arrays to store (dict), the rendered frames)."""
     if split_of(clip) != "train":
         raise ValueError(f"clip {clip} is in the {split_of(clip)} split: only training clips are rendered")
     rng = job_rng(base_seed, clip, seed)
