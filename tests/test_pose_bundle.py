@@ -45,7 +45,7 @@ def test_bundle_found_from_env_then_beside_the_engine(fresh, monkeypatch):
 
 def test_mediapipe_without_models_and_no_bundle_says_what_to_do(fresh, monkeypatch):
     monkeypatch.setattr(observe, "WHEEL_POSE_MODELS", ("modules/none/absent.tflite",) * 2)
-    with pytest.raises(EngineError, match=r"ships no pose models .*build\.py --pose-bundle"):
+    with pytest.raises(EngineError, match=r"ships no pose models .*build_extension\.py --pose-bundle"):
         observe.pose_landmarker_bundle()
 
 
