@@ -53,45 +53,20 @@ def unrotate_vectors(v, k):
 
 
 class ImagePoseDetector:
-    """One person per still image: MediaPipe Tasks PoseLandmarker in IMAGE mode."""
+    """One person per still image: ``tiles.MultiPoseImageDetector`` (MediaPipe's PoseLandmarker
+    in IMAGE mode) asked for one pose."""
 
     def __init__(self, min_detection_confidence=0.5):
-        from mediapipe.tasks.python import BaseOptions, vision
-
-        from .landmarker import pose_landmarker_bundle
-        opts = vision.PoseLandmarkerOptions(
-            base_options=BaseOptions(model_asset_buffer=pose_landmarker_bundle()),
-            running_mode=vision.RunningMode.IMAGE, num_poses=1,
-            min_pose_detection_confidence=min_detection_confidence, output_segmentation_masks=True)
-        from ..native_log import quiet_native_logs
-        with quiet_native_logs():
-            self._lm = vision.PoseLandmarker.create_from_options(opts)
-        self._warm = False
+        from .tiles import MultiPoseImageDetector
+        self._multi = MultiPoseImageDetector(num_poses=1, min_detection_confidence=min_detection_confidence)
 
     def __call__(self, rgb):
         """(keypoints (33,3) px, world (33,3), segmentation (h,w) float) or None."""
-        import mediapipe as mp
-        from ..native_log import quiet_native_logs
-        h, w = rgb.shape[:2]
-        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
-        if not self._warm:  # the first inference logs the graph's start-up lines
-            with quiet_native_logs():
-                res = self._lm.detect(image)
-            self._warm = True
-        else:
-            res = self._lm.detect(image)
-        if not res.pose_landmarks:
-            return None
-        kp = np.array([(l.x * w, l.y * h, l.visibility) for l in res.pose_landmarks[0]], np.float32)
-        world = np.array([(l.x, l.y, l.z) for l in res.pose_world_landmarks[0]], np.float32)
-        # A copy while the result is alive: mediapipe 1.x's numpy_view() is a bare view of the
-        # mask's native memory, freed with the Image (0.10.x's view keeps it alive).
-        seg = np.array(res.segmentation_masks[0].numpy_view(), np.float32) if res.segmentation_masks \
-            else np.zeros((h, w), np.float32)
-        return kp, world, seg
+        found = self._multi(rgb)
+        return found[0][:3] if found else None
 
     def close(self):
-        self._lm.close()
+        self._multi.close()
 
 
 def _height(box):
