@@ -20,26 +20,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine.observe.follow import observe_video  # noqa: E402
-from engine.observe.types import LM  # noqa: E402
 from engine.video.decode import iter_frames  # noqa: E402
+from training.eval.overlay import draw_landmarks  # noqa: E402
 
 COLOURS = [(0, 200, 255), (255, 80, 200), (80, 255, 80), (255, 200, 0)]  # BGR per person
-BONES = [(LM[a], LM[b]) for a, b in (  # MediaPipe landmark pairs
-    ("left_shoulder", "right_shoulder"), ("left_shoulder", "left_elbow"), ("left_elbow", "left_wrist"),
-    ("right_shoulder", "right_elbow"), ("right_elbow", "right_wrist"), ("left_shoulder", "left_hip"),
-    ("right_shoulder", "right_hip"), ("left_hip", "right_hip"), ("left_hip", "left_knee"), ("left_knee", "left_ankle"),
-    ("left_ankle", "left_foot_index"), ("right_hip", "right_knee"), ("right_knee", "right_ankle"),
-    ("right_ankle", "right_foot_index"))]
-
-
-def draw_keypoints(img, kp, colour, min_vis=0.5):
-    """MediaPipe's body landmarks of visibility ≥ ``min_vis``, with the limbs joined."""
-    ok = kp[:, 2] >= min_vis
-    for a, b in BONES:
-        if ok[a] and ok[b]:
-            cv2.line(img, (int(kp[a, 0]), int(kp[a, 1])), (int(kp[b, 0]), int(kp[b, 1])), colour, 2, cv2.LINE_AA)
-    for x, y in kp[ok, :2]:
-        cv2.circle(img, (int(x), int(y)), 3, colour, -1, cv2.LINE_AA)
 
 
 def main(argv=None):
@@ -75,7 +59,7 @@ def main(argv=None):
                 continue
             t = int(np.flatnonzero(obs.frame_index == i)[0])
             if obs.valid[t]:
-                draw_keypoints(img, obs.keypoints[t], COLOURS[pid % 4])
+                draw_landmarks(img, obs.keypoints[t], COLOURS[pid % 4])
         boxes = np.array([p["box"] for p in meta["per_frame"][i]["people"]], float)
         (x0, y0), (x1, y1) = boxes[:, :2].min(0), boxes[:, 2:].max(0)
         g = 0.3 * (y1 - y0)

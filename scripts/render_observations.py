@@ -25,9 +25,6 @@ from training.render import dataset as D  # noqa: E402
 CACHE = ROOT / "cache" / "cmu_smpl"
 OUT = ROOT / "out" / "rendered"
 NOISE_JSON = ROOT / "training" / "data" / "detector_noise.json"
-# drawn on the contact sheet: MediaPipe's limbs (landmark index pairs)
-LIMBS = [(11, 12), (11, 13), (13, 15), (12, 14), (14, 16), (11, 23), (12, 24), (23, 24),
-         (23, 25), (25, 27), (24, 26), (26, 28), (27, 31), (28, 32), (0, 11), (0, 12)]
 
 
 class UsageError(Exception):
@@ -121,10 +118,8 @@ def cmd_sheet(args):
         lo, hi = true.min(0), true.max(0)
         c, half = (lo + hi) / 2, 0.65 * max(hi[1] - lo[1], 40)
         if np.isfinite(kp[0, 0]):
-            for a, b in LIMBS:
-                cv2.line(img, tuple(int(v) for v in kp[a, :2]), tuple(int(v) for v in kp[b, :2]), (0, 255, 0), 1, cv2.LINE_AA)
-            for q in kp:
-                cv2.circle(img, (int(q[0]), int(q[1])), 2, (0, 255, 0), -1, cv2.LINE_AA)
+            from training.eval.overlay import draw_landmarks
+            draw_landmarks(img, kp, (0, 255, 0), min_vis=-np.inf, thickness=1, radius=2)
         for q in true:
             cv2.circle(img, (int(round(q[0])), int(round(q[1]))), 1, (0, 0, 255), -1)
         x0, y0 = int(c[0] - half * 0.75), int(c[1] - half)

@@ -97,10 +97,11 @@ def sigma_by_visibility(norm, vis, edges=np.linspace(0, 1, 11), min_count=30):
     return out
 
 
-def group_values(per_landmark, agg=np.nanmedian):
-    """{group: agg over the group's landmarks (and any trailing axes)} of a (33,...) array."""
+def group_values(per_landmark, agg=np.nanmedian, groups=None):
+    """{group: agg over the group's landmarks (and any trailing axes)} of a (33,...) array;
+    ``groups`` defaults to ``GROUPS``."""
     a = np.asarray(per_landmark, np.float64)
-    return {g: float(agg(a[idx])) for g, idx in GROUPS.items()}
+    return {g: float(agg(a[idx])) for g, idx in (GROUPS if groups is None else groups).items()}
 
 
 # ------------------------------------------------------------------ the multi-view statistics

@@ -3,6 +3,7 @@ import cv2
 import numpy as np
 
 from engine.body.skeleton import PARENTS
+from engine.observe.types import LM
 from engine.estimate.camera import project, world_to_camera
 from engine.video.decode import iter_frames
 
@@ -12,6 +13,25 @@ def projected_joints(motion, t):
     cam = world_to_camera(motion.joints[t][None].astype(np.float64),
                           motion.camera_extrinsics[t][None].astype(np.float64))[0]
     return project(cam, motion.camera_intrinsics.astype(np.float64))
+
+
+LANDMARK_BONES = tuple((LM[a], LM[b]) for a, b in (
+    ("left_shoulder", "right_shoulder"), ("left_shoulder", "left_elbow"), ("left_elbow", "left_wrist"),
+    ("right_shoulder", "right_elbow"), ("right_elbow", "right_wrist"), ("left_shoulder", "left_hip"),
+    ("right_shoulder", "right_hip"), ("left_hip", "right_hip"), ("left_hip", "left_knee"),
+    ("left_knee", "left_ankle"), ("left_ankle", "left_foot_index"), ("right_hip", "right_knee"),
+    ("right_knee", "right_ankle"), ("right_ankle", "right_foot_index")))  # MediaPipe's body, joined
+
+
+def draw_landmarks(image, kp, color=(0, 255, 0), min_vis=0.5, thickness=2, radius=3):
+    """MediaPipe keypoints (33,3: x, y, visibility) of visibility ≥ ``min_vis``, limbs joined."""
+    ok = np.isfinite(kp[:, :2]).all(1) & (kp[:, 2] >= min_vis)
+    for a, b in LANDMARK_BONES:
+        if ok[a] and ok[b]:
+            cv2.line(image, (int(kp[a, 0]), int(kp[a, 1])), (int(kp[b, 0]), int(kp[b, 1])), color, thickness, cv2.LINE_AA)
+    for x, y in kp[ok, :2]:
+        cv2.circle(image, (int(x), int(y)), radius, color, -1, cv2.LINE_AA)
+    return image
 
 
 def draw_skeleton(image, px, color=(0, 255, 0)):

@@ -92,6 +92,7 @@ def detection_stats(clips, box_px=(0, np.inf)):
 
 
 def group_values(per_landmark, groups, agg=_nanmedian):
-    """{group: value}: ``agg`` over the group's landmarks (and x/y when the array has them)."""
-    a = np.asarray(per_landmark, np.float64)
-    return {g: float(agg(a[idx])) for g, idx in groups.items()}
+    """{group: value}: ``agg`` over the group's landmarks (and x/y when the array has them);
+    ``training.eval.noise_compare.group_values`` with the all-NaN warning silenced."""
+    from training.eval.noise_compare import group_values as by_group
+    return by_group(per_landmark, agg, groups)
