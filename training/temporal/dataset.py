@@ -260,6 +260,24 @@ class SyntheticWindows(torch.utils.data.IterableDataset):
             yield w
 
 
+class MixedWindows(torch.utils.data.IterableDataset):
+    """Endless windows from several window streams (e.g. a synthetic and a rendered pool):
+    each window comes from stream i with probability weights[i] / sum(weights)."""
+
+    def __init__(self, sources, weights, seed=0):
+        super().__init__()
+        w = np.asarray(weights, np.float64)
+        if len(sources) != len(w) or not len(w) or (w < 0).any() or w.sum() <= 0:
+            raise ValueError("MixedWindows needs one non-negative weight per source, not all zero")
+        self.sources, self.p, self.seed = list(sources), w / w.sum(), seed
+
+    def __iter__(self):
+        its = [iter(s) for s in self.sources]
+        rng = np.random.default_rng([int(self.seed), 29])
+        while True:
+            yield next(its[int(rng.choice(len(its), p=self.p))])
+
+
 def fixed_windows(clips, body, n, seed=0, prvipe=None, **cfg):
     """A deterministic list of ``n`` windows (validation): one view, one window per draw, motions
     at their recorded speed and poses, bodies at their own size (so runs with and without the

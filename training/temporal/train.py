@@ -13,7 +13,10 @@ on ``val_windows`` fixed windows of the val split every ``val_every`` steps, sco
 ``training.bench``: camera frame, 14 LSP joints, root = hip midpoint, detected frames only).
 Export the result with ``python -m training.temporal.export``. With ``pool`` in the config the
 windows come from a pre-generated pool (``python -m training.temporal.window_pool``) instead of the streaming
-generator, so the model and its ablations train on the same windows at a fraction of the cost.
+generator, so the model and its ablations train on the same windows at a fraction of the cost;
+``pools`` (paths with weights) mixes several, e.g. the synthetic pool and the rendered
+observations' (``python -m training.temporal.rendered_pool``). Validation stays on synthetic
+val-split windows either way.
 """
 import argparse
 import math
@@ -93,6 +96,27 @@ def make_val_batches(cfg, clips, body, prvipe, batch_size):
     return [collate(ws[i:i + batch_size]) for i in range(0, len(ws), batch_size)]
 
 
+def pool_windows(cfg, seed, log=None):
+    """The training windows from pre-generated pools, or None (stream from the generator).
+
+    ``"pools": [{"path": ..., "weight": ...}, ...]`` mixes several pools (e.g. the synthetic
+    pool and the rendered one, ``training.temporal.rendered_pool``), each window drawn from a
+    pool with probability proportional to its weight; otherwise ``"pool": path`` is the one pool
+    (``training.temporal.window_pool``)."""
+    from training.temporal.dataset import MixedWindows
+    from training.temporal.window_pool import PoolWindows, pool_size
+    pools = cfg.get("pools") or ([{"path": cfg["pool"], "weight": 1.0}] if cfg.get("pool") else [])
+    if not pools:
+        return None
+    for p in pools:
+        if log:
+            log("pool", path=str(p["path"]), weight=float(p["weight"]), windows=pool_size(p["path"]))
+    if len(pools) == 1:
+        return PoolWindows(pools[0]["path"], seed=seed)
+    return MixedWindows([PoolWindows(p["path"], seed=seed + 7919 * i) for i, p in enumerate(pools)],
+                        [float(p["weight"]) for p in pools], seed=seed)
+
+
 def train(cfg, resume=False, log=None):
     """Run (or continue) training as ``cfg`` says; returns the final step."""
     from training.data.bvh_to_smpl import default_body
@@ -122,10 +146,9 @@ def train(cfg, resume=False, log=None):
     val_batches = make_val_batches(cfg, val_clips, body, prvipe, bs) if cfg.get("val_windows") else []
     # a new data stream per (re)start so a resumed run does not replay the windows it saw
     data_seed = int(cfg.get("seed", 0)) * 1_000_003 + step
-    if cfg.get("pool"):      # the shared pre-generated windows (training.temporal.window_pool)
-        from training.temporal.window_pool import PoolWindows, pool_size
-        ds, workers = PoolWindows(cfg["pool"], seed=data_seed), 0
-        log("pool", path=str(cfg["pool"]), windows=pool_size(cfg["pool"]))
+    ds = pool_windows(cfg, data_seed, log)
+    if ds is not None:
+        workers = 0
     else:
         ds = SyntheticWindows(train_clips, body, prvipe, seed=data_seed, **cfg["data"])
         workers = int(cfg.get("workers", 1))
