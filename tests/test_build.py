@@ -219,6 +219,7 @@ def test_linux_zip_is_validated_and_ships_only_runtime(linux_zip):
     assert not [n for n in code if n.startswith(("tests/", "training/", "cache/", "scripts/", "assets/"))
                 or "__pycache__" in n or n.endswith(".pyc")]
     assert {"__init__.py", "enginepath.py", "lib/engine/__init__.py", "lib/engine/data/open_body.npz",
+            "lib/engine/data/landmark_convention.json",
             "lib/presets/smoothing/light.json", "LICENSE"} <= set(names)
     # the add-on's sub-packages, every module of the checkout's addon/, and nothing else beside them
     addon = {p.relative_to(ROOT / "addon").as_posix() for p in (ROOT / "addon").rglob("*.py")

@@ -31,7 +31,7 @@ def _poses(T, seed=0):
 
 
 def _keypoints(poses, trans, K, E):
-    X = LandmarkModel(BODY, BETAS)(poses, trans)
+    X = LandmarkModel(BODY, BETAS, IF.FIT_CONVENTION)(poses, trans)
     px = project(world_to_camera(X, E), K)
     return np.concatenate([px, np.ones(px.shape[:2] + (1,))], -1)
 
@@ -58,12 +58,13 @@ def test_chain_jacobian_matches_finite_differences():
     assert np.abs(Jf[:, 1, 3 * 15:3 * 15 + 3]).max() > 0.01 and not Jf[:, 0, 3:].any()   # the pelvis turns only with the root
 
 
-def test_attached_landmarks_reproduce_the_skinned_ones_at_rest_and_for_joints():
+@pytest.mark.parametrize("convention", ["rules", "learned"])
+def test_attached_landmarks_reproduce_the_skinned_ones_at_rest_and_for_joints(convention):
     poses = np.zeros((1, 72))
     rest = BODY.rest_joints(BETAS)
-    parent, offset = IF.attached_landmarks(BODY, BETAS)
+    parent, offset = IF.attached_landmarks(BODY, BETAS, convention)
     _, q, _ = IF._pose_points(poses.reshape(1, 24, 3), np.zeros((1, 3)), rest, parent, offset)
-    np.testing.assert_allclose(q[0], LandmarkModel(BODY, BETAS)(poses)[0], atol=1e-9)
+    np.testing.assert_allclose(q[0], LandmarkModel(BODY, BETAS, convention)(poses)[0], atol=1e-9)
 
 
 def test_fit_brings_a_displaced_body_onto_its_keypoints():
@@ -76,16 +77,16 @@ def test_fit_brings_a_displaced_body_onto_its_keypoints():
     # learned estimate's errors are slow) and the body 8 cm to the side
     est = true + np.random.default_rng(2).normal(scale=0.15, size=(1, 72))
     est_trans = trans + [0.08, 0.0, 0.03]
-    before = reprojection_error(LandmarkModel(BODY, BETAS)(est, est_trans), K, E, kp)
+    before = reprojection_error(LandmarkModel(BODY, BETAS, IF.FIT_CONVENTION)(est, est_trans), K, E, kp)
     poses, tr = IF.fit_to_image(est, est_trans, BETAS, BODY, K, E, kp, np.ones(T, bool))
-    after = reprojection_error(LandmarkModel(BODY, BETAS)(poses, tr), K, E, kp)
+    after = reprojection_error(LandmarkModel(BODY, BETAS, IF.FIT_CONVENTION)(poses, tr), K, E, kp)
     assert np.median(before) > 3.0
     assert np.median(after) < 0.2 * np.median(before) and np.max(after) < 1.5, (before, after)
     # errors that change every frame are fought by the temporal term; without it they are fixed too
     est = true + np.random.default_rng(2).normal(scale=0.15, size=true.shape)
     poses, tr = IF.fit_to_image(est, est_trans, BETAS, BODY, K, E, kp, np.ones(T, bool),
                                 temporal_rot_sigma=1e3, temporal_trans_sigma=1e3)
-    after = reprojection_error(LandmarkModel(BODY, BETAS)(poses, tr), K, E, kp)
+    after = reprojection_error(LandmarkModel(BODY, BETAS, IF.FIT_CONVENTION)(poses, tr), K, E, kp)
     assert np.max(after) < 1.0, after
 
 

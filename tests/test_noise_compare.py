@@ -137,7 +137,12 @@ def test_generator_views_project_the_scaled_body_through_the_given_cameras():
     st0 = nc.statistics(cams, g["uv"], g["vis"], g["world"], fit_j, max_lag=2)
     assert st0["swap_runs"].size == 0
     assert max(st0["sigma_2d_group"].values()) < 1e-5
-    assert max(np.abs(v).max() for v in st0["offsets"].values()) < 1e-3    # joint landmarks are joints
+    # the landmark convention learned from MediaPipe on renders: hips inside the hip joints,
+    # ankles above the ankle joints, as the real detector has them (root = identity here, so the
+    # offsets are in the world: x the body's left, z up)
+    off = st0["offsets"]
+    assert off["left_hip"][0] < -0.01 and off["right_hip"][0] > 0.01
+    assert off["left_ankle"][2] > 0.015 and off["right_ankle"][2] > 0.015
     g2 = nc.generator_views(Synthesizer(body, load_noise_model()), fit, cams, np.random.default_rng(1))
     st = nc.statistics(cams, g2["uv"], g2["vis"], g2["world"], fit_j, max_lag=2)
     assert np.median(list(st["sigma_2d_group"].values())) > 0.005
@@ -149,7 +154,7 @@ def test_generator_views_project_the_scaled_body_through_the_given_cameras():
 def test_real_clip_against_the_generator():
     """On the Pose2Sim demo: the real detector's depth error is correlated in time and across
     joints and its swaps come in runs, which the generator (per-frame draws) does not give; the
-    generator's hip landmark is its hip joint, MediaPipe's is not."""
+    generator's hip and ankle landmarks (the learned convention) sit where MediaPipe's do."""
     import sys
     sys.path.insert(0, str(ROOT / "scripts"))
     import compare_detector_noise as cmp
@@ -167,6 +172,9 @@ def test_real_clip_against_the_generator():
     assert real["depth_acf"][0] > gen["depth_acf"][0] + 0.2
     assert real["depth_corr_mean"] > gen["depth_corr_mean"] + 0.2
     assert real["swap_runs"].max() > 5 >= (gen["swap_runs"].max() if gen["swap_runs"].size else 0)
-    hip_gen = np.linalg.norm(gen["offsets"]["left_hip"]) + np.linalg.norm(gen["offsets"]["right_hip"])
-    hip_real = np.linalg.norm(real["offsets"]["left_hip"]) + np.linalg.norm(real["offsets"]["right_hip"])
-    assert hip_gen < 0.01 < hip_real
+    # the learned landmark convention brings the generator's hip, knee and ankle landmarks closer to
+    # where the real detector puts them relative to the fitted body's joints (the rules had them on
+    # the joints, a gap of |real offset|); the shoulders it does not (docs/detector_noise.md)
+    legs = [f"{s}_{n}" for s in ("left", "right") for n in ("hip", "knee", "ankle")]
+    gap = sum(np.linalg.norm(gen["offsets"][n] - real["offsets"][n]) for n in legs)
+    assert gap < 0.85 * sum(np.linalg.norm(real["offsets"][n]) for n in legs)   # measured 0.74

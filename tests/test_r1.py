@@ -95,14 +95,17 @@ def test_r1_smoke_one_camera(capsys):
             rows.setdefault(cells[0], []).append(cells)
     assert set(rows) == {"MediaPipe world landmarks", "default (`python -m engine`)"}
     for name, tables in rows.items():
-        assert len(tables) == 2                            # SMPL-joint table and landmark table
+        assert len(tables) == 3                            # SMPL joints, limb landmarks, all 33 landmarks
         for cells in tables:
             assert cells[2] == "30/30"
             mpjpe, pa = float(cells[3]), float(cells[4])
             assert 20 < pa < mpjpe < 400, cells              # mm: a real person, not a degenerate fit
-    est = rows["default (`python -m engine`)"][1]
+    est = rows["default (`python -m engine`)"][2]
     assert 0 < float(est[6]) < 25 and float(est[6]) <= float(est[7])   # reprojection median ≤ p90 (%)
-    assert rows["MediaPipe world landmarks"][1][6] == "–"
+    assert rows["MediaPipe world landmarks"][2][6] == "–"
+    # MediaPipe's own landmarks are the same points in both limb tables; the body's are not
+    mp, de = rows["MediaPipe world landmarks"], rows["default (`python -m engine`)"]
+    assert mp[0][3:6] == mp[1][3:6] and de[0][3:6] != de[1][3:6]
 
 
 @pytest.mark.slow

@@ -1,9 +1,19 @@
 """Body → MediaPipe Pose's 33 landmarks (numpy only): the engine's reprojection figure and
 image-aligned fit, the benchmarks' landmark scoring and the training data generator.
 
-Each landmark is either an SMPL joint or a small set of mesh vertices (their mean), chosen on
-the body's rest (T-pose) mesh by the rules below, so the same code serves the open body, the
-user's SMPL and the capsule stand-in (canonical frame: Y up, facing +Z, left +X, metres):
+Two conventions place the landmarks on a body:
+
+* **learned** (the default; the image-aligned fit keeps the rules, ``image_fit.FIT_CONVENTION``):
+  each landmark a fixed weighted mix of mesh vertices and joints,
+  fitted to where the real PoseLandmarker puts it on renders of the open body
+  (``engine/data/landmark_convention.json``, made by ``python -m training.render.convention fit``;
+  docs/detector_noise.md). MediaPipe's hips, for one, lie about 2 cm inside and 1 cm below the
+  SMPL hip joints, its ankles 3 cm above the ankle joints. ``learned_landmark_spec`` carries it
+  to another body (the user's SMPL, the capsule stand-in).
+* **rules**: the first hand-made definition, kept for comparison. Each landmark is an SMPL joint
+  or a small set of mesh vertices (their mean), chosen on the body's rest (T-pose) mesh by the
+  rules below, so the same code serves every body (canonical frame: Y up, facing +Z, left +X,
+  metres):
 
 | landmarks | source |
 |---|---|
@@ -21,8 +31,13 @@ user's SMPL and the capsule stand-in (canonical frame: Y up, facing +Z, left +X,
 wrist/hand, or on the ankle/foot joints of that side. Every vertex landmark averages the chosen
 vertex with its 3 nearest neighbours (a small patch, robust to mesh density).
 """
+import json
+from functools import lru_cache
+from pathlib import Path
+
 import numpy as np
 
+from ..errors import EngineError
 from ..observe import LANDMARK_NAMES, LM, NUM_LANDMARKS
 from . import kinematics as K
 from .skeleton import JOINT_INDEX as J
@@ -39,8 +54,8 @@ def _patch(v, i, k=4):
     return np.argsort(np.linalg.norm(v - v[i], axis=1))[:k]
 
 
-def landmark_spec(body, betas=None):
-    """{landmark name: ("joint", j) or ("verts", index array)} for ``body``."""
+def rule_landmark_spec(body, betas=None):
+    """{landmark name: ("joint", j) or ("verts", index array)} for ``body`` by the rules above."""
     v = body.shaped_vertices(betas)
     jt = body.J_regressor @ v
     owner = np.argmax(body.weights, axis=1)
@@ -90,14 +105,78 @@ def landmark_spec(body, betas=None):
     return spec
 
 
+CONVENTION_PATH = Path(__file__).resolve().parent.parent / "data" / "landmark_convention.json"
+CONVENTIONS = ("learned", "rules")
+
+
+@lru_cache(maxsize=2)
+def _convention_table(path=CONVENTION_PATH):
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise EngineError(f"cannot read the landmark convention {Path(path).name}: {exc}") from exc
+
+
+def learned_landmark_spec(body, betas=None, table=None):
+    """{landmark name: ("mix", vertex ids, vertex weights, joint ids, joint weights)}: the learned
+    convention (``landmark_convention.json``, fitted on the open body) carried to ``body``.
+
+    On the open body the fitted vertices are used as they are. On any other body (the user's
+    SMPL, the capsule stand-in) each fitted vertex becomes the vertex of the same owning joint
+    nearest to the landmark's home joint (its own joint for the limb landmarks) plus the fitted
+    offset scaled by the bodies' height ratio; joints carry over by index. Offsets from the home
+    joint, not from the owning one, keep a point near its landmark on a body whose bones have
+    other lengths."""
+    table = _convention_table() if table is None else table
+    ref = table["landmarks"]
+    same = body.name == table["body"] and len(body.v_template) == table["num_vertices"]
+    if not same:
+        v = body.shaped_vertices(betas)
+        rest = body.J_regressor @ v
+        owner = np.argmax(body.weights, axis=1)
+        scale = float(v[:, 1].max() - v[:, 1].min()) / table["body_height"]
+    spec = {}
+    for name in LANDMARK_NAMES:
+        vi, vw = [], []
+        for e in ref[name]["vertices"]:
+            i = e["vertex"]
+            if not same:
+                tgt = rest[ref[name]["home"]] + scale * np.asarray(e["offset"])
+                own = np.flatnonzero(owner == e["joint"])
+                own = own if len(own) else np.arange(len(v))
+                i = int(own[np.argmin(np.linalg.norm(v[own] - tgt, axis=1))])
+            vi.append(i)
+            vw.append(e["weight"])
+        ji = [e["joint"] for e in ref[name]["joints"]]
+        jw = [e["weight"] for e in ref[name]["joints"]]
+        spec[name] = ("mix", np.array(vi, np.int64), np.array(vw), np.array(ji, np.int64), np.array(jw))
+    return spec
+
+
+def landmark_spec(body, betas=None, convention=None):
+    """The 33 landmark definitions for ``body``: ``convention`` "learned" (the default, what
+    MediaPipe puts on a body, ``learned_landmark_spec``) or "rules" (``rule_landmark_spec``)."""
+    convention = convention or "learned"
+    if convention not in CONVENTIONS:
+        raise EngineError(f"unknown landmark convention '{convention}' (choose from {', '.join(CONVENTIONS)})")
+    return learned_landmark_spec(body, betas) if convention == "learned" else rule_landmark_spec(body, betas)
+
+
 def spec_matrix(spec, num_vertices, num_joints=24):
-    """Dense (33, V+J) averaging matrix: landmarks = M @ concat(vertices, joints)."""
+    """Dense (33, V+J) matrix: landmarks = M @ concat(vertices, joints). A "verts" entry is the
+    mean of its vertices; a "mix" entry (the learned convention) a weighted sum of vertices and
+    joints whose weights add up to 1."""
     M = np.zeros((NUM_LANDMARKS, num_vertices + num_joints), np.float32)
-    for name, (kind, idx) in spec.items():
+    for name, entry in spec.items():
+        kind, idx = entry[0], entry[1]
         if kind == "joint":
             M[LM[name], num_vertices + idx] = 1.0
-        else:
+        elif kind == "verts":
             M[LM[name], idx] = 1.0 / len(idx)
+        else:
+            _, vi, vw, ji, jw = entry
+            np.add.at(M[LM[name]], np.asarray(vi, np.int64), vw)          # a vertex may come twice
+            np.add.at(M[LM[name]], num_vertices + np.asarray(ji, np.int64), jw)
     return M
 
 
@@ -110,21 +189,17 @@ def landmarks_from_body(vertices, joints, M):
     return out.reshape(len(M), T, 3).transpose(1, 0, 2)
 
 
-class LandmarkModel:
-    """MediaPipe-convention landmarks of a posed body, skinning only the few vertices they use.
+class PointModel:
+    """Points that are fixed weighted sums of a posed body's vertices and joints, skinning only
+    the vertices they use: ``M`` (N, V+J) as ``spec_matrix`` builds it (one row per point);
+    ``__call__(poses (T,72), trans (T,3))`` → (T,N,3) in the body's world (NaN rows stay NaN)."""
 
-    ``body`` a BodyModel, ``betas`` its shape; ``__call__(poses (T,72), trans (T,3))`` →
-    (T,33,3) in the body's world (NaN rows stay NaN). About a hundred vertices are skinned
-    instead of the whole mesh, so a long clip costs little."""
-
-    def __init__(self, body, betas=None):
-        spec = landmark_spec(body, betas)
+    def __init__(self, body, betas, M):
         v = body.shaped_vertices(betas)
         self.rest_joints = body.J_regressor @ v
         self.parents = body.parents
-        M = spec_matrix(spec, len(v))
-        self.cols = np.flatnonzero(M.any(0))
-        self.M = M[:, self.cols].astype(np.float64)
+        self.cols = np.flatnonzero(np.asarray(M).any(0))
+        self.M = np.asarray(M)[:, self.cols].astype(np.float64)
         vert_cols = self.cols[self.cols < len(v)]
         self.vert_idx = vert_cols
         self.joint_idx = self.cols[self.cols >= len(v)] - len(v)
@@ -141,7 +216,7 @@ class LandmarkModel:
             v = v + np.einsum("tp,vcp->tvc", K.pose_feature(rot), self.posedirs)
         verts = K.linear_blend_skinning(v, self.w, K.skinning_transforms(G, self.rest_joints))
         X = np.concatenate([verts, joints[:, self.joint_idx]], axis=1)       # (T, cols, 3)
-        out = np.einsum("lc,tcd->tld", self.M, X)
+        out = np.tensordot(self.M, X, axes=([1], [1])).transpose(1, 0, 2)    # (T, N, 3), by BLAS
         if trans is not None:
             out = out + np.asarray(trans, np.float64)[:, None, :]
         bad = ~np.isfinite(np.asarray(poses, np.float64)).reshape(len(out), -1).all(1)
@@ -149,3 +224,12 @@ class LandmarkModel:
             bad |= ~np.isfinite(np.asarray(trans, np.float64)).all(1)
         out[bad] = np.nan
         return out
+
+
+class LandmarkModel(PointModel):
+    """MediaPipe-convention landmarks of a posed body (``landmark_spec``'s points): about a
+    hundred vertices are skinned instead of the whole mesh, so a long clip costs little."""
+
+    def __init__(self, body, betas=None, convention=None):
+        spec = landmark_spec(body, betas, convention)
+        super().__init__(body, betas, spec_matrix(spec, len(body.v_template)))
