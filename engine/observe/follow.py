@@ -522,11 +522,9 @@ def follow_subject(frames, frame_size, fps, prior, make_landmarker=None, camera_
                 c0, r0 = int(x0 / sx), int(y0 / sy)
                 c1, r1 = max(c0 + 8, int(np.ceil(x1 / sx))), max(r0 + 8, int(np.ceil(y1 / sy)))
                 rgb = cv2.cvtColor(bgr[r0:r1, c0:c1], cv2.COLOR_BGR2RGB)
-                if crossing is None:  # bystanders apart from the subject (in an overlap their
-                    # places are only extrapolated, and greying them could cut the subject)
-                    apart = [(t, b) for t, b in _overlapping(prior.others_at(int(i), fps), region)
-                             if not _overlapping([(t, b)], _grown(pred, 0.1))]
-                    hide_others(rgb, (c0 * sx, r0 * sy), 1.0 / sx, apart, pred)
+                if crossing is None:  # bystanders, outside the subject's box (in a crossing
+                    # their places are only extrapolated, and greying them could cut the subject)
+                    hide_others(rgb, (c0 * sx, r0 * sy), 1.0 / sx, _overlapping(prior.others_at(int(i), fps), region), pred)
                 people = lm.detect_all(rgb, float(ts))
                 stats["crops"] += 1
                 t0 = lap("follow_landmarks", t0)
