@@ -60,10 +60,11 @@ ROWS = {
     "baseline+light": dict(estimator="baseline", smoothing="light", foot_lock=True, image_fit=False),
     "default+focal-auto": dict(focal="auto"),            # the per-clip focal estimate (engine.estimate.focal)
     "default+focal-calibrated": dict(focal="calibrated"),  # the camera's calibrated focal: what knowing it is worth
+    "default+no-refine": dict(refine=False),               # the default without the D2A refinement: what it earns
 }
 LABELS = {"mediapipe": "MediaPipe world landmarks", "temporal+d2a+light": "temporal+d2a+light (foot lock)",
           "default": "default (`python -m engine`)", "default+focal-auto": "default, `--focal auto`",
-          "default+focal-calibrated": "default, the calibrated focal"}
+          "default+focal-calibrated": "default, the calibrated focal", "default+no-refine": "default, `--no-refine`"}
 
 
 # ------------------------------------------------------------------ reference
