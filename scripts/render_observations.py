@@ -177,6 +177,9 @@ def cmd_compare(args):
           f"(real {dp['sigma_m_median']:.3f} m); left/right swaps {100 * s['swap_rate']:.1f} % of detected "
           f"frames (real {100 * k2['left_right_swap_rate']:.1f} %); dropout {100 * s['dropout_rate']:.1f} % "
           f"of in-view frames (real {100 * k2['person_dropout_rate']:.1f} %)")
+    if args.plot:
+        plot_compare(args.plot, rs, rr, ds, dr, (args.min_box_px, args.max_box_px))
+        print(f"\nwrote {args.plot}")
     by_cam = {}
     for p in files:
         e = D.summarise(p)
@@ -184,6 +187,28 @@ def cmd_compare(args):
         by_cam[e["camera"]] = (n + e["frames"], d + e["detected"])
     print("\ndetected frames by camera: " + ", ".join(
         f"{c} {100 * d / n:.1f} % of {n}" for c, (n, d) in sorted(by_cam.items())))
+
+
+def plot_compare(path, rs, rr, ds, dr, box_px):
+    """Bars per landmark group: 2D σ and depth σ, rendered next to real."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    groups = list(rs)
+    x = np.arange(len(groups))
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.2))
+    for ax, (a, b, unit) in zip(axes, ((rs, rr, "2D σ, box heights"), (ds, dr, "depth σ, m"))):
+        ax.bar(x - 0.2, [a[g] for g in groups], 0.4, label="rendered (MediaPipe on our renders)")
+        ax.bar(x + 0.2, [b[g] for g in groups], 0.4, label="real (R1, multi-view reference)")
+        ax.set_xticks(x, groups, rotation=30)
+        ax.set_ylabel(unit)
+        ax.legend(fontsize=8)
+    lo, hi = box_px
+    span = f"true box {lo:g}-{hi:g} px" if np.isfinite(hi) else f"true box ≥ {lo:g} px"
+    fig.suptitle(f"MediaPipe's error on rendered clips vs on real video, by landmark group ({span})")
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
 
 
 def main(argv=None):
@@ -202,6 +227,7 @@ def main(argv=None):
                                         help="only frames whose true box is at least this tall (px)")
     sub.choices["compare"].add_argument("--max-box-px", type=float, default=float("inf"),
                                         help="only frames whose true box is less tall than this (px)")
+    sub.choices["compare"].add_argument("--plot", help="also draw the comparison into this PNG")
     sub.choices["speed"].add_argument("--n", type=int, default=4, help="clips to time (default 4)")
     sub.choices["sheet"].add_argument("--n", type=int, default=8, help="tiles (default 8)")
     sub.choices["sheet"].add_argument("-o", "--output", default=str(ROOT / "docs" / "img" / "render_sheet.png"))
