@@ -160,3 +160,18 @@ def test_detection_stats_recover_known_noise_and_swaps():
     # hip-relative depth: noise of both hips' mean is removed; landmark error ≈ 0.05 m
     assert 0.035 < np.nanmedian(s["depth_sigma_m"]) < 0.07
     assert s["sigma_bh"][lr].min() > 0.005
+
+
+def test_compare_plot_draws_both_sides(tmp_path):
+    """The compare plot is written, with one bar pair per landmark group in each panel."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import cv2
+    import render_observations as R
+    groups = ("face", "hips", "knees")
+    rs, rr = dict(zip(groups, (0.006, 0.009, 0.008))), dict(zip(groups, (0.012, 0.008, 0.012)))
+    ds, dr = dict(zip(groups, (0.08, 0.03, 0.11))), dict(zip(groups, (0.14, 0.03, 0.10)))
+    out = tmp_path / "img" / "cmp.png"
+    R.plot_compare(out, rs, rr, ds, dr, (300.0, float("inf")))
+    img = cv2.imread(str(out))
+    assert img is not None and img.shape[0] > 200 and img.shape[1] > 600
+    assert len(np.unique(img.reshape(-1, 3), axis=0)) > 10      # drawn, not blank
