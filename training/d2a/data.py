@@ -320,6 +320,35 @@ def pool_batch(pool, idx, num_coarse=None):
     return out
 
 
+class PoolMix:
+    """Training batches from one or several loaded pools, detected frames only: each batch takes
+    a multinomial share of its frames from each pool by ``weights`` (shuffled together, so a
+    batch's first frames — ImpHMR's — come from every pool). One pool draws exactly as a
+    single-pool run always has."""
+
+    def __init__(self, pools, weights=None):
+        self.pools = list(pools)
+        w = np.ones(len(self.pools)) if weights is None else np.asarray(weights, np.float64)
+        if len(w) != len(self.pools) or not len(w) or (w < 0).any() or w.sum() <= 0:
+            raise ValueError("pool weights must be non-negative, one per pool, and not all zero")
+        self.weights = w / w.sum()
+        self.frames = [np.flatnonzero(np.asarray(p["valid"], bool)) for p in self.pools]
+        empty = [i for i, f in enumerate(self.frames) if not len(f) and self.weights[i] > 0]
+        if empty:
+            raise ValueError(f"pool {empty[0]} has no detected frames")
+
+    def batch(self, rng, bs, num_coarse=None):
+        """One batch of ``bs`` frames (``pool_batch``'s dict) drawn with ``rng``."""
+        if len(self.pools) == 1:
+            f = self.frames[0]
+            return pool_batch(self.pools[0], np.sort(rng.choice(f, size=bs, replace=len(f) < bs)), num_coarse)
+        counts = rng.multinomial(bs, self.weights)
+        parts = [pool_batch(p, np.sort(rng.choice(f, size=c, replace=len(f) < c)), num_coarse)
+                 for p, f, c in zip(self.pools, self.frames, counts) if c]
+        perm = torch.as_tensor(rng.permutation(bs))
+        return {k: torch.cat([b[k] for b in parts])[perm] for k in parts[0]}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description="Generate a per-frame pool for the D2A refinement network")
     ap.add_argument("--temporal", required=True, help="training.temporal.train checkpoint (best.pt)")

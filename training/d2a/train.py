@@ -1,5 +1,6 @@
 """Train the seed-0 refinement network (D2A-HMR, with the RLE flow and the seed-1 ImpHMR branch)
-on a per-frame pool (``training.d2a.data``).
+on a per-frame pool (``training.d2a.data``), or on several mixed by weight (``pools``: e.g. the
+synthetic pool and one of rendered clips, ``training.d2a.rendered_pool``; ``data.PoolMix``).
 
     .venv/bin/python -m training.d2a.train --config training/configs/d2a_cpu.json
     ... --ablation ROW           # a row of training.d2a.model.ABLATION_ROWS (refine, +depth, +rle,
@@ -20,6 +21,7 @@ the same frames are logged once at the start). Batches are drawn from the detect
 """
 import argparse
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -136,9 +138,18 @@ def evaluate(training, pool, idx, batch_size=64):
 
 
 # ---------------------------------------------------------------- training
+def pool_sources(cfg):
+    """[(path, weight)] of the training pools: ``"pools": [{"path": ..., "weight": ...}, ...]``
+    (e.g. the synthetic pool and a ``training.d2a.rendered_pool`` one), else the single ``pool``."""
+    pools = cfg.get("pools") or ([{"path": cfg["pool"], "weight": 1.0}] if cfg.get("pool") else [])
+    if not pools:
+        raise ValueError("the config names no training pool (pool or pools)")
+    return [(str(p["path"]), float(p.get("weight", 1.0))) for p in pools]
+
+
 def train(cfg, resume=False, log=None, body=None):
     """Run (or continue) training as ``cfg`` says; returns the final step."""
-    from training.d2a.data import load_pool, pool_batch
+    from training.d2a.data import PoolMix, load_pool
 
     set_threads(cfg.get("threads", 1))
     out = Path(cfg["out_dir"])
@@ -149,10 +160,11 @@ def train(cfg, resume=False, log=None, body=None):
     opt = torch.optim.AdamW([p for p in training.parameters() if p.requires_grad], lr=float(cfg["lr"]),
                             weight_decay=float(cfg.get("weight_decay", 1e-4)))
     step, best = resume_from(out, training, opt, "training", log) if resume else (0, math.inf)
-    pool = load_pool(cfg["pool"])
-    frames = np.flatnonzero(np.asarray(pool["valid"], bool))
-    if not len(frames):
-        raise ValueError(f"the pool {cfg['pool']} has no detected frames")
+    sources = pool_sources(cfg)
+    try:
+        mix = PoolMix([load_pool(p) for p, _ in sources], [w for _, w in sources])
+    except ValueError as e:
+        raise ValueError(f"training pools {[p for p, _ in sources]}: {e}") from None
     val_pool = load_pool(cfg["val_pool"]) if cfg.get("val_pool") and cfg.get("val_frames") else None
     val_idx = val_indices(val_pool, cfg["val_frames"]) if val_pool is not None else None
     max_steps, bs = int(cfg["max_steps"]), int(cfg["batch_size"])
@@ -161,7 +173,9 @@ def train(cfg, resume=False, log=None, body=None):
     rng = np.random.default_rng([int(cfg.get("seed", 0)), step])
     log("start", step=step, max_steps=max_steps, ablation=cfg.get("ablation", "full"),
         params=sum(p.numel() for p in training.model.parameters()),
-        train_params=sum(p.numel() for p in training.parameters()), frames=int(len(frames)), out=str(out))
+        train_params=sum(p.numel() for p in training.parameters()), frames=int(sum(len(f) for f in mix.frames)),
+        pools=[dict(path=p, weight=float(w), frames=int(len(f))) for (p, _), w, f in zip(sources, mix.weights, mix.frames)],
+        out=str(out))
     if val_idx is not None and step == 0:
         v = np.asarray(val_pool["valid"][val_idx], bool)
         s = joint_scores(val_pool["temporal_joints"][val_idx], val_pool["joints3d"][val_idx], v)
@@ -178,8 +192,7 @@ def train(cfg, resume=False, log=None, body=None):
                     val_every=200)
 
     def next_loss():
-        batch = pool_batch(pool, np.sort(rng.choice(frames, size=bs, replace=len(frames) < bs)), n)
-        loss, parts, _ = training(batch)
+        loss, parts, _ = training(mix.batch(rng, bs, n))
         return loss, parts
 
     return run_steps(training, opt, cfg, step, next_loss, book, log)
@@ -199,6 +212,15 @@ def main(argv=None):
     cfg = load_config(a.config, over)
     if a.ablation:
         cfg = apply_ablation(cfg, a.ablation)
+    try:
+        missing = [p for p, _ in pool_sources(cfg) if not (Path(p) / "features.npy").is_file()]
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    if missing:
+        print(f"error: no training pool at {missing[0]} (make it with training.d2a.data or "
+              f"training.d2a.rendered_pool)", file=sys.stderr)
+        sys.exit(2)
     train(cfg, resume=a.resume)
 
 
