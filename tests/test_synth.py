@@ -175,3 +175,21 @@ def test_multiview_noise_reference_changes_only_what_it_measured():
     assert mv["version"].endswith("+multiview")
     with pytest.raises(ValueError, match="unknown noise reference"):
         load_noise_model(reference="mocap")
+
+
+def test_the_generator_places_landmarks_by_the_chosen_convention():
+    """'rules' puts the 12 limb landmarks on the SMPL joints; the default (learned) does not."""
+    from engine.body.model import load_body_model
+    from engine.observe import LM
+    from training.data.synth import Poser
+    from engine.body.skeleton import JOINT_INDEX as J
+    body = load_body_model()
+    poses = np.zeros((2, 72))
+    poses[:, 0] = np.pi / 2
+    trans = np.zeros((2, 3))
+    limbs = [f"{s}_{n}" for s in ("left", "right") for n in ("hip", "knee", "ankle", "shoulder", "elbow", "wrist")]
+    _, joints, lm_rules = Poser(body, None, "rules")(poses, trans)
+    _, _, lm_learned = Poser(body, None)(poses, trans)
+    i, j = [LM[n] for n in limbs], [J[n] for n in limbs]
+    np.testing.assert_allclose(lm_rules[:, i], joints[:, j], atol=1e-5)
+    assert np.linalg.norm(lm_learned[:, i] - joints[:, j], axis=-1).max() > 0.02

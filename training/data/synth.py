@@ -136,13 +136,13 @@ def augment_motion(poses, trans, rng, fps=30.0, speed_range=(0.8, 1.25), arm_ang
 class Poser:
     """Fast batched posing of one body (float32 LBS via a matrix product)."""
 
-    def __init__(self, body, betas=None):
+    def __init__(self, body, betas=None, convention=None):
         self.body = body
         self.betas = np.zeros(10) if betas is None else np.asarray(betas)
         self.v = body.shaped_vertices(self.betas).astype(np.float32)
         self.rest = (body.J_regressor @ body.shaped_vertices(self.betas)).astype(np.float64)
         self.W = body.weights.astype(np.float32)
-        self.M = spec_matrix(landmark_spec(body, self.betas), len(self.v))
+        self.M = spec_matrix(landmark_spec(body, self.betas, convention), len(self.v))
         f = body.faces
         # joints lie inside the body: a landmark is occluded when it is this far behind the
         # rendered surface at its pixel (a joint 15 cm, a surface point 5 cm, a mix by its joint share)
@@ -349,17 +349,18 @@ def apply_detector_noise(rng, kp_true, occluded, inside, frame_size, noise):
 class Synthesizer:
     """Draws synthetic observation sequences for one body. Reuse it: it caches the posing."""
 
-    def __init__(self, body, noise=None, crop=CROP):
+    def __init__(self, body, noise=None, crop=CROP, convention=None):
         self.body = body
         self.noise = noise or load_noise_model()
         self.crop = crop
+        self.convention = convention   # the landmark convention (engine.body.landmarks; None: the default)
         self._posers = {}
 
     def poser(self, betas):
         key = tuple(np.round(np.asarray(betas, np.float64), 4))
         if key not in self._posers:
-            self._posers = {key: Poser(self.body, betas)} if len(self._posers) > 8 else self._posers
-            self._posers[key] = Poser(self.body, betas)
+            self._posers = {key: Poser(self.body, betas, self.convention)} if len(self._posers) > 8 else self._posers
+            self._posers[key] = Poser(self.body, betas, self.convention)
         return self._posers[key]
 
     def __call__(self, poses, trans, betas, rng, fps=30.0, camera=None, mirror=False, facing=None,

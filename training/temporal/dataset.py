@@ -43,7 +43,7 @@ from training.temporal.model import EMBED_DIM
 
 DEFAULTS = dict(window=32, seq_len=48, views=2, windows_per_view=2, shuffle=64, mirror_prob=0.5,
                 focal_known_prob=0.5, speed_range=(1.0, 1.0), noise_reference="self_consistency",
-                body_scale_range=(1.0, 1.0), pose_aug_prob=0.0, pose_aug_scale=1.0)
+                body_scale_range=(1.0, 1.0), pose_aug_prob=0.0, pose_aug_scale=1.0, landmark_convention=None)
 
 
 def load_clips(cache, split):
@@ -202,7 +202,9 @@ class WindowSampler:
         self.p = lens / lens.sum()           # uniform over frames
         # the data config's "noise_reference" (default: the self-consistency model the shipped
         # models were trained with; "multiview": training.data.noise.load_noise_model)
-        self.synth = synth or ViewSynthesizer(body, noise=load_noise_model(reference=self.cfg["noise_reference"]))
+        # "landmark_convention": "learned" (the default) or "rules" (engine.body.landmarks)
+        self.synth = synth or ViewSynthesizer(body, noise=load_noise_model(reference=self.cfg["noise_reference"]),
+                                              convention=self.cfg["landmark_convention"])
         self.prvipe = prvipe
 
     def sequence(self, rng):
