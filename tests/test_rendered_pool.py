@@ -151,3 +151,13 @@ def test_cli_bad_inputs_are_one_error_line(tmp_path):
     r = _cli("--rendered", str(tmp_path / "val"), "--out", str(tmp_path / "pool"))
     assert r.returncode == 2 and "train split" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "pool").exists()
+
+
+def test_scoring_a_pool(tmp_path):
+    from training.temporal.rendered_pool import score_pool
+    build_rendered_pool([fake_clip(tmp_path / "01_01_0.npz")], tmp_path / "pool", window=16, stride=8)
+    res = score_pool(tmp_path / "pool", {"ik": None}, n=10)
+    m, pa = res["ik"]
+    assert 0 < pa < m < 1000          # the IK prior is an estimate, not the truth
+    r = _cli("--score", str(tmp_path / "nothing"))
+    assert r.returncode == 2 and r.stderr.startswith("error: no pool") and len(r.stderr.strip().splitlines()) == 1

@@ -19,6 +19,9 @@ motions mirrored (``mirrored`` per clip).
 
 Windows are ``window`` frames (the config's) every ``stride`` frames of each clip; a window
 where MediaPipe found the person in fewer than ``min_valid`` of the frames is left out.
+
+``--score POOL --weights DIR,...`` scores exported models (and the IK prior they start from)
+on a pool's windows, e.g. rendered clips of subjects a model was not trained on.
 """
 import argparse
 import sys
@@ -28,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.temporal.window_pool import KEYS
+from training.temporal.window_pool import KEYS, pool_size
 
 PER_FRAME = ("keypoints", "world", "valid", "K", "extrinsics", "poses", "joints_cam", "camera_motion")
 
@@ -123,16 +126,63 @@ def build_rendered_pool(files, path, window, stride=8, focal_known_prob=0.5, min
     return n, frames, len(plan)
 
 
+def score_pool(pool, weights, n=600, seed=0, prvipe=None):
+    """MPJPE / PA-MPJPE (mm; camera frame, 14 LSP joints, root = hip midpoint, detected frames,
+    as the trainer's validation) of exported models on ``n`` random windows of a pool.
+
+    ``weights``: {name: folder with temporal.onnx, or None for the IK prior itself}. The Pr-VIPE
+    embedding comes from ``prvipe`` (a ``training.prvipe.train`` checkpoint) or, without one,
+    from each folder's ``prvipe.onnx``. Returns {name: (mpjpe, pa_mpjpe)}."""
+    import onnxruntime as ort
+    import torch
+    from training.bench.synthetic import HIPS, LSP14
+    from training.data.bvh_to_smpl import default_body
+    from training.eval.metrics import mpjpe, pa_mpjpe
+    from training.geometry import JointShapeModel, forward_kinematics, rot6d_to_matrix
+    arrays = {k: np.load(Path(pool) / f"{k}.npy", mmap_mode="r") for k in KEYS}
+    N = len(arrays["features"])
+    idx = np.sort(np.random.default_rng(seed).choice(N, min(n, N), replace=False))
+    b = {k: np.array(v[idx]) for k, v in arrays.items()}
+    B, T = b["features"].shape[:2]
+    jm = JointShapeModel(default_body())
+    g = b["joints_cam"].reshape(-1, 24, 3).astype(np.float64)
+    valid = b["valid"].reshape(-1)
+    root = [LSP14.index(h) for h in HIPS]
+    out = {}
+    for name, d in weights.items():
+        if d is None:
+            r6, betas = b["ik_prior"].reshape(B, T, 24, 6), np.zeros((B, 10), np.float32)
+        else:
+            kp = b["keypoints99"].reshape(B * T, -1)
+            mu, sig = ort.InferenceSession(str(Path(d) / "prvipe.onnx")).run(None, {"keypoints": kp})[:2]
+            feeds = dict(features=b["features"], prvipe_mu=mu.reshape(B, T, -1), prvipe_sigma=sig.reshape(B, T, -1),
+                         homography=b["homography"], ik_prior=b["ik_prior"])
+            r6, betas = ort.InferenceSession(str(Path(d) / "temporal.onnx")).run(["rot6d", "betas"], feeds)
+        rot = rot6d_to_matrix(torch.as_tensor(np.asarray(r6, np.float32)).reshape(B, T, 24, 6))
+        j = forward_kinematics(rot, jm(torch.as_tensor(betas))).reshape(-1, 24, 3).numpy()
+        out[name] = (1000 * mpjpe(j[:, LSP14], g[:, LSP14], root=root, valid=valid),
+                     1000 * pa_mpjpe(j, g, valid=valid, joints=LSP14))
+    return out
+
+
 def main(argv=None):
     from training.loop import load_config
     ap = argparse.ArgumentParser(description="Windows of rendered clips (real MediaPipe) as a training pool")
-    ap.add_argument("--config", required=True, help="a temporal config (its data: window, focal_known_prob)")
+    ap.add_argument("--config", help="a temporal config (its data: window, focal_known_prob)")
     ap.add_argument("--rendered", default="out/rendered", help="folder of rendered clips (*.npz)")
     ap.add_argument("--out", default="out/pool_rendered", help="pool folder to write")
     ap.add_argument("--stride", type=int, default=8, help="frames between window starts")
     ap.add_argument("--min-valid", type=float, default=0.5, help="least fraction of detected frames in a window")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--score", metavar="POOL", help="instead: score the IK prior and the --weights folders on POOL's windows")
+    ap.add_argument("--weights", default="engine/data/temporal", help="with --score: comma list of exported model folders")
+    ap.add_argument("--windows", type=int, default=600, help="with --score: how many random windows")
     a = ap.parse_args(argv)
+    if a.score:
+        return score_main(a)
+    if not a.config:
+        print("error: --config is required to build a pool", file=sys.stderr)
+        sys.exit(2)
     try:
         cfg = load_config(a.config)
     except (OSError, ValueError) as e:
@@ -160,6 +210,21 @@ def main(argv=None):
         sys.exit(2)
     print(f"{n} windows ({frames} distinct frames) from {clips} of {len(files)} rendered clips "
           f"in {(time.time() - t0) / 60:.1f} min → {a.out}")
+
+
+def score_main(a):
+    """``--score``: one table row per model on a pool's windows."""
+    dirs = [d for d in a.weights.split(",") if d]
+    bad = [d for d in dirs if not (Path(d) / "temporal.onnx").is_file() or not (Path(d) / "prvipe.onnx").is_file()]
+    if not (Path(a.score) / "features.npy").is_file() or bad:
+        what = f"no pool in {a.score}" if not (Path(a.score) / "features.npy").is_file() else f"no temporal.onnx + prvipe.onnx in {bad[0]}"
+        print(f"error: {what}", file=sys.stderr)
+        sys.exit(2)
+    res = score_pool(a.score, {"IK prior (the model's input)": None, **{d: d for d in dirs}}, a.windows, a.seed)
+    print(f"{a.score}: {min(a.windows, pool_size(a.score))} windows, 14 LSP joints, camera frame, detected frames (mm)")
+    print("| model | MPJPE | PA-MPJPE |\n|---|---|---|")
+    for name, (m, pa) in res.items():
+        print(f"| {name} | {m:.1f} | {pa:.1f} |")
 
 
 if __name__ == "__main__":
