@@ -126,13 +126,12 @@ def build_rendered_pool(files, path, window, stride=8, focal_known_prob=0.5, min
     return n, frames, len(plan)
 
 
-def score_pool(pool, weights, n=600, seed=0, prvipe=None):
+def score_pool(pool, weights, n=600, seed=0):
     """MPJPE / PA-MPJPE (mm; camera frame, 14 LSP joints, root = hip midpoint, detected frames,
     as the trainer's validation) of exported models on ``n`` random windows of a pool.
 
-    ``weights``: {name: folder with temporal.onnx, or None for the IK prior itself}. The Pr-VIPE
-    embedding comes from ``prvipe`` (a ``training.prvipe.train`` checkpoint) or, without one,
-    from each folder's ``prvipe.onnx``. Returns {name: (mpjpe, pa_mpjpe)}."""
+    ``weights``: {name: folder with temporal.onnx and prvipe.onnx (the embedding), or None for
+    the IK prior the model starts from}. Returns {name: (mpjpe, pa_mpjpe)}."""
     import onnxruntime as ort
     import torch
     from training.bench.synthetic import HIPS, LSP14
