@@ -225,8 +225,8 @@ def _pipeline_options(opts):
 def process_clip(path, stem, out_dir, opts, progress=None, engine_motion=None):
     """One clip → ``stem.npz`` + ``stem.blend`` in ``out_dir``; returns a summary row (dict).
 
-    ``engine_motion``: the Motion file a worker process of the parallel batch (``--workers``) already wrote for this video:
-    it is imported instead of running the engine here."""
+    ``engine_motion``: the Motion file that one of the parallel batch's engine processes
+    (``--workers``) already wrote for this video: it is imported instead of running the engine here."""
     ensure_engine()
     from engine.motion import load_motion
     from .scene import build_scene

@@ -33,6 +33,7 @@ from scipy.optimize import nnls
 
 from engine.body.landmarks import MIRROR, PointModel, rule_landmark_spec, spec_matrix, CONVENTION_PATH
 from engine.body.model import load_body_model
+from engine.estimate.camera import world_to_camera
 from engine.body.skeleton import JOINT_INDEX as J, PARENTS, children
 from engine.observe import LANDMARK_NAMES, LM, NUM_LANDMARKS
 
@@ -140,7 +141,7 @@ def clip_rows(z, body, cand_M, every):
         return None
     pts = PointModel(body, z["betas"], cand_M)(z["poses"][frames], z["trans"][frames])
     E = np.asarray(z["extrinsics"], np.float64)[frames]
-    cam = np.einsum("tij,tnj->tni", E[:, :3, :3], pts) + E[:, None, :3, 3]
+    cam = world_to_camera(pts, E)
     box = truth[frames, :, 1].max(1) - truth[frames, :, 1].min(1)
     use = (kp[frames, :, 2] > VIS) & ~np.asarray(z["occluded"], bool)[frames]
     return dict(cam=cam, kp=kp[frames, :, :2], K=np.asarray(z["K"], np.float64)[frames], box=box,
@@ -275,8 +276,7 @@ def check(root, every=4, log=print, table=None):
         box = truth[f, :, 1].max(1) - truth[f, :, 1].min(1)
         for k, m in M.items():
             X = PointModel(body, z["betas"], m)(z["poses"][f], z["trans"][f])
-            c = np.einsum("tij,tnj->tni", E[:, :3, :3], X) + E[:, None, :3, 3]
-            x = np.einsum("tij,tnj->tni", Ks, c)
+            x = np.einsum("tij,tnj->tni", Ks, world_to_camera(X, E))     # per-frame K (zooms)
             uv = x[..., :2] / x[..., 2:]
             res[k].append(np.linalg.norm(uv - kp[f, :, :2], axis=-1) / box[:, None])
         use_all.append((kp[f, :, 2] > VIS) & ~np.asarray(z["occluded"], bool)[f])
