@@ -35,7 +35,7 @@ from engine.body.landmarks import MIRROR, PointModel, rule_landmark_spec, spec_m
 from engine.body.model import load_body_model
 from engine.estimate.camera import world_to_camera
 from engine.body.skeleton import JOINT_INDEX as J, PARENTS, children
-from engine.observe import LANDMARK_NAMES, LM, NUM_LANDMARKS
+from engine.observe import LANDMARK_NAMES, LM
 
 RENDERED = Path("out/rendered")
 VIS = 0.5
