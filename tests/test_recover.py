@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from conftest import DEMO_VIDEO
-from engine.observe.redetect import gaps, search_region, unrotate_points, unrotate_vectors
+from engine.observe.redetect import gaps, inward_order, search_region, unrotate_points, unrotate_vectors
 
 
 @pytest.mark.parametrize("k", [0, 1, 2, 3])
@@ -40,6 +40,66 @@ def test_gaps_are_short_and_bounded():
 def test_search_region_is_square_and_clipped():
     r = search_region(np.array([100, 100, 200, 300.0]), None, 1000, 320, expand=0.5)
     assert r == (0, 0, 350, 320)  # a 400 px square around (150, 200), clipped to the frame
+
+
+def test_inward_order_walks_from_each_bounded_edge():
+    assert inward_order(3, 7, True, True) == ([3, 4, 5, 6], [6, 5, 4, 3])
+    assert inward_order(0, 3, False, True) == ([], [2, 1, 0])
+    assert inward_order(5, 8, True, False) == ([5, 6, 7], [])
+
+
+def _gappy_observations(valid, frame_size=(1768, 994)):
+    from engine.observe.types import NUM_LANDMARKS, Observations, mask_size
+    T = len(valid)
+    mw, mh = mask_size(*frame_size)
+    box = np.where(np.asarray(valid)[:, None], [[700.0, 600.0, 900.0, 950.0]], np.nan).astype(np.float32)
+    return Observations(keypoints=np.full((T, NUM_LANDMARKS, 3), np.nan, np.float32),
+                        world=np.full((T, NUM_LANDMARKS, 3), np.nan, np.float32),
+                        masks=np.zeros((T, mh, mw), np.uint8), valid=np.asarray(valid, bool),
+                        timestamps=np.arange(T) / 30.0, frame_size=frame_size, fps=30.0, bbox=box,
+                        track_id=np.where(valid, 0, -1), frame_index=np.arange(T))
+
+
+class _CountingDetector:
+    """Finds a person (a fixed upright pose in the crop's middle) only in the crops listed by
+    their order of arrival; counts its calls."""
+
+    def __init__(self, hits=()):
+        self.calls, self.crops, self.hits = 0, 0, set(hits)
+
+    def __call__(self, rgb):
+        self.calls += 1
+        h, w = rgb.shape[:2]
+        if self.calls % 4 == 1:
+            self.crops += 1
+        if self.crops not in self.hits or self.calls % 4 != 1:
+            return None
+        kp = np.zeros((33, 3), np.float32)
+        kp[:, 0] = np.linspace(0.4, 0.6, 33) * w
+        kp[:, 1] = np.linspace(0.3, 0.7, 33) * h
+        kp[:, 2] = 1.0
+        return kp, np.zeros((33, 3), np.float32), np.zeros((h, w), np.float32)
+
+    def close(self):
+        pass
+
+
+def test_recovery_stops_each_side_at_its_first_miss():
+    from engine.observe.redetect import recover_gaps
+    valid = np.ones(40, bool)
+    valid[10:20] = False   # bounded on both sides
+    valid[35:] = False     # bounded before only
+    obs = _gappy_observations(valid)
+    det = _CountingDetector()   # nobody is ever found
+    assert recover_gaps(DEMO_VIDEO, obs, detector=det) == 0
+    # one frame per bounded side, each tried at the four turns: 2 sides + 1 side
+    assert det.calls == 3 * 4, det.calls
+    # found on the first two crops of the first gap's forward walk (frames 10, 11), then a miss
+    obs = _gappy_observations(valid)
+    det = _CountingDetector(hits={1, 2})
+    assert recover_gaps(DEMO_VIDEO, obs, detector=det) == 2
+    assert obs.valid[10:12].all() and not obs.valid[12:20].any() and not obs.valid[35:].any()
+    assert det.crops == 3 + 1 + 1   # forward 10, 11, 12 (miss); backward 19 (miss); 35 (miss)
 
 
 @pytest.mark.slow
