@@ -61,19 +61,21 @@ def _gappy_observations(valid, frame_size=(1768, 994)):
 
 
 class _CountingDetector:
-    """Finds a person (a fixed upright pose in the crop's middle) only in the crops listed by
-    their order of arrival; counts its calls."""
+    """Finds a person (a fixed upright pose in the crop's middle) only in the crops numbered in
+    ``hits`` (1 = the first crop searched), upright; counts its calls and the crops searched."""
 
     def __init__(self, hits=()):
         self.calls, self.crops, self.hits = 0, 0, set(hits)
 
     def __call__(self, rgb):
-        self.calls += 1
-        h, w = rgb.shape[:2]
-        if self.calls % 4 == 1:
+        from engine.observe.redetect import ANGLES
+        if self.calls % len(ANGLES) == 0:   # each crop is tried at every turn unless found
             self.crops += 1
-        if self.crops not in self.hits or self.calls % 4 != 1:
+        self.calls += 1
+        if self.crops not in self.hits:
             return None
+        self.calls += len(ANGLES) - 1 - (self.calls - 1) % len(ANGLES)  # found: no more turns
+        h, w = rgb.shape[:2]
         kp = np.zeros((33, 3), np.float32)
         kp[:, 0] = np.linspace(0.4, 0.6, 33) * w
         kp[:, 1] = np.linspace(0.3, 0.7, 33) * h
@@ -126,3 +128,14 @@ def test_demo_back_flip_frames_recovered_without_switching_person():
             inter = iw * ih
             union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
             assert inter / union < 0.2, (t, a, b)
+
+
+def test_recovery_searches_a_gap_the_decoder_ends_inside():
+    from engine.observe.redetect import recover_gaps
+    valid = np.ones(240, bool)      # the demo has 230 frames: 230-238 are never decoded
+    valid[225:239] = False
+    obs = _gappy_observations(valid)
+    det = _CountingDetector(hits={1})
+    assert recover_gaps(DEMO_VIDEO, obs, detector=det) == 1
+    assert obs.valid[225] and not obs.valid[226:239].any()
+    assert det.crops == 2            # 225 (found), 226 (miss); the end side was never decoded

@@ -137,11 +137,11 @@ def _gap_frames(video_path, frames):
 
 
 def inward_order(a, b, from_start, from_end):
-    """Attempt order for gap [a, b): from each bounded edge inward, as ``(t, side)`` pairs the
-    caller walks until a side's first miss. The detector loses a turning subject progressively
-    and finds them again the same way, so past a side's first miss the rest of that side is
-    not tried (on the demo's back-flip: the same 19 frames recovered with 23 attempts instead
-    of 42). Our choice; the papers do not cover detection."""
+    """Attempt order for gap [a, b): (forward frames from its start, backward frames from its
+    end), each only when that edge is bounded by a known box; the caller walks each until its
+    first miss. The detector loses a turning subject progressively and finds them again the
+    same way, so past a side's first miss the rest of that side is not tried (measurements in
+    docs/performance.md). Our choice; the papers do not cover detection."""
     fwd = list(range(a, b)) if from_start else []
     bwd = list(range(b - 1, a - 1, -1)) if from_end else []
     return fwd, bwd
@@ -193,7 +193,7 @@ def recover_gaps(video_path, obs, max_gap_s=1.0, detector=None, progress=None):
         done = set()
         for side in (fwd, bwd):
             for t in side:
-                if t in done:
+                if t in done or t not in p["crops"]:  # met the other side, or never decoded
                     break
                 done.add(t)
                 hit = detect_in_crop(p["crops"][t], (x0, y0), p["refs"][t], detector)
@@ -214,6 +214,9 @@ def recover_gaps(video_path, obs, max_gap_s=1.0, detector=None, progress=None):
             if progress is not None:
                 progress(i)
             if len(p["crops"]) == p["b"] - p["a"]:
+                search(p)
+        for p in plans:  # the decoder ended early (a container longer than its frames)
+            if p["crops"]:
                 search(p)
     finally:
         if own:
