@@ -12,6 +12,7 @@ import os
 import re
 import sys
 import tempfile
+import threading
 from contextlib import contextmanager
 
 _NOISE = re.compile(rb"^(?:WARNING: All log messages before absl::InitializeLog\(\) is called"
@@ -25,30 +26,59 @@ def is_noise(line: bytes) -> bool:
     return bool(_NOISE.match(line))
 
 
+_LOCK = threading.Lock()
+_CAPTURE = {"depth": 0, "saved": None, "file": None}
+
+
+def _start_capture():
+    """fd 2 into a temporary file, once for all the blocks in progress (False: no real fd 2)."""
+    with _LOCK:
+        if _CAPTURE["depth"] == 0:
+            try:
+                sys.stderr.flush()
+                saved = os.dup(2)
+            except (OSError, ValueError, AttributeError):  # no real fd 2 (some embedded consoles)
+                return False
+            f = tempfile.TemporaryFile()
+            os.dup2(f.fileno(), 2)
+            _CAPTURE.update(saved=saved, file=f)
+        _CAPTURE["depth"] += 1
+        return True
+
+
+def _end_capture():
+    """The last block in progress out: fd 2 restored, the captured lines that are not noise
+    written to it."""
+    with _LOCK:
+        _CAPTURE["depth"] -= 1
+        if _CAPTURE["depth"] > 0:
+            return
+        try:
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+        saved, f = _CAPTURE["saved"], _CAPTURE["file"]
+        _CAPTURE.update(saved=None, file=None)
+        os.dup2(saved, 2)
+        os.close(saved)
+        with f:
+            f.seek(0)
+            kept = b"".join(ln for ln in f if not is_noise(ln))
+        if kept:
+            os.write(2, kept)
+
+
 @contextmanager
 def quiet_native_logs():
-    """Run the block with fd 2 captured; re-emit the captured lines that are not noise."""
-    if os.environ.get("MOCAP_NATIVE_LOGS"):
+    """Run the block with fd 2 captured; re-emit the captured lines that are not noise.
+
+    fd 2 belongs to the process, so blocks running at the same time in several threads (two
+    landmarkers starting side by side) share one capture: the first in redirects, the last out
+    restores fd 2 and re-emits what was kept — never a block restoring another's redirect."""
+    if os.environ.get("MOCAP_NATIVE_LOGS") or not _start_capture():
         yield
         return
     try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError, AttributeError):  # no real fd 2 (some embedded consoles)
         yield
-        return
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            yield
-        finally:
-            try:
-                sys.stderr.flush()
-            except (OSError, ValueError):
-                pass
-            os.dup2(saved, 2)
-            os.close(saved)
-            captured.seek(0)
-            kept = b"".join(ln for ln in captured if not is_noise(ln))
-            if kept:
-                os.write(2, kept)
+    finally:
+        _end_capture()

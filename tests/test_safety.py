@@ -192,6 +192,41 @@ def test_native_log_filter_keeps_errors_drops_chatter():
     assert not is_noise(b"Traceback (most recent call last):\n")
 
 
+def test_native_log_capture_overlapping_in_two_threads_restores_stderr(capfd):
+    """Two landmarkers start side by side: A in, B in, A out, B out. fd 2 must end as it began
+    (not left on a capture file, which would swallow every later warning) and what is not noise
+    must still reach it."""
+    import os
+    import threading
+    from engine.native_log import quiet_native_logs
+    before = os.fstat(2).st_ino
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+
+    def a():
+        with quiet_native_logs():
+            a_in.set()
+            b_in.wait(5)
+            os.write(2, b"W0000 00:00:1.0    1 a.cc:1] chatter from A\n")
+            os.write(2, b"E0000 00:00:1.0    1 a.cc:1] real error from A\n")
+        a_out.set()
+
+    def b():
+        a_in.wait(5)
+        with quiet_native_logs():
+            b_in.set()
+            a_out.wait(5)
+            os.write(2, b"I0000 00:00:1.0    1 b.cc:1] chatter from B\n")
+    threads = [threading.Thread(target=a), threading.Thread(target=b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert os.fstat(2).st_ino == before
+    os.write(2, b"after\n")
+    err = capfd.readouterr().err
+    assert "real error from A" in err and "after" in err and "chatter" not in err, err
+
+
 @pytest.mark.slow
 def test_quiet_run_prints_nothing(tmp_path):
     """MediaPipe's native start-up lines are kept off the terminal; -q leaves stdout and stderr empty."""
