@@ -300,3 +300,16 @@ def test_a_closer_look_at_the_point_adds_the_person_the_survey_missed():
     assert select_subject(survey2, tid2, "point", point, 30) == new
     with pytest.raises(EngineError, match="not even on a closer look"):
         add_person_at_point(survey, tid, video, 30, (5.0, 5.0))
+
+
+def test_the_tiled_search_replaces_a_frame_only_where_it_found_more_people():
+    from engine.observe.follow import prefer_more
+    main, _ = _survey({0: {0: [0, 0, 10, 10], 6: [0, 0, 10, 10], 12: [5, 5, 15, 15]}})
+    tiled, _ = _survey({0: {0: [1, 1, 11, 11], 6: [2, 2, 12, 12]}, 1: {0: [50, 0, 60, 10]}})
+    out = prefer_more(main, tiled)
+    assert list(out.frame_index) == [0, 6, 12]
+    by_frame = {int(out.frame_index[t]): out.bbox[out.frame_of == t].tolist() for t in range(3)}
+    assert by_frame[0] == [[1, 1, 11, 11], [50, 0, 60, 10]]  # two found by the tiles: theirs
+    assert by_frame[6] == [[0, 0, 10, 10]]                    # as many: the full frame's
+    assert by_frame[12] == [[5, 5, 15, 15]]                   # not searched
+    assert len(out.appearance) == len(out.masks) == len(out.keypoints) == 4

@@ -11,6 +11,7 @@ Conventions (shared with the synthetic-data generator, which calls ``homography_
 """
 import cv2
 import numpy as np
+from ..video.decode import shrink
 
 FEATURE_WINDOW = 15          # homographies per frame
 FEATURE_DIM = 9 * FEATURE_WINDOW
@@ -83,7 +84,7 @@ class HomographyEstimator:
         sw, sh = max(8, round(w * s)), max(8, round(h * s))
         grey = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY) if bgr.ndim == 3 else bgr
         if (sw, sh) != (w, h):
-            grey = cv2.resize(grey, (sw, sh), interpolation=cv2.INTER_AREA)
+            grey = shrink(grey, (sw, sh))
         keep = np.ones((sh, sw), bool)
         if person_mask is not None and person_mask.size:
             m = cv2.resize(person_mask.astype(np.uint8), (sw, sh), interpolation=cv2.INTER_LINEAR) > 0

@@ -58,12 +58,12 @@ class _Rows:
 def _prepare_frame(item):
     """(index, timestamp, BGR) → (index, timestamp, BGR, RGB, small HSV): the per-frame colour
     work, done in the decoding thread when ``detect_people`` prefetches."""
+    from ..video.decode import shrink
     i, ts, bgr = item
     h, w = bgr.shape[:2]
     rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
     ss = min(1.0, 320.0 / max(w, h))
-    small_hsv = cv2.cvtColor(cv2.resize(bgr, (max(1, round(w * ss)), max(1, round(h * ss))),
-                                        interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2HSV)
+    small_hsv = cv2.cvtColor(shrink(bgr, (max(1, round(w * ss)), max(1, round(h * ss)))), cv2.COLOR_BGR2HSV)
     return i, ts, bgr, rgb, small_hsv
 
 

@@ -23,6 +23,7 @@ or changes size by a fifth (the landmarker's own tracking then keeps its region 
 and handed over at the frame's resolution: downscaling crops first (to 384 px) cost R1 accuracy
 (docs/benchmarks.md), as MediaPipe's own warp to its input samples the full frame.
 """
+import copy
 import hashlib
 import time
 from pathlib import Path
@@ -108,6 +109,15 @@ class SubjectPrior:
                                         h_head=float(np.median(survey.bbox[d[:10], 3] - survey.bbox[d[:10], 1])),
                                         app_head=survey.appearance[d[:10]].mean(0) if len(survey.appearance) else None)
         self._survey = survey
+
+    def copy(self):
+        """A copy whose adoptions (``adopt`` changes the sightings) leave this one as it is: each
+        half of a split follow pass adopts on its own."""
+        c = copy.copy(self)
+        c.boxes, c.keypoints = dict(self.boxes), dict(self.keypoints)
+        c.others = {f: list(v) for f, v in self.others.items()}
+        c.sighted, c.adopted, c._tracks = self.sighted.copy(), list(self.adopted), dict(self._tracks)
+        return c
 
     def others_at(self, frame, fps, max_span_s=2.0):
         """Other people's (track, box) expected on ``frame``: a survey sighting there, or the
@@ -405,13 +415,16 @@ def hide_others(crop, origin, scale, others, keep, grow=0.1):
 
 def _prepare(item, flow_max_side=640):
     """Producer-thread work: the frame, its small grey copy for the flow and a small HSV copy."""
+    from ..video.decode import shrink
     i, ts, bgr = item
     h, w = bgr.shape[:2]
     s = min(1.0, flow_max_side / max(w, h))
-    grey = cv2.resize(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), (max(8, round(w * s)), max(8, round(h * s))),
-                      interpolation=cv2.INTER_AREA)
+    gw, gh = max(8, round(w * s)), max(8, round(h * s))
     ss = min(1.0, 320.0 / max(w, h))
-    small = cv2.resize(bgr, (max(1, round(w * ss)), max(1, round(h * ss))), interpolation=cv2.INTER_AREA)
+    # halved once for both (shrink's first step either way), the grey taken from the half
+    half = shrink(bgr, (w // 2, h // 2)) if w >= 2 * gw and h >= 2 * gh else bgr
+    grey = shrink(cv2.cvtColor(half, cv2.COLOR_BGR2GRAY), (gw, gh))
+    small = shrink(half, (max(1, round(w * ss)), max(1, round(h * ss))))
     return i, ts, bgr, grey, cv2.cvtColor(small, cv2.COLOR_BGR2HSV)
 
 
@@ -439,6 +452,27 @@ def follow_subject(frames, frame_size, fps, prior, make_landmarker=None, camera_
     ``hidden``: the frames (ordinals) left out because the subject overlapped someone — gap
     recovery must not fill those with whoever is in front).
     """
+    rows, stats = _follow_rows(frames, frame_size, fps, prior, make_landmarker, camera_motion,
+                               progress, timings, prefetch)
+    return _observations(rows, stats, frame_size, fps, prior.subject), stats
+
+
+def _background_mask(subject_mask, boxes, W, H):
+    """The people's pixels on the mask grid: the subject's mask and everyone's boxes
+    (full-resolution px) — what the background flow must not track."""
+    mh, mw = subject_mask.shape
+    person = subject_mask > 127
+    for b in boxes:
+        b = (np.asarray(b) * [mw / W, mh / H, mw / W, mh / H]).astype(int)
+        person[max(0, b[1]):max(0, b[3]) + 1, max(0, b[0]):max(0, b[2]) + 1] = True
+    return person
+
+
+def _follow_rows(frames, frame_size, fps, prior, make_landmarker=None, camera_motion=True,
+                 progress=None, timings=None, prefetch=4, warm=0):
+    """``follow_subject``'s pass → (per-frame rows, stats). The first ``warm`` frames only prime
+    the background flow (the frame before a half's first, so that its homography is the one a
+    single pass computes) and give no row."""
     from .camera_motion import HomographyEstimator
     from ..video.decode import prefetch as _prefetch
 
@@ -469,6 +503,15 @@ def follow_subject(frames, frame_size, fps, prior, make_landmarker=None, camera_
     try:
         for i, ts, bgr, grey, small_hsv in stream:
             t0 = time.perf_counter()
+            if warm > 0:
+                warm -= 1
+                if est is not None:
+                    seen = prior.boxes.get(int(i), predict_box(int(i), prior, [], fps))
+                    person = _background_mask(np.zeros((mh, mw), np.uint8), ([] if seen is None else [seen]) +
+                                              [b for _, b in prior.others_at(int(i), fps)], W, H)
+                    est.update(grey, cv2.resize(person.astype(np.uint8), grey.shape[1::-1]) > 0)
+                lap("flow_homographies", t0)
+                continue
             h, w = bgr.shape[:2]
             sx, sy = W / w, H / h
             kp = np.full((NUM_LANDMARKS, 3), np.nan, np.float32)
@@ -577,10 +620,7 @@ def follow_subject(frames, frame_size, fps, prior, make_landmarker=None, camera_
                             last_restart = int(i)
                 t0 = lap("masks_appearance", t0)
             if est is not None:
-                person = mask > 127
-                for _, ob_box in prior.others_at(int(i), fps):
-                    b = (np.asarray(ob_box) * [mw / W, mh / H, mw / W, mh / H]).astype(int)
-                    person[max(0, b[1]):max(0, b[3]) + 1, max(0, b[0]):max(0, b[2]) + 1] = True
+                person = _background_mask(mask, [b for _, b in prior.others_at(int(i), fps)], W, H)
                 Hp = est.update(grey, cv2.resize(person.astype(np.uint8), grey.shape[1::-1]) > 0)
                 S = np.diag([W / grey.shape[1], H / grey.shape[0], 1.0])
                 rows["hom"].append(S @ Hp @ np.linalg.inv(S))
@@ -595,9 +635,16 @@ def follow_subject(frames, frame_size, fps, prior, make_landmarker=None, camera_
     finally:
         stream.close()
         lm.close()
+    return rows, stats
+
+
+def _observations(rows, stats, frame_size, fps, subject):
+    """Observations (no ``tracks``) from ``_follow_rows``'s rows."""
+    W, H = frame_size
+    mw, mh = mask_size(W, H)
     T = len(rows["idx"])
     valid = np.array(rows["valid"], bool)
-    track = np.where(valid, prior.subject, -1).astype(np.int64)
+    track = np.where(valid, subject, -1).astype(np.int64)
     obs = Observations(
         keypoints=np.array(rows["kp"], np.float32).reshape(T, NUM_LANDMARKS, 3),
         world=np.array(rows["world"], np.float32).reshape(T, NUM_LANDMARKS, 3),
@@ -608,33 +655,125 @@ def follow_subject(frames, frame_size, fps, prior, make_landmarker=None, camera_
         homographies=np.array(rows["hom"], np.float64).reshape(T, 3, 3))
     obs.hidden = np.zeros(T, bool)
     obs.hidden[stats["hidden"]] = True
-    return obs, stats
+    return obs
 
 
-class TiledStart:
-    """The survey's detector: the full-frame landmarker, but on its first ``first_calls`` frames
-    the zoomed, tiled search of ``tiles.find_people`` instead, so people the full frame's
-    224-pixel letterbox misses (side by side, small, on a wide strip) get a track to follow."""
+def split_frame(prior, frames, fps, min_half_s=2.0):
+    """Where to split a follow pass over clip ``frames`` (the processed frame numbers, in order)
+    in two: the survey frame nearest the middle on which the subject is sighted, alone (nobody's
+    box near theirs) and also sighted on the survey frames either side — so the second half
+    starts as a pass starts, from a sighting nobody can be confused with. None when no frame
+    qualifies or the halves would be shorter than ``min_half_s``."""
+    frames = np.asarray(frames, np.int64)
+    if len(frames) < 2:
+        return None
+    lo, hi = frames[0] + min_half_s * fps, frames[-1] - min_half_s * fps
+    mid = 0.5 * (frames[0] + frames[-1])
+    grid = set(int(f) for f in frames)
+    best = None
+    for k, f in enumerate(prior.frames):
+        f = int(f)
+        if not (lo <= f <= hi) or f not in grid or f not in prior.boxes or f == frames[0]:
+            continue
+        if k == 0 or k + 1 >= len(prior.frames) or int(prior.frames[k - 1]) not in prior.boxes \
+                or int(prior.frames[k + 1]) not in prior.boxes:
+            continue
+        if _overlapping(prior.others_at(f, fps), _grown(prior.boxes[f], 0.5)):
+            continue
+        if best is None or abs(f - mid) < abs(best - mid):
+            best = f
+    return best
 
-    def __init__(self, detector, first_calls=3):
+
+def follow_video(video_path, frame_range, stride, max_side, frame_size, fps, prior, progress=None,
+                 timings=None, halves=None):
+    """``follow_subject`` over a clip's frames, split in two halves run side by side
+    (``halves.run_beside``, one landmarker each) at ``split_frame`` when ``halves`` (default:
+    ``halves.parallel_halves``) → (Observations without ``tracks``, stats with ``halves``: the
+    frame the second half starts on, or None). The second half also decodes the frame before
+    its first, to prime the background flow. ``timings`` gets each stage's seconds summed over
+    both halves and ``follow_wall``, the pass's own wall-clock seconds. ``prior`` is left as
+    it is (each half adopts tracks on its own copy)."""
+    from ..video.decode import iter_frames
+    from .halves import parallel_halves, run_beside
+
+    first, last = int(frame_range[0]), int(frame_range[1])
+    frames = np.arange(first, last, stride)
+    t0 = time.perf_counter()
+    if halves is None:
+        halves = parallel_halves(len(frames), fps)
+    b = split_frame(prior, frames, fps) if halves else None
+    parts = [{}, {}]
+    if b is None:
+        rows, stats = _follow_rows(iter_frames(video_path, (first, last), stride, max_side), frame_size, fps,
+                                   prior.copy(), progress=progress, timings=parts[0])
+    else:
+        (rows, stats), (rows2, stats2) = run_beside(
+            lambda report: _follow_rows(iter_frames(video_path, (first, b), stride, max_side), frame_size, fps,
+                                        prior.copy(), progress=report, timings=parts[0]),
+            lambda report: _follow_rows(iter_frames(video_path, (b - stride, last), stride, max_side), frame_size,
+                                        fps, prior.copy(), progress=report, timings=parts[1], warm=1),
+            progress=progress)
+        n = len(rows["idx"])
+        for key in rows:
+            rows[key].extend(rows2[key])
+        stats["hidden"] = stats["hidden"] + [n + k for k in stats2["hidden"]]
+        for key in ("crops", "restarts"):
+            stats[key] += stats2[key]
+        for why, c in stats2["rejected"].items():
+            stats["rejected"][why] = stats["rejected"].get(why, 0) + c
+        if "adopted" in stats2:
+            stats["adopted"] = sorted(set(stats.get("adopted", [])) | set(stats2["adopted"]))
+    stats["halves"] = b
+    if timings is not None:
+        for part in parts:
+            for key, v in part.items():
+                timings[key] = timings.get(key, 0.0) + v
+        timings["follow_wall"] = timings.get("follow_wall", 0.0) + time.perf_counter() - t0
+    return _observations(rows, stats, frame_size, fps, prior.subject), stats
+
+
+class TiledSearch:
+    """``tiles.find_people`` (the zoomed, tiled search) as a detector for ``detect_people``: it
+    finds people the full frame's 224-pixel letterbox misses (side by side, small, on a wide
+    strip), so they get a track to follow. Stateless (IMAGE mode)."""
+
+    def __init__(self):
         from .tiles import MultiPoseImageDetector
-        self.detector, self.first_calls, self._n = detector, int(first_calls), 0
-        self._tiles = MultiPoseImageDetector() if self.first_calls > 0 else None
+        self._tiles = MultiPoseImageDetector()
 
     def detect_all(self, rgb, timestamp_s):
         from .tiles import find_people
-        people = self.detector.detect_all(rgb, timestamp_s)
-        self._n += 1
-        if self._n <= self.first_calls:
-            found = find_people(rgb, detector=self._tiles)
-            if len(found) > len(people):
-                people = found
-        return people
+        return find_people(rgb, detector=self._tiles)
 
     def close(self):
-        self.detector.close()
-        if self._tiles is not None:
-            self._tiles.close()
+        self._tiles.close()
+
+
+def prefer_more(main, other):
+    """``main``'s Detections, but on each frame where ``other`` (Detections of some of the same
+    frames) found more people, ``other``'s detections of that frame instead."""
+    from .types import Detections
+    n_main = np.bincount(main.frame_of, minlength=main.num_frames)
+    n_other = np.bincount(other.frame_of, minlength=other.num_frames)
+    take = {int(f): k for k, f in enumerate(other.frame_index)}
+    src, idx, frame_of = [], [], []  # per kept detection: 0 main / 1 other, its index, its frame
+    for t, f in enumerate(main.frame_index):
+        k = take.get(int(f))
+        use = 1 if k is not None and n_other[k] > n_main[t] else 0
+        d = np.flatnonzero(other.frame_of == k) if use else np.flatnonzero(main.frame_of == t)
+        src += [use] * len(d)
+        idx += list(d)
+        frame_of += [t] * len(d)
+    src, idx = np.array(src, bool), np.array(idx, np.int64)
+    per = {}
+    for key in ("keypoints", "world", "masks", "bbox", "score", "appearance"):
+        a, b = getattr(main, key), getattr(other, key)
+        out = np.empty((len(idx),) + a.shape[1:], a.dtype)
+        out[~src], out[src] = a[idx[~src]], b[idx[src]]
+        per[key] = out
+    return Detections(frame_index=main.frame_index, timestamps=main.timestamps, homographies=main.homographies,
+                      frame_size=main.frame_size, fps=main.fps, frame_of=np.array(frame_of, np.int64), **per)
 
 
 TILED_START = 3  # survey frames that also get the tiled search (every one for the pitcher rule:
@@ -646,8 +785,12 @@ def survey_video(video_path, frame_range, stride=1, max_side=None, num_poses=4, 
     """The survey pass over a clip (cached) → (Detections on the survey frames, track ids).
 
     ``frame_range`` = (first, last_exclusive) clip frames; ``extra``: clip frames to survey as
-    well (the frame a ``--point`` refers to); ``progress(n, total)`` after each surveyed frame."""
+    well (the frame a ``--point`` refers to); ``progress(n, total)`` after each surveyed frame.
+    One pass, never split in halves: the multi-person landmarker's own tracking holds people its
+    person detector misses on a frame (the demo's second person from frame 60 on), so a second
+    half started afresh sees fewer people for dozens of frames (measured: docs/performance.md)."""
     from .detect import detect_people
+    from .halves import run_beside
     from .landmarker import MediaPipePoseLandmarker
     from .types import Detections
     from ..video import cache
@@ -668,16 +811,32 @@ def survey_video(video_path, frame_range, stride=1, max_side=None, num_poses=4, 
         hit["fps"] = float(hit["fps"])
         survey = Detections(**hit)
     else:
-        t_survey = {}
         t0 = time.perf_counter()
-        det = TiledStart(MediaPipePoseLandmarker(num_poses=num_poses), tiled)
-        try:
-            survey = detect_people(iter_frames(video_path, (first, last), stride, max_side, only=only),
-                                   (info.width, info.height), info.fps / stride, detector=det,
-                                   camera_motion=False, timings=t_survey,
-                                   progress=None if progress is None else (lambda n: progress(n, len(only))))
-        finally:
-            det.close()
+        zoomed = set(sorted(only)[:max(0, int(tiled))])
+
+        def full_frame(report):
+            det = MediaPipePoseLandmarker(num_poses=num_poses)
+            try:
+                return detect_people(iter_frames(video_path, (first, last), stride, max_side, only=only),
+                                     (info.width, info.height), info.fps / stride, detector=det,
+                                     camera_motion=False, timings={},
+                                     progress=None if progress is None else (lambda n: progress(n, len(only))))
+            finally:
+                det.close()
+
+        def tiled_pass(report):  # beside the full-frame pass, on the second core
+            det = TiledSearch()
+            try:
+                return detect_people(iter_frames(video_path, (first, max(zoomed) + 1), stride, max_side, only=zoomed),
+                                     (info.width, info.height), info.fps / stride, detector=det,
+                                     camera_motion=False, timings={}, progress=report)
+            finally:
+                det.close()
+
+        if zoomed:
+            survey = prefer_more(*run_beside(full_frame, tiled_pass))
+        else:
+            survey = full_frame(None)
         if timings is not None:  # the whole pass, its decoding (every frame grabbed) included
             timings["survey"] = timings.get("survey", 0.0) + time.perf_counter() - t0
         if key and survey.num_frames:
@@ -696,7 +855,7 @@ def add_person_at_point(survey, tid, video_path, frame, point, max_side=None):
     when nobody is there either."""
     from .tiles import find_near_point
     from .types import Detections
-    from ..video.decode import iter_frames
+    from ..video.decode import iter_frames, shrink
 
     W, H = survey.frame_size
     ordinal = int(np.argmin(np.abs(survey.frame_index - int(frame)))) if survey.num_frames else -1
@@ -709,8 +868,8 @@ def add_person_at_point(survey, tid, video_path, frame, point, max_side=None):
         found = find_near_point(rgb, (point[0] * k, point[1] * k))
         if found is not None:
             ss = min(1.0, 320.0 / max(bgr.shape[:2]))
-            small = cv2.cvtColor(cv2.resize(bgr, (max(1, round(bgr.shape[1] * ss)), max(1, round(bgr.shape[0] * ss))),
-                                            interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2HSV)
+            small = cv2.cvtColor(shrink(bgr, (max(1, round(bgr.shape[1] * ss)), max(1, round(bgr.shape[0] * ss)))),
+                                 cv2.COLOR_BGR2HSV)
     if found is None:
         raise EngineError(f"no person at ({point[0]:.0f}, {point[1]:.0f}) on frame {frame}, "
                           "not even on a closer look")
@@ -732,22 +891,26 @@ def add_person_at_point(survey, tid, video_path, frame, point, max_side=None):
 
 def observe_video(video_path, frame_range, stride=1, max_side=None, subject="largest",
                   subject_point=None, subject_frame=0, num_poses=4, use_cache=True,
-                  progress=None, timings=None):
+                  progress=None, timings=None, halves=None):
     """The subject's Observations of a clip by survey + follow (module doc) → (Observations or
     None when nobody was found, the survey's Detections, their track ids, stats).
 
-    ``progress(fraction, message)``. The followed subject is cached under the survey's key and
-    the chosen track.
+    ``progress(fraction, message)``. ``halves``: run each pass as two halves side by side
+    (``follow_video``; default: when there are two cores and the clip is long enough). The
+    followed subject is cached under the survey's key, the chosen track and ``halves``.
     """
+    from .halves import parallel_halves
     from .track import select_subject, track_summaries
     from ..video import cache
-    from ..video.decode import iter_frames, open_video
+    from ..video.decode import open_video
 
     cap, info = open_video(video_path)
     cap.release()
     first, last = int(frame_range[0]), int(frame_range[1])
     stride = max(1, int(stride or 1))
     expected = len(range(first, last, stride))
+    if halves is None:
+        halves = parallel_halves(expected, info.fps / stride)
     report = progress or (lambda fraction, message: None)
     report(0.0, "finding everyone")
     survey, tid, key = survey_video(
@@ -770,7 +933,8 @@ def observe_video(video_path, frame_range, stride=1, max_side=None, subject="lar
         if not (tid >= 0).any():
             return None, survey, tid, {}
         s = select_subject(survey, tid, subject, subject_point, subject_frame)
-    fkey = cache.cache_key(video_path, {"survey": key, "subject": int(s), "follow": FOLLOW_VERSION}) if key else None
+    fkey = cache.cache_key(video_path, {"survey": key, "subject": int(s), "follow": FOLLOW_VERSION,
+                                        "halves": bool(halves)}) if key else None
     got = cache.load(fkey, kind="followed") if fkey else None
     if got is not None:
         stats = {"cached": True}
@@ -778,9 +942,9 @@ def observe_video(video_path, frame_range, stride=1, max_side=None, subject="lar
                            frame_size=tuple(int(v) for v in got["frame_size"]), fps=float(got["fps"]))
     else:
         prior = SubjectPrior(survey, tid, s)
-        obs, stats = follow_subject(
-            iter_frames(video_path, (first, last), stride, max_side), (info.width, info.height),
-            info.fps / stride, prior, timings=timings,
+        obs, stats = follow_video(
+            video_path, (first, last), stride, max_side, (info.width, info.height), info.fps / stride, prior,
+            timings=timings, halves=halves,
             progress=lambda n: report(0.25 + 0.75 * n / max(1, expected), f"following the subject: frame {n}/{expected}"))
         if fkey and obs.num_frames:
             cache.save(fkey, {k: getattr(obs, k) for k in FOLLOWED_FIELDS} |

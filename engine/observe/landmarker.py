@@ -29,7 +29,8 @@ class PoseDetector:
 def _mask_from(seg, w, h):
     if seg is None:
         return np.zeros(mask_size(w, h)[::-1], np.uint8)
-    m = cv2.resize(np.asarray(seg, np.float32), mask_size(w, h), interpolation=cv2.INTER_AREA)
+    from ..video.decode import shrink
+    m = shrink(np.asarray(seg, np.float32), mask_size(w, h))
     return (np.clip(m, 0, 1) * 255).astype(np.uint8)
 
 

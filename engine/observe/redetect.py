@@ -157,11 +157,17 @@ def _fill(obs, t, hit, region, track, W, H, mw, mh):
     obs.valid[t], obs.track_id[t] = True, track
 
 
-def recover_gaps(video_path, obs, max_gap_s=1.0, detector=None, progress=None):
+def recover_gaps(video_path, obs, max_gap_s=1.0, detector=None, progress=None, halves=None):
     """Fill short gaps of ``obs`` (the subject's Observations) in place; returns frames recovered.
 
     Each gap is searched from its bounded edges inward (``inward_order``); a gap's frames are
-    decoded in one pass and only their search regions kept until the gap is done."""
+    decoded in one pass and only their search regions kept until the gap is done. ``halves``
+    (default: two cores and two gaps or more, when no ``detector`` is given): the gaps in two
+    groups of about equal frames, each searched in its own thread with its own decoder and
+    detector (``halves.run_beside``) — the same result, as each gap is searched alone by a
+    detector without memory (IMAGE mode)."""
+    from .halves import cores, run_beside
+
     fps = obs.fps
     todo = gaps(obs.valid, int(round(max_gap_s * fps)))
     if obs.hidden is not None:  # the subject was behind someone there: whoever is found is not it
@@ -169,9 +175,6 @@ def recover_gaps(video_path, obs, max_gap_s=1.0, detector=None, progress=None):
     if not todo:
         return 0
     W, H = obs.frame_size
-    mw, mh = mask_size(W, H)
-    own = detector is None
-    detector = detector or ImagePoseDetector()
     track = int(obs.track_id[obs.valid][0]) if obs.valid.any() else -1
     T = len(obs.valid)
     plans = []
@@ -183,6 +186,23 @@ def recover_gaps(video_path, obs, max_gap_s=1.0, detector=None, progress=None):
         plans.append(dict(a=a, b=b, region=search_region(before, after, W, H), crops={},
                           refs={t: h0 + (h1 - h0) * (t - a + 1) / (b - a + 1) for t in range(a, b)},
                           from_start=before is not None, from_end=after is not None))
+    if halves is None:
+        halves = detector is None and cores() >= 2 and len(plans) >= 2
+    if not halves or len(plans) < 2:
+        return _search_plans(video_path, obs, plans, track, detector, progress)
+    sizes = np.cumsum([p["b"] - p["a"] for p in plans])
+    k = int(np.clip(np.searchsorted(sizes, sizes[-1] / 2), 0, len(plans) - 2)) + 1
+    n1, n2 = run_beside(lambda report: _search_plans(video_path, obs, plans[:k], track, None, progress),
+                        lambda report: _search_plans(video_path, obs, plans[k:], track, None, None))
+    return n1 + n2
+
+
+def _search_plans(video_path, obs, plans, track, detector=None, progress=None):
+    """``recover_gaps``'s search over ``plans`` (gaps with their regions) → frames recovered."""
+    W, H = obs.frame_size
+    mw, mh = mask_size(W, H)
+    own = detector is None
+    detector = detector or ImagePoseDetector()
     gap_of = {int(obs.frame_index[t]): (g, t) for g, p in enumerate(plans) for t in range(p["a"], p["b"])}
     found = 0
 
