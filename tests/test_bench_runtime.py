@@ -142,6 +142,24 @@ def test_print_clip_counts_the_refinement_stage(capsys):
     assert float(other.split()[1]) == pytest.approx(7.0 - 5.95, abs=0.01)   # the refinement is in the sum
 
 
+def test_print_clip_follow_counts_the_pass_wall_clock_and_a_separate_landmarking_floor(capsys):
+    from training.bench import speed as bench
+    res = {"video": "x.mp4", "source_size": (1280, 720), "size": (1280, 720), "estimator": "baseline",
+           "frames": 100, "valid": 100, "recovered": 0, "prefetch": 4, "detect_first": 0, "follow": True,
+           "cores_load_before": (2, (1.0, 1.0, 1.0)), "cores_load_after": (2, (1.0, 1.0, 1.0)),
+           "decode_s": 1.0, "end_to_end_s": 8.0, "rss_samples": [], "rss_end_mb": 1.0,
+           "rss_growth_kib_per_frame": 0.0, "peak_rss_mb": 1.0, "crop_landmarking_alone_s": 2.2,
+           # two follow threads: their stages sum to more than the pass's wall clock
+           "timings": {"survey": 2.0, "follow_wall": 4.0, "follow_landmarks": 5.0, "masks_appearance": 0.2,
+                       "flow_homographies": 1.5, "gap_recovery": 1.0, "fit": 0.1, "write": 0.05}}
+    bench.print_clip(res)
+    out = capsys.readouterr().out
+    other = next(ln for ln in out.splitlines() if ln.startswith("other"))
+    assert float(other.split()[1]) == pytest.approx(8.0 - 7.15, abs=0.01)  # wall clock in, its parts out
+    assert any(ln.startswith("  * crop landmarking") and "5.00" in ln for ln in out.splitlines())
+    assert "(decode + single-person landmarking) = 2.50" in out
+
+
 def test_networks_alone_include_the_shipped_refinement():
     from training.bench import speed as bench
     from engine.estimate import temporal

@@ -61,10 +61,12 @@ ROWS = {
     "default+focal-auto": dict(focal="auto"),            # the per-clip focal estimate (engine.estimate.focal)
     "default+focal-calibrated": dict(focal="calibrated"),  # the camera's calibrated focal: what knowing it is worth
     "default+no-refine": dict(refine=False),               # the default without the D2A refinement: what it earns
+    "default+follow": dict(follow=True),                   # survey + crop landmarking (`--follow`) instead of every frame
 }
 LABELS = {"mediapipe": "MediaPipe world landmarks", "temporal+d2a+light": "temporal+d2a+light (foot lock)",
           "default": "default (`python -m engine`)", "default+focal-auto": "default, `--focal auto`",
-          "default+focal-calibrated": "default, the calibrated focal", "default+no-refine": "default, `--no-refine`"}
+          "default+focal-calibrated": "default, the calibrated focal", "default+no-refine": "default, `--no-refine`",
+          "default+follow": "default, `--follow`"}
 
 
 # ------------------------------------------------------------------ reference
