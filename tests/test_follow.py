@@ -313,3 +313,12 @@ def test_the_tiled_search_replaces_a_frame_only_where_it_found_more_people():
     assert by_frame[6] == [[0, 0, 10, 10]]                    # as many: the full frame's
     assert by_frame[12] == [[5, 5, 15, 15]]                   # not searched
     assert len(out.appearance) == len(out.masks) == len(out.keypoints) == 4
+
+
+def test_only_a_steady_track_counts_as_a_bystander_to_grey_where_it_overlaps_the_subject():
+    frames = range(0, 108, 6)  # 18 survey frames
+    me = {f: [100, 100, 200, 400] for f in frames}
+    person = {f: [150, 100, 260, 420] for f in frames[:8]}       # seen on 8 of 18
+    clutter = {f: [120, 90, 180, 200] for f in (0, 18, 36)}      # a false box on 3 of 18 (R1 has such)
+    prior = SubjectPrior(*_survey({0: me, 1: person, 2: clutter}), 0)
+    assert prior.steady(1) and not prior.steady(2) and not prior.steady(0) and not prior.steady(7)

@@ -119,6 +119,14 @@ class SubjectPrior:
         c.sighted, c.adopted, c._tracks = self.sighted.copy(), list(self.adopted), dict(self._tracks)
         return c
 
+    def steady(self, track, share=1 / 3, at_least=4):
+        """True when another person's track is seen on at least ``share`` of the survey frames
+        (and ``at_least`` of them): a person, not a false detection. On R1 the detector's false
+        tracks (background, a second box on the subject) are seen on 2-3 of 18 survey frames; the
+        broadcast composite's batter on all 14. Our threshold, set from those."""
+        tr = self._tracks.get(int(track))
+        return tr is not None and len(tr["frames"]) >= max(at_least, share * len(self.frames))
+
     def others_at(self, frame, fps, max_span_s=2.0):
         """Other people's (track, box) expected on ``frame``: a survey sighting there, or the
         sightings on either side interpolated when at most ``max_span_s`` apart (the survey may
@@ -566,8 +574,12 @@ def _follow_rows(frames, frame_size, fps, prior, make_landmarker=None, camera_mo
                 c1, r1 = max(c0 + 8, int(np.ceil(x1 / sx))), max(r0 + 8, int(np.ceil(y1 / sy)))
                 rgb = cv2.cvtColor(bgr[r0:r1, c0:c1], cv2.COLOR_BGR2RGB)
                 if crossing is None:  # bystanders, outside the subject's box (in a crossing
-                    # their places are only extrapolated, and greying them could cut the subject)
-                    hide_others(rgb, (c0 * sx, r0 * sy), 1.0 / sx, _overlapping(prior.others_at(int(i), fps), region), pred)
+                    # their places are only extrapolated, and greying them could cut the subject);
+                    # one that overlaps the subject only when it is a steady track, not a false
+                    # detection beside or on the subject that would cut their limbs
+                    hide = [(t, b) for t, b in _overlapping(prior.others_at(int(i), fps), region)
+                            if prior.steady(t) or not _overlapping([(t, b)], _grown(pred, 0.1))]
+                    hide_others(rgb, (c0 * sx, r0 * sy), 1.0 / sx, hide, pred)
                 people = lm.detect_all(rgb, float(ts))
                 stats["crops"] += 1
                 t0 = lap("follow_landmarks", t0)
