@@ -169,3 +169,27 @@ def test_shrink_is_close_to_an_area_resize_at_any_factor():
     assert shrink(frame, frame.shape[1::-1]) is frame
     mask = np.random.default_rng(0).random((300, 300)).astype(np.float32)
     assert shrink(mask, (160, 160)).shape == (160, 160)
+
+
+@pytest.mark.parametrize("seek_lands", [True, False])
+def test_a_seek_that_misses_its_frame_falls_back_to_one_pass(monkeypatch, seek_lands):
+    import engine.video.decode as decode
+    from engine.observe.follow import follow_video
+    img = np.full((600, 1000, 3), 127, np.uint8)
+    opened = []
+
+    def fake_iter_frames(path, frame_range=None, stride=1, max_side=None, only=None):
+        a, b = frame_range
+        opened.append(a)
+        for i in range(a, b):  # a container that seeks 30 frames too far: later timestamps
+            yield i, (i + (0 if seek_lands or a == 0 else 30)) / 30.0, img
+    monkeypatch.setattr(decode, "iter_frames", fake_iter_frames)
+    prior = SubjectPrior(*_survey({0: {f: [400, 100, 500, 400] for f in range(0, 240, 6)}}), 0)
+    obs, stats = follow_video("clip.mp4", (0, 240), 1, None, (1000, 600), 30.0, prior, halves=True,
+                              make_landmarker=_Nobody)
+    assert np.array_equal(obs.frame_index, np.arange(240))
+    if seek_lands:
+        assert stats["halves"] is not None and opened == [0, stats["halves"] - 1]
+    else:
+        assert stats["halves"] is None and opened[-1] == 0 and len(opened) == 3
+        assert np.allclose(np.diff(obs.timestamps), 1 / 30.0)

@@ -697,15 +697,28 @@ def split_frame(prior, frames, fps, min_half_s=2.0):
     return best
 
 
+def _seek_landed(ts, n):
+    """True when the second half's first timestamp (``ts[n]``) follows the first half's last by
+    about the first half's own frame interval: the seek to the second half's start landed on the
+    frame it asked for (a container whose seeking misses would otherwise shift every frame of
+    the second half). Without two frames on each side there is nothing to compare: True."""
+    if n < 2 or len(ts) <= n:
+        return True
+    step = float(np.median(np.diff(ts[:n])))
+    return step > 0 and 0.5 * step <= ts[n] - ts[n - 1] <= 1.5 * step
+
+
 def follow_video(video_path, frame_range, stride, max_side, frame_size, fps, prior, progress=None,
-                 timings=None, halves=None):
+                 timings=None, halves=None, make_landmarker=None):
     """``follow_subject`` over a clip's frames, split in two halves run side by side
     (``halves.run_beside``, one landmarker each) at ``split_frame`` when ``halves`` (default:
     ``halves.parallel_halves``) → (Observations without ``tracks``, stats with ``halves``: the
     frame the second half starts on, or None). The second half also decodes the frame before
     its first, to prime the background flow. ``timings`` gets each stage's seconds summed over
     both halves and ``follow_wall``, the pass's own wall-clock seconds. ``prior`` is left as
-    it is (each half adopts tracks on its own copy)."""
+    it is (each half adopts tracks on its own copy). When the second half's first frame does not
+    follow the first half's last in time (``_seek_landed``), the pass is run again in one piece.
+    ``make_landmarker``: as in ``follow_subject``."""
     from ..video.decode import iter_frames
     from .halves import parallel_halves, run_beside
 
@@ -716,16 +729,20 @@ def follow_video(video_path, frame_range, stride, max_side, frame_size, fps, pri
         halves = parallel_halves(len(frames), fps)
     b = split_frame(prior, frames, fps) if halves else None
     parts = [{}, {}]
-    if b is None:
-        rows, stats = _follow_rows(iter_frames(video_path, (first, last), stride, max_side), frame_size, fps,
-                                   prior.copy(), progress=progress, timings=parts[0])
-    else:
+    if b is not None:
         (rows, stats), (rows2, stats2) = run_beside(
             lambda report: _follow_rows(iter_frames(video_path, (first, b), stride, max_side), frame_size, fps,
-                                        prior.copy(), progress=report, timings=parts[0]),
+                                        prior.copy(), make_landmarker, progress=report, timings=parts[0]),
             lambda report: _follow_rows(iter_frames(video_path, (b - stride, last), stride, max_side), frame_size,
-                                        fps, prior.copy(), progress=report, timings=parts[1], warm=1),
+                                        fps, prior.copy(), make_landmarker, progress=report, timings=parts[1],
+                                        warm=1),
             progress=progress)
+        if not _seek_landed(rows["ts"] + rows2["ts"][:1], len(rows["ts"])):
+            b = None  # the container does not seek to the frame asked for: one pass after all
+    if b is None:
+        rows, stats = _follow_rows(iter_frames(video_path, (first, last), stride, max_side), frame_size, fps,
+                                   prior.copy(), make_landmarker, progress=progress, timings=parts[0])
+    else:
         n = len(rows["idx"])
         for key in rows:
             rows[key].extend(rows2[key])

@@ -162,7 +162,7 @@ def recover_gaps(video_path, obs, max_gap_s=1.0, detector=None, progress=None, h
 
     Each gap is searched from its bounded edges inward (``inward_order``); a gap's frames are
     decoded in one pass and only their search regions kept until the gap is done. ``halves``
-    (default: two cores and two gaps or more, when no ``detector`` is given): the gaps in two
+    (default: two cores; only with two gaps or more and no ``detector`` given): the gaps in two
     groups of about equal frames, each searched in its own thread with its own decoder and
     detector (``halves.run_beside``) — the same result, as each gap is searched alone by a
     detector without memory (IMAGE mode)."""
@@ -187,13 +187,14 @@ def recover_gaps(video_path, obs, max_gap_s=1.0, detector=None, progress=None, h
                           refs={t: h0 + (h1 - h0) * (t - a + 1) / (b - a + 1) for t in range(a, b)},
                           from_start=before is not None, from_end=after is not None))
     if halves is None:
-        halves = detector is None and cores() >= 2 and len(plans) >= 2
-    if not halves or len(plans) < 2:
+        halves = cores() >= 2
+    if not halves or len(plans) < 2 or detector is not None:
         return _search_plans(video_path, obs, plans, track, detector, progress)
     sizes = np.cumsum([p["b"] - p["a"] for p in plans])
     k = int(np.clip(np.searchsorted(sizes, sizes[-1] / 2), 0, len(plans) - 2)) + 1
     n1, n2 = run_beside(lambda report: _search_plans(video_path, obs, plans[:k], track, None, progress),
-                        lambda report: _search_plans(video_path, obs, plans[k:], track, None, None))
+                        lambda report: _search_plans(video_path, obs, plans[k:], track, None,
+                                                     lambda i: report(0)))  # stops when the first fails
     return n1 + n2
 
 
