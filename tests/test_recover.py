@@ -139,3 +139,14 @@ def test_recovery_searches_a_gap_the_decoder_ends_inside():
     assert recover_gaps(DEMO_VIDEO, obs, detector=det) == 1
     assert obs.valid[225] and not obs.valid[226:239].any()
     assert det.crops == 2            # 225 (found), 226 (miss); the end side was never decoded
+
+
+def test_a_gap_frame_the_seek_did_not_land_on_is_never_searched():
+    from engine.observe.redetect import recover_gaps
+    valid = np.ones(40, bool)
+    valid[10:20] = False
+    obs = _gappy_observations(valid)
+    obs.timestamps[14:20] += 1.0   # as if the decoder's frames 14-19 were 30 frames later
+    det = _CountingDetector(hits=range(1, 100))   # anyone searched is found
+    assert recover_gaps(DEMO_VIDEO, obs, detector=det) == 4
+    assert obs.valid[10:14].all() and not obs.valid[14:20].any()

@@ -199,7 +199,9 @@ def recover_gaps(video_path, obs, max_gap_s=1.0, detector=None, progress=None, h
 
 
 def _search_plans(video_path, obs, plans, track, detector=None, progress=None):
-    """``recover_gaps``'s search over ``plans`` (gaps with their regions) → frames recovered."""
+    """``recover_gaps``'s search over ``plans`` (gaps with their regions) → frames recovered. A
+    decoded frame whose timestamp is not the observations' for that frame (a container whose
+    seeking misses) is never searched: whoever is there at that time is not the gap's frame."""
     W, H = obs.frame_size
     mw, mh = mask_size(W, H)
     own = detector is None
@@ -225,9 +227,11 @@ def _search_plans(video_path, obs, plans, track, detector=None, progress=None):
         p["crops"].clear()
 
     try:
-        for i, _, bgr in _gap_frames(video_path, sorted(gap_of)):
+        for i, ts, bgr in _gap_frames(video_path, sorted(gap_of)):
             g, t = gap_of[i]
             p = plans[g]
+            if abs(ts - obs.timestamps[t]) > 0.5 / obs.fps:
+                continue  # the seek landed on another frame than the one asked for: not searched
             if bgr.shape[1] != W:  # decoded size must match the observation coordinates
                 bgr = cv2.resize(bgr, (W, H), interpolation=cv2.INTER_AREA)
             x0, y0, x1, y1 = p["region"]
