@@ -189,7 +189,7 @@ def test_a_seek_that_misses_its_frame_falls_back_to_one_pass(monkeypatch, seek_l
                               make_landmarker=_Nobody)
     assert np.array_equal(obs.frame_index, np.arange(240))
     if seek_lands:
-        assert stats["halves"] is not None and opened == [0, stats["halves"] - 1]
+        assert stats["halves"] is not None and sorted(opened) == [0, stats["halves"] - 1]  # either first
     else:
         assert stats["halves"] is None and opened[-1] == 0 and len(opened) == 3
         assert np.allclose(np.diff(obs.timestamps), 1 / 30.0)

@@ -7,7 +7,7 @@ Two passes over the clip:
    alike). It finds everyone, tracks them (``track.track_people``) and the subject is chosen by
    the usual rules over the whole clip (``track.select_subject``): the survey is what
    ``--list-people`` shows.
-2. **Follow** (``follow_subject``): every frame is landmarked by a single-person landmarker on a
+2. **Follow** (``follow_video``): every frame is landmarked by a single-person landmarker on a
    square crop around the subject's predicted box, as MediaPipe's own single-person pipeline
    does internally, but with the crop placed by us from the subject's own motion and the survey's
    sightings of it. A crop's detection is kept only when it is the subject (``is_subject``): its
@@ -121,9 +121,10 @@ class SubjectPrior:
 
     def steady(self, track, share=1 / 3, at_least=4):
         """True when another person's track is seen on at least ``share`` of the survey frames
-        (and ``at_least`` of them): a person, not a false detection. On R1 the detector's false
-        tracks (background, a second box on the subject) are seen on 2-3 of 18 survey frames; the
-        broadcast composite's batter on all 14. Our threshold, set from those."""
+        (and ``at_least`` of them). A short track may be a false one (on R1, a second box on the
+        subject's upper body), and greying it where it overlaps the subject cuts their limbs; a
+        real person seen that rarely is then not greyed there either. Our threshold, set on R1
+        and the composites (docs/benchmarks.md)."""
         tr = self._tracks.get(int(track))
         return tr is not None and len(tr["frames"]) >= max(at_least, share * len(self.frames))
 
@@ -449,22 +450,6 @@ def _paste_mask(full, crop_mask, region, W, H):
     np.maximum(full[b0:b1, a0:a1], m, out=full[b0:b1, a0:a1])
 
 
-def follow_subject(frames, frame_size, fps, prior, make_landmarker=None, camera_motion=True,
-                   progress=None, timings=None, prefetch=4):
-    """Landmark the subject on a crop in every frame of ``frames`` ((index, timestamp, BGR)).
-
-    ``prior``: a ``SubjectPrior`` from the survey. ``make_landmarker()`` returns a fresh
-    single-person landmarker with ``detect_all(rgb, timestamp_s)`` (default: MediaPipe's, one
-    pose). Frames may be downscaled; results are in full-resolution ``frame_size`` pixels.
-    Returns (Observations without ``tracks``, stats dict: crops, rejections by reason, restarts,
-    ``hidden``: the frames (ordinals) left out because the subject overlapped someone — gap
-    recovery must not fill those with whoever is in front).
-    """
-    rows, stats = _follow_rows(frames, frame_size, fps, prior, make_landmarker, camera_motion,
-                               progress, timings, prefetch)
-    return _observations(rows, stats, frame_size, fps, prior.subject), stats
-
-
 def _background_mask(subject_mask, boxes, W, H):
     """The people's pixels on the mask grid: the subject's mask and everyone's boxes
     (full-resolution px) — what the background flow must not track."""
@@ -478,7 +463,12 @@ def _background_mask(subject_mask, boxes, W, H):
 
 def _follow_rows(frames, frame_size, fps, prior, make_landmarker=None, camera_motion=True,
                  progress=None, timings=None, prefetch=4, warm=0):
-    """``follow_subject``'s pass → (per-frame rows, stats). The first ``warm`` frames only prime
+    """The follow pass over ``frames`` ((index, timestamp, BGR); downscaled frames allowed, results
+    in full-resolution ``frame_size`` px) → (per-frame rows, stats: crops, rejections by reason,
+    restarts, ``hidden``: the rows left out because the subject overlapped someone — gap
+    recovery must not fill those with whoever is in front). ``prior``: a ``SubjectPrior`` (changed
+    by adoptions); ``make_landmarker()``: a fresh single-person landmarker with
+    ``detect_all(rgb, timestamp_s)`` (default: MediaPipe's, one pose). The first ``warm`` frames only prime
     the background flow (the frame before a half's first, so that its homography is the one a
     single pass computes) and give no row."""
     from .camera_motion import HomographyEstimator
@@ -710,7 +700,7 @@ def _seek_landed(ts, n):
 
 def follow_video(video_path, frame_range, stride, max_side, frame_size, fps, prior, progress=None,
                  timings=None, halves=None, make_landmarker=None):
-    """``follow_subject`` over a clip's frames, split in two halves run side by side
+    """The subject landmarked on a crop in every frame of a clip (``_follow_rows``), split in two halves run side by side
     (``halves.run_beside``, one landmarker each) at ``split_frame`` when ``halves`` (default:
     ``halves.parallel_halves``) → (Observations without ``tracks``, stats with ``halves``: the
     frame the second half starts on, or None). The second half also decodes the frame before
@@ -718,7 +708,7 @@ def follow_video(video_path, frame_range, stride, max_side, frame_size, fps, pri
     both halves and ``follow_wall``, the pass's own wall-clock seconds. ``prior`` is left as
     it is (each half adopts tracks on its own copy). When the second half's first frame does not
     follow the first half's last in time (``_seek_landed``), the pass is run again in one piece.
-    ``make_landmarker``: as in ``follow_subject``."""
+    ``make_landmarker``: as in ``_follow_rows``."""
     from ..video.decode import iter_frames
     from .halves import parallel_halves, run_beside
 
@@ -816,8 +806,8 @@ def survey_video(video_path, frame_range, stride=1, max_side=None, num_poses=4, 
     ``frame_range`` = (first, last_exclusive) clip frames; ``extra``: clip frames to survey as
     well (the frame a ``--point`` refers to); ``progress(n, total)`` after each surveyed frame.
     One pass, never split in halves: the multi-person landmarker's own tracking holds people its
-    person detector misses on a frame (the demo's second person from frame 60 on), so a second
-    half started afresh sees fewer people for dozens of frames (measured: docs/performance.md)."""
+    person detector misses on a frame, so a second half started afresh would see fewer people
+    (docs/performance.md)."""
     from .detect import detect_people
     from .halves import run_beside
     from .landmarker import MediaPipePoseLandmarker

@@ -1,8 +1,8 @@
 """A per-frame pass over a clip run as two halves in two threads, one per core.
 
-MediaPipe's landmarker runs one inference at a time on one core (its graph is serial), so on a
-2-core laptop a single pass leaves the second core to the decoder thread and little else. Two
-halves, each with its own decoder, landmarker and state, use both (docs/performance.md). Each
+A MediaPipe landmarker uses about one core's worth of time, so on a 2-core laptop a single pass
+leaves part of the second core idle; two halves, each with its own decoder, landmarker and
+state, use it (docs/performance.md: what that gains where the machine is already busy). Each
 half starts as a pass starts on its first frame, so results near the boundary differ from one
 pass by what a fresh landmarker does differently there; the callers choose a boundary where
 that is harmless.
@@ -21,7 +21,7 @@ def cores():
 
 def parallel_halves(frames, fps, min_half_s=2.0):
     """True when a pass over ``frames`` frames is worth splitting: two cores or more and halves
-    of at least ``min_half_s`` (a landmarker's set-up and first detection cost ~0.2 s)."""
+    of at least ``min_half_s`` (a second landmarker's set-up must pay for itself)."""
     return cores() >= 2 and frames >= 2 * min_half_s * max(float(fps), 1.0)
 
 

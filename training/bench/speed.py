@@ -90,12 +90,10 @@ def growth_per_frame(samples, skip=0.2):
 
 
 def machine():
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cores = os.cpu_count()
+    """(CPU cores this process may use, load averages)."""
+    from engine.observe.halves import cores
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
-    return cores, load
+    return cores(), load
 
 
 # ------------------------------------------------------------------------------- decode
