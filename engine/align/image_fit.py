@@ -23,11 +23,11 @@ f_j (camera frame) may not point away from the camera (a hinge: no pull while th
 choice, m = ``FACING_MARGIN``). Shape and focal are not refitted here.
 """
 import warnings
-from contextlib import nullcontext
 
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from ..blas import one_blas_thread
 from ..body import kinematics as K
 from ..body.landmarks import landmark_spec, spec_matrix
 from ..body.skeleton import NUM_JOINTS, PARENTS
@@ -151,17 +151,6 @@ def _facing_jacobian(M, G, joints=FACING_JOINTS):
     return J
 
 
-def _one_blas_thread():
-    """BLAS limited to one thread for the block: the fit makes thousands of 75×75 solves, where
-    OpenBLAS's threads cost more than they give (docs/performance.md). Without threadpoolctl the
-    block runs as it is."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
-
-
 def fit_to_image(poses, trans, betas, body, intrinsics, extrinsics, keypoints, valid, anchors=None, anchor_runs=None,
                  anchor_sigma=ANCHOR_SIGMA, iterations=ITERATIONS, min_visibility=MIN_VISIBILITY, pixel_sigma=PIXEL_SIGMA,
                  depth_sigma=DEPTH_SIGMA, rot_sigma=ROT_SIGMA, huber=HUBER,
@@ -199,7 +188,7 @@ def fit_to_image(poses, trans, betas, body, intrinsics, extrinsics, keypoints, v
     face = face_toward_camera(kp, min_visibility)
     for c in range(0, len(idx), chunk):
         f = idx[c:c + chunk]
-        with warnings.catch_warnings(), _one_blas_thread():
+        with warnings.catch_warnings(), one_blas_thread():
             warnings.simplefilter("ignore", RuntimeWarning)
             rv, tau = _fit_chunk(poses[f].reshape(-1, NUM_JOINTS, 3), trans[f], E[f], kp[f], seen[f], h[f],
                                  A[f], runs[f], f, rest, parent, offset, Kf, iterations, pixel_sigma, depth_sigma,
