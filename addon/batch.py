@@ -52,7 +52,7 @@ INTERRUPTED = "interrupted"
 SUMMARY_FIELDS = ("clip", "status", "frames", "valid_frames", "fps", "reprojection_median", "reprojection_p90",
                   "blend", "motion", "seconds", "message")
 _DEFAULTS = dict(device="auto", smoothing="light", body_model_path=None, frame_range=None, estimator="auto",
-                 refine=True, with_mesh=True, video_reference=True, pitch=False, pitch_handedness="AUTO",
+                 refine=True, follow=True, with_mesh=True, video_reference=True, pitch=False, pitch_handedness="AUTO",
                  pitch_home="AUTO", pitch_plots=True,
                  export=(), rig_blend=None, rig_object=None, rig_preset=None, root_motion="hips", reduce=None)
 
@@ -219,7 +219,7 @@ def _pipeline_options(opts):
         estimator = "baseline"
     return dict(device=opts.device, smoothing=opts.smoothing, body_model_path=opts.body_model_path,
                 frame_range=tuple(opts.frame_range) if opts.frame_range else None, estimator=estimator,
-                refine=bool(opts.refine), subject="pitcher" if opts.pitch else "largest")
+                refine=bool(opts.refine), follow=bool(opts.follow), subject="pitcher" if opts.pitch else "largest")
 
 
 def process_clip(path, stem, out_dir, opts, progress=None, engine_motion=None):
@@ -480,6 +480,9 @@ def parse_args(argv):
                         "its weights are installed)")
     p.add_argument("--no-refine", action="store_true",
                    help="learned estimator: skip the per-frame D2A refinement (a little faster)")
+    p.add_argument("--no-follow", action="store_true",
+                   help="detect and track everyone on every frame instead of following the subject "
+                        "on a crop (slower; the engine's --no-follow)")
     p.add_argument("--body-model", default=None, type=_input_file,
                    help="your SMPL .pkl/.npz (default: the open body)")
     p.add_argument("--frames", default=None, type=frame_range,
@@ -530,7 +533,7 @@ def main(argv):
             return _error(str(exc.code).removeprefix("error: "))
         smoothing = a.smoothing or ("analysis" if a.pitch else "light")
         options = dict(device=a.device, smoothing=smoothing, body_model_path=a.body_model, estimator=a.estimator,
-                       refine=not a.no_refine, frame_range=a.frames, with_mesh=not a.no_mesh,
+                       refine=not a.no_refine, follow=not a.no_follow, frame_range=a.frames, with_mesh=not a.no_mesh,
                        video_reference=not a.no_video, pitch=a.pitch, pitch_handedness=a.handedness.upper(),
                        pitch_home=a.home.upper(), **rig)
         try:

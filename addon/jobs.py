@@ -62,7 +62,8 @@ def pipeline_options(prefs, **overrides):
     ensure_engine()
     from engine.pipeline import PipelineOptions
     kw = dict(device=prefs.device, smoothing=prefs.smoothing, body_model_path=prefs.smpl_path or None,
-              estimator=getattr(prefs, "estimator", "auto"), refine=bool(getattr(prefs, "refine", True)))
+              estimator=getattr(prefs, "estimator", "auto"), refine=bool(getattr(prefs, "refine", True)),
+              follow=bool(getattr(prefs, "follow", True)))
     kw.update({k: v for k, v in overrides.items() if v is not None})
     return PipelineOptions(**kw)
 

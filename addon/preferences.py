@@ -1,5 +1,5 @@
 """Add-on preferences: device, the user's SMPL file, the default smoothing preset, the estimator
-and its per-frame refinement."""
+and its per-frame refinement, and whether the subject is followed on a crop."""
 from types import SimpleNamespace
 
 import bpy
@@ -15,7 +15,8 @@ SMOOTHING_ITEMS = (("none", "None", "Raw per-frame estimates"),
 ESTIMATOR_ITEMS = (("auto", "Auto", "The learned temporal model when its weights are installed, else the baseline"),
                    ("temporal", "Learned (temporal)", "The learned temporal model (part-based, uncertainty-aware)"),
                    ("baseline", "Baseline (IK)", "Analytic inverse kinematics on the detector's 3D landmarks"))
-DEFAULTS = SimpleNamespace(device="auto", smpl_path="", smoothing="light", estimator="auto", refine=True)
+DEFAULTS = SimpleNamespace(device="auto", smpl_path="", smoothing="light", estimator="auto", refine=True,
+                           follow=True)
 
 
 class MOCAP_AP_preferences(bpy.types.AddonPreferences):
@@ -34,6 +35,10 @@ class MOCAP_AP_preferences(bpy.types.AddonPreferences):
                          description="Learned estimator: refine each frame with the D2A-HMR network on top of "
                                      "the temporal model (also gives a per-joint confidence); off is a little "
                                      "faster")
+    follow: BoolProperty(name="Follow the subject", default=True,
+                         description="Find everyone on every 6th frame and follow the chosen person on a "
+                                     "crop around them: faster, and it keeps to that person where people "
+                                     "overlap. Off: detect and track everyone on every frame")
 
     def draw(self, context):
         col = self.layout.column()
@@ -44,6 +49,7 @@ class MOCAP_AP_preferences(bpy.types.AddonPreferences):
         row = col.row()
         row.active = self.estimator != "baseline"
         row.prop(self, "refine")
+        col.prop(self, "follow")
 
 
 def get_prefs(context=None):

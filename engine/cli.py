@@ -1,4 +1,5 @@
 """``python -m engine VIDEO -o motion.npz``: the engine alone, with a progress bar."""
+import argparse
 import os
 import sys
 import time
@@ -48,11 +49,11 @@ def build_parser():
     g.add_argument("--subject-frame", type=int_at_least(0), default=0, help="frame number --point refers to (default 0)")
     g.add_argument("--list-people", action="store_true",
                    help="detect and track everyone, print the tracks (id, frames, box) and exit")
-    g.add_argument("--follow", action="store_true",
-                   help="find everyone on every 6th frame only and follow the subject on a crop around "
-                        "it (faster; experimental: less accurate on the R1 benchmark so far, see "
-                        "docs/benchmarks.md); track ids then come from that survey (use --follow with "
-                        "--list-people too)")
+    g.add_argument("--follow", action=argparse.BooleanOptionalAction, default=True,
+                   help="find everyone on every 6th frame and follow the subject on a crop around it "
+                        "(default: faster, and it keeps to the subject where people overlap); "
+                        "--no-follow detects and tracks everyone on every frame instead. Track ids "
+                        "from --list-people belong to the mode they were listed with")
     g = p.add_argument_group("decoding")
     g.add_argument("--stride", type=int_at_least(1), default=1, help="process every n-th frame (default 1)")
     g.add_argument("--max-side", type=int_at_least(16), default=None,
@@ -70,8 +71,8 @@ def build_parser():
 
 
 def _list_people(video, options):
-    """The tracks the subject rules choose from: those of every frame or, with ``--follow``,
-    the survey's."""
+    """The tracks the subject rules choose from: the survey's (the default, ``--follow``) or,
+    with ``--no-follow``, those of every frame."""
     from .pipeline import detect, survey
     from .observe.track import track_people, track_summaries
     try:

@@ -52,7 +52,7 @@ class PipelineOptions:
     recover_gaps: float = 1.0         # re-detect the subject on rotated crops in gaps up to this (s); 0 = off
     refine: bool = True               # temporal estimator: apply the D2A refinement when d2a.onnx is present
     image_fit: bool = True            # final fit: landmarks reprojected onto the detections (engine.align.image_fit)
-    follow: bool = False              # survey + follow the subject on a crop (engine.observe.follow); False = everyone, every frame
+    follow: bool = True               # survey + follow the subject on a crop (engine.observe.follow); False = everyone, every frame
 
     def check(self):
         """Raise one clear EngineError for an option the engine cannot honour (before any work).

@@ -112,3 +112,17 @@ def test_refinement_switch_reaches_the_engine(blender_addon):
     prefs = SimpleNamespace(device="cpu", smoothing="light", smpl_path="", estimator="temporal", refine=False)
     assert jobs.pipeline_options(prefs).refine is False
     assert jobs.pipeline_options(SimpleNamespace(**{**vars(prefs), "refine": True})).refine is True
+
+
+def test_follow_switch_reaches_the_engine(blender_addon):
+    """Following the subject on a crop is the default in the batch and the add-on preferences;
+    --no-follow / follow=False / the preference off detect every frame instead."""
+    from types import SimpleNamespace
+    from addon import batch, jobs, preferences
+    assert batch._pipeline_options(batch._options({}))["follow"] is True
+    assert batch._pipeline_options(batch._options({"follow": False}))["follow"] is False
+    assert batch.parse_args([str(DEMO_VIDEO), "-o", "o", "--no-follow"]).no_follow
+    assert not batch.parse_args([str(DEMO_VIDEO), "-o", "o"]).no_follow
+    assert jobs.pipeline_options(preferences.DEFAULTS).follow is True
+    prefs = SimpleNamespace(**{**vars(preferences.DEFAULTS), "follow": False})
+    assert jobs.pipeline_options(prefs).follow is False

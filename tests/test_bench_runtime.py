@@ -190,14 +190,17 @@ def test_replay_detector_follows_the_pingpong_clip(monkeypatch):
 
 
 @pytest.mark.slow
-def test_bench_runs_on_a_few_frames(capsys):
+@pytest.mark.parametrize("mode, expected", [
+    ([], ("--follow (default)", "survey (--follow)", "crop landmarking (--follow)",
+          "end-to-end / (decode + single-person landmarking)")),
+    (["--no-follow"], ("--no-follow (every frame detected)", "detection", "end-to-end / (decode + detection)"))])
+def test_bench_runs_on_a_few_frames(capsys, mode, expected):
     from conftest import DEMO_VIDEO
     from training.bench import speed as bench
-    assert bench.main([str(DEMO_VIDEO), "--frames", "20", "--max-side", "640", "--no-networks"]) == 0
+    assert bench.main([str(DEMO_VIDEO), "--frames", "20", "--max-side", "640", "--no-networks"] + mode) == 0
     out = capsys.readouterr().out
-    for s in ("decode alone", "detection", "flow / homographies", "gap recovery", "END TO END",
-              "end-to-end / (decode + detection)", "peak RSS"):
-        assert s in out
+    for s in ("decode alone", "flow / homographies", "gap recovery", "END TO END", "peak RSS") + expected:
+        assert s in out, s
 
 
 def test_make_clip_loops_a_frame_range_forward(tmp_path):

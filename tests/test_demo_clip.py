@@ -59,10 +59,13 @@ def test_standing_on_the_box_the_feet_are_planted_and_the_ankles_still(demo):
     m, _ = demo
     kp = m.keypoints2d.astype(np.float64)
     a, b = _still_window(kp, 78)
-    assert b - a >= 5, (a, b)           # 78–86 with mediapipe 0.10.21, 78–82 with 1.2.2's detections
+    assert b - a >= 5, (a, b)           # 78–88 on the default's crops (78–86 detecting every frame) with
+    #                                     mediapipe 0.10.21, 78–82 with 1.2.2's every-frame detections
     c = np.asarray(m.contacts, bool)[a:b]
     assert c.any(1).mean() >= 0.9 and c.all(1).mean() >= 0.8, c.astype(int).T
-    ankles = m.joints[a:b][:, [7, 8]].astype(np.float64)
+    # while both feet are planted (the window's last frame may already be the lift-off: the
+    # image's ankles rise less than 1 % of his height there, the body's 5 cm)
+    ankles = m.joints[a:b][c.all(1)][:, [7, 8]].astype(np.float64)
     moved = np.linalg.norm(ankles - ankles.mean(0), axis=-1).max()
     assert moved < 0.03, moved
     # from there he pivots: the image's ankles leave by more than 4 % of his height by frame 95

@@ -25,6 +25,15 @@ def test_help():
     assert p.returncode == 0 and "Motion file" in p.stdout and "--focal" in p.stdout
 
 
+def test_follow_is_the_default_and_no_follow_detects_every_frame():
+    from engine.cli import build_parser
+    from engine.pipeline import PipelineOptions
+    p = build_parser()
+    assert p.parse_args(["v.mp4"]).follow is True and PipelineOptions().follow is True
+    assert p.parse_args(["v.mp4", "--follow"]).follow is True
+    assert p.parse_args(["v.mp4", "--no-follow"]).follow is False
+
+
 def _write_video(path, frames):
     w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25, (320, 240))
     for f in frames:

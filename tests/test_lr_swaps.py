@@ -77,11 +77,12 @@ def test_the_majority_labelling_wins_and_gaps_split_runs():
 @pytest.mark.slow
 def test_demo_clip_faces_the_camera_where_the_detector_swapped():
     """The demo's jumper faces the camera on the box; MediaPipe mirrors him in clip frames 8–17
-    and 68–72, where the body used to turn its back. The pelvis now faces the camera there."""
+    and 68–72 when it detects every frame, in fewer frames on the default's crops (around 67–72,
+    where the body turns its back without the relabelling). The pelvis faces the camera there."""
     from scipy.spatial.transform import Rotation
     from engine.pipeline import PipelineOptions, run
     m = run(str(ROOT / "assets" / "demo" / "sports2d_demo.mp4"), PipelineOptions())
-    assert m.source["left_right_relabelled"] >= 10
+    assert m.source["left_right_relabelled"] >= 5    # 7 on the crops, 16 with --no-follow
     fwd = Rotation.from_rotvec(np.nan_to_num(m.poses[:, :3].astype(float))).apply([0, 0, 1.0])
     fwd_cam = np.einsum("tij,tj->ti", m.camera_extrinsics[:, :3, :3].astype(float), fwd)
     away = m.valid & (fwd_cam[:, 2] > 0)

@@ -61,12 +61,12 @@ ROWS = {
     "default+focal-auto": dict(focal="auto"),            # the per-clip focal estimate (engine.estimate.focal)
     "default+focal-calibrated": dict(focal="calibrated"),  # the camera's calibrated focal: what knowing it is worth
     "default+no-refine": dict(refine=False),               # the default without the D2A refinement: what it earns
-    "default+follow": dict(follow=True),                   # survey + crop landmarking (`--follow`) instead of every frame
+    "default+no-follow": dict(follow=False),               # every frame detected and tracked instead of survey + crop
 }
 LABELS = {"mediapipe": "MediaPipe world landmarks", "temporal+d2a+light": "temporal+d2a+light (foot lock)",
           "default": "default (`python -m engine`)", "default+focal-auto": "default, `--focal auto`",
           "default+focal-calibrated": "default, the calibrated focal", "default+no-refine": "default, `--no-refine`",
-          "default+follow": "default, `--follow`"}
+          "default+no-follow": "default, `--no-follow` (every frame detected)"}
 
 
 # ------------------------------------------------------------------ reference

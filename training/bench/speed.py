@@ -19,9 +19,9 @@ What one run prints (all measured in that run, on this machine):
    write; decoding runs in a producer thread overlapped with detection, so its busy time is
    printed but not part of the sum.
 3. **end-to-end frames/s** and the ratio **end-to-end / (decode alone + detection)**; with
-   ``--follow`` the ratio's second term is a separate pass of one single-person landmarker over
-   the subject's crops (``crop_landmarking_pass``), and the follow pass's wall clock is in the
-   sum, its stages (which may run in two threads) printed inside it.
+   ``--follow`` (the engine's default) the ratio's second term is a separate pass of one
+   single-person landmarker over the subject's crops (``crop_landmarking_pass``), and the follow
+   pass's wall clock is in the sum, its stages (which may run in two threads) printed inside it.
 4. **networks alone** (when temporal weights are found, or ``--random-weights``): the
    temporal model's ONNX graph on batches of windows, Pr-VIPE on batches of frames and the D2A
    refinement network on batches of frames (when ``d2a.onnx`` is there), through
@@ -331,13 +331,14 @@ def _time_method(obj, name, timings, key):
 
 
 def bench_clip(video, max_side=None, frames=None, estimator="auto", device="auto", detect_first=0,
-               num_poses=4, prefetch=4, log=print, refine=True, follow=False):
+               num_poses=4, prefetch=4, log=print, refine=True, follow=True):
     """Run the decode pass and the pipeline; returns a dict of results (see ``print_clip``)."""
     from engine import pipeline
     from engine.observe import detect_people
     from engine.video.decode import open_video
 
     estimator = pipeline.resolve_estimator(estimator)
+    follow = bool(follow) and not detect_first  # the memory run replays every-frame detection
     cap, info = open_video(video)
     cap.release()
     rng = (0, int(frames)) if frames else None
@@ -412,7 +413,7 @@ def bench_clip(video, max_side=None, frames=None, estimator="auto", device="auto
                recovered=int(motion.source.get("recovered_frames", 0)), detect_first=int(detect_first),
                prefetch=prefetch, cores_load_after=machine())
     res["rss_growth_kib_per_frame"] = growth_per_frame(samples)
-    if follow and not detect_first:
+    if follow:
         res["crop_landmarking_alone_s"] = crop_landmarking_pass(video, motion.keypoints2d, motion.valid.astype(bool),
                                                                 rng, max_side)
     return res
@@ -507,10 +508,11 @@ def main(argv=None):
     ap.add_argument("--device", default="auto", choices=("auto", "gpu", "cpu"))
     ap.add_argument("--no-refine", action="store_true", help="temporal estimator without the D2A refinement")
     ap.add_argument("--num-poses", type=int, default=4)
-    ap.add_argument("--follow", action="store_true",
-                    help="the engine's --follow (survey + crop landmarking); with --compare both, one run each")
+    ap.add_argument("--follow", action=argparse.BooleanOptionalAction, default=True,
+                    help="the engine's --follow (survey + crop landmarking, its default); --no-follow: "
+                         "every frame detected")
     ap.add_argument("--compare", action="store_true",
-                    help="run the clip twice, every-frame detection and --follow, and print the speed-up")
+                    help="run the clip twice, --no-follow and --follow, and print the speed-up")
     ap.add_argument("--prefetch", type=int, default=4, help="frames decoded ahead in a thread (0 = off)")
     ap.add_argument("--random-weights", action="store_true",
                     help="export randomly initialised temporal/Pr-VIPE models (needs torch): speed only")
@@ -555,7 +557,7 @@ def main(argv=None):
                 res = bench_clip(a.video, a.max_side, a.frames, a.estimator, a.device, a.detect_first,
                                  a.num_poses, a.prefetch, log=lambda m: None, refine=not a.no_refine,
                                  follow=follow)
-                print(f"--- {'--follow' if follow else 'every frame detected (default)'}")
+                print(f"--- {'--follow (default)' if follow else '--no-follow (every frame detected)'}")
                 print_clip(res)
                 out["clip_follow" if follow else "clip"] = res
             if a.compare:
