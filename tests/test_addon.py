@@ -60,6 +60,16 @@ def test_preferences_defaults_without_enable(blender_addon):
     assert (p.device, p.smpl_path, p.smoothing) == ("auto", "", "light")
 
 
+def test_preference_defaults_match_the_properties(blender_addon):
+    """The defaults used without an enabled add-on (get_prefs) are those of the preferences'
+    own properties (following the subject, the refinement and the rest)."""
+    from addon.preferences import DEFAULTS, MOCAP_AP_preferences
+    props = MOCAP_AP_preferences.__annotations__
+    assert set(vars(DEFAULTS)) == set(props) and DEFAULTS.follow is True
+    for name, value in vars(DEFAULTS).items():
+        assert props[name].keywords["default"] == value, name
+
+
 # ------------------------------------------------------------------ pure conversion math
 def test_convert_quaternions_roundtrip():
     from addon.scene import convert
