@@ -20,8 +20,10 @@ HAS_WHEEL_MODELS = all((observe.Path(mp.__file__).parent / m).is_file() for m in
 def fresh(monkeypatch, tmp_path):
     """No cached bundle, no MOCAP_POSE_BUNDLE, and no shipped bundle beside the engine."""
     monkeypatch.setattr(observe, "_BUNDLE", None)
+    monkeypatch.setattr(observe, "_BUNDLE_FILE", None)
     monkeypatch.delenv("MOCAP_POSE_BUNDLE", raising=False)
     monkeypatch.setattr(observe, "SHIPPED_POSE_BUNDLE", tmp_path / "absent" / observe.POSE_BUNDLE_NAME)
+    monkeypatch.setenv("MOCAP_CACHE_DIR", str(tmp_path / "cache"))
     yield tmp_path
     observe._BUNDLE = None
 
@@ -47,6 +49,53 @@ def test_mediapipe_without_models_and_no_bundle_says_what_to_do(fresh, monkeypat
     monkeypatch.setattr(observe, "WHEEL_POSE_MODELS", ("modules/none/absent.tflite",) * 2)
     with pytest.raises(EngineError, match=r"ships no pose models .*build_extension\.py --pose-bundle"):
         observe.pose_landmarker_bundle()
+
+
+def test_bundle_made_once_for_threads_that_ask_together(fresh, monkeypatch):
+    """The survey starts two landmarkers side by side: the bundle is built once, not by both."""
+    import threading
+    import time
+    made = []
+
+    def slow_build():
+        made.append(1)
+        time.sleep(0.2)
+        return b"bundle", None
+
+    monkeypatch.setattr(observe, "built_pose_bundle", slow_build)
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(observe.pose_landmarker_bundle())) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert made == [1] and got == [b"bundle"] * 4
+
+
+@pytest.mark.skipif(not HAS_WHEEL_MODELS, reason="this mediapipe ships no pose models (1.x)")
+def test_built_bundle_kept_in_the_cache_folder_and_a_broken_copy_rebuilt(fresh, monkeypatch):
+    builds = []
+    real = observe.build_pose_landmarker_bundle
+    monkeypatch.setattr(observe, "build_pose_landmarker_bundle", lambda *a: builds.append(1) or real(*a))
+    first = observe.pose_landmarker_bundle()
+    cached = list((fresh / "cache").glob("pose_landmarker_*.task"))
+    assert len(builds) == 1 and len(cached) == 1 and cached[0].read_bytes() == first
+    observe._BUNDLE = None                         # a new process: read back, not built
+    assert observe.pose_landmarker_bundle() == first and len(builds) == 1
+    cached[0].write_bytes(first[:1000])            # a broken copy: built again, and replaced
+    observe._BUNDLE = None
+    assert observe.pose_landmarker_bundle() == first and len(builds) == 2
+    assert cached[0].read_bytes() == first and not list((fresh / "cache").glob("*.part"))
+    # landmarkers are made from that file (cheaper to start), or from the bytes without one
+    opts = observe.pose_bundle_options()
+    assert opts.model_asset_path == str(cached[0]) and opts.model_asset_buffer is None
+    blocked = fresh / "not_a_folder"               # a cache folder that cannot be made: built
+    blocked.write_text("x")
+    monkeypatch.setenv("MOCAP_CACHE_DIR", str(blocked))
+    observe._BUNDLE = None
+    assert observe.pose_landmarker_bundle() == first and len(builds) == 3
+    opts = observe.pose_bundle_options()
+    assert opts.model_asset_path is None and opts.model_asset_buffer == first
 
 
 @pytest.mark.skipif(not HAS_WHEEL_MODELS, reason="this mediapipe ships no pose models (1.x)")

@@ -1,6 +1,7 @@
 """MediaPipe Pose behind ``PoseDetector``: the single-person solution (mediapipe 0.10.x) and the
 multi-person Tasks ``PoseLandmarker`` (0.10.x and 1.x), and the ``.task`` bundle it runs (built
 from the wheel's models, or shipped beside the engine for mediapipe 1.x)."""
+import threading
 from pathlib import Path
 
 import cv2
@@ -78,6 +79,9 @@ class MediaPipePoseDetector(PoseDetector):
 
 
 _BUNDLE = None
+_BUNDLE_FILE = None
+_BUNDLE_LOCK = threading.Lock()  # the survey starts two landmarkers side by side: one build
+BUNDLE_BUILDER_VERSION = 1       # bump when build_pose_landmarker_bundle changes its output
 POSE_BUNDLE_NAME = "pose_landmarker_full.task"
 # Where the extension zips for mediapipe 1.x (no models in its wheel) carry the bundle build_extension.py
 # makes from mediapipe 0.10.21's Apache-2.0 models (their licence file beside it).
@@ -124,26 +128,84 @@ def find_pose_bundle():
     return SHIPPED_POSE_BUNDLE if SHIPPED_POSE_BUNDLE.is_file() else None
 
 
-def pose_landmarker_bundle():
-    """The Tasks ``.task`` bundle (bytes): a shipped one (``find_pose_bundle``), else built from
-    the pose models inside mediapipe 0.10.x's wheel; mediapipe 1.x ships none, so there the
-    bundle must come with the extension (``build_extension.py``)."""
-    global _BUNDLE
+def _load_bundle():
+    """Fill ``_BUNDLE`` (bytes) and ``_BUNDLE_FILE`` (where those bytes lie on disk, or None);
+    the caller holds ``_BUNDLE_LOCK``."""
+    global _BUNDLE, _BUNDLE_FILE
     if _BUNDLE is None:
         path = find_pose_bundle()
         if path is not None:
-            _BUNDLE = path.read_bytes()
+            _BUNDLE, _BUNDLE_FILE = path.read_bytes(), path
         else:
-            import mediapipe as mp
-            pkg = Path(mp.__file__).parent
-            models = [pkg / m for m in WHEEL_POSE_MODELS]
-            if not all(m.is_file() for m in models):
-                raise EngineError(
-                    f"mediapipe {getattr(mp, '__version__', '?')} ships no pose models and no "
-                    f"{POSE_BUNDLE_NAME} was found at {SHIPPED_POSE_BUNDLE}: install the extension "
-                    "zip built for your Blender, or set MOCAP_POSE_BUNDLE (python build_extension.py --pose-bundle FILE)")
-            _BUNDLE = build_pose_landmarker_bundle(*(m.read_bytes() for m in models))
-    return _BUNDLE
+            _BUNDLE, _BUNDLE_FILE = built_pose_bundle()
+
+
+def pose_landmarker_bundle():
+    """The Tasks ``.task`` bundle (bytes): a shipped one (``find_pose_bundle``), else built from
+    the pose models inside mediapipe 0.10.x's wheel (``built_pose_bundle``); mediapipe 1.x ships
+    none, so there the bundle must come with the extension (``build_extension.py``). Made once
+    per process, however many threads ask at the same time."""
+    with _BUNDLE_LOCK:
+        _load_bundle()
+        return _BUNDLE
+
+
+def pose_bundle_options():
+    """MediaPipe ``BaseOptions`` for the bundle: its file when it has one (a landmarker made from
+    the file takes about a third less CPU to start than one made from the bytes, and the engine
+    starts several per clip: docs/performance.md), else the bytes."""
+    from mediapipe.tasks.python import BaseOptions
+    with _BUNDLE_LOCK:
+        _load_bundle()
+        if _BUNDLE_FILE is not None and Path(_BUNDLE_FILE).is_file():
+            return BaseOptions(model_asset_path=str(_BUNDLE_FILE))
+        return BaseOptions(model_asset_buffer=_BUNDLE)
+
+
+def built_pose_bundle():
+    """(bytes, file or None): the bundle built from mediapipe 0.10.x's own pose models, kept in the engine's cache folder
+    (``engine.video.cache.cache_dir``) under the models' content hash: building it takes a
+    few tenths of a second of CPU at every start, reading it back milliseconds. A cached file that
+    is not a bundle of the two models, or a cache folder that cannot be written, only means
+    building it again."""
+    import hashlib
+    import os
+    import tempfile
+    import zipfile
+
+    import mediapipe as mp
+    from ..video.cache import cache_dir
+    pkg = Path(mp.__file__).parent
+    models = [pkg / m for m in WHEEL_POSE_MODELS]
+    if not all(m.is_file() for m in models):
+        raise EngineError(
+            f"mediapipe {getattr(mp, '__version__', '?')} ships no pose models and no "
+            f"{POSE_BUNDLE_NAME} was found at {SHIPPED_POSE_BUNDLE}: install the extension "
+            "zip built for your Blender, or set MOCAP_POSE_BUNDLE (python build_extension.py --pose-bundle FILE)")
+    data = [m.read_bytes() for m in models]
+    digest = hashlib.sha256(b"".join(hashlib.sha256(d).digest() for d in data)
+                            + bytes([BUNDLE_BUILDER_VERSION])).hexdigest()[:16]
+    cached = cache_dir() / f"pose_landmarker_{digest}.task"
+    try:
+        with zipfile.ZipFile(cached) as z:
+            if sorted(z.namelist()) == ["pose_detector.tflite", "pose_landmarks_detector.tflite"] \
+                    and z.testzip() is None:
+                return cached.read_bytes(), cached
+    except (OSError, zipfile.BadZipFile):
+        pass
+    bundle = build_pose_landmarker_bundle(*data)
+    tmp = None
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=cached.parent, suffix=".part")
+        with os.fdopen(fd, "wb") as f:
+            f.write(bundle)
+        os.replace(tmp, cached)
+    except OSError:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+        return bundle, None
+    return bundle, cached
 
 
 def _version_tag():
@@ -162,9 +224,9 @@ class MediaPipePoseLandmarker(PoseDetector):
         # 0.5 as MediaPipe's default. On the backlit demo clip the detector's score hovers near it
         # and flips with the image scale; 0.3 finds people sooner but adds many spurious wide
         # poses (arms spread over the background) that fragment the subject's track.
-        from mediapipe.tasks.python import BaseOptions, vision
+        from mediapipe.tasks.python import vision
         opts = vision.PoseLandmarkerOptions(
-            base_options=BaseOptions(model_asset_buffer=pose_landmarker_bundle()),
+            base_options=pose_bundle_options(),
             running_mode=vision.RunningMode.VIDEO, num_poses=int(num_poses),
             min_pose_detection_confidence=min_detection_confidence,
             min_pose_presence_confidence=min_presence_confidence,

@@ -48,12 +48,12 @@ class MultiPoseImageDetector:
     """
 
     def __init__(self, num_poses=NUM_POSES, min_detection_confidence=0.5, min_presence_confidence=0.5):
-        from mediapipe.tasks.python import BaseOptions, vision
+        from mediapipe.tasks.python import vision
 
         from ..native_log import quiet_native_logs
-        from .landmarker import pose_landmarker_bundle
+        from .landmarker import pose_bundle_options
         opts = vision.PoseLandmarkerOptions(
-            base_options=BaseOptions(model_asset_buffer=pose_landmarker_bundle()),
+            base_options=pose_bundle_options(),
             running_mode=vision.RunningMode.IMAGE, num_poses=int(num_poses),
             min_pose_detection_confidence=min_detection_confidence,
             min_pose_presence_confidence=min_presence_confidence, output_segmentation_masks=True)
