@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.observe.follow import (SURVEY_EVERY, SubjectPrior, is_subject, keep_crop, predict_box,
+from engine.observe.follow import (SURVEY_EVERY, SubjectPrior, is_subject, keep_crop, predict_box, typical_size,
                                    survey_frames)
 from engine.observe.types import Detections
 
@@ -100,6 +100,30 @@ def test_identity_alone_any_plausible_pose_with_someone_near_only_the_subject():
     assert not is_subject(pred, pose(wide), pred, others=[(1, np.array([300., 100, 420, 400]))])[0]
 
 
+def test_a_pose_that_grows_over_the_background_frame_by_frame_is_stopped():
+    """Each frame's prediction is the last kept box, so a pose spreading over foliage a little
+    more each frame would pass the size check against it; against the subject's recent size
+    (``typical_size``) and mask it does not."""
+    kp = np.zeros((33, 3), np.float32)
+    kp[:, 2] = 1
+    recent = [(f, 300.0, 200) for f in range(0, 10)]          # (frame, longer side px, mask px)
+    assert typical_size(recent, 10, 30.0) == (300.0, 200.0)
+    assert typical_size(recent[-2:], 10, 30.0) is None           # too few to say
+    assert typical_size(recent, 45, 30.0) is None                # all older than a second
+    typical = typical_size(recent, 10, 30.0)
+    pred = np.array([100., 100, 400, 400])                       # the last kept box: side 300
+    grown = np.array([100., 100, 1000, 400])                     # 900 px wide: 3× the subject
+    last_grown = np.array([100., 100, 550, 400])                 # 450: the step before it
+    k = kp.copy()
+    k[:, 0], k[:, 1] = np.linspace(100, 1000, 33), np.linspace(100, 400, 33)
+    assert is_subject(grown, k, last_grown)[0]                   # against the last box alone: passes
+    ok, why = is_subject(grown, k, last_grown, typical=typical)
+    assert not ok and "size" in why
+    assert is_subject(last_grown, k, pred, typical=typical, mask_pixels=700)[0]
+    ok, why = is_subject(last_grown, k, pred, typical=typical, mask_pixels=900)  # 4.5× the mask
+    assert not ok and "size" in why
+
+
 def test_a_track_that_starts_after_the_loss_is_taken_over_a_concurrent_one_never():
     dets, tid = _survey({0: {0: [100, 100, 200, 400], 6: [110, 100, 210, 400]},
                          1: {0: [600, 100, 700, 400], 24: [620, 100, 720, 400]},   # seen alongside
@@ -125,8 +149,9 @@ def test_the_demo_is_followed_as_well_as_detecting_every_frame():
     obs, survey, tid, stats = observe_video(DEMO, (0, 230))
     ref = track_and_select(detect(DEMO, PipelineOptions())[0])
     assert len(np.unique(survey.frame_index)) <= 230 // SURVEY_EVERY + 2
-    # it leaves out more of the back-flip than gap recovery fills (mediapipe 1.2.2: 183 of 201)
-    assert obs.valid.sum() >= 0.9 * ref.valid.sum(), (obs.valid.sum(), ref.valid.sum())
+    # before gap recovery: 201 frames against 195 with mediapipe 0.10.21; with 1.2.2 180 of 201,
+    # as the crop's poses that spread over the sunlit tree in the back-flip are rejected
+    assert obs.valid.sum() >= 0.85 * ref.valid.sum(), (obs.valid.sum(), ref.valid.sum())
     both = obs.valid & ref.valid
     h = ref.bbox[both, 3] - ref.bbox[both, 1]
     d = np.median(np.linalg.norm(obs.keypoints[both, :, :2] - ref.keypoints[both, :, :2], axis=2), 1) / h

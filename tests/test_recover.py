@@ -86,6 +86,25 @@ class _CountingDetector:
         pass
 
 
+def test_a_detection_whose_mask_covers_the_background_is_not_the_subject():
+    from engine.observe.redetect import detect_in_crop
+
+    def detector(mask_fraction):
+        def find(rgb):
+            h, w = rgb.shape[:2]
+            kp = np.zeros((33, 3), np.float32)
+            kp[:, 0], kp[:, 1], kp[:, 2] = np.linspace(0.4, 0.6, 33) * w, np.linspace(0.3, 0.7, 33) * h, 1.0
+            seg = np.zeros((h, w), np.float32)
+            seg[:int(mask_fraction * h)] = 1.0                   # that share of the crop's rows
+            return kp, np.zeros((33, 3), np.float32), seg
+        return find
+
+    crop = np.zeros((200, 200, 3), np.uint8)                     # 40,000 px; the person 80 px tall
+    assert detect_in_crop(crop, (0, 0), 80.0, detector(0.2), max_mask_px=10000) is not None  # 8,000 px
+    assert detect_in_crop(crop, (0, 0), 80.0, detector(0.9), max_mask_px=10000) is None      # 36,000 px
+    assert detect_in_crop(crop, (0, 0), 80.0, detector(0.9)) is not None                     # no bound
+
+
 def test_recovery_stops_each_side_at_its_first_miss():
     from engine.observe.redetect import recover_gaps
     valid = np.ones(40, bool)

@@ -34,7 +34,7 @@ import numpy as np
 from ..errors import EngineError
 from .detect import appearance_histogram
 from .track import appearance_similarity, iou_matrix
-from .types import NUM_LANDMARKS, Observations, keypoint_box, mask_size
+from .types import MAX_MASK_GROWTH, NUM_LANDMARKS, Observations, keypoint_box, mask_size
 
 SURVEY_EVERY = 6     # frames between full-frame passes
 CROP_SCALE = 1.7     # crop side / the predicted box's longer side
@@ -297,8 +297,20 @@ def near_prediction(found_box, predicted):
     return bool(close and 0.6 <= h_f / max(h_p, 1e-6) <= 1 / 0.6)
 
 
+def typical_size(recent, frame, fps, min_frames=3):
+    """(longer box side px, mask pixels): the medians over the subject's detections kept in the
+    last second before ``frame`` (``recent``: (frame, side, mask pixels)), or None with fewer than
+    ``min_frames`` of them. Unlike the predicted box, which is the last kept box, it does not
+    follow a run of detections that each grow a little (a pose spreading over foliage)."""
+    near = [(s, a) for f, s, a in recent if 0 < frame - f <= fps]
+    if len(near) < min_frames:
+        return None
+    s, a = np.median(np.array(near, np.float64), axis=0)
+    return float(s), float(a)
+
+
 def is_subject(found_box, keypoints, predicted, sighting=None, others=(), appearance=None,
-               signature=None, signatures=None):
+               signature=None, signatures=None, typical=None, mask_pixels=None):
     """Whether a crop's detection is the subject (see the module doc) → (ok, reason).
 
     ``others``: (track, box) of the other people the survey saw in or near the crop. With nobody
@@ -306,7 +318,9 @@ def is_subject(found_box, keypoints, predicted, sighting=None, others=(), appear
     prediction lags in a stunt) as long as its size and place are the subject's within a factor
     of about two (a tucked back-flip is half the standing height); with someone near, the detection must match the prediction
     and the survey's sighting, keep its joints inside the predicted box, and be neither more on
-    nor more alike another person than the subject."""
+    nor more alike another person than the subject. ``typical`` (``typical_size``): the
+    detection's longer side must also be within the same factors of the subject's recent one and
+    its mask (``mask_pixels``) at most ``MAX_MASK_GROWTH`` times theirs."""
     if not np.isfinite(found_box).all():
         return False, "no box"
     if sighting is not None and not near_prediction(found_box, sighting) \
@@ -316,6 +330,11 @@ def is_subject(found_box, keypoints, predicted, sighting=None, others=(), appear
     if not 0.45 <= h_f / max(h_p, 1e-6) <= 2.2 or \
             np.linalg.norm(_centre(found_box) - _centre(predicted)) > max(h_p, h_f):
         return False, "not the subject's size or place"  # a pose made of glare or foliage
+    if typical is not None:
+        side, area = typical
+        if not 0.45 <= _side(found_box) / max(side, 1e-6) <= 2.2 or \
+                (mask_pixels is not None and area > 0 and mask_pixels > MAX_MASK_GROWTH * area):
+            return False, "not the subject's size or place"
     if not others:
         return True, ""
     if not near_prediction(found_box, predicted):
@@ -485,6 +504,7 @@ def _follow_rows(frames, frame_size, fps, prior, make_landmarker=None, camera_mo
     est = HomographyEstimator() if camera_motion else None
     rows = dict(idx=[], ts=[], kp=[], world=[], mask=[], box=[], valid=[], hom=[])
     history = []  # (clip frame, box) of the last followed frames
+    recent = []   # (clip frame, longer side, mask pixels) of the last kept detections
     crossing = None  # the subject's motion_path when someone came near (None: nobody near)
     last_restart = -RESTART_GAP
     stats = {"crops": 0, "restarts": 0, "rejected": {}, "hidden": []}
@@ -584,12 +604,13 @@ def _follow_rows(frames, frame_size, fps, prior, make_landmarker=None, camera_mo
                     full_mask = np.zeros((mh, mw), np.uint8)
                     _paste_mask(full_mask, cmask, (c0 * sx, r0 * sy, c1 * sx, r1 * sy), W, H)
                     app = appearance_histogram(small_hsv, cv2.resize(full_mask, small_hsv.shape[1::-1]))
+                    size = dict(typical=typical_size(recent, int(i), fps), mask_pixels=int((full_mask > 127).sum()))
                     if crossing is None:
                         near = _overlapping(prior.others_at(int(i), fps), region)
                         good, why = is_subject(fbox, found, pred, prior.boxes.get(int(i)), near, app,
-                                               prior.signatures.get(prior.subject), prior.signatures)
+                                               prior.signatures.get(prior.subject), prior.signatures, **size)
                     else:
-                        good, why = is_subject(fbox, found, pred)
+                        good, why = is_subject(fbox, found, pred, **size)
                         h_p = pred[3] - pred[1]
                         m = path_margin(fbox, _centre(pred),
                                         [_centre(path_box(q, int(i))) for q in crossing["others"].values()])
@@ -612,6 +633,8 @@ def _follow_rows(frames, frame_size, fps, prior, make_landmarker=None, camera_mo
                         kp, world, mask, box, ok = found, np.asarray(ob.world, np.float32), full_mask, fbox, True
                         history.append((int(i), fbox.astype(np.float64)))
                         del history[:-10]
+                        recent.append((int(i), _side(fbox), size["mask_pixels"]))
+                        del recent[:-int(fps) - 1]
                     else:
                         stats["rejected"][why] = stats["rejected"].get(why, 0) + 1
                         region = None

@@ -11,12 +11,14 @@ landmarks (their x/y are in the rotated image's axes) and the mask are rotated b
 Only the subject's own region is searched, so another person cannot be picked up unless they
 stand exactly where the subject must be; a detection must also keep the track's size (0.3–1.6×
 the box height interpolated across the gap: a tucked flip is small, a detection that stretches
-limbs onto the background is large) and lie in the crop's central part. Our design; the papers do not cover detection.
+limbs onto the background is large), lie in the crop's central part and come with a mask no
+larger than ``MAX_MASK_GROWTH`` times the gap's neighbouring frames' (a pose made of glare or
+foliage is segmented over the background). Our design; the papers do not cover detection.
 """
 import cv2
 import numpy as np
 
-from .types import FrameObservation, keypoint_box, mask_size
+from .types import MAX_MASK_GROWTH, FrameObservation, keypoint_box, mask_size
 from ..video.decode import iter_frames
 
 ANGLES = (0, 2, 1, 3)  # np.rot90 turns (×90° counter-clockwise), most likely first
@@ -85,9 +87,10 @@ def search_region(before, after, frame_w, frame_h, expand=0.6):
             int(min(frame_w, cx + half)), int(min(frame_h, cy + half)))
 
 
-def detect_in_crop(crop_bgr, origin, ref_height, detector):
+def detect_in_crop(crop_bgr, origin, ref_height, detector, max_mask_px=None):
     """(keypoints, world, segmentation of the crop, box) in full-frame coordinates for the
-    subject in ``crop_bgr`` (the search region, its top-left corner at ``origin``), or None."""
+    subject in ``crop_bgr`` (the search region, its top-left corner at ``origin``), or None.
+    ``max_mask_px``: a detection whose mask covers more of the crop's pixels is not the subject."""
     x0, y0 = origin
     crop = cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2RGB)
     ch, cw = crop.shape[:2]
@@ -107,6 +110,8 @@ def detect_in_crop(crop_bgr, origin, ref_height, detector):
         centre = 0.5 * (box[:2] + box[2:])
         inner = (x0 + 0.15 * cw <= centre[0] <= x0 + 0.85 * cw) and (y0 + 0.15 * ch <= centre[1] <= y0 + 0.85 * ch)
         if not (inner and 0.3 * ref_height <= size <= 1.6 * ref_height):
+            continue
+        if max_mask_px is not None and float((np.asarray(seg) > 0.5).mean()) * cw * ch > max_mask_px:
             continue
         return kp, unrotate_vectors(world, k), np.rot90(seg, -k), box
     return None
@@ -183,7 +188,11 @@ def recover_gaps(video_path, obs, max_gap_s=1.0, detector=None, progress=None, h
         after = obs.bbox[b] if b < T and obs.valid[b] else None
         h0 = _height(before) if before is not None else _height(after)
         h1 = _height(after) if after is not None else h0
+        mw, mh = mask_size(W, H)
+        sides = [int((obs.masks[t] > 127).sum()) for t in (a - 1, b) if 0 <= t < T and obs.valid[t]]
+        ref_px = np.mean(sides) * (W * H) / (mw * mh) if sides else 0.0   # full-resolution pixels
         plans.append(dict(a=a, b=b, region=search_region(before, after, W, H), crops={},
+                          max_mask_px=MAX_MASK_GROWTH * ref_px if ref_px > 0 else None,
                           refs={t: h0 + (h1 - h0) * (t - a + 1) / (b - a + 1) for t in range(a, b)},
                           from_start=before is not None, from_end=after is not None))
     if halves is None:
@@ -219,7 +228,7 @@ def _search_plans(video_path, obs, plans, track, detector=None, progress=None):
                 if t in done or t not in p["crops"]:  # met the other side, or never decoded
                     break
                 done.add(t)
-                hit = detect_in_crop(p["crops"][t], (x0, y0), p["refs"][t], detector)
+                hit = detect_in_crop(p["crops"][t], (x0, y0), p["refs"][t], detector, p["max_mask_px"])
                 if hit is None:
                     break
                 _fill(obs, t, hit, p["region"], track, W, H, mw, mh)

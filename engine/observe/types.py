@@ -16,6 +16,8 @@ LANDMARK_NAMES = (
 )
 LM = {n: i for i, n in enumerate(LANDMARK_NAMES)}
 MASK_MAX_SIDE = 160  # masks are kept downsampled: enough for silhouettes, small in memory
+MAX_MASK_GROWTH = 4.0  # a detection whose mask is this many times the subject's recent masks is not
+# the subject: a pose made of glare or foliage comes with a mask over the background (our choice)
 APPEARANCE_BINS = (8, 6)  # hue × saturation histogram of the person's pixels
 
 
