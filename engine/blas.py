@@ -1,9 +1,10 @@
 """BLAS on one thread while the engine works.
 
 The engine's linear algebra is small (75×75 solves, 3×3 rotations, a few thousand rows), where
-OpenBLAS's worker threads cost more than they give: after each call a worker busy-waits with
+OpenBLAS's extra threads cost more than they give: after each call they busy-wait with
 ``sched_yield`` for work that rarely comes, and on a 2-core machine that spinning takes a core
-the landmarkers and the decoder need (measured with ``perf``: docs/performance.md). Limiting
+the landmarkers and the decoder need (measured with ``perf`` on 2026-12-07, the 2-core machine:
+docs/performance.md). Limiting
 BLAS to one thread leaves the results unchanged to the bit on the demo clip. Without
 threadpoolctl the block runs as it is.
 """

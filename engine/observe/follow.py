@@ -42,6 +42,7 @@ CROP_MIN_SIDE = 96   # pixels
 MOVE_FRACTION = 0.12  # the crop moves when the prediction's centre is this far (× side) off
 MIN_IOU = 0.3        # found box vs predicted box
 MIN_ANCHOR_IOU = 0.45  # found box vs the survey's sighting on a survey frame
+SIZE_RANGE = (0.45, 2.2)  # a detection against the subject's expected size (a tucked flip: about half)
 MAX_OUTSIDE = 0.3    # fraction of visible joints allowed outside the grown predicted box
 LOST_S = 0.5         # without a sighting or a valid frame for this long, stop predicting
 SURVEY_SIMILARITY = 0.6  # colour similarity a survey track's continuation needs (see track_survey)
@@ -327,12 +328,12 @@ def is_subject(found_box, keypoints, predicted, sighting=None, others=(), appear
             and iou_matrix(found_box[None], sighting[None])[0, 0] < MIN_ANCHOR_IOU:
         return False, "not the survey's sighting"
     h_f, h_p = found_box[3] - found_box[1], predicted[3] - predicted[1]
-    if not 0.45 <= h_f / max(h_p, 1e-6) <= 2.2 or \
+    if not SIZE_RANGE[0] <= h_f / max(h_p, 1e-6) <= SIZE_RANGE[1] or \
             np.linalg.norm(_centre(found_box) - _centre(predicted)) > max(h_p, h_f):
         return False, "not the subject's size or place"  # a pose made of glare or foliage
     if typical is not None:
         side, area = typical
-        if not 0.45 <= _side(found_box) / max(side, 1e-6) <= 2.2 or \
+        if not SIZE_RANGE[0] <= _side(found_box) / max(side, 1e-6) <= SIZE_RANGE[1] or \
                 (mask_pixels is not None and area > 0 and mask_pixels > MAX_MASK_GROWTH * area):
             return False, "not the subject's size or place"
     if not others:

@@ -163,18 +163,17 @@ def pose_bundle_options():
 
 
 def built_pose_bundle():
-    """(bytes, file or None): the bundle built from mediapipe 0.10.x's own pose models, kept in the engine's cache folder
-    (``engine.video.cache.cache_dir``) under the models' content hash: building it takes a
-    few tenths of a second of CPU at every start, reading it back milliseconds. A cached file that
+    """(bytes, file or None): the bundle built from mediapipe 0.10.x's own pose models, kept in
+    the engine's cache folder (``engine.video.cache.save_file``) under the models' content hash:
+    building it takes a few tenths of a second of CPU at every start, reading it back milliseconds. A cached file that
     is not a bundle of the two models, or a cache folder that cannot be written, only means
     building it again."""
     import hashlib
-    import os
-    import tempfile
+    import io
     import zipfile
 
     import mediapipe as mp
-    from ..video.cache import cache_dir
+    from ..video.cache import cache_dir, save_file
     pkg = Path(mp.__file__).parent
     models = [pkg / m for m in WHEEL_POSE_MODELS]
     if not all(m.is_file() for m in models):
@@ -185,27 +184,17 @@ def built_pose_bundle():
     data = [m.read_bytes() for m in models]
     digest = hashlib.sha256(b"".join(hashlib.sha256(d).digest() for d in data)
                             + bytes([BUNDLE_BUILDER_VERSION])).hexdigest()[:16]
-    cached = cache_dir() / f"pose_landmarker_{digest}.task"
+    name = f"pose_landmarker_{digest}.task"
     try:
-        with zipfile.ZipFile(cached) as z:
+        cached = (cache_dir() / name).read_bytes()
+        with zipfile.ZipFile(io.BytesIO(cached)) as z:
             if sorted(z.namelist()) == ["pose_detector.tflite", "pose_landmarks_detector.tflite"] \
                     and z.testzip() is None:
-                return cached.read_bytes(), cached
+                return cached, cache_dir() / name
     except (OSError, zipfile.BadZipFile):
         pass
     bundle = build_pose_landmarker_bundle(*data)
-    tmp = None
-    try:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=cached.parent, suffix=".part")
-        with os.fdopen(fd, "wb") as f:
-            f.write(bundle)
-        os.replace(tmp, cached)
-    except OSError:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
-        return bundle, None
-    return bundle, cached
+    return bundle, save_file(name, bundle)
 
 
 def _version_tag():

@@ -68,19 +68,29 @@ def load(key, kind="detections"):
         return None
 
 
+def _write_atomic(path, write, suffix):
+    """``write(tmp)`` to a temporary file beside ``path``, then renamed onto it → ``path``, or
+    None when the folder cannot be made or written (read-only disk…; nothing is left behind)."""
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=suffix)
+        os.close(fd)
+        write(tmp)
+        os.replace(tmp, path)
+    except OSError:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+        return None
+    return path
+
+
 def save(key, arrays, kind="detections"):
     """Store a dict of arrays atomically; failures (read-only disk…) are ignored."""
-    d = cache_dir()
-    try:
-        d.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=d, suffix=".tmp.npz")
-        os.close(fd)
-        np.savez_compressed(tmp, **arrays)
-        os.replace(tmp, _path(key, kind))
-    except OSError:
-        try:
-            os.unlink(tmp)
-        except (OSError, UnboundLocalError):
-            pass
-        return None
-    return _path(key, kind)
+    return _write_atomic(_path(key, kind), lambda tmp: np.savez_compressed(tmp, **arrays), ".tmp.npz")
+
+
+def save_file(name, data):
+    """Store ``data`` (bytes) as ``name`` in the cache folder atomically → its path, or None
+    when the folder cannot be written."""
+    return _write_atomic(cache_dir() / name, lambda tmp: Path(tmp).write_bytes(data), ".part")
