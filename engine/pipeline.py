@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
-from .blas import on_one_blas_thread
+from .threads import on_one_library_thread
 from .body.model import load_body_model
 from .errors import Cancelled, EngineError
 from .observe import Detections, default_detector, detect_people
@@ -143,7 +143,7 @@ def decode_shortfall(info, expected, decoded, stride=1):
             "the Motion covers only the decoded frames")
 
 
-@on_one_blas_thread
+@on_one_library_thread
 def detect(video_path, options=None, progress=None, detector=None, timings=None):
     """Every person in the clip (cached) → (Detections, VideoInfo).
 
@@ -188,7 +188,7 @@ def detect(video_path, options=None, progress=None, detector=None, timings=None)
     return dets, info
 
 
-@on_one_blas_thread
+@on_one_library_thread
 def survey(video_path, options=None):
     """The survey pass of ``observe_followed`` (cached) → (Detections, track ids): the people
     ``--list-people`` shows and the subject rules choose from."""
@@ -247,7 +247,7 @@ def choose_focal(obs, focal):
     return float(focal), {"px": float(focal), "method": "given"}
 
 
-@on_one_blas_thread
+@on_one_library_thread
 def run(video_path, options=None, progress=None, detector=None, timings=None):
     """Estimate the motion of the subject in ``video_path``; returns a Motion (not yet saved).
 

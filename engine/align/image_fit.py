@@ -27,7 +27,7 @@ import warnings
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from ..blas import one_blas_thread
+from ..threads import one_library_thread
 from ..body import kinematics as K
 from ..body.landmarks import landmark_spec, spec_matrix
 from ..body.skeleton import NUM_JOINTS, PARENTS
@@ -188,7 +188,7 @@ def fit_to_image(poses, trans, betas, body, intrinsics, extrinsics, keypoints, v
     face = face_toward_camera(kp, min_visibility)
     for c in range(0, len(idx), chunk):
         f = idx[c:c + chunk]
-        with warnings.catch_warnings(), one_blas_thread():
+        with warnings.catch_warnings(), one_library_thread():
             warnings.simplefilter("ignore", RuntimeWarning)
             rv, tau = _fit_chunk(poses[f].reshape(-1, NUM_JOINTS, 3), trans[f], E[f], kp[f], seen[f], h[f],
                                  A[f], runs[f], f, rest, parent, offset, Kf, iterations, pixel_sigma, depth_sigma,
