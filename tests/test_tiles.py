@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from engine.observe.tiles import (merge, place_mask, point_windows, tile_windows, to_frame, uncut,
-                                  window_starts)
+                                  window_starts, windows_near)
 from engine.observe.track import iou_matrix
 from engine.observe.types import FrameObservation, keypoint_box, mask_size
 
@@ -89,6 +89,64 @@ def test_merge_keeps_two_people_side_by_side_and_drops_slivers():
     b = to_frame(_found(700, 300, 400, full), full, (W, H))
     sliver = to_frame(_found(400, 300, 400, full, vis=0.2), full, (W, H))
     assert len(merge([a, b, sliver])) == 2
+
+
+def _person(box):
+    return FrameObservation(np.zeros((33, 3), np.float32), np.zeros((33, 3), np.float32), None,
+                            bbox=np.asarray(box, np.float64))
+
+
+def test_windows_near_keep_the_tiles_that_hold_the_person():
+    W, H = 1768, 994
+    wins = tile_windows(W, H)
+    near = windows_near([_person((575, 79, 726, 485))], wins)
+    assert 0 < len(near) < len(wins) / 2
+    for x0, y0, x1, y1 in near:  # each holds at least half of the (grown) box
+        assert x0 < 650 < x1 and y0 < 282 < y1
+    assert windows_near([], wins) == []
+    # two people far apart: the tiles of each
+    both = windows_near([_person((575, 79, 726, 485)), _person((1500, 600, 1560, 760))], wins)
+    assert set(near) < set(both) and any(x1 == W for _, _, x1, _ in both)
+
+
+class _CountingTiles:
+    """A MultiPoseImageDetector stand-in: records each window it is given and "finds" the person
+    painted white into the frame when the whole patch lies inside that window."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, rgb):
+        self.calls += 1
+        ys, xs = np.nonzero(rgb[..., 0])
+        H, W = rgb.shape[:2]
+        if not len(xs) or xs.min() == 0 or ys.min() == 0 or xs.max() == W - 1 or ys.max() == H - 1:
+            return []
+        kp = np.zeros((33, 3), np.float32)
+        kp[:, 0] = np.linspace(xs.min(), xs.max(), 33)
+        kp[:, 1] = np.linspace(ys.min(), ys.max(), 33)
+        kp[:, 2] = 0.9
+        return [(kp, np.zeros((33, 3), np.float32), np.zeros((H, W), np.float32), 0.9)]
+
+    def close(self):
+        pass
+
+
+def test_the_tiled_survey_searches_all_tiles_only_every_few_frames():
+    from engine.observe.follow import TiledSearch
+    search = TiledSearch.__new__(TiledSearch)  # without MediaPipe: the counting stand-in
+    search._tiles, search.full_every, search._seen, search._near = _CountingTiles(), 3, 0, None
+    per_frame = []
+    for t in range(7):
+        rgb = np.zeros((994, 1768, 3), np.uint8)
+        rgb[300:700, 200 + 5 * t:300 + 5 * t] = 255  # a person walking slowly to the right
+        before = search._tiles.calls
+        found = search.detect_all(rgb, t / 30)
+        per_frame.append(search._tiles.calls - before)
+        assert len(found) == 1 and abs(found[0].bbox[[0, 2]].mean() - (250 + 5 * t)) < 2  # found on every frame
+    every = 1 + len(tile_windows(1768, 994))
+    assert per_frame[0] == per_frame[3] == per_frame[6] == every
+    assert all(1 < per_frame[t] < every / 2 for t in (1, 2, 4, 5))
 
 
 def test_point_windows_stay_inside_the_frame():

@@ -779,15 +779,31 @@ def follow_video(video_path, frame_range, stride, max_side, frame_size, fps, pri
 class TiledSearch:
     """``tiles.find_people`` (the zoomed, tiled search) as a detector for ``detect_people``: it
     finds people the full frame's 224-pixel letterbox misses (side by side, small, on a wide
-    strip), so they get a track to follow. Stateless (IMAGE mode)."""
+    strip), so they get a track to follow.
 
-    def __init__(self):
+    Every ``full_every``-th frame it is given (the first included) searches all tiles; the frames
+    between search only the tiles near the people the last full search found
+    (``tiles.windows_near``), as a survey frame is a fifth of a second or so after the last and
+    a person found there is still near where they were; nobody new is looked for there (on the
+    demo clip 4 tiles of 18). Our choice, for the pitcher rule's search of every survey frame
+    (docs/performance.md)."""
+
+    def __init__(self, full_every=5):
         from .tiles import MultiPoseImageDetector
         self._tiles = MultiPoseImageDetector()
+        self.full_every = int(full_every)
+        self._seen = 0
+        self._near = None
 
     def detect_all(self, rgb, timestamp_s):
-        from .tiles import find_people
-        return find_people(rgb, detector=self._tiles)
+        from .tiles import find_people, tile_windows, windows_near
+        H, W = rgb.shape[:2]
+        full = self._near is None or self._seen % self.full_every == 0
+        found = find_people(rgb, detector=self._tiles, windows=None if full else self._near)
+        if full:
+            self._near = windows_near(found, tile_windows(W, H))
+        self._seen += 1
+        return found
 
     def close(self):
         self._tiles.close()
@@ -844,7 +860,12 @@ def survey_video(video_path, frame_range, stride=1, max_side=None, num_poses=4, 
     first, last = int(frame_range[0]), int(frame_range[1])
     stride = max(1, int(stride or 1))
     only = survey_frames(first, last, stride, every, extra=extra)
-    options = {"detector": f"{MediaPipePoseLandmarker.cache_name(num_poses)}-survey{every}-tiled{tiled}",
+    zoomed = set(sorted(only)[:max(0, int(tiled))])
+    # the few start frames are each searched in full; the pitcher rule's every frame is searched
+    # in full every fifth (docs/performance.md: R1 and the pitch clips measured)
+    full_every = 1 if len(zoomed) <= TILED_START else 5
+    options = {"detector": f"{MediaPipePoseLandmarker.cache_name(num_poses)}-survey{every}-tiled{tiled}"
+                           + (f"-full{full_every}" if full_every > 1 else ""),
                "first": first, "last": last, "stride": stride, "max_side": max_side,
                "extra": sorted(int(f) for f in extra)}
     key = cache.cache_key(video_path, options) if use_cache else None
@@ -855,7 +876,6 @@ def survey_video(video_path, frame_range, stride=1, max_side=None, num_poses=4, 
         survey = Detections(**hit)
     else:
         t0 = time.perf_counter()
-        zoomed = set(sorted(only)[:max(0, int(tiled))])
 
         def full_frame(report):
             det = MediaPipePoseLandmarker(num_poses=num_poses)
@@ -868,7 +888,7 @@ def survey_video(video_path, frame_range, stride=1, max_side=None, num_poses=4, 
                 det.close()
 
         def tiled_pass(report):  # beside the full-frame pass, on the second core
-            det = TiledSearch()
+            det = TiledSearch(full_every=full_every)
             try:
                 return detect_people(iter_frames(video_path, (first, max(zoomed) + 1), stride, max_side, only=zoomed),
                                      (info.width, info.height), info.fps / stride, detector=det,

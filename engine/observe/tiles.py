@@ -220,13 +220,34 @@ def _with_detector(detector, fn):
 
 
 def find_people(rgb, detector=None, scales=(1, 2), overlap=0.25, margin=EDGE_MARGIN,
-                min_side=MIN_TILE):
+                min_side=MIN_TILE, windows=None):
     """Every person in an RGB frame → list of FrameObservation (full-frame pixels), the most
     complete first. ``detector``: a ``MultiPoseImageDetector`` (made and closed here if None);
-    see the module docstring for the tiles and the merge."""
+    see the module docstring for the tiles and the merge. ``windows``: search only these tiles
+    (and the whole frame) instead of all of them."""
     H, W = rgb.shape[:2]
-    windows = [(0, 0, W, H)] + tile_windows(W, H, scales, overlap, min_side)
+    if windows is None:
+        windows = tile_windows(W, H, scales, overlap, min_side)
+    windows = [(0, 0, W, H)] + [w for w in windows if tuple(w) != (0, 0, W, H)]
     return _with_detector(detector, lambda d: merge(detect_windows(rgb, windows, d, margin)))
+
+
+def windows_near(people, windows, grow=0.25, share=0.5):
+    """The tiles of ``windows`` holding at least ``share`` of a box of ``people``
+    (FrameObservations) grown by ``grow`` × its size on each side: the tiles that can find those
+    people again a few frames later, when they have moved a little."""
+    out = []
+    for w in windows:
+        for ob in people:
+            x0, y0, x1, y1 = ob.bbox
+            gx, gy = grow * (x1 - x0), grow * (y1 - y0)
+            x0, y0, x1, y1 = x0 - gx, y0 - gy, x1 + gx, y1 + gy
+            ix = max(0.0, min(x1, w[2]) - max(x0, w[0]))
+            iy = max(0.0, min(y1, w[3]) - max(y0, w[1]))
+            if ix * iy >= share * (x1 - x0) * (y1 - y0):
+                out.append(w)
+                break
+    return out
 
 
 def point_windows(point, width, height, sizes=(0.5, 1.0), min_side=MIN_TILE):
