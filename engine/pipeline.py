@@ -286,10 +286,11 @@ def run(video_path, options=None, progress=None, detector=None, timings=None):
         raise EngineError(f"{name}: no person found in any of {obs.num_frames} frames")
     recovered = 0
     if options.recover_gaps and int(options.stride or 1) == 1:
-        from .observe.redetect import recover_gaps
+        from .observe.redetect import recover_gaps_cached
         report(0.91, "re-detecting the subject in short gaps")
         with _stage(timings, "gap_recovery"):
-            recovered = recover_gaps(video_path, obs, max_gap_s=options.recover_gaps)
+            recovered = recover_gaps_cached(video_path, obs, max_gap_s=options.recover_gaps,
+                                            use_cache=options.use_cache)
     from .observe.lr_swaps import fix_left_right_swaps
     relabelled = fix_left_right_swaps(obs)
     focal, focal_info = choose_focal(obs, options.focal)

@@ -1,4 +1,6 @@
 """Gap recovery on rotated crops: exact coordinate mapping, gap finding, and the demo's back-flip."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -169,3 +171,46 @@ def test_a_gap_frame_the_seek_did_not_land_on_is_never_searched():
     det = _CountingDetector(hits=range(1, 100))   # anyone searched is found
     assert recover_gaps(DEMO_VIDEO, obs, detector=det) == 4
     assert obs.valid[10:14].all() and not obs.valid[14:20].any()
+
+
+def test_recovered_frames_come_back_from_the_cache(monkeypatch, tmp_path):
+    """A second run over the same observations takes the recovered frames from the cache and
+    detects nothing; other observations (one more frame lost) are searched again."""
+    from engine.observe import redetect
+    monkeypatch.setenv("MOCAP_CACHE_DIR", str(tmp_path))
+    valid = np.ones(40, bool)
+    valid[10:20] = False
+    searched = []
+
+    def fake_recover(video_path, obs, max_gap_s=1.0, progress=None):
+        searched.append(int((~obs.valid).sum()))
+        obs.keypoints[10:12] = 7.0
+        obs.world[10:12] = 0.5
+        obs.bbox[10:12] = [1, 2, 3, 4]
+        obs.masks[10:12] = 9
+        obs.valid[10:12], obs.track_id[10:12] = True, 0
+        return 2
+
+    monkeypatch.setattr(redetect, "recover_gaps", fake_recover)
+    first = _gappy_observations(valid.copy())
+    assert redetect.recover_gaps_cached(DEMO_VIDEO, first) == 2 and searched == [10]
+    again = _gappy_observations(valid.copy())
+    assert redetect.recover_gaps_cached(DEMO_VIDEO, again) == 2 and searched == [10]  # from the cache
+    for name in ("keypoints", "world", "bbox", "masks", "valid", "track_id"):
+        assert np.array_equal(getattr(first, name), getattr(again, name), equal_nan=True), name
+    other = valid.copy()
+    other[25] = False
+    assert redetect.recover_gaps_cached(DEMO_VIDEO, _gappy_observations(other)) == 2 and searched == [10, 11]
+    off = _gappy_observations(valid.copy())
+    assert redetect.recover_gaps_cached(DEMO_VIDEO, off, use_cache=False) == 2 and searched == [10, 11, 10]
+
+
+def test_the_mediapipe_version_is_read_without_importing_it():
+    """The cache keys name the installed MediaPipe; reading that must not cost mediapipe's import
+    (a run whose detections all come from the cache never needs it)."""
+    import subprocess
+    import sys
+    code = ("import sys; from engine.observe.landmarker import _version_tag; tag = _version_tag(); "
+            "assert 'mediapipe' not in sys.modules, 'imported'; import mediapipe as mp; "
+            "assert tag == ('' if mp.__version__ == '0.10.21' else '-mp' + mp.__version__), tag")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=str(Path(__file__).resolve().parents[1]))

@@ -199,9 +199,15 @@ def built_pose_bundle():
 
 def _version_tag():
     """'' for mediapipe 0.10.21 (the cache keys it always had), else '-mp<version>': another
-    version detects slightly differently, so its detections are cached apart."""
-    import mediapipe as mp
-    v = getattr(mp, "__version__", "?")
+    version detects slightly differently, so its detections are cached apart. Read from the
+    installed package's metadata: importing mediapipe takes ~0.4 s, which a run whose detections
+    all come from the cache would spend for this string alone."""
+    from importlib import metadata
+    try:
+        v = metadata.version("mediapipe")
+    except metadata.PackageNotFoundError:  # not installed as a distribution: ask the module
+        import mediapipe as mp
+        v = getattr(mp, "__version__", "?")
     return "" if v == "0.10.21" else f"-mp{v}"
 
 

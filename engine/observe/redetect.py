@@ -15,6 +15,9 @@ limbs onto the background is large), lie in the crop's central part and come wit
 larger than ``MAX_MASK_GROWTH`` times the gap's neighbouring frames' (a pose made of glare or
 foliage is segmented over the background). Our design; the papers do not cover detection.
 """
+import hashlib
+from pathlib import Path
+
 import cv2
 import numpy as np
 
@@ -256,3 +259,46 @@ def _search_plans(video_path, obs, plans, track, detector=None, progress=None):
         if own:
             detector.close()
     return found
+
+
+# the cache of recovered frames follows this module's code and the detector's
+RECOVER_VERSION = hashlib.sha1(Path(__file__).read_bytes() + (Path(__file__).parent / "tiles.py").read_bytes()
+                               + (Path(__file__).parent / "landmarker.py").read_bytes()).hexdigest()[:12]
+_FILLED = ("keypoints", "world", "bbox", "masks", "track_id")
+
+
+def _observations_digest(obs):
+    """SHA-1 of what the search depends on: which frames are valid, their boxes, keypoints,
+    masks, times and the frames left out as hidden."""
+    h = hashlib.sha1()
+    for a in (obs.valid, obs.bbox, obs.keypoints, obs.masks, obs.frame_index, obs.timestamps, obs.hidden):
+        if a is not None:
+            a = np.ascontiguousarray(a)
+            h.update(str((a.dtype, a.shape)).encode())
+            h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def recover_gaps_cached(video_path, obs, max_gap_s=1.0, use_cache=True, progress=None):
+    """``recover_gaps`` with its result kept in the detection cache (``engine.video.cache``):
+    a run over the same clip whose detections come from the cache (another smoothing, another
+    rig) then repeats no detection at all. The key is the clip's content, these observations'
+    digest, ``max_gap_s``, the installed MediaPipe and this code. → frames recovered."""
+    from ..video import cache
+    from .landmarker import _version_tag
+    key = cache.cache_key(video_path, {"recover": RECOVER_VERSION, "max_gap_s": float(max_gap_s),
+                                       "observations": _observations_digest(obs),
+                                       "mediapipe": _version_tag()}) if use_cache else None
+    got = cache.load(key, kind="recovered") if key else None
+    if got is not None:
+        t = got["frames"].astype(np.int64)
+        for name in _FILLED:
+            getattr(obs, name)[t] = got[name]
+        obs.valid[t] = True
+        return int(len(t))
+    before = obs.valid.copy()
+    n = recover_gaps(video_path, obs, max_gap_s=max_gap_s, progress=progress)
+    if key:
+        t = np.flatnonzero(obs.valid & ~before)
+        cache.save(key, {"frames": t} | {name: getattr(obs, name)[t] for name in _FILLED}, kind="recovered")
+    return n
