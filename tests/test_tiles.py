@@ -229,3 +229,24 @@ def test_find_near_point_returns_the_person_at_the_point(detector):
     assert find_near_point(rgb, (5.0, 5.0), detector) is None  # the sky corner: nobody
     with pytest.raises(ValueError):
         find_near_point(rgb, (-1.0, 5.0), detector)
+
+
+def test_a_first_window_with_nobody_leaves_the_next_calls_start_up_lines_off_the_terminal(capfd):
+    """mediapipe 1.x logs a landmark-projection warning on the first call that finds a person;
+    when the first window holds nobody, that is the second call, which must be quiet too."""
+    pytest.importorskip("mediapipe", reason="the tiled search runs MediaPipe's PoseLandmarker")
+    import cv2
+    from conftest import DEMO_VIDEO
+    from engine.observe.tiles import MultiPoseImageDetector
+    from engine.video.decode import iter_frames
+    frame = next(iter(iter_frames(DEMO_VIDEO, (0, 1))))[2]
+    person = np.ascontiguousarray(cv2.cvtColor(frame[0:994, 387:1381], cv2.COLOR_BGR2RGB))
+    d = MultiPoseImageDetector()   # a fresh graph: its first calls are the ones that log
+    try:
+        capfd.readouterr()
+        assert d(np.zeros((400, 400, 3), np.uint8)) == []
+        assert len(d(person)) == 1 and len(d(person)) == 1
+    finally:
+        d.close()
+    err = capfd.readouterr().err
+    assert not [ln for ln in err.splitlines() if ln.strip()], err

@@ -59,7 +59,7 @@ class MultiPoseImageDetector:
             min_pose_presence_confidence=min_presence_confidence, output_segmentation_masks=True)
         with quiet_native_logs():
             self._lm = vision.PoseLandmarker.create_from_options(opts)
-        self._warm = False
+        self._warm = 0
 
     def __call__(self, rgb):
         import mediapipe as mp
@@ -67,10 +67,14 @@ class MultiPoseImageDetector:
         from ..native_log import quiet_native_logs
         h, w = rgb.shape[:2]
         image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
-        if not self._warm:  # the first inference logs the graph's start-up lines
+        if self._warm < 2:
+            # the first inference logs the graph's start-up lines, and (mediapipe 1.x) the first
+            # one that finds a person a landmark-projection warning: quiet until the call after
+            # that one (a first window with nobody in it printed the warning on the next call)
             with quiet_native_logs():
                 res = self._lm.detect(image)
-            self._warm = True
+            if self._warm or res.pose_landmarks:
+                self._warm += 1
         else:
             res = self._lm.detect(image)
         segs = res.segmentation_masks or []
