@@ -100,6 +100,13 @@ def _children(pid):
     return kids
 
 
+def _as_from_a_terminal():
+    """Run in the child before exec: Ctrl-C at its default. A process started in the background
+    of a non-interactive shell (``pytest … &``) ignores SIGINT, its children inherit that, and
+    Python then installs no KeyboardInterrupt handler — the batch would never see the Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _alive(pid):
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -116,7 +123,7 @@ def test_sigint_during_the_engine_stops_the_clip(tmp_path):
     proc = subprocess.Popen([sys.executable, str(SCRIPT), clips[0], str(DEMO_VIDEO), "-o", str(tmp_path / "out"),
                              "--body-model", body, "--device", "cpu", "--estimator", "baseline"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(tmp_path),
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=_as_from_a_terminal)
     try:
         line = next((ln for ln in proc.stdout if ln.startswith("[mocap]")), "")  # the first clip's line
         assert line.startswith("[mocap] ok"), line
@@ -143,7 +150,7 @@ def test_sigint_with_workers_stops_the_worker_processes(tmp_path):
                              "--body-model", str(body), "--device", "cpu", "--estimator", "baseline",
                              "--workers", "2"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(tmp_path),
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=_as_from_a_terminal)
     try:
         deadline = time.monotonic() + 60
         workers = []
