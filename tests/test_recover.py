@@ -201,8 +201,11 @@ def test_recovered_frames_come_back_from_the_cache(monkeypatch, tmp_path):
     other = valid.copy()
     other[25] = False
     assert redetect.recover_gaps_cached(DEMO_VIDEO, _gappy_observations(other)) == 2 and searched == [10, 11]
+    renamed = _gappy_observations(valid.copy())
+    renamed.track_id[renamed.valid] = 3  # another track: what is filled in differs
+    assert redetect.recover_gaps_cached(DEMO_VIDEO, renamed) == 2 and searched == [10, 11, 10]
     off = _gappy_observations(valid.copy())
-    assert redetect.recover_gaps_cached(DEMO_VIDEO, off, use_cache=False) == 2 and searched == [10, 11, 10]
+    assert redetect.recover_gaps_cached(DEMO_VIDEO, off, use_cache=False) == 2 and searched == [10, 11, 10, 10]
 
 
 def test_the_mediapipe_version_is_read_without_importing_it():

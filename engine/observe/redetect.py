@@ -269,9 +269,10 @@ _FILLED = ("keypoints", "world", "bbox", "masks", "track_id")
 
 def _observations_digest(obs):
     """SHA-1 of what the search depends on: which frames are valid, their boxes, keypoints,
-    masks, times and the frames left out as hidden."""
-    h = hashlib.sha1()
-    for a in (obs.valid, obs.bbox, obs.keypoints, obs.masks, obs.frame_index, obs.timestamps, obs.hidden):
+    masks, track ids, times, the frames left out as hidden, the frame size and rate."""
+    h = hashlib.sha1(str((tuple(obs.frame_size), float(obs.fps))).encode())
+    for a in (obs.valid, obs.bbox, obs.keypoints, obs.masks, obs.track_id, obs.frame_index, obs.timestamps,
+              obs.hidden):
         if a is not None:
             a = np.ascontiguousarray(a)
             h.update(str((a.dtype, a.shape)).encode())
