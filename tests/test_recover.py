@@ -213,7 +213,7 @@ def test_the_mediapipe_version_is_read_without_importing_it():
     (a run whose detections all come from the cache never needs it)."""
     import subprocess
     import sys
-    code = ("import sys; from engine.observe.landmarker import _version_tag; tag = _version_tag(); "
+    code = ("import sys; from engine.observe.landmarker import mediapipe_version_tag; tag = mediapipe_version_tag(); "
             "assert 'mediapipe' not in sys.modules, 'imported'; import mediapipe as mp; "
             "assert tag == ('' if mp.__version__ == '0.10.21' else '-mp' + mp.__version__), tag")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=str(Path(__file__).resolve().parents[1]))

@@ -1,5 +1,5 @@
 """BLAS and OpenCV on one thread each while the engine works (engine.threads): OpenBLAS's idle
-workers spin on sched_yield after each small call, and OpenCV's pool splits small images over
+threads spin on sched_yield after each small call, and OpenCV's pool splits small images over
 the cores that the engine's own threads use."""
 import cv2
 import numpy as np

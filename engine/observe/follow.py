@@ -24,14 +24,13 @@ and handed over at the frame's resolution: downscaling crops first (to 384 px) c
 (docs/benchmarks.md), as MediaPipe's own warp to its input samples the full frame.
 """
 import copy
-import hashlib
 import time
-from pathlib import Path
 
 import cv2
 import numpy as np
 
 from ..errors import EngineError
+from ..video.cache import code_version
 from .detect import appearance_histogram
 from .track import appearance_similarity, iou_matrix
 from .types import MAX_MASK_GROWTH, NUM_LANDMARKS, Observations, keypoint_box, mask_size
@@ -1016,6 +1015,6 @@ def observe_video(video_path, frame_range, stride=1, max_side=None, subject="lar
     return obs, survey, tid, stats
 
 
-FOLLOW_VERSION = hashlib.sha1(Path(__file__).read_bytes()).hexdigest()[:12]  # the cache follows the code
+FOLLOW_VERSION = code_version(__file__)  # the cache follows the code
 FOLLOWED_FIELDS = ("keypoints", "world", "masks", "valid", "timestamps", "bbox", "track_id",
                    "frame_index", "homographies", "hidden")

@@ -197,7 +197,27 @@ def built_pose_bundle():
     return bundle, save_file(name, bundle)
 
 
-def _version_tag():
+class QuietStart:
+    """Runs a landmarker's calls with MediaPipe's native start-up lines kept off the terminal
+    until they stop: the graph logs them on its first inference, and (mediapipe 1.x) once more on
+    the first call that finds or tracks a person, so calls are quiet until the one after the
+    first with a person (a first call, or window, with nobody in it must not end the quiet)."""
+
+    def __init__(self):
+        self.calls = 0   # calls since the first one with a person, that one included
+
+    def __call__(self, detect, *args):
+        if self.calls >= 2:
+            return detect(*args)
+        from ..native_log import quiet_native_logs
+        with quiet_native_logs():
+            res = detect(*args)
+        if self.calls or res.pose_landmarks:
+            self.calls += 1
+        return res
+
+
+def mediapipe_version_tag():
     """'' for mediapipe 0.10.21 (the cache keys it always had), else '-mp<version>': another
     version detects slightly differently, so its detections are cached apart. Read from the
     installed package's metadata: importing mediapipe takes ~0.4 s, which a run whose detections
@@ -229,7 +249,7 @@ class MediaPipePoseLandmarker(PoseDetector):
         from ..native_log import quiet_native_logs
         with quiet_native_logs():
             self._lm = vision.PoseLandmarker.create_from_options(opts)
-        self._warm = 0
+        self._quiet = QuietStart()
         self._last_ms = -1
         self.cache_key = self.cache_name(num_poses, min_detection_confidence, min_presence_confidence,
                                          min_tracking_confidence)
@@ -239,7 +259,7 @@ class MediaPipePoseLandmarker(PoseDetector):
                    min_tracking_confidence=0.5):
         """The detection cache's name for these settings (without building the landmarker)."""
         return (f"mediapipe-tasks-full-n{num_poses}-d{min_detection_confidence}"
-                f"-p{min_presence_confidence}-t{min_tracking_confidence}{_version_tag()}")
+                f"-p{min_presence_confidence}-t{min_tracking_confidence}{mediapipe_version_tag()}")
 
     def detect_all(self, rgb, timestamp_s):
         import mediapipe as mp
@@ -247,16 +267,7 @@ class MediaPipePoseLandmarker(PoseDetector):
         ms = max(int(round(1000.0 * timestamp_s)), self._last_ms + 1)  # strictly increasing
         self._last_ms = ms
         image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
-        if self._warm < 2:
-            # the graph logs its start-up lines on the first inference, and (mediapipe 1.x) once
-            # more when it first tracks a person: quiet until two calls after the first person
-            from ..native_log import quiet_native_logs
-            with quiet_native_logs():
-                res = self._lm.detect_for_video(image, ms)
-            if self._warm or res.pose_landmarks:
-                self._warm += 1
-        else:
-            res = self._lm.detect_for_video(image, ms)
+        res = self._quiet(self._lm.detect_for_video, image, ms)
         segs = res.segmentation_masks or []
         out = []
         for i, (lms, wl) in enumerate(zip(res.pose_landmarks, res.pose_world_landmarks)):

@@ -21,6 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..video.cache import code_version
 from .types import MAX_MASK_GROWTH, FrameObservation, keypoint_box, mask_size
 from ..video.decode import iter_frames
 
@@ -261,9 +262,9 @@ def _search_plans(video_path, obs, plans, track, detector=None, progress=None):
     return found
 
 
+_HERE = Path(__file__).parent
 # the cache of recovered frames follows this module's code and the detector's
-RECOVER_VERSION = hashlib.sha1(Path(__file__).read_bytes() + (Path(__file__).parent / "tiles.py").read_bytes()
-                               + (Path(__file__).parent / "landmarker.py").read_bytes()).hexdigest()[:12]
+RECOVER_VERSION = code_version(__file__, _HERE / "tiles.py", _HERE / "landmarker.py")
 _FILLED = ("keypoints", "world", "bbox", "masks", "track_id")
 
 
@@ -286,10 +287,10 @@ def recover_gaps_cached(video_path, obs, max_gap_s=1.0, use_cache=True, progress
     rig) then repeats no detection at all. The key is the clip's content, these observations'
     digest, ``max_gap_s``, the installed MediaPipe and this code. → frames recovered."""
     from ..video import cache
-    from .landmarker import _version_tag
+    from .landmarker import mediapipe_version_tag
     key = cache.cache_key(video_path, {"recover": RECOVER_VERSION, "max_gap_s": float(max_gap_s),
                                        "observations": _observations_digest(obs),
-                                       "mediapipe": _version_tag()}) if use_cache else None
+                                       "mediapipe": mediapipe_version_tag()}) if use_cache else None
     got = cache.load(key, kind="recovered") if key else None
     if got is not None:
         t = got["frames"].astype(np.int64)

@@ -51,7 +51,7 @@ class MultiPoseImageDetector:
         from mediapipe.tasks.python import vision
 
         from ..native_log import quiet_native_logs
-        from .landmarker import pose_bundle_options
+        from .landmarker import QuietStart, pose_bundle_options
         opts = vision.PoseLandmarkerOptions(
             base_options=pose_bundle_options(),
             running_mode=vision.RunningMode.IMAGE, num_poses=int(num_poses),
@@ -59,24 +59,14 @@ class MultiPoseImageDetector:
             min_pose_presence_confidence=min_presence_confidence, output_segmentation_masks=True)
         with quiet_native_logs():
             self._lm = vision.PoseLandmarker.create_from_options(opts)
-        self._warm = 0
+        self._quiet = QuietStart()
 
     def __call__(self, rgb):
         import mediapipe as mp
 
-        from ..native_log import quiet_native_logs
         h, w = rgb.shape[:2]
         image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
-        if self._warm < 2:
-            # the first inference logs the graph's start-up lines, and (mediapipe 1.x) the first
-            # one that finds a person a landmark-projection warning: quiet until the call after
-            # that one (a first window with nobody in it printed the warning on the next call)
-            with quiet_native_logs():
-                res = self._lm.detect(image)
-            if self._warm or res.pose_landmarks:
-                self._warm += 1
-        else:
-            res = self._lm.detect(image)
+        res = self._quiet(self._lm.detect, image)
         segs = res.segmentation_masks or []
         out = []
         for i, (lms, wl) in enumerate(zip(res.pose_landmarks, res.pose_world_landmarks)):

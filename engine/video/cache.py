@@ -52,6 +52,14 @@ def cache_key(video_path, options):
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
+def code_version(*files):
+    """12 hex digits of the files' contents: put in a cache key, the entry follows that code."""
+    h = hashlib.sha1()
+    for f in files:
+        h.update(Path(f).read_bytes())
+    return h.hexdigest()[:12]
+
+
 def _path(key, kind):
     return cache_dir() / f"{kind}-{key}.npz"
 
