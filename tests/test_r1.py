@@ -74,7 +74,7 @@ def test_r1_bad_inputs_give_one_error_line(capsys, tmp_path):
     from training import bench
     assert bench.main(["r1", "--rows", "baseline,nope"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["error: unknown row 'nope' (choose from mediapipe, baseline, temporal, temporal+d2a, temporal+d2a+light, default, baseline+light, default+focal-auto, default+focal-calibrated, default+no-refine, default+no-follow)"]
+    assert err == ["error: unknown row 'nope' (choose from mediapipe, baseline, temporal, temporal+d2a, temporal+d2a+light, default, baseline+light, default+focal-auto, default+focal-calibrated, default+no-refine, default+no-follow, default+baseline)"]
     assert bench.main(["r1", "--data", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: no Pose2Sim demo in")

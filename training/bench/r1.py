@@ -62,11 +62,13 @@ ROWS = {
     "default+focal-calibrated": dict(focal="calibrated"),  # the camera's calibrated focal: what knowing it is worth
     "default+no-refine": dict(refine=False),               # the default without the D2A refinement: what it earns
     "default+no-follow": dict(follow=False),               # every frame detected and tracked instead of survey + crop
+    "default+baseline": dict(estimator="baseline"),        # the default's clean-up and image fit on the analytic IK: what the networks earn
 }
 LABELS = {"mediapipe": "MediaPipe world landmarks", "temporal+d2a+light": "temporal+d2a+light (foot lock)",
           "default": "default (`python -m engine`)", "default+focal-auto": "default, `--focal auto`",
           "default+focal-calibrated": "default, the calibrated focal", "default+no-refine": "default, `--no-refine`",
-          "default+no-follow": "default, `--no-follow` (every frame detected)"}
+          "default+no-follow": "default, `--no-follow` (every frame detected)",
+          "default+baseline": "default, `--estimator baseline`"}
 
 
 # ------------------------------------------------------------------ reference
