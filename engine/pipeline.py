@@ -206,10 +206,12 @@ def survey(video_path, options=None):
     return dets, tid
 
 
-def observe_followed(video_path, options, progress=None, timings=None):
+def observe_followed(video_path, options, progress=None, timings=None, store=None):
     """The subject's Observations by the survey + follow passes (``engine.observe.follow``) →
-    (Observations, VideoInfo); ``progress(fraction, message)``. One clear error when nothing
-    could be decoded or nobody was found; (None, info) for a clip of undeclared length."""
+    (Observations, VideoInfo, the gaps searched during the follow pass for ``recover_gaps``);
+    ``progress(fraction, message)``. One clear error when nothing could be decoded or nobody
+    was found; (None, info, None) for a clip of undeclared length. ``store``: an
+    ``engine.video.store.FrameStore`` to keep the decoded frames in."""
     from .observe.follow import observe_video
 
     options = (options or PipelineOptions()).check()
@@ -217,16 +219,17 @@ def observe_followed(video_path, options, progress=None, timings=None):
     cap.release()
     first, last, stride, expected = frame_plan(info, options)
     if last is None:  # the container declares no length: survey frames cannot be planned
-        return None, info
+        return None, info, None
     name = Path(video_path).name
-    obs, survey, _, _ = observe_video(
+    obs, survey, _, stats = observe_video(
         video_path, (first, last), stride, options.max_side, options.subject, options.subject_point,
-        options.subject_frame, options.num_poses, options.use_cache, progress, timings)
+        options.subject_frame, options.num_poses, options.use_cache, progress, timings, store=store,
+        gap_search_s=options.recover_gaps if stride == 1 else 0.0)
     if survey.num_frames == 0:
         raise EngineError(f"{name}: no frames could be decoded")
     if obs is None:
         raise EngineError(f"{name}: no person found in any of {survey.num_frames} surveyed frames")
-    return obs, info
+    return obs, info, stats.get("searched_gaps")
 
 
 def choose_focal(obs, focal):
@@ -266,9 +269,13 @@ def run(video_path, options=None, progress=None, detector=None, timings=None):
                f"detecting: frame {n}" + (f"/{expected}" if expected else ""))
 
     name = Path(video_path).name
-    obs = None
+    obs = searched = None
+    store = None  # the frames decoded once, for the follow pass and gap recovery (engine.video.store)
     if options.follow and detector is None:
-        obs, info = observe_followed(video_path, options, lambda f, m: report(0.9 * f, m), timings)
+        from .video.store import FrameStore
+        store = FrameStore()
+        obs, info, searched = observe_followed(video_path, options, lambda f, m: report(0.9 * f, m), timings,
+                                               store)
     if obs is not None:
         dets_frames = obs.num_frames
     else:
@@ -290,7 +297,8 @@ def run(video_path, options=None, progress=None, detector=None, timings=None):
         report(0.91, "re-detecting the subject in short gaps")
         with _stage(timings, "gap_recovery"):
             recovered = recover_gaps_cached(video_path, obs, max_gap_s=options.recover_gaps,
-                                            use_cache=options.use_cache)
+                                            use_cache=options.use_cache, store=store, searched=searched)
+    del store  # the frames are not needed past here
     from .observe.lr_swaps import fix_left_right_swaps
     relabelled = fix_left_right_swaps(obs)
     focal, focal_info = choose_focal(obs, options.focal)

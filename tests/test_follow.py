@@ -347,3 +347,46 @@ def test_only_a_steady_track_counts_as_a_bystander_to_grey_where_it_overlaps_the
     clutter = {f: [120, 90, 180, 200] for f in (0, 18, 36)}      # a false box on 3 of 18 (R1 has such)
     prior = SubjectPrior(*_survey({0: me, 1: person, 2: clutter}), 0)
     assert prior.steady(1) and not prior.steady(2) and not prior.steady(0) and not prior.steady(7)
+
+
+@pytest.mark.slow
+def test_gaps_searched_beside_the_second_half_are_what_gap_recovery_finds_afterwards():
+    """The first half's thread, done early (its landmarker here is not slowed, the second
+    half's is), searches the gaps the second half has left behind it; gap recovery afterwards
+    takes those from it and the result is the same as searching every gap afterwards."""
+    _mediapipe()
+    import copy
+    import threading
+    import time
+    from engine.observe.follow import follow_video, survey_video
+    from engine.observe.landmarker import MediaPipePoseLandmarker
+    from engine.observe.redetect import recover_gaps
+    from engine.observe.track import select_subject
+    from engine.video.decode import open_video
+
+    class Landmarker:
+        def __init__(self):
+            self._lm = MediaPipePoseLandmarker(num_poses=1)
+            self._slow = threading.current_thread().name == "second-half"
+
+        def detect_all(self, rgb, ts):
+            if self._slow:
+                time.sleep(0.02)
+            return self._lm.detect_all(rgb, ts)
+
+        def close(self):
+            self._lm.close()
+
+    cap, info = open_video(DEMO)
+    cap.release()
+    survey, tid, _ = survey_video(DEMO, (0, 230))
+    prior = SubjectPrior(survey, tid, select_subject(survey, tid))
+    obs, stats = follow_video(DEMO, (0, 230), 1, None, (info.width, info.height), info.fps, prior, halves=True,
+                              make_landmarker=Landmarker, gap_search_s=1.0)
+    early = stats["searched_gaps"]
+    assert stats["halves"] is not None and early, stats
+    a, b = copy.deepcopy(obs), copy.deepcopy(obs)
+    n = recover_gaps(DEMO, a, searched=early)
+    assert n == recover_gaps(DEMO, b) > 0
+    for name in ("keypoints", "world", "bbox", "masks", "valid", "track_id"):
+        assert np.array_equal(getattr(a, name), getattr(b, name), equal_nan=True), name

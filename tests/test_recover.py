@@ -182,7 +182,7 @@ def test_recovered_frames_come_back_from_the_cache(monkeypatch, tmp_path):
     valid[10:20] = False
     searched = []
 
-    def fake_recover(video_path, obs, max_gap_s=1.0, progress=None):
+    def fake_recover(video_path, obs, max_gap_s=1.0, progress=None, **_):
         searched.append(int((~obs.valid).sum()))
         obs.keypoints[10:12] = 7.0
         obs.world[10:12] = 0.5
@@ -217,3 +217,50 @@ def test_the_mediapipe_version_is_read_without_importing_it():
             "assert 'mediapipe' not in sys.modules, 'imported'; import mediapipe as mp; "
             "assert tag == ('' if mp.__version__ == '0.10.21' else '-mp' + mp.__version__), tag")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=str(Path(__file__).resolve().parents[1]))
+
+
+class _ContentDetector:
+    """Finds a person (the fixed pose of ``_CountingDetector``) in about two crops of three, by
+    the crop's pixels alone: the same crop gives the same answer whenever it is searched."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, rgb):
+        import hashlib
+        self.calls += 1
+        if hashlib.sha1(rgb.tobytes()).digest()[0] % 3 == 0:
+            return None
+        h, w = rgb.shape[:2]
+        kp = np.zeros((33, 3), np.float32)
+        kp[:, 0], kp[:, 1], kp[:, 2] = np.linspace(0.4, 0.6, 33) * w, np.linspace(0.3, 0.7, 33) * h, 1.0
+        return kp, np.zeros((33, 3), np.float32), np.zeros((h, w), np.float32)
+
+    def close(self):
+        pass
+
+
+def test_gaps_searched_while_the_rest_is_followed_give_the_same_recovery():
+    """``search_final_gaps`` on the first 30 frames searches only the gaps with a valid frame
+    after them; ``recover_gaps(searched=…)`` then fills those from it and searches the rest:
+    the same frames, keypoints, boxes and masks as one search afterwards."""
+    from engine.observe.redetect import recover_gaps, search_final_gaps
+    valid = np.ones(40, bool)
+    valid[3:9] = False
+    valid[14:17] = False
+    valid[26:30] = False   # runs to the prefix's end: not final there
+    valid[33:37] = False
+    alone = _gappy_observations(valid.copy())
+    n_alone = recover_gaps(DEMO_VIDEO, alone, detector=_ContentDetector())
+    prefix = _gappy_observations(valid[:30].copy())
+    early = search_final_gaps(DEMO_VIDEO, prefix, detector=_ContentDetector())
+    assert sorted(early) == [(3, 9), (14, 17)]
+    rest = _ContentDetector()
+    obs = _gappy_observations(valid.copy())
+    n = recover_gaps(DEMO_VIDEO, obs, detector=rest, searched=early)
+    assert n == n_alone and n > sum(len(v) for v in early.values()) > 0
+    for name in ("keypoints", "world", "bbox", "masks", "valid", "track_id"):
+        assert np.array_equal(getattr(obs, name), getattr(alone, name), equal_nan=True), name
+    again = _ContentDetector()
+    recover_gaps(DEMO_VIDEO, _gappy_observations(valid.copy()), detector=again)
+    assert 0 < rest.calls < again.calls   # the early gaps were not searched again

@@ -481,7 +481,7 @@ def _background_mask(subject_mask, boxes, W, H):
 
 
 def _follow_rows(frames, frame_size, fps, prior, make_landmarker=None, camera_motion=True,
-                 progress=None, timings=None, prefetch=4, warm=0):
+                 progress=None, timings=None, prefetch=4, warm=0, live=None):
     """The follow pass over ``frames`` ((index, timestamp, BGR); downscaled frames allowed, results
     in full-resolution ``frame_size`` px) → (per-frame rows, stats: crops, rejections by reason,
     restarts, ``hidden``: the rows left out because the subject overlapped someone — gap
@@ -489,7 +489,9 @@ def _follow_rows(frames, frame_size, fps, prior, make_landmarker=None, camera_mo
     by adoptions); ``make_landmarker()``: a fresh single-person landmarker with
     ``detect_all(rgb, timestamp_s)`` (default: MediaPipe's, one pose). The first ``warm`` frames only prime
     the background flow (the frame before a half's first, so that its homography is the one a
-    single pass computes) and give no row."""
+    single pass computes) and give no row. ``live`` (a dict): gets the rows and stats as they
+    are filled (``rows`` keys in the order each row is appended, ``valid`` last), for another
+    thread to read while this pass runs."""
     from .camera_motion import HomographyEstimator
     from ..video.decode import prefetch as _prefetch
 
@@ -508,6 +510,8 @@ def _follow_rows(frames, frame_size, fps, prior, make_landmarker=None, camera_mo
     crossing = None  # the subject's motion_path when someone came near (None: nobody near)
     last_restart = -RESTART_GAP
     stats = {"crops": 0, "restarts": 0, "rejected": {}, "hidden": []}
+    if live is not None:
+        live.update(rows=rows, stats=stats)
     lm = make_landmarker()
     region = None
     stream = _prefetch(frames, depth=prefetch, prepare=_prepare, timings=timings)
@@ -721,8 +725,51 @@ def _seek_landed(ts, n):
     return step > 0 and 0.5 * step <= ts[n] - ts[n - 1] <= 1.5 * step
 
 
+def _search_gaps_beside(video_path, rows, stats, live, second_done, frame_size, fps, subject, max_gap_s,
+                        report, store=None, timings=None, poll_s=0.05):
+    """Gap recovery's search (``redetect.search_final_gaps``) run by the first half's thread once
+    its own frames are done, while the second half is still being followed: each gap that has a
+    valid frame after it in the first half's rows and the second half's rows so far (``live``,
+    filled by the other thread) is final and is searched now, on the core the first half no
+    longer needs. Stops when ``second_done`` is set; the gaps left (the clip's end, those the
+    second half finishes last) are searched after the pass as before. → ``recover_gaps``'s
+    ``searched``. ``report(n)`` is called while waiting, so that a cancel or the second half's
+    error reaches this thread."""
+    from .redetect import ImagePoseDetector, gaps, search_final_gaps
+
+    searched, looked, det, seen = {}, set(), None, -1
+    max_len = int(round(max_gap_s * fps))
+    n1 = len(rows["valid"])
+    try:
+        while not second_done.is_set():
+            report(n1)
+            rows2, stats2 = live.get("rows"), live.get("stats")
+            n2 = 0 if rows2 is None else len(rows2["valid"])  # ``valid`` is appended last in a row
+            if n2 == seen:
+                time.sleep(poll_s)
+                continue
+            seen = n2
+            valid = np.array(rows["valid"] + (rows2["valid"][:n2] if n2 else []), bool)
+            final = [g for g in gaps(valid, max_len) if g[1] < len(valid) and g not in looked]
+            if not final:
+                continue
+            t0 = time.perf_counter()
+            prefix = {k: rows[k] + (rows2[k][:n2] if n2 else []) for k in rows}
+            hidden = list(stats["hidden"]) + ([n1 + h for h in stats2["hidden"] if h < n2] if n2 else [])
+            obs = _observations(prefix, {"hidden": hidden}, frame_size, fps, subject)
+            det = det or ImagePoseDetector()
+            searched.update(search_final_gaps(video_path, obs, max_gap_s, skip=looked, detector=det, store=store))
+            looked.update(final)
+            if timings is not None:
+                timings["gap_search_beside"] = timings.get("gap_search_beside", 0.0) + time.perf_counter() - t0
+    finally:
+        if det is not None:
+            det.close()
+    return searched
+
+
 def follow_video(video_path, frame_range, stride, max_side, frame_size, fps, prior, progress=None,
-                 timings=None, halves=None, make_landmarker=None):
+                 timings=None, halves=None, make_landmarker=None, store=None, gap_search_s=0.0):
     """The subject landmarked on a crop in every frame of a clip (``_follow_rows``), split in two halves run side by side
     (``halves.run_beside``, one landmarker each) at ``split_frame`` when ``halves`` (default:
     ``halves.parallel_halves``) → (Observations without ``tracks``, stats with ``halves``: the
@@ -731,9 +778,17 @@ def follow_video(video_path, frame_range, stride, max_side, frame_size, fps, pri
     both halves and ``follow_wall``, the pass's own wall-clock seconds. ``prior`` is left as
     it is (each half adopts tracks on its own copy). When the second half's first frame does not
     follow the first half's last in time (``_seek_landed``), the pass is run again in one piece.
-    ``make_landmarker``: as in ``_follow_rows``."""
-    from ..video.decode import iter_frames
+    ``make_landmarker``: as in ``_follow_rows``. ``store``: frames the survey kept
+    (``engine.video.store``), read instead of decoded. ``gap_search_s`` (> 0: gap recovery's
+    longest gap, seconds): the first half's thread, done before the second, searches the gaps
+    that are final by then (``_search_gaps_beside``) → ``stats["searched_gaps"]``."""
+    import threading
+
+    from ..video.decode import iter_frames as decoded
     from .halves import parallel_halves, run_beside
+
+    def iter_frames(*args):
+        return decoded(*args) if store is None else store.frames(*args)
 
     first, last = int(frame_range[0]), int(frame_range[1])
     frames = np.arange(first, last, stride)
@@ -743,13 +798,26 @@ def follow_video(video_path, frame_range, stride, max_side, frame_size, fps, pri
     b = split_frame(prior, frames, fps) if halves else None
     parts = [{}, {}]
     if b is not None:
-        (rows, stats), (rows2, stats2) = run_beside(
-            lambda report: _follow_rows(iter_frames(video_path, (first, b), stride, max_side), frame_size, fps,
-                                        prior.copy(), make_landmarker, progress=report, timings=parts[0]),
-            lambda report: _follow_rows(iter_frames(video_path, (b - stride, last), stride, max_side), frame_size,
-                                        fps, prior.copy(), make_landmarker, progress=report, timings=parts[1],
-                                        warm=1),
-            progress=progress)
+        live, second_done = {}, threading.Event()
+
+        def first_half(report):
+            rows, stats = _follow_rows(iter_frames(video_path, (first, b), stride, max_side), frame_size, fps,
+                                       prior.copy(), make_landmarker, progress=report, timings=parts[0])
+            if gap_search_s and stride == 1:
+                stats["searched_gaps"] = _search_gaps_beside(
+                    video_path, rows, stats, live, second_done, frame_size, fps, prior.subject, gap_search_s,
+                    report, store, parts[0])
+            return rows, stats
+
+        def second_half(report):
+            try:
+                return _follow_rows(iter_frames(video_path, (b - stride, last), stride, max_side), frame_size,
+                                    fps, prior.copy(), make_landmarker, progress=report, timings=parts[1],
+                                    warm=1, live=live)
+            finally:
+                second_done.set()
+
+        (rows, stats), (rows2, stats2) = run_beside(first_half, second_half, progress=progress)
         if not _seek_landed(rows["ts"] + rows2["ts"][:1], len(rows["ts"])):
             b = None  # the container does not seek to the frame asked for: one pass after all
     if b is None:
@@ -839,14 +907,16 @@ TILED_START = 3  # survey frames that also get the tiled search (every one for t
 
 
 def survey_video(video_path, frame_range, stride=1, max_side=None, num_poses=4, extra=(),
-                 use_cache=True, progress=None, timings=None, every=SURVEY_EVERY, tiled=TILED_START):
+                 use_cache=True, progress=None, timings=None, every=SURVEY_EVERY, tiled=TILED_START,
+                 store=None):
     """The survey pass over a clip (cached) → (Detections on the survey frames, track ids).
 
     ``frame_range`` = (first, last_exclusive) clip frames; ``extra``: clip frames to survey as
     well (the frame a ``--point`` refers to); ``progress(n, total)`` after each surveyed frame.
     One pass, never split in halves: the multi-person landmarker's own tracking holds people its
     person detector misses on a frame, so a second half started afresh would see fewer people
-    (docs/performance.md)."""
+    (docs/performance.md). ``store`` (an ``engine.video.store.FrameStore``): keeps the decoded
+    frames for the later passes."""
     from .detect import detect_people
     from .halves import run_beside
     from .landmarker import MediaPipePoseLandmarker
@@ -876,10 +946,18 @@ def survey_video(video_path, frame_range, stride=1, max_side=None, num_poses=4, 
     else:
         t0 = time.perf_counter()
 
+        def surveyed():
+            if store is None:
+                return iter_frames(video_path, (first, last), stride, max_side, only=only)
+            # every frame decoded is kept for the follow pass and gap recovery (engine.video.store)
+            every_frame = store.keeping(iter_frames(video_path, (first, last), stride, max_side),
+                                        video_path, max_side, first, stride, last)
+            return (item for item in every_frame if item[0] in only)
+
         def full_frame(report):
             det = MediaPipePoseLandmarker(num_poses=num_poses)
             try:
-                return detect_people(iter_frames(video_path, (first, last), stride, max_side, only=only),
+                return detect_people(surveyed(),
                                      (info.width, info.height), info.fps / stride, detector=det,
                                      camera_motion=False, timings={},
                                      progress=None if progress is None else (lambda n: progress(n, len(only))))
@@ -953,13 +1031,16 @@ def add_person_at_point(survey, tid, video_path, frame, point, max_side=None):
 
 def observe_video(video_path, frame_range, stride=1, max_side=None, subject="largest",
                   subject_point=None, subject_frame=0, num_poses=4, use_cache=True,
-                  progress=None, timings=None, halves=None):
+                  progress=None, timings=None, halves=None, store=None, gap_search_s=0.0):
     """The subject's Observations of a clip by survey + follow (module doc) → (Observations or
     None when nobody was found, the survey's Detections, their track ids, stats).
 
     ``progress(fraction, message)``. ``halves``: run each pass as two halves side by side
     (``follow_video``; default: when there are two cores and the clip is long enough). The
     followed subject is cached under the survey's key, the chosen track and ``halves``.
+    ``store``: the ``engine.video.store.FrameStore`` the survey fills and the follow pass reads
+    (default: one for this call; pass one to keep the frames for gap recovery).
+    ``gap_search_s``: as in ``follow_video`` (stats' ``searched_gaps`` then holds what was found).
     """
     from .halves import parallel_halves
     from .track import select_subject, track_summaries
@@ -974,17 +1055,21 @@ def observe_video(video_path, frame_range, stride=1, max_side=None, subject="lar
     if halves is None:
         halves = parallel_halves(expected, info.fps / stride)
     report = progress or (lambda fraction, message: None)
+    if store is None:
+        from ..video.store import FrameStore
+        store = FrameStore()
     report(0.0, "finding everyone")
     survey, tid, key = survey_video(
         video_path, (first, last), stride, max_side, num_poses,
         extra=[subject_frame] if subject_point is not None else (), use_cache=use_cache,
-        tiled=expected if subject == "pitcher" else TILED_START,
+        tiled=expected if subject == "pitcher" else TILED_START, store=store,
         timings=timings, progress=lambda n, total: report(0.25 * n / total, f"finding everyone: frame {n}/{total}"))
     if not (tid >= 0).any() and survey.num_frames:
         # nobody in the surveyed frames (a short clip, a person the detector needs a few
         # frames to find): survey every frame before giving up
         survey, tid, key = survey_video(video_path, (first, last), stride, max_side, num_poses,
-                                        extra=(), use_cache=use_cache, timings=timings, every=1)
+                                        extra=(), use_cache=use_cache, timings=timings, every=1,
+                                        store=store)
     if subject_point is not None and subject in (None, "largest", "point"):
         try:
             s = select_subject(survey, tid, "point", subject_point, subject_frame)
@@ -1006,7 +1091,7 @@ def observe_video(video_path, frame_range, stride=1, max_side=None, subject="lar
         prior = SubjectPrior(survey, tid, s)
         obs, stats = follow_video(
             video_path, (first, last), stride, max_side, (info.width, info.height), info.fps / stride, prior,
-            timings=timings, halves=halves,
+            timings=timings, halves=halves, store=store, gap_search_s=gap_search_s,
             progress=lambda n: report(0.25 + 0.75 * n / max(1, expected), f"following the subject: frame {n}/{expected}"))
         if fkey and obs.num_frames:
             cache.save(fkey, {k: getattr(obs, k) for k in FOLLOWED_FIELDS} |

@@ -136,13 +136,15 @@ def gaps(valid, max_len):
 SEEK_GAP = 90   # frames: gaps further apart are reached by seeking, nearer ones by grabbing through
 
 
-def _gap_frames(video_path, frames):
-    """Yield (index, timestamp, BGR) for the sorted clip frame numbers ``frames`` only: each
-    cluster of nearby frames is one seek and a grab through the frames between (not converted)."""
+def _gap_frames(video_path, frames, store=None):
+    """Yield (index, timestamp, BGR) at full resolution for the sorted clip frame numbers
+    ``frames`` only: each cluster of nearby frames is one seek and a grab through the frames
+    between (not converted), or read from ``store`` (``engine.video.store``) where it holds them."""
     frames = np.asarray(frames)
+    source = iter_frames if store is None else store.frames
     for cluster in np.split(frames, np.flatnonzero(np.diff(frames) > SEEK_GAP) + 1):
         keep = set(int(i) for i in cluster)
-        yield from iter_frames(video_path, (int(cluster[0]), int(cluster[-1]) + 1), only=keep)
+        yield from source(video_path, (int(cluster[0]), int(cluster[-1]) + 1), only=keep)
 
 
 def inward_order(a, b, from_start, from_end):
@@ -166,25 +168,16 @@ def _fill(obs, t, hit, region, track, W, H, mw, mh):
     obs.valid[t], obs.track_id[t] = True, track
 
 
-def recover_gaps(video_path, obs, max_gap_s=1.0, detector=None, progress=None, halves=None):
-    """Fill short gaps of ``obs`` (the subject's Observations) in place; returns frames recovered.
-
-    Each gap is searched from its bounded edges inward (``inward_order``); a gap's frames are
-    decoded in one pass and only their search regions kept until the gap is done. ``halves``
-    (default: two cores; only with two gaps or more and no ``detector`` given): the gaps in two
-    groups of about equal frames, each searched in its own thread with its own decoder and
-    detector (``halves.run_beside``) — the same result, as each gap is searched alone by a
-    detector without memory (IMAGE mode)."""
-    from .halves import cores, run_beside
-
-    fps = obs.fps
-    todo = gaps(obs.valid, int(round(max_gap_s * fps)))
-    if obs.hidden is not None:  # the subject was behind someone there: whoever is found is not it
+def gap_plans(obs, max_gap_s=1.0):
+    """The search plan of each gap of ``obs`` that ``recover_gaps`` searches: its frames
+    (ordinals a…b−1), search region, the box heights and mask size a detection must keep, and
+    which edges are bounded by a known box. A gap where the subject was hidden behind someone
+    is not searched (whoever is found there is not the subject)."""
+    todo = gaps(obs.valid, int(round(max_gap_s * obs.fps)))
+    if obs.hidden is not None:
         todo = [(a, b) for a, b in todo if not obs.hidden[a:b].any()]
-    if not todo:
-        return 0
     W, H = obs.frame_size
-    track = int(obs.track_id[obs.valid][0]) if obs.valid.any() else -1
+    mw, mh = mask_size(W, H)
     T = len(obs.valid)
     plans = []
     for a, b in todo:
@@ -192,26 +185,83 @@ def recover_gaps(video_path, obs, max_gap_s=1.0, detector=None, progress=None, h
         after = obs.bbox[b] if b < T and obs.valid[b] else None
         h0 = _height(before) if before is not None else _height(after)
         h1 = _height(after) if after is not None else h0
-        mw, mh = mask_size(W, H)
         sides = [int((obs.masks[t] > 127).sum()) for t in (a - 1, b) if 0 <= t < T and obs.valid[t]]
         ref_px = np.mean(sides) * (W * H) / (mw * mh) if sides else 0.0   # full-resolution pixels
         plans.append(dict(a=a, b=b, region=search_region(before, after, W, H), crops={},
                           max_mask_px=MAX_MASK_GROWTH * ref_px if ref_px > 0 else None,
                           refs={t: h0 + (h1 - h0) * (t - a + 1) / (b - a + 1) for t in range(a, b)},
                           from_start=before is not None, from_end=after is not None))
+    return plans
+
+
+def _subject_track(obs):
+    return int(obs.track_id[obs.valid][0]) if obs.valid.any() else -1
+
+
+def search_final_gaps(video_path, obs, max_gap_s=1.0, skip=(), detector=None, store=None):
+    """Search the gaps of ``obs``, the observations of a clip's first frames while the rest are
+    still being followed, that are final (a valid frame after them) and not in ``skip`` →
+    {(a, b): [(ordinal, keypoints, world, box, mask) of each frame found]}, for
+    ``recover_gaps(searched=…)``. ``obs`` itself is filled as ``recover_gaps`` fills it.
+    The same result as searching them afterwards: a gap's plan depends only on its neighbouring
+    frames, and each gap is searched alone by a detector without memory."""
+    plans = [p for p in gap_plans(obs, max_gap_s) if p["b"] < len(obs.valid) and (p["a"], p["b"]) not in skip]
+    if not plans:
+        return {}
+    before = obs.valid.copy()
+    _search_plans(video_path, obs, plans, _subject_track(obs), detector, None, store)
+    return {(p["a"], p["b"]): [(t, obs.keypoints[t].copy(), obs.world[t].copy(), obs.bbox[t].copy(),
+                                obs.masks[t].copy()) for t in range(p["a"], p["b"]) if obs.valid[t] and not before[t]]
+            for p in plans}
+
+
+def recover_gaps(video_path, obs, max_gap_s=1.0, detector=None, progress=None, halves=None, store=None,
+                 searched=None):
+    """Fill short gaps of ``obs`` (the subject's Observations) in place; returns frames recovered.
+
+    Each gap is searched from its bounded edges inward (``inward_order``); a gap's frames are
+    decoded in one pass and only their search regions kept until the gap is done. ``halves``
+    (default: two cores; only with two gaps or more and no ``detector`` given): the gaps in two
+    groups of about equal frames, each searched in its own thread with its own decoder and
+    detector (``halves.run_beside``) — the same result, as each gap is searched alone by a
+    detector without memory (IMAGE mode). ``store``: frames already decoded
+    (``engine.video.store.FrameStore``), read instead of decoded where it holds them.
+    ``searched``: ``search_final_gaps``'s result for gaps searched while the clip was being
+    followed; their frames are filled from it, not searched again."""
+    from .halves import cores, run_beside
+
+    plans = gap_plans(obs, max_gap_s)
+    if not plans:
+        return 0
+    track = _subject_track(obs)
+    found = 0
+    if searched:
+        todo = []
+        for p in plans:
+            fills = searched.get((p["a"], p["b"]))
+            if fills is None:
+                todo.append(p)
+                continue
+            for t, kp, world, box, mask in fills:
+                obs.keypoints[t], obs.world[t], obs.bbox[t], obs.masks[t] = kp, world, box, mask
+                obs.valid[t], obs.track_id[t] = True, track
+                found += 1
+        plans = todo
+        if not plans:
+            return found
     if halves is None:
         halves = cores() >= 2
     if not halves or len(plans) < 2 or detector is not None:
-        return _search_plans(video_path, obs, plans, track, detector, progress)
+        return found + _search_plans(video_path, obs, plans, track, detector, progress, store)
     sizes = np.cumsum([p["b"] - p["a"] for p in plans])
     k = int(np.clip(np.searchsorted(sizes, sizes[-1] / 2), 0, len(plans) - 2)) + 1
-    n1, n2 = run_beside(lambda report: _search_plans(video_path, obs, plans[:k], track, None, progress),
+    n1, n2 = run_beside(lambda report: _search_plans(video_path, obs, plans[:k], track, None, progress, store),
                         lambda report: _search_plans(video_path, obs, plans[k:], track, None,
-                                                     lambda i: report(0)))  # stops when the first fails
-    return n1 + n2
+                                                     lambda i: report(0), store))  # stops when the first fails
+    return found + n1 + n2
 
 
-def _search_plans(video_path, obs, plans, track, detector=None, progress=None):
+def _search_plans(video_path, obs, plans, track, detector=None, progress=None, store=None):
     """``recover_gaps``'s search over ``plans`` (gaps with their regions) → frames recovered. A
     decoded frame whose timestamp is not the observations' for that frame (a container whose
     seeking misses) is never searched: whoever is there at that time is not the gap's frame."""
@@ -240,7 +290,7 @@ def _search_plans(video_path, obs, plans, track, detector=None, progress=None):
         p["crops"].clear()
 
     try:
-        for i, ts, bgr in _gap_frames(video_path, sorted(gap_of)):
+        for i, ts, bgr in _gap_frames(video_path, sorted(gap_of), store):
             g, t = gap_of[i]
             p = plans[g]
             if abs(ts - obs.timestamps[t]) > 0.5 / obs.fps:
@@ -281,7 +331,8 @@ def _observations_digest(obs):
     return h.hexdigest()
 
 
-def recover_gaps_cached(video_path, obs, max_gap_s=1.0, use_cache=True, progress=None):
+def recover_gaps_cached(video_path, obs, max_gap_s=1.0, use_cache=True, progress=None, store=None,
+                        searched=None):
     """``recover_gaps`` with its result kept in the detection cache (``engine.video.cache``):
     a run over the same clip whose detections come from the cache (another smoothing, another
     rig) then repeats no detection at all. The key is the clip's content, these observations'
@@ -299,7 +350,7 @@ def recover_gaps_cached(video_path, obs, max_gap_s=1.0, use_cache=True, progress
         obs.valid[t] = True
         return int(len(t))
     before = obs.valid.copy()
-    n = recover_gaps(video_path, obs, max_gap_s=max_gap_s, progress=progress)
+    n = recover_gaps(video_path, obs, max_gap_s=max_gap_s, progress=progress, store=store, searched=searched)
     if key:
         t = np.flatnonzero(obs.valid & ~before)
         cache.save(key, {"frames": t} | {name: getattr(obs, name)[t] for name in _FILLED}, kind="recovered")

@@ -59,6 +59,7 @@ PRVIPE_CONFIG = ROOT / "training" / "configs" / "prvipe_cpu.json"
 STAGES = (("setup", "detector set-up"), ("survey", "survey (--follow)"), ("detection", "detection"),
           ("follow_landmarks", "crop landmarking (--follow)"),
           ("masks_appearance", "masks + appearance"), ("flow_homographies", "flow / homographies"),
+          ("gap_search_beside", "gap search beside it"),
           ("tracking", "tracking"), ("gap_recovery", "gap recovery"),
           ("temporal_model", "temporal model"), ("refinement", "refinement"), ("fit", "fit"),
           ("smoothing", "smoothing (clean)"), ("image_fit", "image-aligned fit"), ("write", "write"))
@@ -446,9 +447,9 @@ def print_clip(res):
         if res["prefetch"] else "(same thread)")
     staged = 0.0
     split = "follow_wall" in t  # the follow pass: its stages run in its own threads, its wall clock counts
-    inside = ("follow_landmarks", "masks_appearance", "flow_homographies")
+    inside = ("follow_landmarks", "masks_appearance", "flow_homographies", "gap_search_beside")
     if split:
-        row("follow pass, wall clock", t["follow_wall"], "(the three rows marked * ran inside it, summed over "
+        row("follow pass, wall clock", t["follow_wall"], "(the rows marked * ran inside it, summed over "
                                                         "its threads)")
         staged += t["follow_wall"]
     for key, name in STAGES:
