@@ -75,7 +75,8 @@ class FrameStore:
             yield from items
             return
         w, h = _size(_info(video_path), max_side)
-        if last is not None and len(range(int(first), int(last), max(1, int(stride)))) * w * h * 3 > self.budget:
+        expected = None if last is None else len(range(int(first), int(last), max(1, int(stride))))
+        if expected is not None and expected * w * h * 3 > self.budget:
             yield from items
             return
         self._spec = (os.path.realpath(video_path), (w, h), int(first), max(1, int(stride)))
@@ -84,7 +85,8 @@ class FrameStore:
             i, ts, bgr = item
             if not self._full and self.nbytes + bgr.nbytes <= self.budget:
                 if slab is None or used + bgr.nbytes > len(slab):
-                    slab = _slab(min(SLAB_FRAMES * bgr.nbytes, self.budget - self.nbytes))
+                    frames = SLAB_FRAMES if expected is None else max(1, min(SLAB_FRAMES, expected - len(self._frames)))
+                    slab = _slab(min(frames * bgr.nbytes, self.budget - self.nbytes))
                     used = 0
                 kept = slab[used:used + bgr.nbytes].reshape(bgr.shape)
                 np.copyto(kept, bgr)
@@ -140,8 +142,14 @@ def _slab(nbytes):
     """``nbytes`` of anonymous memory as a uint8 array, outside numpy's allocator: numpy asks
     the kernel for huge pages on large arrays, and where the kernel then defragments memory at
     page faults, filling the store through numpy arrays took about three times the system time
-    (measured on the 2-core Linux machine; our choice of blocks of ``SLAB_FRAMES`` frames)."""
-    return np.frombuffer(mmap.mmap(-1, max(1, int(nbytes))), np.uint8)
+    (measured on the 2-core Linux machine; our choice of blocks of ``SLAB_FRAMES`` frames).
+    On Linux the block's pages are made at once (``MAP_POPULATE``), cheaper than a page fault
+    per 4 KiB as the frames are written; blocks are sized to the frames still expected."""
+    flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS if hasattr(mmap, "MAP_ANONYMOUS") else None
+    if flags is None:  # Windows
+        return np.frombuffer(mmap.mmap(-1, max(1, int(nbytes))), np.uint8)
+    return np.frombuffer(mmap.mmap(-1, max(1, int(nbytes)), flags=flags | getattr(mmap, "MAP_POPULATE", 0)),
+                         np.uint8)
 
 
 _INFOS = {}
