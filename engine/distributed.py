@@ -33,11 +33,16 @@ BACKENDS = ("processes", "dask", "ray")
 
 def engine_job(job):
     """One clip through the engine. ``job``: dict with ``video``, ``motion`` (the Motion file to
-    write) and ``options`` (``PipelineOptions`` fields as a dict). Returns a dict: ``status``
-    (``ok`` / ``failed``), ``motion``, ``frames``, ``valid_frames``, ``seconds``, ``message``.
-    Never raises for a bad clip: the error is the result (as the batch reports it)."""
+    write), ``options`` (``PipelineOptions`` fields as a dict) and optionally ``frame_memory_mb``
+    (this process's frame-store budget, set by ``run_jobs`` for local workers). Returns a dict:
+    ``status`` (``ok`` / ``failed``), ``motion``, ``frames``, ``valid_frames``, ``seconds``,
+    ``message``. Never raises for a bad clip: the error is the result (as the batch reports it)."""
+    import os
+
     from .pipeline import PipelineOptions, run
 
+    if job.get("frame_memory_mb") is not None:
+        os.environ["MOCAP_FRAME_MEMORY_MB"] = f"{float(job['frame_memory_mb']):.1f}"
     t0 = time.perf_counter()
     out = {"video": str(job["video"]), "motion": str(job["motion"]), "status": "failed", "message": ""}
     try:
@@ -69,6 +74,10 @@ def run_jobs(jobs, workers=1, backend="processes", address=None, on_done=None):
         raise EngineError(f"workers must be ≥ 1 (got {workers})")
     if not jobs:
         return []
+    local = min(workers, len(jobs)) if address is None else 1
+    if local > 1:  # several clips at once on this machine: each its share of the frame store
+        share = worker_frame_memory_mb(local)
+        jobs = [dict(j, frame_memory_mb=share) for j in jobs]
     if backend == "dask":
         return _run_dask(jobs, workers, address, on_done)
     if backend == "ray":
@@ -103,6 +112,14 @@ def run_jobs(jobs, workers=1, backend="processes", address=None, on_done=None):
         raise
     pool.shutdown()
     return results
+
+
+def worker_frame_memory_mb(workers):
+    """Each of ``workers`` local processes' share of the frame store's budget
+    (``engine.video.store``), in MB: this machine's budget (or ``MOCAP_FRAME_MEMORY_MB``)
+    divided among them, so that N clips at once keep no more decoded frames than one would."""
+    from .video.store import memory_budget
+    return memory_budget() / max(1, int(workers)) / 2 ** 20
 
 
 def _ignore_sigint():

@@ -126,3 +126,27 @@ def test_follow_switch_reaches_the_engine(blender_addon):
     assert jobs.pipeline_options(preferences.DEFAULTS).follow is True
     prefs = SimpleNamespace(**{**vars(preferences.DEFAULTS), "follow": False})
     assert jobs.pipeline_options(prefs).follow is False
+
+
+def test_local_worker_processes_share_the_frame_store_budget(monkeypatch, tmp_path):
+    from engine import distributed
+    from engine.video.store import memory_budget
+    monkeypatch.setenv("MOCAP_FRAME_MEMORY_MB", "1200")
+    assert distributed.worker_frame_memory_mb(4) == pytest.approx(300.0)
+    seen = []
+
+    def fake_job(job):   # what each worker would run: the engine reads its share from the job
+        seen.append(job.get("frame_memory_mb"))
+        return {"status": "ok"}
+    monkeypatch.setattr(distributed, "_run_dask", lambda jobs, *a: [fake_job(j) for j in jobs])
+    jobs = [{"video": tmp_path / f"{k}.mp4", "motion": tmp_path / f"{k}.npz"} for k in range(3)]
+    distributed.run_jobs(jobs, workers=4, backend="dask")               # a local cluster
+    distributed.run_jobs(jobs, workers=4, backend="dask", address="tcp://x:1")  # another machine's
+    assert seen == [400.0] * 3 + [None] * 3 and "frame_memory_mb" not in jobs[0]
+    monkeypatch.delenv("MOCAP_FRAME_MEMORY_MB")
+    assert distributed.worker_frame_memory_mb(2) == pytest.approx(memory_budget() / 2 / 2 ** 20)
+    out = distributed.engine_job({"video": tmp_path / "missing.mp4", "motion": tmp_path / "m.npz",
+                                  "frame_memory_mb": 250.0})
+    assert out["status"] == "failed"
+    import os
+    assert os.environ.pop("MOCAP_FRAME_MEMORY_MB") == "250.0"

@@ -11,6 +11,7 @@ they are given (the passes crop and convert copies).
 The budget (our choice): ``MOCAP_FRAME_MEMORY_MB`` when set (0 turns the store off), else an
 eighth of the machine's memory, at most 1.5 GiB — the demo clip at its full 1768×994 is
 1.2 GiB of frames. A clip whose frames do not all fit keeps none (its passes decode as before).
+A batch's local worker processes each get an equal share of it (``engine.distributed``).
 """
 import mmap
 import os
