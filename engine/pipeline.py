@@ -51,6 +51,8 @@ class PipelineOptions:
     use_cache: bool = True            # reuse detections of the same clip + options ($MOCAP_CACHE_DIR)
     recover_gaps: float = 1.0         # re-detect the subject on rotated crops in gaps up to this (s); 0 = off
     refine: bool = True               # temporal estimator: apply the D2A refinement when d2a.onnx is present
+    prior_blend: float = 0.5          # temporal estimator: its rotations moved this far toward its IK prior
+    #                                   (= engine.estimate.temporal.PRIOR_BLEND); 0 = the network alone
     image_fit: bool = True            # final fit: landmarks reprojected onto the detections (engine.align.image_fit)
     follow: bool = True               # survey + follow the subject on a crop (engine.observe.follow); False = everyone, every frame
 
@@ -75,6 +77,8 @@ class PipelineOptions:
             v = getattr(self, name)
             if not isinstance(v, Integral) or isinstance(v, bool) or v < lo:
                 raise EngineError(f"{name} must be an integer >= {lo}, got {v!r}")
+        if not isinstance(self.prior_blend, Real) or not 0 <= self.prior_blend <= 1:
+            raise EngineError(f"prior_blend must be a number from 0 to 1, got {self.prior_blend!r}")
         if self.max_side is not None and (not isinstance(self.max_side, Integral) or self.max_side < 16):
             raise EngineError(f"max_side must be at least 16 pixels, got {self.max_side!r}")
         if self.frame_range is not None:
@@ -305,7 +309,7 @@ def run(video_path, options=None, progress=None, detector=None, timings=None):
     report(0.92, "fitting the body")
     t_fit = time.perf_counter()
     if estimator == "temporal":
-        fields = temporal.fit(obs, body, focal=focal, device=options.device)
+        fields = temporal.fit(obs, body, focal=focal, device=options.device, prior_blend=options.prior_blend)
     else:
         from .estimate import baseline
         fields = baseline.fit(obs, body, focal=focal)
@@ -335,6 +339,7 @@ def run(video_path, options=None, progress=None, detector=None, timings=None):
                                "timestamps_s": [round(float(t), 6) for t in obs.timestamps],
                                "recovered_frames": int(recovered), "left_right_relabelled": relabelled,
                                "smoothing": options.smoothing, "foot_lock": bool(options.foot_lock),
+                               "prior_blend": float(options.prior_blend) if estimator.startswith("temporal") else None,
                                "declared_frames": expected, "decoded_frames": int(dets_frames),
                                "focal": focal_info, "warnings": warnings})
     from .clean import clean_motion

@@ -22,8 +22,8 @@ _network = temporal.predict_observations
 
 
 def predict_with_prior_joints(obs, runner, focal_px, joints):
-    """``temporal.predict_observations`` with ``joints``' rotations from the IK prior."""
-    out = _network(obs, runner, focal_px)
+    """``temporal.predict_observations`` (the network alone) with ``joints``' rotations from the IK prior."""
+    out = _network(obs, runner, focal_px, prior_blend=0.0)
     prior = ik_prior(obs.world, np.asarray(obs.keypoints)[..., 2]).reshape(-1, 24, 6)
     seen = np.isfinite(np.asarray(obs.world)).all((-1, -2))
     rot = out["rot6d"].copy()
@@ -42,7 +42,8 @@ def main(argv=None):
     if not joints or any(not 0 <= j < 24 for j in joints):
         print(f"error: PRIOR_JOINTS must be comma-separated SMPL joint indices 0-23, got '{spec}'", file=sys.stderr)
         return 2
-    temporal.predict_observations = lambda obs, runner, focal_px: predict_with_prior_joints(obs, runner, focal_px, joints)
+    temporal.predict_observations = lambda obs, runner, focal_px, prior_blend=0.0: \
+        predict_with_prior_joints(obs, runner, focal_px, joints)
     from training.bench import r1
     return r1.main(argv)
 

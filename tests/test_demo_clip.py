@@ -79,3 +79,9 @@ def test_the_body_sits_on_the_person_in_the_image(demo):
     m, _ = demo
     rep = m.source["reprojection"]
     assert rep["median"] <= 1.5 and rep["p90"] <= 4.0, rep
+
+
+@pytest.mark.slow
+def test_the_motion_says_how_far_the_temporal_model_was_blended_toward_its_prior(demo):
+    m, _ = demo
+    assert m.estimator.startswith("temporal") and m.source["prior_blend"] == 0.5

@@ -74,7 +74,9 @@ def test_r1_bad_inputs_give_one_error_line(capsys, tmp_path):
     from training import bench
     assert bench.main(["r1", "--rows", "baseline,nope"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["error: unknown row 'nope' (choose from mediapipe, baseline, temporal, temporal+d2a, temporal+d2a+light, default, baseline+light, default+focal-auto, default+focal-calibrated, default+no-refine, default+no-follow, default+baseline)"]
+    assert err == ["error: unknown row 'nope' (choose from mediapipe, baseline, temporal, temporal+d2a, temporal+d2a+light, default, baseline+light, default+focal-auto, default+focal-calibrated, default+no-refine, default+no-follow, default+baseline, default+network-alone)"]
+    assert bench.main(["r1", "--rows", "default", "--prior-blend", "1.5"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == ["error: --prior-blend must be from 0 to 1, got 1.5"]
     assert bench.main(["r1", "--data", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: no Pose2Sim demo in")

@@ -196,3 +196,36 @@ def test_bench_registers_models_by_folder(tiny_weights):
         assert pred["joints"].shape == (10, 24, 3)
     with pytest.raises(KeyError, match="unknown estimator"):
         register_weights(f"nonsense@{tiny_weights}")
+
+
+def test_blend_toward_the_prior_moves_each_joint_the_given_share_of_the_way():
+    from scipy.spatial.transform import Rotation
+    from engine.estimate.network_inputs import matrix_to_rot6d, rot6d_to_matrix
+    from engine.estimate.temporal import blend_toward_prior
+    rng = np.random.default_rng(0)
+    T = 5
+    a = Rotation.random(T * 24, random_state=1)
+    b = a * Rotation.from_rotvec(rng.normal(size=(T * 24, 3)) * 0.4)   # up to about 1.5 rad apart
+    net = matrix_to_rot6d(a.as_matrix()).reshape(T, 144).astype(np.float32)
+    prior = matrix_to_rot6d(b.as_matrix()).reshape(T, 144).astype(np.float32)
+    rows = np.array([True, True, False, True, True])
+    out = blend_toward_prior(net, prior, 0.5, rows)
+    got = Rotation.from_matrix(rot6d_to_matrix(out.reshape(-1, 6)))
+    to_net, to_prior = (got.inv() * a).magnitude(), (got.inv() * b).magnitude()
+    apart = (a.inv() * b).magnitude()
+    on = np.repeat(rows, 24)
+    np.testing.assert_allclose(to_net[on], 0.5 * apart[on], atol=1e-4)
+    np.testing.assert_allclose(to_prior[on], 0.5 * apart[on], atol=1e-4)
+    np.testing.assert_array_equal(out[~rows], net[~rows])        # no landmarks: the network's
+    np.testing.assert_array_equal(blend_toward_prior(net, prior, 0.0, rows), net)
+    far = Rotation.from_matrix(rot6d_to_matrix(blend_toward_prior(net, prior, 1.0, rows).reshape(-1, 6)))
+    assert (far.inv() * b).magnitude()[on].max() < 1e-4
+
+
+def test_prior_blend_is_checked():
+    from engine.errors import EngineError
+    from engine.pipeline import PipelineOptions
+    for bad in (-0.1, 1.5, "half", None):
+        with pytest.raises(EngineError, match="prior_blend"):
+            PipelineOptions(prior_blend=bad).check()
+    assert PipelineOptions().prior_blend == temporal.PRIOR_BLEND == 0.5

@@ -63,12 +63,14 @@ ROWS = {
     "default+no-refine": dict(refine=False),               # the default without the D2A refinement: what it earns
     "default+no-follow": dict(follow=False),               # every frame detected and tracked instead of survey + crop
     "default+baseline": dict(estimator="baseline"),        # the default's clean-up and image fit on the analytic IK: what the networks earn
+    "default+network-alone": dict(prior_blend=0.0),        # the temporal model's rotations not blended toward its IK prior
 }
 LABELS = {"mediapipe": "MediaPipe world landmarks", "temporal+d2a+light": "temporal+d2a+light (foot lock)",
           "default": "default (`python -m engine`)", "default+focal-auto": "default, `--focal auto`",
           "default+focal-calibrated": "default, the calibrated focal", "default+no-refine": "default, `--no-refine`",
           "default+no-follow": "default, `--no-follow` (every frame detected)",
-          "default+baseline": "default, `--estimator baseline`"}
+          "default+baseline": "default, `--estimator baseline`",
+          "default+network-alone": "default, the network alone (no blend toward its IK prior)"}
 
 
 # ------------------------------------------------------------------ reference
@@ -126,9 +128,10 @@ def score(pred, ref, root):
                     pa_mpjpe=float(np.nanmean(pa)), accel=float(np.nanmean(acc)) if np.isfinite(acc).any() else np.nan)
 
 
-def run_row(row, video, frames, world_cam, body, focal_px=None):
+def run_row(row, video, frames, world_cam, body, focal_px=None, prior_blend=None):
     """One row on one camera → dict(smpl (T,12,3), landmarks (T,33,3) camera frame, reproj (T,),
-    estimator)."""
+    estimator). ``prior_blend``: the temporal model's blend toward its IK prior for every row
+    that does not set its own (None: the engine's default)."""
     if ROWS[row] is None:
         return dict(smpl=world_cam[:, LIMB_LM], landmarks=world_cam, reproj=None, estimator="mediapipe",
                     relabelled=None, facing=None)
@@ -137,6 +140,8 @@ def run_row(row, video, frames, world_cam, body, focal_px=None):
     from engine.pipeline import PipelineOptions, run
     from engine.align.reprojection import reprojection_error
     kw = dict(ROWS[row])
+    if prior_blend is not None:
+        kw.setdefault("prior_blend", float(prior_blend))
     if kw.get("focal") == "calibrated":
         kw["focal"] = float(focal_px)
     opts = PipelineOptions(frame_range=None if frames is None else (0, int(frames)), **kw)
@@ -155,7 +160,7 @@ def run_row(row, video, frames, world_cam, body, focal_px=None):
                 relabelled=m.source.get("left_right_relabelled"), facing=facing, focal=m.source.get("focal"))
 
 
-def evaluate(rows, cameras, data=DATA, frames=None, extrinsics="refined", log=print, max_deg=1.0):
+def evaluate(rows, cameras, data=DATA, frames=None, extrinsics="refined", log=print, max_deg=1.0, prior_blend=None):
     """Every row on every chosen camera → (results {row: {cam: scores}}, calibration numbers).
     Each camera's scores against the other extrinsics' references are kept too (``other``)."""
     from engine.body.model import load_body_model
@@ -181,7 +186,7 @@ def evaluate(rows, cameras, data=DATA, frames=None, extrinsics="refined", log=pr
         hips = [LIMBS.index("left_hip"), LIMBS.index("right_hip")]
         for r in rows:
             t0 = time.time()
-            out = run_row(r, video, frames, world[v], body, focal_px=all_cams[v].K[0, 0])
+            out = run_row(r, video, frames, world[v], body, focal_px=all_cams[v].K[0, 0], prior_blend=prior_blend)
             sm, lm = out["smpl"][:T], out["landmarks"][:T]
             scores = {key: dict(smpl=score(sm, ref[v][:, LIMB_LM], hips), limbs=score(lm[:, LIMB_LM], ref[v][:, LIMB_LM], hips),
                                 landmarks=score(lm, ref[v], HIP_LM))
@@ -318,6 +323,9 @@ def main(argv=None):
     ap.add_argument("--extrinsics", choices=("refined", "file"), default="refined")
     ap.add_argument("--max-deg", type=float, default=1.0, help="bound on each camera's rotation change (default 1)")
     ap.add_argument("--data", default=str(DATA))
+    ap.add_argument("--prior-blend", type=float, default=None, metavar="W",
+                    help="the temporal model's blend toward its IK prior, 0-1, for the rows that do not set it "
+                         "(default: the engine's)")
     a = ap.parse_args(argv)
     data = Path(a.data)
     rows = [r for r in a.rows.split(",") if r]
@@ -325,6 +333,9 @@ def main(argv=None):
     bad = [r for r in rows if r not in ROWS]
     if bad:
         print(f"error: unknown row '{bad[0]}' (choose from {', '.join(ROWS)})", file=sys.stderr)
+        return 2
+    if a.prior_blend is not None and not 0 <= a.prior_blend <= 1:
+        print(f"error: --prior-blend must be from 0 to 1, got {a.prior_blend}", file=sys.stderr)
         return 2
     if not (data / "calibration" / "Calib.qca.txt").is_file():
         print(f"error: no Pose2Sim demo in {data}: run scripts/measure_detector_noise_multiview.py --fetch first",
@@ -343,7 +354,7 @@ def main(argv=None):
         return 2
     t0 = time.time()
     res, cal = evaluate(rows, cameras, data, a.frames, a.extrinsics, log=lambda s: print(s, file=sys.stderr),
-                        max_deg=a.max_deg)
+                        max_deg=a.max_deg, prior_blend=a.prior_blend)
     span = "all frames" if a.frames is None else f"frames 0–{a.frames - 1}"
     mm = "mm; accel mm/frame² at 60 fps; mean = mean over cameras, reprojection pooled over their frames"
     print(calibration_lines(cal))

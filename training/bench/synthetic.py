@@ -43,7 +43,9 @@ def register(name, fn):
 
 # estimators registered by a plugin module (loaded when named in --estimators)
 PLUGINS = {"temporal": "training.temporal.bench", "temporal+light": "training.temporal.bench",
-           "temporal+analysis": "training.temporal.bench", "temporal+d2a": "training.d2a.bench",
+           "temporal+analysis": "training.temporal.bench", "temporal-alone": "training.temporal.bench",
+           "temporal-alone+light": "training.temporal.bench", "temporal-alone+analysis": "training.temporal.bench",
+           "temporal+d2a": "training.d2a.bench",
            "temporal+d2a+light": "training.d2a.bench", "temporal+d2a+analysis": "training.d2a.bench"}
 
 
