@@ -144,3 +144,32 @@ def test_following_from_the_store_gives_the_same_observations(monkeypatch):
     b, *_ = observe_video(clip, (0, 75), use_cache=False)
     for key in ("keypoints", "world", "masks", "valid", "timestamps", "bbox", "homographies", "hidden"):
         assert np.array_equal(getattr(a, key), getattr(b, key), equal_nan=True), key
+
+
+@pytest.mark.slow
+def test_the_frames_are_released_when_the_pass_is_done():
+    """In a fresh interpreter (mediapipe's first import happens inside the pass): nothing keeps
+    the store alive after the pass returns — mediapipe keeps a traceback from its own import,
+    which held the importing pass's frames (and so the decoded frames) for the process's life."""
+    pytest.importorskip("mediapipe", reason="needs mediapipe (the detector)")
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    code = """
+import gc, weakref, sys
+from engine.video.store import FrameStore
+from engine.observe.follow import observe_video
+store = FrameStore(10 ** 10)
+alive = weakref.ref(store)
+out = observe_video(sys.argv[1], (0, 75), use_cache=False, store=store)
+assert len(store) == 75
+del store, out
+gc.collect()
+print("alive" if alive() is not None else "released")
+"""
+    clip = root / "tests" / "data" / "composites" / "crossing.mp4"
+    r = subprocess.run([sys.executable, "-c", code, str(clip)], cwd=root, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip().splitlines()[-1] == "released", r.stdout

@@ -44,6 +44,7 @@ class MediaPipePoseDetector(PoseDetector):
 
     def __init__(self, model_complexity=1, min_detection_confidence=0.5):
         try:
+            import_mediapipe()
             from mediapipe.python.solutions import pose as mp_pose  # heavy import, only when used
         except ImportError as exc:  # mediapipe 1.x has the Tasks API only
             raise EngineError("MediaPipe's pose solution needs mediapipe 0.10.x; use "
@@ -80,6 +81,38 @@ class MediaPipePoseDetector(PoseDetector):
 
 _BUNDLE = None
 _BUNDLE_FILE = None
+_IMPORTED = threading.Event()
+
+
+def import_mediapipe():
+    """``mediapipe`` (with its Tasks API), imported the first time in a thread of its own.
+
+    Why: mediapipe keeps an exception from its own import (``audio_record.sd_error``, the optional
+    ``sounddevice`` that is not installed) with its traceback, and a traceback's frames hold their
+    callers' frames: imported from inside a pass, it would keep that pass's locals for the life of
+    the process — the survey's decoded frames (``engine.video.store``), 1.2 GB on the demo, in a
+    Blender session that imports clip after clip. From a fresh thread the callers are that
+    thread's alone. An import error is raised here, as the import itself would."""
+    if not _IMPORTED.is_set():
+        box = {}
+
+        def work():
+            try:
+                import mediapipe  # noqa: F401
+                from mediapipe.tasks.python import vision  # noqa: F401
+            except BaseException as exc:  # handed to the caller
+                box["error"] = exc.with_traceback(None)
+
+        th = threading.Thread(target=work, name="mediapipe-import", daemon=True)
+        th.start()
+        th.join()
+        if "error" in box:
+            raise box["error"]
+        _IMPORTED.set()
+    import mediapipe
+    return mediapipe
+
+
 _BUNDLE_LOCK = threading.Lock()  # the survey starts two landmarkers side by side: one build
 BUNDLE_BUILDER_VERSION = 1       # bump when build_pose_landmarker_bundle changes its output
 POSE_BUNDLE_NAME = "pose_landmarker_full.task"
@@ -100,6 +133,7 @@ def build_pose_landmarker_bundle(detector_tflite, landmarks_tflite):
     """
     import io
 
+    import_mediapipe()
     from mediapipe.tasks.python.metadata.metadata_writers import metadata_writer as mw
     from mediapipe.tasks.python.metadata.metadata_writers import model_asset_bundle_utils as mab
 
@@ -154,6 +188,7 @@ def pose_bundle_options():
     """MediaPipe ``BaseOptions`` for the bundle: its file when it has one (a landmarker made from
     the file takes about a third less CPU to start than one made from the bytes, and the engine
     starts several per clip: docs/performance.md), else the bytes."""
+    import_mediapipe()
     from mediapipe.tasks.python import BaseOptions
     with _BUNDLE_LOCK:
         _load_bundle()
@@ -172,8 +207,8 @@ def built_pose_bundle():
     import io
     import zipfile
 
-    import mediapipe as mp
     from ..video.cache import cache_dir, save_file
+    mp = import_mediapipe()
     pkg = Path(mp.__file__).parent
     models = [pkg / m for m in WHEEL_POSE_MODELS]
     if not all(m.is_file() for m in models):
@@ -226,8 +261,7 @@ def mediapipe_version_tag():
     try:
         v = metadata.version("mediapipe")
     except metadata.PackageNotFoundError:  # not installed as a distribution: ask the module
-        import mediapipe as mp
-        v = getattr(mp, "__version__", "?")
+        v = getattr(import_mediapipe(), "__version__", "?")
     return "" if v == "0.10.21" else f"-mp{v}"
 
 
@@ -239,6 +273,7 @@ class MediaPipePoseLandmarker(PoseDetector):
         # 0.5 as MediaPipe's default. On the backlit demo clip the detector's score hovers near it
         # and flips with the image scale; 0.3 finds people sooner but adds many spurious wide
         # poses (arms spread over the background) that fragment the subject's track.
+        import_mediapipe()
         from mediapipe.tasks.python import vision
         opts = vision.PoseLandmarkerOptions(
             base_options=pose_bundle_options(),

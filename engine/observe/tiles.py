@@ -48,10 +48,10 @@ class MultiPoseImageDetector:
     """
 
     def __init__(self, num_poses=NUM_POSES, min_detection_confidence=0.5, min_presence_confidence=0.5):
-        from mediapipe.tasks.python import vision
-
         from ..native_log import quiet_native_logs
-        from .landmarker import QuietStart, pose_bundle_options
+        from .landmarker import QuietStart, import_mediapipe, pose_bundle_options
+        import_mediapipe()
+        from mediapipe.tasks.python import vision
         opts = vision.PoseLandmarkerOptions(
             base_options=pose_bundle_options(),
             running_mode=vision.RunningMode.IMAGE, num_poses=int(num_poses),
