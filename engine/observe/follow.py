@@ -731,35 +731,48 @@ def _search_gaps_beside(video_path, rows, stats, live, second_done, frame_size, 
     its own frames are done, while the second half is still being followed: each gap that has a
     valid frame after it in the first half's rows and the second half's rows so far (``live``,
     filled by the other thread) is final and is searched now, on the core the first half no
-    longer needs. Stops when ``second_done`` is set; the gaps left (the clip's end, those the
+    longer needs. Each new row is looked at once (the scan starts at the last valid frame seen),
+    and a gap is searched on the observations of its own span only (from the frame before it to
+    the one after). Stops when ``second_done`` is set; the gaps left (the clip's end, those the
     second half finishes last) are searched after the pass as before. → ``recover_gaps``'s
     ``searched``. ``report(n)`` is called while waiting, so that a cancel or the second half's
     error reaches this thread."""
     from .redetect import ImagePoseDetector, gaps, search_final_gaps
 
-    searched, looked, det, seen = {}, set(), None, -1
+    searched, det = {}, None
     max_len = int(round(max_gap_s * fps))
     n1 = len(rows["valid"])
+    valid = list(rows["valid"])   # the first half's rows, then the second half's as they come
+    scan = 0                      # no gap ends before this ordinal that is not searched yet
+
+    def span(key, lo, hi, rows2):
+        return rows[key][lo:min(hi, n1)] + (rows2[key][max(lo - n1, 0):hi - n1] if hi > n1 else [])
+
     try:
         while not second_done.is_set():
             report(n1)
             rows2, stats2 = live.get("rows"), live.get("stats")
             n2 = 0 if rows2 is None else len(rows2["valid"])  # ``valid`` is appended last in a row
-            if n2 == seen:
+            if n1 + n2 == len(valid):
                 time.sleep(poll_s)
                 continue
-            seen = n2
-            valid = np.array(rows["valid"] + (rows2["valid"][:n2] if n2 else []), bool)
-            final = [g for g in gaps(valid, max_len) if g[1] < len(valid) and g not in looked]
+            valid.extend(rows2["valid"][len(valid) - n1:n2])
+            v = np.array(valid[scan:], bool)
+            final = [(scan + a, scan + b) for a, b in gaps(v, max_len) if scan + b < len(valid)]
+            if v.any():
+                scan += int(np.flatnonzero(v)[-1])  # runs after the last valid frame are not final yet
             if not final:
                 continue
             t0 = time.perf_counter()
-            prefix = {k: rows[k] + (rows2[k][:n2] if n2 else []) for k in rows}
+            lo, hi = max(0, final[0][0] - 1), final[-1][1] + 1
+            window = {k: span(k, lo, hi, rows2) for k in rows}
             hidden = list(stats["hidden"]) + ([n1 + h for h in stats2["hidden"] if h < n2] if n2 else [])
-            obs = _observations(prefix, {"hidden": hidden}, frame_size, fps, subject)
+            hidden = [h - lo for h in hidden if lo <= h < hi]
+            obs = _observations(window, {"hidden": hidden}, frame_size, fps, subject)
             det = det or ImagePoseDetector()
-            searched.update(search_final_gaps(video_path, obs, max_gap_s, skip=looked, detector=det, store=store))
-            looked.update(final)
+            found = search_final_gaps(video_path, obs, max_gap_s, detector=det, store=store)
+            searched.update({(a + lo, b + lo): [(t + lo, *rest) for t, *rest in fills]
+                             for (a, b), fills in found.items()})
             if timings is not None:
                 timings["gap_search_beside"] = timings.get("gap_search_beside", 0.0) + time.perf_counter() - t0
     finally:
