@@ -149,6 +149,7 @@ def test_print_clip_follow_counts_the_pass_wall_clock_and_a_separate_landmarking
            "cores_load_before": (2, (1.0, 1.0, 1.0)), "cores_load_after": (2, (1.0, 1.0, 1.0)),
            "decode_s": 1.0, "end_to_end_s": 8.0, "rss_samples": [], "rss_end_mb": 1.0,
            "rss_growth_kib_per_frame": 0.0, "peak_rss_mb": 1.0, "crop_landmarking_alone_s": 2.2,
+           "crop_landmarking_image_mode_s": 3.0,
            # two follow threads: their stages sum to more than the pass's wall clock
            "timings": {"survey": 2.0, "follow_wall": 4.0, "follow_landmarks": 5.0, "masks_appearance": 0.2,
                        "flow_homographies": 1.5, "gap_recovery": 1.0, "fit": 0.1, "write": 0.05}}
@@ -158,6 +159,7 @@ def test_print_clip_follow_counts_the_pass_wall_clock_and_a_separate_landmarking
     assert float(other.split()[1]) == pytest.approx(8.0 - 7.15, abs=0.01)  # wall clock in, its parts out
     assert any(ln.startswith("  * crop landmarking") and "5.00" in ln for ln in out.splitlines())
     assert "(decode + single-person landmarking) = 2.50" in out
+    assert "30.0 ms/frame; end-to-end / (decode + that) = 2.00" in out   # the IMAGE-mode floor
 
 
 def test_networks_alone_include_the_shipped_refinement():

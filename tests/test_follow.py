@@ -5,6 +5,7 @@ footage: the demo clip followed as well as every frame detected, and two people 
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -155,7 +156,10 @@ def test_the_demo_is_followed_as_well_as_detecting_every_frame():
     both = obs.valid & ref.valid
     h = ref.bbox[both, 3] - ref.bbox[both, 1]
     d = np.median(np.linalg.norm(obs.keypoints[both, :, :2] - ref.keypoints[both, :, :2], axis=2), 1) / h
-    assert np.median(d) < 0.02 and (d < 0.1).mean() > 0.9, (np.median(d), (d < 0.1).mean())
+    # where the two differ by more than a tenth of the height (18 of 179 frames with the crops
+    # landmarked in IMAGE mode) it is mostly the full frame's pose that is wrong: frames 3-18,
+    # its arms and hips collapsed onto the torso while the crop's sit on the limbs (looked at)
+    assert np.median(d) < 0.02 and (d < 0.1).mean() > 0.85, (np.median(d), (d < 0.1).mean())
     # the jumper throughout: never the walker (whose box is in the lower half of the frame)
     assert np.nanmax(obs.bbox[obs.valid & (obs.frame_index < 150), 3]) < 600
 
@@ -390,3 +394,70 @@ def test_gaps_searched_beside_the_second_half_are_what_gap_recovery_finds_afterw
     assert n == recover_gaps(DEMO, b) > 0
     for name in ("keypoints", "world", "bbox", "masks", "valid", "track_id"):
         assert np.array_equal(getattr(a, name), getattr(b, name), equal_nan=True), name
+
+
+class _Recording:
+    """A landmarker that finds nobody and notes the frames it was asked about."""
+
+    def __init__(self, log, kind):
+        self.log, self.kind = log, kind
+
+    def detect_all(self, rgb, timestamp_s):
+        self.log.append((self.kind, int(round(30 * timestamp_s))))
+        return []
+
+    def close(self):
+        pass
+
+
+def test_crops_use_the_detector_alone_and_mediapipes_tracking_only_while_a_steady_person_is_near(monkeypatch):
+    """IMAGE mode (the person detector on each crop) while nobody is near the subject; a
+    tracking landmarker from a few frames before a steady other person comes near until they
+    part; a one-sighting track on the subject (a false detection, as on R1) starts nothing."""
+    from engine.observe import follow
+    survey = list(range(0, 49, 6))
+    near = {f: [450, 100, 550, 400] if 24 <= f <= 36 else [850, 100, 950, 400] for f in survey}
+    dets, tid = _survey({0: {f: [400, 100, 500, 400] for f in survey}, 1: near,
+                         2: {0: [420, 120, 480, 300]}})
+    assert SubjectPrior(dets, tid, 0).steady(1) and not SubjectPrior(dets, tid, 0).steady(2)
+
+    def run():
+        log = []
+        frames = ((i, i / 30.0, np.zeros((600, 1000, 3), np.uint8)) for i in range(49))
+        _, stats = follow._follow_rows(frames, (1000, 600), 30.0, SubjectPrior(dets, tid, 0), camera_motion=False,
+                                       make_landmarker=lambda: _Recording(log, "image"),
+                                       make_tracker=lambda: _Recording(log, "tracker"))
+        return dict((f, k) for k, f in log), len(log), stats
+    kind, calls, stats = run()
+    assert calls == 49 and sorted(kind) == list(range(49))       # one landmarker per crop
+    tracked = [f for f in range(49) if kind[f] == "tracker"]
+    assert set(range(24, 37)) <= set(tracked)                    # all through the overlap
+    assert tracked == list(range(tracked[0], tracked[-1] + 1))   # one span, one tracker
+    assert stats["tracked_from"] == [tracked[0]]
+    assert kind[0] == "image" and all(kind[f] == "image" for f in range(45, 49))
+    # it starts that many frames sooner than where the two first come near
+    lookahead = follow.TRACK_NEAR[1]
+    monkeypatch.setattr(follow, "TRACK_NEAR", (follow.TRACK_NEAR[0], 0))
+    kind_now, _, _ = run()
+    first_now = min(f for f in range(49) if kind_now[f] == "tracker")
+    assert first_now - tracked[0] >= lookahead // 2, (first_now, tracked[0])
+
+
+def test_the_image_mode_landmarker_keeps_nothing_between_frames():
+    _mediapipe()
+    from engine.observe.landmarker import MediaPipePoseLandmarker
+    cap = cv2.VideoCapture(str(DEMO))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, 40)
+    frames = [cv2.cvtColor(cap.read()[1], cv2.COLOR_BGR2RGB) for _ in range(2)]
+    cap.release()
+    crop = [np.ascontiguousarray(f[0:600, 350:950]) for f in frames]   # the jumper on the box
+    lm = MediaPipePoseLandmarker(num_poses=1, tracking=False)
+    try:
+        assert lm.stateless and lm.cache_key.endswith("-image")
+        a = lm.detect_all(crop[0], 0.0)
+        lm.detect_all(crop[1], 1 / 30)
+        b = lm.detect_all(crop[0], 2 / 30)   # the first crop again, after another: the same pose
+    finally:
+        lm.close()
+    assert len(a) == 1 and len(b) == 1
+    assert np.array_equal(a[0].keypoints, b[0].keypoints)

@@ -10,18 +10,23 @@ Two passes over the clip:
 2. **Follow** (``follow_video``): every frame is landmarked by a single-person landmarker on a
    square crop around the subject's predicted box, as MediaPipe's own single-person pipeline
    does internally, but with the crop placed by us from the subject's own motion and the survey's
-   sightings of it. A crop's detection is kept only when it is the subject (``is_subject``): its
-   box agrees with the prediction (and with the survey's sighting on survey frames), few of its
-   visible joints lie outside the predicted box (a pose stretched over two people is rejected,
-   never fed to the estimator), and it does not resemble a nearby other person more than the
-   subject. A rejected frame is left invalid and the landmarker restarts, so its own tracking
-   forgets whoever it latched onto.
+   sightings of it. The landmarker runs in IMAGE mode: MediaPipe's person detector places its
+   pose region on every crop. Its video mode instead carries the region over from the last
+   frame's landmarks and, for a single pose, smooths them in time: on R1 those landmarks lag
+   and stick, further from the reference than the detector's (docs/benchmarks.md). MediaPipe's
+   tracking is used only while another person is near (``TRACK_NEAR``), where a detector would
+   take the more visible person. A crop's detection is kept only when it is the subject
+   (``is_subject``): its box agrees with the prediction (and with the survey's sighting on
+   survey frames), few of its visible joints lie outside the predicted box (a pose stretched
+   over two people is rejected, never fed to the estimator), and it does not resemble a nearby
+   other person more than the subject. A rejected frame is left invalid (a landmarker with a
+   memory between frames is restarted, so that it forgets whoever it latched onto).
 
 Choices where MediaPipe is silent: the crop is 1.7× the box's longer side (room for a frame's
 motion and for limbs the keypoint box misses), moved only when the prediction leaves its middle
-or changes size by a fifth (the landmarker's own tracking then keeps its region between frames),
-and handed over at the frame's resolution: downscaling crops first (to 384 px) cost R1 accuracy
-(docs/benchmarks.md), as MediaPipe's own warp to its input samples the full frame.
+or changes size by a fifth, and handed over at the frame's resolution: downscaling crops first
+(to 384 px) cost R1 accuracy (docs/benchmarks.md), as MediaPipe's own warp to its input samples
+the full frame.
 """
 import copy
 import time
@@ -44,6 +49,10 @@ MIN_ANCHOR_IOU = 0.45  # found box vs the survey's sighting on a survey frame
 SIZE_RANGE = (0.45, 2.2)  # a detection against the subject's expected size (a tucked flip: about half)
 MAX_OUTSIDE = 0.3    # fraction of visible joints allowed outside the grown predicted box
 LOST_S = 0.5         # without a sighting or a valid frame for this long, stop predicting
+CROP_TRACKING = False  # True: the crops landmarked in MediaPipe's video mode (its tracking and
+# smoothing; the default until 2026-12-08), kept to measure against (scripts/crop_landmarks_r1.py)
+TRACK_NEAR = (0.5, 6)  # MediaPipe's tracking on the crops while another person's expected box
+# touches the subject's grown by this × its side, now or within this many frames (our choice)
 SURVEY_SIMILARITY = 0.6  # colour similarity a survey track's continuation needs (see track_survey)
 
 
@@ -481,13 +490,16 @@ def _background_mask(subject_mask, boxes, W, H):
 
 
 def _follow_rows(frames, frame_size, fps, prior, make_landmarker=None, camera_motion=True,
-                 progress=None, timings=None, prefetch=4, warm=0, live=None):
+                 progress=None, timings=None, prefetch=4, warm=0, live=None, make_tracker=None):
     """The follow pass over ``frames`` ((index, timestamp, BGR); downscaled frames allowed, results
     in full-resolution ``frame_size`` px) → (per-frame rows, stats: crops, rejections by reason,
     restarts, ``hidden``: the rows left out because the subject overlapped someone — gap
     recovery must not fill those with whoever is in front). ``prior``: a ``SubjectPrior`` (changed
     by adoptions); ``make_landmarker()``: a fresh single-person landmarker with
-    ``detect_all(rgb, timestamp_s)`` (default: MediaPipe's, one pose). The first ``warm`` frames only prime
+    ``detect_all(rgb, timestamp_s)`` (default: MediaPipe's, one pose, IMAGE mode) and
+    ``make_tracker()`` one that tracks between frames, used while someone is near
+    (``crop_landmarks``; default: MediaPipe's video mode with the default landmarker, none with
+    a given one). The first ``warm`` frames only prime
     the background flow (the frame before a half's first, so that its homography is the one a
     single pass computes) and give no row. ``live`` (a dict): gets the rows and stats as they
     are filled (``rows`` keys in the order each row is appended, ``valid`` last), for another
@@ -499,7 +511,11 @@ def _follow_rows(frames, frame_size, fps, prior, make_landmarker=None, camera_mo
         from .landmarker import MediaPipePoseLandmarker
 
         def make_landmarker():
-            return MediaPipePoseLandmarker(num_poses=1)
+            return MediaPipePoseLandmarker(num_poses=1, tracking=CROP_TRACKING)
+
+        if make_tracker is None:
+            def make_tracker():
+                return MediaPipePoseLandmarker(num_poses=1)
 
     W, H = frame_size
     mw, mh = mask_size(W, H)
@@ -513,8 +529,39 @@ def _follow_rows(frames, frame_size, fps, prior, make_landmarker=None, camera_mo
     if live is not None:
         live.update(rows=rows, stats=stats)
     lm = make_landmarker()
+    tracker = None  # the video-mode landmarker, while someone is near the subject (see TRACK_NEAR)
     region = None
     stream = _prefetch(frames, depth=prefetch, prepare=_prepare, timings=timings)
+
+    def restart():
+        """A landmarker that does not remember whom it held (an IMAGE-mode one never does)."""
+        nonlocal lm, tracker
+        if tracker is not None:
+            tracker.close()
+            tracker = make_tracker()
+        if not getattr(lm, "stateless", False):
+            lm.close()
+            lm = make_landmarker()
+        stats["restarts"] += 1
+
+    def crop_landmarks(i, ts, rgb, pred):
+        """The crop's people: by the IMAGE-mode landmarker, or by MediaPipe's own tracking
+        from the frame before while another person (a steady survey track: a short one may be
+        a false detection on the subject itself, as on R1) is near the subject or soon will
+        be: its region stays on whom it held, where a detector takes the more visible person."""
+        nonlocal tracker
+        near = make_tracker is not None and any(
+            prior.steady(t) for k in range(0, TRACK_NEAR[1] + 1, max(1, TRACK_NEAR[1] // 2))
+            for t, _ in _overlapping(prior.others_at(i + k, fps), _grown(pred, TRACK_NEAR[0])))
+        if not near:
+            if tracker is not None:
+                tracker.close()
+                tracker = None
+            return lm.detect_all(rgb, ts)
+        if tracker is None:
+            tracker = make_tracker()
+            stats["tracked_from"] = stats.get("tracked_from", []) + [i]
+        return tracker.detect_all(rgb, ts)
 
     def lap(key, t0):
         now = time.perf_counter()
@@ -559,18 +606,14 @@ def _follow_rows(frames, frame_size, fps, prior, make_landmarker=None, camera_mo
                     history.clear()
                     pred = predict_box(int(i), prior, history, fps)
                     if int(i) - last_restart >= RESTART_GAP:
-                        lm.close()
-                        lm = make_landmarker()
-                        stats["restarts"] += 1
+                        restart()
                         last_restart = int(i)
                 elif crossing["apart"] >= 3 or int(i) - crossing["start"] > MAX_CROSSING_S * fps:
                     # they parted: start afresh from the survey's sightings and the path, with a
                     # landmarker that does not remember whom it held during the overlap
                     crossing, region = None, None
                     history[:] = [(int(i) - 1, path_box(crossing_path, int(i) - 1)), (int(i), pred)]
-                    lm.close()
-                    lm = make_landmarker()
-                    stats["restarts"] += 1
+                    restart()
                     last_restart = int(i)
             elif pred is not None:
                 near = _overlapping(prior.others_at(int(i), fps), _grown(pred))
@@ -594,7 +637,7 @@ def _follow_rows(frames, frame_size, fps, prior, make_landmarker=None, camera_mo
                     hide = [(t, b) for t, b in _overlapping(prior.others_at(int(i), fps), region)
                             if prior.steady(t) or not _overlapping([(t, b)], _grown(pred, 0.1))]
                     hide_others(rgb, (c0 * sx, r0 * sy), 1.0 / sx, hide, pred)
-                people = lm.detect_all(rgb, float(ts))
+                people = crop_landmarks(int(i), float(ts), rgb, pred)
                 stats["crops"] += 1
                 t0 = lap("follow_landmarks", t0)
                 if people:
@@ -643,9 +686,7 @@ def _follow_rows(frames, frame_size, fps, prior, make_landmarker=None, camera_mo
                         stats["rejected"][why] = stats["rejected"].get(why, 0) + 1
                         region = None
                         if why in RESTART_REASONS and int(i) - last_restart >= RESTART_GAP:
-                            lm.close()  # its own tracking latched onto someone else
-                            lm = make_landmarker()
-                            stats["restarts"] += 1
+                            restart()  # its own tracking latched onto someone else
                             last_restart = int(i)
                 t0 = lap("masks_appearance", t0)
             if est is not None:
@@ -664,6 +705,8 @@ def _follow_rows(frames, frame_size, fps, prior, make_landmarker=None, camera_mo
     finally:
         stream.close()
         lm.close()
+        if tracker is not None:
+            tracker.close()
     return rows, stats
 
 
@@ -847,6 +890,8 @@ def follow_video(video_path, frame_range, stride, max_side, frame_size, fps, pri
             stats["rejected"][why] = stats["rejected"].get(why, 0) + c
         if "adopted" in stats2:
             stats["adopted"] = sorted(set(stats.get("adopted", [])) | set(stats2["adopted"]))
+        if "tracked_from" in stats2:
+            stats["tracked_from"] = stats.get("tracked_from", []) + stats2["tracked_from"]
     stats["halves"] = b
     if timings is not None:
         for part in parts:
@@ -1094,7 +1139,7 @@ def observe_video(video_path, frame_range, stride=1, max_side=None, subject="lar
             return None, survey, tid, {}
         s = select_subject(survey, tid, subject, subject_point, subject_frame)
     fkey = cache.cache_key(video_path, {"survey": key, "subject": int(s), "follow": FOLLOW_VERSION,
-                                        "halves": bool(halves)}) if key else None
+                                        "halves": bool(halves), "crop_tracking": bool(CROP_TRACKING)}) if key else None
     got = cache.load(fkey, kind="followed") if fkey else None
     if got is not None:
         stats = {"cached": True}

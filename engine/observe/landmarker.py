@@ -266,18 +266,27 @@ def mediapipe_version_tag():
 
 
 class MediaPipePoseLandmarker(PoseDetector):
-    """Up to ``num_poses`` people per frame: MediaPipe Tasks PoseLandmarker in video mode."""
+    """Up to ``num_poses`` people per frame: MediaPipe Tasks PoseLandmarker in video mode.
+
+    ``tracking=False``: IMAGE mode instead, every frame on its own (the person detector runs on
+    each, no state between frames). In video mode with one pose MediaPipe tracks the pose
+    region from the last frame's landmarks and smooths the landmarks in time (its graph turns
+    smoothing on for a single pose only); both make crop landmarks lag and stick on real video
+    (docs/benchmarks.md, R1), so the follow pass uses IMAGE mode and the tracker only where the
+    detector finds nobody."""
 
     def __init__(self, num_poses=4, min_detection_confidence=0.5, min_presence_confidence=0.5,
-                 min_tracking_confidence=0.5):
+                 min_tracking_confidence=0.5, tracking=True):
         # 0.5 as MediaPipe's default. On the backlit demo clip the detector's score hovers near it
         # and flips with the image scale; 0.3 finds people sooner but adds many spurious wide
         # poses (arms spread over the background) that fragment the subject's track.
         import_mediapipe()
         from mediapipe.tasks.python import vision
+        self.stateless = not tracking
         opts = vision.PoseLandmarkerOptions(
             base_options=pose_bundle_options(),
-            running_mode=vision.RunningMode.VIDEO, num_poses=int(num_poses),
+            running_mode=vision.RunningMode.VIDEO if tracking else vision.RunningMode.IMAGE,
+            num_poses=int(num_poses),
             min_pose_detection_confidence=min_detection_confidence,
             min_pose_presence_confidence=min_presence_confidence,
             min_tracking_confidence=min_tracking_confidence, output_segmentation_masks=True)
@@ -287,7 +296,7 @@ class MediaPipePoseLandmarker(PoseDetector):
         self._quiet = QuietStart()
         self._last_ms = -1
         self.cache_key = self.cache_name(num_poses, min_detection_confidence, min_presence_confidence,
-                                         min_tracking_confidence)
+                                         min_tracking_confidence) + ("" if tracking else "-image")
 
     @staticmethod
     def cache_name(num_poses=4, min_detection_confidence=0.5, min_presence_confidence=0.5,
@@ -302,7 +311,10 @@ class MediaPipePoseLandmarker(PoseDetector):
         ms = max(int(round(1000.0 * timestamp_s)), self._last_ms + 1)  # strictly increasing
         self._last_ms = ms
         image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
-        res = self._quiet(self._lm.detect_for_video, image, ms)
+        if self.stateless:
+            res = self._quiet(self._lm.detect, image)
+        else:
+            res = self._quiet(self._lm.detect_for_video, image, ms)
         segs = res.segmentation_masks or []
         out = []
         for i, (lms, wl) in enumerate(zip(res.pose_landmarks, res.pose_world_landmarks)):

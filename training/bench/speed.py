@@ -20,8 +20,10 @@ What one run prints (all measured in that run, on this machine):
    printed but not part of the sum.
 3. **end-to-end frames/s** and the ratio **end-to-end / (decode alone + detection)**; with
    ``--follow`` (the engine's default) the ratio's second term is a separate pass of one
-   single-person landmarker over the subject's crops (``crop_landmarking_pass``), and the follow
-   pass's wall clock is in the sum, its stages (which may run in two threads) printed inside it.
+   single-person landmarker over the subject's crops (``crop_landmarking_pass``, MediaPipe's
+   video mode; the same crops in IMAGE mode, as the follow pass landmarks them where nobody is
+   near, printed beside it), and the follow pass's wall clock is in the sum, its stages (which
+   may run in two threads) printed inside it.
 4. **networks alone** (when temporal weights are found, or ``--random-weights``): the
    temporal model's ONNX graph on batches of windows, Pr-VIPE on batches of frames and the D2A
    refinement network on batches of frames (when ``d2a.onnx`` is there), through
@@ -109,12 +111,14 @@ def decode_pass(video, frame_range=None, stride=1, max_side=None):
     return n, time.perf_counter() - t0, size
 
 
-def crop_landmarking_pass(video, keypoints2d, valid, frame_range=None, max_side=None):
-    """Seconds of one single-person MediaPipe landmarker (VIDEO mode, segmentation on: the
-    follow pass's configuration) alone on the subject's crops — placed as ``--follow`` places
-    them (``follow.crop_region`` around the subject's keypoint box, the last box held where the
-    subject was not seen) — with decoding and cropping outside the timer: the floor of any
-    pipeline that landmarks the subject in every frame."""
+def crop_landmarking_pass(video, keypoints2d, valid, frame_range=None, max_side=None, tracking=True):
+    """Seconds of one single-person MediaPipe landmarker (segmentation on) alone on the
+    subject's crops — placed as ``--follow`` places them (``follow.crop_region`` around the
+    subject's keypoint box, the last box held where the subject was not seen) — with decoding
+    and cropping outside the timer. ``tracking``: VIDEO mode, MediaPipe's own tracking (no
+    person detector once it holds the subject): the floor of any pipeline that landmarks the
+    subject in every frame; False: IMAGE mode, the detector on every crop, as the follow pass
+    runs it where nobody else is near (``follow.crop_landmarks``)."""
     import cv2
 
     from engine.observe.follow import crop_region
@@ -127,7 +131,7 @@ def crop_landmarking_pass(video, keypoints2d, valid, frame_range=None, max_side=
     last = next((b for b in boxes if b is not None), None)
     if last is None:
         return float("nan")
-    lm = MediaPipePoseLandmarker(num_poses=1)
+    lm = MediaPipePoseLandmarker(num_poses=1, tracking=tracking)
     spent = 0.0
     try:
         for t, (_, ts, bgr) in enumerate(iter_frames(video, frame_range, 1, max_side)):
@@ -417,6 +421,8 @@ def bench_clip(video, max_side=None, frames=None, estimator="auto", device="auto
     if follow:
         res["crop_landmarking_alone_s"] = crop_landmarking_pass(video, motion.keypoints2d, motion.valid.astype(bool),
                                                                 rng, max_side)
+        res["crop_landmarking_image_mode_s"] = crop_landmarking_pass(
+            video, motion.keypoints2d, motion.valid.astype(bool), rng, max_side, tracking=False)
     return res
 
 
@@ -482,6 +488,10 @@ def print_clip(res):
               f"{alone:.2f} s, {1000 * alone / T:.1f} ms/frame")
         print(f"decode alone + single-person landmarking alone = {floor:.2f} s; end-to-end / (decode + "
               f"single-person landmarking) = {e2e / floor:.2f}; end to end {T / e2e:.1f} frames/s")
+        image = res.get("crop_landmarking_image_mode_s", float("nan"))
+        print(f"the same crops in IMAGE mode (the person detector on each, as the follow pass runs them where "
+              f"nobody is near): {image:.2f} s, {1000 * image / T:.1f} ms/frame; end-to-end / (decode + that) = "
+              f"{e2e / (res['decode_s'] + image):.2f}")
     else:
         floor = res["decode_s"] + t.get("detection", 0.0)
         print(f"decode alone + detection = {floor:.2f} s; end-to-end / (decode + detection) = {e2e / floor:.2f}; "
