@@ -11,8 +11,8 @@ height: the median and p90 per landmark group, and the median second difference 
 
 ``--crop-tracking`` landmarks the crops in MediaPipe's video mode (``follow.CROP_TRACKING``, the
 default until 2026-12-08) instead of IMAGE mode. ``--r1`` also runs R1's default row on the
-chosen cameras. The follow pass is not read from the cache (its key would not tell the modes
-apart for the R1 row's gap recovery); the full-frame detections are.
+chosen cameras, in an empty cache of its own. The follow pass is run afresh (not read from
+the cache); the full-frame detections are read from it.
 """
 import argparse
 import os

@@ -272,8 +272,8 @@ class MediaPipePoseLandmarker(PoseDetector):
     each, no state between frames). In video mode with one pose MediaPipe tracks the pose
     region from the last frame's landmarks and smooths the landmarks in time (its graph turns
     smoothing on for a single pose only); both make crop landmarks lag and stick on real video
-    (docs/benchmarks.md, R1), so the follow pass uses IMAGE mode and the tracker only where the
-    detector finds nobody."""
+    (docs/benchmarks.md, R1), so the follow pass uses IMAGE mode, and the tracker only while
+    another person is near the subject (``follow.TRACK_NEAR``)."""
 
     def __init__(self, num_poses=4, min_detection_confidence=0.5, min_presence_confidence=0.5,
                  min_tracking_confidence=0.5, tracking=True):
